@@ -1,0 +1,1453 @@
+// tutti.js: the JavaScript client of tutti (ES module, browser and Node 20).
+//
+// The wire protocol is shared/PROTOCOL.md (msgpack over a WebSocket, subprotocol
+// "tutti.v1"). The API mirrors the state manager of soundworks v5
+// (client.stateManager.defineClass/create/attach/observe/getCollection, and
+// SharedState set/get/onUpdate/detach/delete), plus tutti's own: history on
+// attach, session resume after a dropped connection, and getSyncTime().
+//
+//   import { Client } from './tutti.js';
+//   const client = new Client({ url: 'ws://127.0.0.1:8000/' });
+//   await client.connect();
+//   const demo = await client.stateManager.attach('demo');
+//   demo.onUpdate((newValues, oldValues, ctx) => console.log(newValues, ctx.seq, ctx.time));
+//   await demo.set({ volume: 0.8 });
+//
+// In Node, pass a WebSocket implementation: new Client({ url, WebSocket }) with
+// `import WebSocket from 'ws'`.
+
+import { Encoder, Decoder } from '@msgpack/msgpack';
+
+export const PROTOCOL = 'tutti.v1';
+export const VERSION = 1;
+
+/** Message types (PROTOCOL.md §2). */
+export const MSG = Object.freeze({
+  HELLO: 1, DEFINE: 2, CREATE: 3, ATTACH: 4, DETACH: 5, DELETE: 6, SET: 7,
+  OBSERVE: 8, UNOBSERVE: 9, HISTORY: 10, DESCRIBE: 11, PING: 12,
+  RESULT: 64, ERROR: 65, UPDATE: 66, DELETED: 67, NOTICE: 68, PONG: 69, SNAPSHOT: 70,
+});
+
+/**
+ * Error codes: the server's (PROTOCOL.md §11, positive) and the client's own
+ * (negative: they never come from the server).
+ */
+export const ErrorCode = Object.freeze({
+  BAD_MESSAGE: 1, UNKNOWN_TYPE: 2, NOT_READY: 3, BAD_VERSION: 4, BAD_REQUEST: 5,
+  UNKNOWN_CLASS: 10, CLASS_EXISTS: 11, BAD_DESCRIPTION: 12,
+  UNKNOWN_STATE: 20, UNKNOWN_INSTANCE: 21, NOT_OWNER: 22,
+  UNKNOWN_PARAM: 30, BAD_VALUE: 31, NOT_NULLABLE: 32, REQUIRED: 33, LOCAL_PARAM: 34,
+  FILTERED: 35, BAD_FILTER: 36,
+  LIMIT: 40, RATE_LIMIT: 41, INTERNAL: 60,
+  // client side only
+  DISCONNECTED: -1, TIMEOUT: -2, DETACHED: -3, CLOSED: -4,
+});
+const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
+
+/** An error from the server (ERROR message) or from the client's own checks. */
+export class TuttiError extends Error {
+  /**
+   * @param {number} code numeric code (ErrorCode)
+   * @param {string} message
+   */
+  constructor(code, message) {
+    super(message);
+    this.name = 'TuttiError';
+    /** numeric code, the server's when the error came from the server */
+    this.code = code;
+    /** symbolic name of the code, e.g. 'UNKNOWN_PARAM' */
+    this.codeName = CODE_NAMES[code] || `CODE_${code}`;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// msgpack: exact integers. Ints encoded in 8 bytes are read as bigint by the
+// library (useBigInt64); we turn them back into plain numbers when they are
+// safe, so ids/seq/ordinary values are numbers and only integers beyond
+// ±2^53 are bigints (never a silent loss of precision).
+
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE_BIG = -MAX_SAFE_BIG;
+const U64_MAX = (1n << 64n) - 1n;
+const I64_MIN = -(1n << 63n);
+
+class TuttiDecoder extends Decoder {
+  readU64AsBigInt() {
+    const v = super.readU64AsBigInt();
+    return v <= MAX_SAFE_BIG ? Number(v) : v;
+  }
+  readI64AsBigInt() {
+    const v = super.readI64AsBigInt();
+    return v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG ? Number(v) : v;
+  }
+}
+
+class TuttiEncoder extends Encoder {
+  doEncode(object, depth) {
+    if (typeof object === 'bigint') {
+      if (object <= MAX_SAFE_BIG && object >= MIN_SAFE_BIG) this.encodeNumber(Number(object));
+      else if (object > U64_MAX || object < I64_MIN) throw new RangeError(`integer out of 64-bit range: ${object}`);
+      else this.encodeBigInt64(object);
+    } else if (object instanceof Map) {
+      // a Map keeps its key types: used for HELLO `seqs` (int -> int)
+      const size = object.size;
+      this.ensureBufferSizeToWrite(5);
+      if (size < 16) this.writeU8(0x80 + size);
+      else if (size < 0x10000) { this.writeU8(0xde); this.writeU16(size); }
+      else { this.writeU8(0xdf); this.writeU32(size); }
+      for (const [k, v] of object) { this.doEncode(k, depth + 1); this.doEncode(v, depth + 1); }
+    } else {
+      super.doEncode(object, depth);
+    }
+  }
+}
+
+const encoder = new TuttiEncoder({ ignoreUndefined: false });
+const decoder = new TuttiDecoder({ useBigInt64: true });
+
+// Guard against a library update that renames the methods overridden above:
+// then walk decoded values and fix the integers ourselves.
+let needIntFix = false;
+try {
+  const small = decoder.decode(new Uint8Array([0xcf, 0, 0, 0, 0, 0, 0, 0, 5]));
+  needIntFix = small !== 5;
+} catch { needIntFix = true; }
+
+function fixInts(v) {
+  if (typeof v === 'bigint') return v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG ? Number(v) : v;
+  if (Array.isArray(v)) { for (let i = 0; i < v.length; i++) v[i] = fixInts(v[i]); return v; }
+  if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) { for (const k in v) v[k] = fixInts(v[k]); }
+  return v;
+}
+
+/** Encode one value (exposed for tests and tools). */
+export function encode(value) { return encoder.encode(value); }
+/** Decode every msgpack value of a buffer (exposed for tests and tools). */
+export function decodeAll(bytes) {
+  const out = [];
+  for (const v of decoder.decodeMulti(bytes)) out.push(needIntFix ? fixInts(v) : v);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// values: description expansion, validation, coercion, equality, copies
+
+const TYPES = new Set(['boolean', 'string', 'integer', 'float', 'enum', 'any']);
+const I64_MAX_NUM = 9223372036854775807; // rounds to 2^63
+
+/** Fill a param description with its defaults, as the server's DESCRIBE does. */
+export function expandParam(d) {
+  const p = Object.assign({}, d);
+  if (p.nullable === undefined) p.nullable = false;
+  if (p.event === undefined) p.event = false;
+  if (p.required === undefined) p.required = false;
+  if (p.filterChange === undefined) p.filterChange = true;
+  if (p.immediate === undefined) p.immediate = false;
+  if (p.acknowledge === undefined) p.acknowledge = true;
+  if (p.local === undefined) p.local = false;
+  if (p.metas === undefined) p.metas = {};
+  if (p.event) { p.nullable = true; p.default = null; }
+  if (p.required) p.default = null;
+  if (p.default === undefined) p.default = null;
+  if (p.type === 'integer' || p.type === 'float') {
+    if (p.min === undefined || p.min === -Infinity) p.min = null;
+    if (p.max === undefined || p.max === Infinity) p.max = null;
+  }
+  return p;
+}
+
+function expandDescription(desc) {
+  const out = {};
+  for (const name of Object.keys(desc || {})) out[name] = expandParam(desc[name]);
+  return out;
+}
+
+function isPlainObject(v) {
+  if (v === null || typeof v !== 'object') return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Deep equality as the server computes it (map key order ignored, strict types). */
+export function deepEqual(a, b) {
+  if (a === b) return true;
+  if (typeof a !== typeof b) return false;
+  if (typeof a === 'number') return Number.isNaN(a) && Number.isNaN(b);
+  if (a === null || b === null || typeof a !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!deepEqual(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  if (ArrayBuffer.isView(a)) {
+    if (!ArrayBuffer.isView(b) || a.byteLength !== b.byteLength) return false;
+    const x = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    const y = new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+    return true;
+  }
+  if (ArrayBuffer.isView(b)) return false;
+  const ka = Object.keys(a), kb = Object.keys(b);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!Object.prototype.hasOwnProperty.call(b, k) || !deepEqual(a[k], b[k])) return false;
+  return true;
+}
+
+function clone(v) {
+  if (v === null || typeof v !== 'object') return v;
+  return structuredClone(v);
+}
+
+function depthOf(v, d = 1) {
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return d;
+  let m = d;
+  for (const k in v) { m = Math.max(m, depthOf(v[k], d + 1)); if (m > 64) return m; }
+  return m;
+}
+
+function describeValue(v) {
+  try {
+    if (typeof v === 'bigint') return `${v}n`;
+    if (typeof v === 'string') return JSON.stringify(v);
+    if (typeof v === 'number') return String(v);
+    const s = JSON.stringify(v);
+    return s === undefined ? String(v) : (s.length > 60 ? s.slice(0, 57) + '...' : s);
+  } catch { return String(v); }
+}
+
+/**
+ * Validate and coerce one value for a param (PROTOCOL.md §7).
+ * @returns the coerced value; throws a TuttiError otherwise.
+ */
+export function coerce(className, name, p, value) {
+  const where = `class "${className}", param "${name}"`;
+  if (value === null || value === undefined) {
+    if (p.nullable || p.event) return null;
+    throw new TuttiError(ErrorCode.NOT_NULLABLE, `${where}: null is not allowed (param is not nullable)`);
+  }
+  const bad = (why) => new TuttiError(ErrorCode.BAD_VALUE, `${where}: invalid value ${describeValue(value)} for type ${p.type}${why ? ` (${why})` : ''}`);
+  switch (p.type) {
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad();
+      return value;
+    case 'string':
+      if (typeof value !== 'string') throw bad();
+      return value;
+    case 'integer': {
+      let v = value;
+      if (typeof v === 'bigint') {
+        if (v > (1n << 63n) - 1n || v < I64_MIN) throw bad('out of int64 range');
+        if (v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG) v = Number(v);
+      } else if (typeof v === 'number') {
+        if (!Number.isInteger(v)) throw bad('not an integer');
+        if (v > I64_MAX_NUM || v < -I64_MAX_NUM) throw bad('out of int64 range');
+      } else throw bad();
+      if (p.min !== null && p.min !== undefined && v < p.min) v = p.min;
+      if (p.max !== null && p.max !== undefined && v > p.max) v = p.max;
+      return v;
+    }
+    case 'float': {
+      let v = value;
+      if (typeof v === 'bigint') v = Number(v);
+      if (typeof v !== 'number') throw bad();
+      if (Number.isNaN(v)) throw bad('NaN');
+      if (p.min !== null && p.min !== undefined && v < p.min) v = p.min;
+      if (p.max !== null && p.max !== undefined && v > p.max) v = p.max;
+      return v;
+    }
+    case 'enum': {
+      const list = p.list || [];
+      for (const item of list) if (deepEqual(item, value)) return item;
+      throw bad(`not one of ${describeValue(list)}`);
+    }
+    case 'any':
+      if (typeof value === 'function' || typeof value === 'symbol') throw bad();
+      if (depthOf(value) > 32) throw bad('nested deeper than 32');
+      return value;
+    default:
+      throw bad(`unknown type ${p.type}`);
+  }
+}
+
+function validateDescriptionLocally(className, description) {
+  if (typeof className !== 'string' || className.length === 0) throw new TypeError('class name must be a non-empty string');
+  if (!isPlainObject(description)) throw new TypeError(`description of class "${className}" must be a plain object`);
+  for (const [name, d] of Object.entries(description)) {
+    if (!isPlainObject(d)) throw new TuttiError(ErrorCode.BAD_DESCRIPTION, `class "${className}", param "${name}": description must be an object`);
+    if (!TYPES.has(d.type)) throw new TuttiError(ErrorCode.BAD_DESCRIPTION, `class "${className}", param "${name}": unknown type ${describeValue(d.type)}`);
+  }
+}
+
+// Infinity is a JS habit for unbounded min/max; on the wire that is nil.
+function descriptionForWire(description) {
+  const out = {};
+  for (const [name, d] of Object.entries(description)) {
+    const p = Object.assign({}, d);
+    if (p.min === -Infinity) p.min = null;
+    if (p.max === Infinity) p.max = null;
+    out[name] = p;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// small event emitter
+
+class Emitter {
+  constructor() { this._listeners = new Map(); }
+  /** Add a listener; returns a function that removes it. */
+  on(event, cb) {
+    if (!this._listeners.has(event)) this._listeners.set(event, new Set());
+    this._listeners.get(event).add(cb);
+    return () => this.off(event, cb);
+  }
+  off(event, cb) { const s = this._listeners.get(event); if (s) s.delete(cb); }
+  once(event, cb) { const off = this.on(event, (...a) => { off(); cb(...a); }); return off; }
+  emit(event, ...args) {
+    const s = this._listeners.get(event);
+    if (!s) return;
+    for (const cb of [...s]) {
+      try { cb(...args); } catch (err) { reportError(err); }
+    }
+  }
+}
+
+function reportError(err) {
+  // a listener threw: keep going, but let the developer see it
+  if (typeof console !== 'undefined') console.error('[tutti] listener error:', err);
+}
+
+function now() { return performance.now() / 1000; }
+
+// ---------------------------------------------------------------------------
+// Client
+
+/**
+ * One connection to a tutti server (one session).
+ *
+ * Events (client.on(name, cb) returns an unsubscribe function):
+ * - 'status' (status): 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed'
+ * - 'open' (welcome): a session is established (first connection, resume or new session)
+ * - 'resumed' (welcome): the connection came back and the session was resumed
+ * - 'sessionlost' (welcome): the connection came back but the old session was gone;
+ *   the old instances have been detached (onDetach/onDelete fired): attach again
+ * - 'close' ({code, reason}): the WebSocket closed
+ * - 'sync' ({offset, travel}): a better clock offset estimate
+ */
+export class Client extends Emitter {
+  /**
+   * @param {object} [options]
+   * @param {string} [options.url] ws:// URL; in a browser defaults to the page's host
+   * @param {Function} [options.WebSocket] WebSocket implementation (Node: the `ws` package)
+   * @param {boolean} [options.reconnect=true] reconnect and resume when the connection drops
+   * @param {number} [options.backoffMin=250] ms, first reconnection delay
+   * @param {number} [options.backoffMax=8000] ms, longest reconnection delay
+   * @param {number} [options.connectTimeout=0] ms; connect() rejects after it (0: retry forever)
+   * @param {number} [options.requestTimeout=30000] ms; a request without reply rejects (TIMEOUT)
+   * @param {number} [options.pingInterval=5000] ms between PINGs (clock sync and liveness)
+   * @param {number} [options.heartbeatTimeout=15000] ms without any message before the
+   *   connection is deemed dead and reopened (0: never)
+   * @param {boolean} [options.validate=true] validate values locally before sending
+   */
+  constructor(options = {}) {
+    super();
+    let url = options.url;
+    if (!url && typeof location !== 'undefined') {
+      url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
+    }
+    if (!url) throw new TypeError('tutti Client: options.url is required outside a browser');
+    this.url = url;
+    this.WebSocket = options.WebSocket || globalThis.WebSocket;
+    if (!this.WebSocket) throw new TypeError('tutti Client: no WebSocket implementation (pass options.WebSocket)');
+    this.options = Object.assign({
+      reconnect: true, backoffMin: 250, backoffMax: 8000, connectTimeout: 0,
+      requestTimeout: 30000, pingInterval: 5000, heartbeatTimeout: 15000, validate: true,
+    }, options);
+    /** @type {'idle'|'connecting'|'open'|'reconnecting'|'closed'} */
+    this.status = 'idle';
+    /** session id (0 until connected) */
+    this.session = 0;
+    /** resume token of the session */
+    this.token = null;
+    /** the last welcome (HELLO result) */
+    this.welcome = null;
+    this.maxMessage = Infinity;
+    this.stateManager = new StateManager(this);
+
+    this._ws = null;
+    this._reqId = 0;
+    this._pending = new Map(); // reqId -> {resolve, reject, timer, onResult}
+    this._out = [];
+    this._outBytes = 0;
+    this._flushScheduled = false;
+    this._attempt = 0;
+    this._reconnectTimer = null;
+    this._pingTimer = null;
+    this._burstTimers = [];
+    this._heartbeatTimer = null;
+    this._lastRecv = 0;
+    this._pingId = 0;
+    this._syncSamples = [];
+    /** estimated offset: syncTime = localTime + offset (seconds) */
+    this.syncOffset = 0;
+    this.syncTravel = Infinity;
+    this._connectWaiters = [];
+    this._closedByUser = false;
+    this._everOpened = false;
+    /** counters, handy for tests and the demo: frames and messages sent and received */
+    this.stats = { framesOut: 0, messagesOut: 0, framesIn: 0, messagesIn: 0 };
+  }
+
+  /** Connect and say HELLO. Resolves with the welcome when the session is established. */
+  connect() {
+    if (this.status === 'open') return Promise.resolve(this.welcome);
+    if (this.status === 'closed') return Promise.reject(new TuttiError(ErrorCode.CLOSED, 'client closed'));
+    const p = new Promise((resolve, reject) => {
+      const w = { resolve, reject, timer: null };
+      if (this.options.connectTimeout > 0) {
+        w.timer = setTimeout(() => {
+          this._connectWaiters = this._connectWaiters.filter((x) => x !== w);
+          reject(new TuttiError(ErrorCode.TIMEOUT, `could not connect to ${this.url} within ${this.options.connectTimeout} ms`));
+          if (!this._everOpened) this.close();
+        }, this.options.connectTimeout);
+      }
+      this._connectWaiters.push(w);
+    });
+    if (this.status === 'idle') this._open();
+    return p;
+  }
+
+  /** Close for good (no reconnection). Pending requests reject with CLOSED. */
+  close() {
+    if (this.status === 'closed') return;
+    this._closedByUser = true;
+    clearTimeout(this._reconnectTimer);
+    this._stopTimers();
+    const ws = this._ws;
+    this._ws = null;
+    if (ws) {
+      this._detachSocket(ws);
+      try { ws.close(1000, 'bye'); } catch { /* ignore */ }
+    }
+    this._rejectPending(new TuttiError(ErrorCode.CLOSED, 'client closed'));
+    for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(new TuttiError(ErrorCode.CLOSED, 'client closed')); }
+    this._connectWaiters = [];
+    this._setStatus('closed');
+  }
+
+  /**
+   * Drop the connection without closing the session, as a network failure
+   * would (the client reconnects and resumes). For tests and demos.
+   */
+  dropConnection() {
+    if (this._ws) this._onSocketGone(this._ws, 4999, 'dropped by client');
+  }
+
+  /** The local clock, in seconds (performance.now()), or the local time of a sync time. */
+  getLocalTime(syncTime) {
+    if (syncTime === undefined) return now();
+    return syncTime - this.syncOffset;
+  }
+
+  /** The server's sync clock, in seconds, now or at a given local time. */
+  getSyncTime(localTime) {
+    return (localTime === undefined ? now() : localTime) + this.syncOffset;
+  }
+
+  // -- connection --------------------------------------------------------
+
+  _setStatus(s) {
+    if (this.status === s) return;
+    this.status = s;
+    this.emit('status', s);
+  }
+
+  _open() {
+    this._setStatus(this._everOpened ? 'reconnecting' : 'connecting');
+    let ws;
+    try {
+      ws = new this.WebSocket(this.url, [PROTOCOL]);
+    } catch (err) {
+      this._scheduleReconnect();
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this._ws = ws;
+    ws.onopen = () => this._onSocketOpen(ws);
+    ws.onmessage = (ev) => this._onSocketMessage(ws, ev.data);
+    ws.onclose = (ev) => this._onSocketGone(ws, ev.code, ev.reason);
+    ws.onerror = () => { /* a close follows */ };
+  }
+
+  _detachSocket(ws) {
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.onerror = () => {};
+  }
+
+  _onSocketOpen(ws) {
+    if (ws !== this._ws) return;
+    this._lastRecv = now();
+    const opts = { version: VERSION };
+    if (this.token) {
+      opts.token = this.token;
+      const seqs = new Map();
+      for (const [id, rec] of this.stateManager._records) seqs.set(id, rec.seq);
+      opts.seqs = seqs;
+    }
+    this._syncSamples = [];
+    this._sendPing();
+    const wasToken = this.token;
+    this._request([MSG.HELLO, null, opts], { allowBeforeHello: true }).then((welcome) => {
+      this._onWelcome(welcome, wasToken);
+    }, (err) => {
+      // HELLO refused (BAD_VERSION...) or connection dropped meanwhile
+      if (ws === this._ws && err.code > 0) {
+        for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(err); }
+        this._connectWaiters = [];
+        this.close();
+      }
+    });
+  }
+
+  _onWelcome(welcome, hadToken) {
+    this.welcome = welcome;
+    this.maxMessage = welcome.maxMessage || Infinity;
+    const oldSession = this.session;
+    this.session = welcome.session;
+    this.token = welcome.token;
+    this._attempt = 0;
+    // first estimate of the clock offset, replaced by the PONGs
+    if (!Number.isFinite(this.syncTravel) && typeof welcome.time === 'number') {
+      this.syncOffset = welcome.time - now();
+    }
+    this._setStatus('open');
+    this._startTimers();
+    const first = !this._everOpened;
+    this._everOpened = true;
+    if (!first) {
+      if (welcome.resumed) {
+        this.emit('resumed', welcome);
+      } else {
+        this.stateManager._sessionLost(oldSession);
+        this.emit('sessionlost', welcome);
+      }
+    } else if (hadToken && !welcome.resumed) {
+      this.stateManager._sessionLost(oldSession);
+    }
+    this.emit('open', welcome);
+    for (const w of this._connectWaiters) { clearTimeout(w.timer); w.resolve(welcome); }
+    this._connectWaiters = [];
+  }
+
+  _onSocketGone(ws, code, reason) {
+    if (ws !== this._ws) return;
+    this._detachSocket(ws);
+    try { ws.close(); } catch { /* ignore */ }
+    this._ws = null;
+    this._stopTimers();
+    this._out = []; this._outBytes = 0;
+    this._rejectPending(new TuttiError(ErrorCode.DISCONNECTED, `connection lost (${code}${reason ? ` ${reason}` : ''})`));
+    this.emit('close', { code, reason });
+    if (this._closedByUser) return;
+    if (!this.options.reconnect) { this.close(); return; }
+    this._scheduleReconnect();
+  }
+
+  _scheduleReconnect() {
+    if (this._closedByUser) return;
+    this._setStatus(this._everOpened ? 'reconnecting' : 'connecting');
+    const { backoffMin, backoffMax } = this.options;
+    const base = Math.min(backoffMax, backoffMin * 2 ** this._attempt);
+    const delay = base / 2 + Math.random() * base / 2; // exponential backoff, jitter
+    this._attempt++;
+    clearTimeout(this._reconnectTimer);
+    this._reconnectTimer = setTimeout(() => this._open(), delay);
+  }
+
+  _startTimers() {
+    this._stopTimers();
+    // a burst of pings for a first estimate, then one every pingInterval
+    for (let i = 1; i <= 4; i++) this._burstTimers.push(setTimeout(() => this._sendPing(), i * 80));
+    if (this.options.pingInterval > 0) this._pingTimer = setInterval(() => this._sendPing(), this.options.pingInterval);
+    if (this.options.heartbeatTimeout > 0) {
+      this._heartbeatTimer = setInterval(() => {
+        if (this._ws && now() - this._lastRecv > this.options.heartbeatTimeout / 1000) {
+          this._onSocketGone(this._ws, 4000, 'heartbeat timeout');
+        }
+      }, Math.max(250, this.options.heartbeatTimeout / 4));
+    }
+  }
+
+  _stopTimers() {
+    clearInterval(this._pingTimer); this._pingTimer = null;
+    clearInterval(this._heartbeatTimer); this._heartbeatTimer = null;
+    for (const t of this._burstTimers) clearTimeout(t);
+    this._burstTimers = [];
+  }
+
+  _rejectPending(err) {
+    const pending = this._pending;
+    this._pending = new Map();
+    for (const p of pending.values()) { clearTimeout(p.timer); p.reject(err); }
+  }
+
+  // -- sending ----------------------------------------------------------------
+
+  _sendPing() {
+    if (!this._ws || this._ws.readyState !== 1) return;
+    this._pingId = (this._pingId + 1) % 0x100000000;
+    this._enqueue([MSG.PING, this._pingId, now()]);
+  }
+
+  /**
+   * Send a request; resolves with the RESULT, rejects with a TuttiError.
+   * `msg[1]` is replaced by a fresh reqId. `onResult(result)` runs synchronously
+   * when the reply is read (before later messages of the same frame).
+   */
+  _request(msg, { onResult, allowBeforeHello = false } = {}) {
+    if (!this._ws || this._ws.readyState !== 1 || (!allowBeforeHello && this.status !== 'open')) {
+      const err = this.status === 'closed'
+        ? new TuttiError(ErrorCode.CLOSED, 'client closed')
+        : new TuttiError(ErrorCode.DISCONNECTED, `not connected (status: ${this.status})`);
+      return Promise.reject(err);
+    }
+    this._reqId = this._reqId >= 0xffffffff ? 1 : this._reqId + 1;
+    const reqId = this._reqId;
+    msg[1] = reqId;
+    let bytes;
+    try {
+      bytes = encoder.encode(msg);
+    } catch (err) {
+      return Promise.reject(new TuttiError(ErrorCode.BAD_VALUE, `cannot encode message: ${err.message}`));
+    }
+    if (bytes.byteLength > this.maxMessage) {
+      return Promise.reject(new TuttiError(ErrorCode.LIMIT, `message of ${bytes.byteLength} bytes is larger than the server's limit (${this.maxMessage})`));
+    }
+    return new Promise((resolve, reject) => {
+      const p = { resolve, reject, onResult, timer: null };
+      if (this.options.requestTimeout > 0) {
+        p.timer = setTimeout(() => {
+          this._pending.delete(reqId);
+          reject(new TuttiError(ErrorCode.TIMEOUT, `no reply to request ${reqId} (type ${msg[0]}) within ${this.options.requestTimeout} ms`));
+        }, this.options.requestTimeout);
+      }
+      this._pending.set(reqId, p);
+      this._enqueueBytes(bytes);
+    });
+  }
+
+  _enqueue(msg) { this._enqueueBytes(encoder.encode(msg)); }
+
+  // Messages issued in one microtask go out in one WebSocket message.
+  _enqueueBytes(bytes) {
+    this._out.push(bytes);
+    this._outBytes += bytes.byteLength;
+    if (!this._flushScheduled) {
+      this._flushScheduled = true;
+      queueMicrotask(() => this._flush());
+    }
+  }
+
+  _flush() {
+    this._flushScheduled = false;
+    const ws = this._ws;
+    const chunks = this._out;
+    this._out = []; this._outBytes = 0;
+    if (!ws || ws.readyState !== 1 || chunks.length === 0) return;
+    // concatenate, never past the server's max message size
+    let i = 0;
+    while (i < chunks.length) {
+      let size = 0, j = i;
+      while (j < chunks.length && (j === i || size + chunks[j].byteLength <= this.maxMessage)) { size += chunks[j].byteLength; j++; }
+      let frame;
+      if (j - i === 1) frame = chunks[i];
+      else {
+        frame = new Uint8Array(size);
+        let off = 0;
+        for (let k = i; k < j; k++) { frame.set(chunks[k], off); off += chunks[k].byteLength; }
+      }
+      try { ws.send(frame); } catch { /* close follows */ }
+      this.stats.framesOut++;
+      this.stats.messagesOut += j - i;
+      i = j;
+    }
+  }
+
+  // -- receiving ------------------------------------------------------------
+
+  _onSocketMessage(ws, data) {
+    if (ws !== this._ws) return;
+    this._lastRecv = now();
+    if (typeof data === 'string') return; // the protocol is binary only
+    let bytes;
+    if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
+    else if (ArrayBuffer.isView(data)) bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    else if (Array.isArray(data)) bytes = concatBytes(data); // ws fragments
+    else return;
+    this.stats.framesIn++;
+    let msgs;
+    try {
+      msgs = decodeAll(bytes);
+    } catch (err) {
+      if (typeof console !== 'undefined') console.error('[tutti] undecodable message from server:', err);
+      return;
+    }
+    for (const m of msgs) {
+      this.stats.messagesIn++;
+      try { this._dispatch(m); } catch (err) { reportError(err); }
+      if (ws !== this._ws) return; // a handler closed the socket
+    }
+  }
+
+  _dispatch(m) {
+    if (!Array.isArray(m)) return;
+    switch (m[0]) {
+      case MSG.RESULT: {
+        const p = this._pending.get(m[1]);
+        if (!p) return;
+        this._pending.delete(m[1]);
+        clearTimeout(p.timer);
+        let value = m[2];
+        if (p.onResult) {
+          try { value = p.onResult(m[2]); } catch (err) { p.reject(err); return; }
+        }
+        p.resolve(value);
+        return;
+      }
+      case MSG.ERROR: {
+        const p = this._pending.get(m[1]);
+        const err = new TuttiError(m[2], m[3]);
+        if (!p) {
+          if (typeof console !== 'undefined') console.warn(`[tutti] server error: ${err.codeName} ${err.message}`);
+          return;
+        }
+        this._pending.delete(m[1]);
+        clearTimeout(p.timer);
+        p.reject(err);
+        return;
+      }
+      case MSG.UPDATE: this.stateManager._onUpdate(m[1], m[2], m[3], m[4] || {}, 'update'); return;
+      case MSG.SNAPSHOT: this.stateManager._onSnapshot(m[1], m[2], m[3], m[4] || {}); return;
+      case MSG.DELETED: this.stateManager._onDeleted(m[1], m[2]); return;
+      case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
+      case MSG.PONG: this._onPong(m); return;
+      default: return;
+    }
+  }
+
+  _onPong([, , clientTime, recv, send]) {
+    const t = now();
+    if (typeof clientTime !== 'number' || typeof recv !== 'number' || typeof send !== 'number') return;
+    const travel = (t - clientTime) - (send - recv);
+    const offset = (recv + send) / 2 - (clientTime + t) / 2;
+    this._syncSamples.push({ travel, offset });
+    if (this._syncSamples.length > 10) this._syncSamples.shift();
+    let best = this._syncSamples[0];
+    for (const s of this._syncSamples) if (s.travel < best.travel) best = s;
+    this.syncOffset = best.offset;
+    this.syncTravel = best.travel;
+    this.emit('sync', { offset: best.offset, travel: best.travel });
+  }
+}
+
+function concatBytes(list) {
+  let n = 0;
+  for (const b of list) n += b.byteLength;
+  const out = new Uint8Array(n);
+  let off = 0;
+  for (const b of list) { out.set(b, off); off += b.byteLength; }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// StateManager
+
+/** client.stateManager: classes, states, observe and collections. */
+export class StateManager {
+  constructor(client) {
+    this.client = client;
+    /** stateId -> { seq, time, instances: Set<SharedState> } */
+    this._records = new Map();
+    /** local observers */
+    this._observers = new Set();
+    /** server-side observations: key ('' for all, else class name) -> count */
+    this._observed = new Map();
+  }
+
+  /**
+   * Define a class (soundworks: server side only; tutti: any client may).
+   * Resolves with true when the class is new, false when an identical class
+   * existed. Rejects (CLASS_EXISTS) when a different class has that name.
+   */
+  async defineClass(className, description) {
+    validateDescriptionLocally(className, description);
+    const r = await this.client._request([MSG.DEFINE, 0, className, descriptionForWire(description)]);
+    return !!(r && r.defined);
+  }
+
+  /** The expanded description of a class (every option filled in). */
+  async getClassDescription(className) {
+    if (typeof className !== 'string') throw new TypeError('className must be a string');
+    return this.client._request([MSG.DESCRIBE, 0, className]);
+  }
+
+  /** Create a state owned by this client. */
+  async create(className, initValues = {}) {
+    if (typeof className !== 'string') throw new TypeError('className must be a string');
+    if (!isPlainObject(initValues)) throw new TypeError('initValues must be a plain object');
+    return this.client._request([MSG.CREATE, 0, className, initValues], {
+      onResult: (r) => this._addInstance(r, true, {}),
+    });
+  }
+
+  /**
+   * Attach to a state:
+   *   attach(className), attach(className, stateId), attach(className, filter),
+   *   attach(className, options), attach(className, stateId | null, filter | options | null)
+   * options: { filter: [param...], history: N (last N events), since: seq }.
+   * With a history option, state.history holds the events and
+   * state.historyComplete tells whether all of them were still kept.
+   */
+  async attach(className, stateId = null, filterOrOptions = null) {
+    if (typeof className !== 'string') throw new TypeError('className must be a string');
+    if (Array.isArray(stateId) || isPlainObject(stateId)) { filterOrOptions = stateId; stateId = null; }
+    if (stateId !== null && stateId !== undefined && !Number.isInteger(stateId)) throw new TypeError('stateId must be an integer or null');
+    let opts = {};
+    if (Array.isArray(filterOrOptions)) opts = { filter: filterOrOptions };
+    else if (isPlainObject(filterOrOptions)) opts = filterOrOptions;
+    else if (filterOrOptions !== null && filterOrOptions !== undefined) throw new TypeError('filter must be an array of param names or an options object');
+    const wire = {};
+    if (opts.filter !== undefined && opts.filter !== null) {
+      if (!Array.isArray(opts.filter) || opts.filter.some((k) => typeof k !== 'string')) throw new TypeError('filter must be an array of param names');
+      wire.filter = opts.filter;
+    }
+    if (opts.history !== undefined) wire.history = opts.history;
+    if (opts.since !== undefined) wire.since = opts.since;
+    return this.client._request([MSG.ATTACH, 0, className, stateId ?? null, wire], {
+      onResult: (r) => this._addInstance(r, false, opts),
+    });
+  }
+
+  /**
+   * Observe the states of a class (or of every class):
+   *   observe(callback), observe(className, callback), observe(className, callback, options)
+   * callback(className, stateId, ownerSession) runs for every existing state
+   * (the promise resolves after these calls resolved) and then for every new one.
+   * options: { excludeLocal: false, onDelete(className, stateId, ownerSession) }.
+   * Resolves with an async `unobserve()` function.
+   */
+  async observe(...args) {
+    let className = null, callback, options = {};
+    if (typeof args[0] === 'function') { callback = args[0]; options = args[1] || {}; } else { [className, callback, options = {}] = args; }
+    if (className !== null && typeof className !== 'string') throw new TypeError('className must be a string or null');
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    const observer = { className, callback, options, seen: new Set(), active: true, queue: Promise.resolve() };
+    const key = className ?? '';
+    const list = await this.client._request([MSG.OBSERVE, 0, className]);
+    this._observed.set(key, (this._observed.get(key) || 0) + 1);
+    this._observers.add(observer);
+    const states = (list && list.states) || [];
+    for (const [cn, id, owner] of states) {
+      if (!observer.active) break;
+      if (!this._observerWants(observer, cn, owner) || observer.seen.has(id)) continue;
+      observer.seen.add(id);
+      try { await callback(cn, id, owner); } catch (err) { reportError(err); }
+    }
+    const unobserve = async () => {
+      if (!observer.active) return;
+      observer.active = false;
+      this._observers.delete(observer);
+      const n = (this._observed.get(key) || 1) - 1;
+      if (n > 0) { this._observed.set(key, n); return; }
+      this._observed.delete(key);
+      if (this.client.status === 'open') {
+        try { await this.client._request([MSG.UNOBSERVE, 0, className]); } catch { /* connection gone: nothing to undo */ }
+      }
+    };
+    return unobserve;
+  }
+
+  _observerWants(o, className, owner) {
+    if (o.className !== null && o.className !== className) return false;
+    if (o.options.excludeLocal && owner === this.client.session) return false;
+    return true;
+  }
+
+  /**
+   * A live collection of every state of a class (attached with `filter`).
+   * options: { excludeLocal: false }.
+   */
+  async getCollection(className, filter = null, options = {}) {
+    if (isPlainObject(filter)) { options = filter; filter = null; }
+    const coll = new SharedStateCollection(this, className, filter, options);
+    await coll._init();
+    return coll;
+  }
+
+  // -- internals ---------------------------------------------------------------
+
+  _addInstance(r, isOwner, opts) {
+    const state = new SharedState(this, r, isOwner);
+    if (opts && (opts.history !== undefined || opts.since !== undefined)) {
+      state.history = r.history || [];
+      state.historyComplete = r.historyComplete !== false;
+    }
+    let rec = this._records.get(r.state);
+    if (!rec) { rec = { seq: r.seq, time: r.time, instances: new Set() }; this._records.set(r.state, rec); }
+    if (r.seq >= rec.seq) { rec.seq = r.seq; rec.time = r.time; }
+    rec.instances.add(state);
+    return state;
+  }
+
+  _removeInstance(state) {
+    const rec = this._records.get(state.id);
+    if (!rec) return;
+    rec.instances.delete(state);
+    if (rec.instances.size === 0) this._records.delete(state.id);
+  }
+
+  _onUpdate(stateId, seq, time, changes, source) {
+    const rec = this._records.get(stateId);
+    if (!rec) return;
+    if (seq <= rec.seq && source !== 'set') return; // already seen (resume replay)
+    rec.seq = Math.max(rec.seq, seq); rec.time = time;
+    const ctx = { seq, time, source };
+    for (const inst of [...rec.instances]) inst._applyRemote(changes, ctx);
+  }
+
+  _onSnapshot(stateId, seq, time, values) {
+    const rec = this._records.get(stateId);
+    if (!rec) return;
+    rec.seq = seq; rec.time = time;
+    const ctx = { seq, time, source: 'snapshot' };
+    for (const inst of [...rec.instances]) inst._applySnapshot(values, ctx);
+  }
+
+  _onDeleted(stateId, reason) {
+    const rec = this._records.get(stateId);
+    if (!rec) return;
+    this._records.delete(stateId);
+    for (const inst of [...rec.instances]) inst._gone(reason || 'deleted');
+  }
+
+  _onNotice(kind, className, stateId, owner) {
+    for (const o of [...this._observers]) {
+      if (!o.active || !this._observerWants(o, className, owner)) continue;
+      if (kind === 'create') {
+        if (o.seen.has(stateId)) continue;
+        o.seen.add(stateId);
+        // run the callbacks of one observer one after the other
+        o.queue = o.queue.then(() => o.active && o.callback(className, stateId, owner)).catch(reportError);
+      } else if (kind === 'delete') {
+        o.seen.delete(stateId);
+        if (o.options.onDelete) {
+          o.queue = o.queue.then(() => o.active && o.options.onDelete(className, stateId, owner)).catch(reportError);
+        }
+      }
+    }
+  }
+
+  // The connection came back with a new session: every instance is gone on the
+  // server. Fire detach/delete on them; observers are re-established (their
+  // callbacks then run for the states that exist now).
+  _sessionLost() {
+    const records = [...this._records.values()];
+    this._records.clear();
+    for (const rec of records) for (const inst of [...rec.instances]) inst._gone('session lost');
+    const keys = [...this._observed.keys()];
+    for (const o of this._observers) o.seen.clear();
+    for (const key of keys) {
+      const className = key === '' ? null : key;
+      this.client._request([MSG.OBSERVE, 0, className]).then((list) => {
+        for (const [cn, id, owner] of (list && list.states) || []) this._onNotice('create', cn, id, owner);
+      }, () => { /* dropped again: the next session will retry */ });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// SharedState
+
+/**
+ * One attachment (instance) to a shared state.
+ *
+ * Listeners of onUpdate get (newValues, oldValues, context) where context is
+ * { seq, time, source }: `seq` the state's sequence number after the update,
+ * `time` the server's sync time at which it was applied (seconds; compare with
+ * client.getSyncTime()), and `source` one of
+ *   'update' (pushed by the server: another client's set),
+ *   'set' (the reply to this client's own set),
+ *   'immediate' / 'local' (applied synchronously inside set(), before the server),
+ *   'snapshot' (resume after missed updates left the history),
+ *   'initial' (onUpdate(cb, true)).
+ */
+export class SharedState {
+  constructor(manager, r, isOwner) {
+    this._manager = manager;
+    this._client = manager.client;
+    /** state id (never reused by the server) */
+    this.id = r.state;
+    /** instance id of this attachment */
+    this.instanceId = r.instance;
+    this.className = r.class;
+    /** true for the instance returned by create() */
+    this.isOwner = isOwner;
+    /** session id of the owner (0: the server) */
+    this.ownerSession = r.owner;
+    /** attach filter (null: every param) */
+    this.filter = r.filter ?? null;
+    /** sequence number of the last update seen */
+    this.seq = r.seq;
+    /** server time of the last update seen (or of the attach) */
+    this.time = r.time;
+    /** with attach({history}) or attach({since}): the events, oldest first */
+    this.history = null;
+    this.historyComplete = null;
+    this._description = expandDescription(r.description || {});
+    this._values = Object.assign({}, r.values || {});
+    for (const name of this._visibleParams()) if (!(name in this._values)) this._values[name] = this._description[name].default ?? null;
+    this._updateListeners = new Set();
+    this._detachListeners = new Set();
+    this._deleteListeners = new Set();
+    this._detached = false;
+  }
+
+  /** True once detached or deleted. */
+  get detached() { return this._detached; }
+
+  _visibleParams() {
+    const all = Object.keys(this._description);
+    return this.filter ? all.filter((k) => this.filter.includes(k)) : all;
+  }
+
+  _checkParam(op, name) {
+    if (!Object.prototype.hasOwnProperty.call(this._description, name)) {
+      throw new ReferenceError(`Cannot execute '${op}' on SharedState (${this.className}): param "${name}" is not defined`);
+    }
+    if (this.filter && !this.filter.includes(name)) {
+      throw new TuttiError(ErrorCode.FILTERED, `Cannot execute '${op}' on SharedState (${this.className}): param "${name}" is not in the attach filter`);
+    }
+  }
+
+  /** Value of a param (a deep copy for `any`). */
+  get(name) {
+    this._checkParam('get', name);
+    const v = this._values[name];
+    return this._description[name].type === 'any' ? clone(v) : v;
+  }
+
+  /** Value of a param, by reference (do not mutate). */
+  getUnsafe(name) {
+    this._checkParam('getUnsafe', name);
+    return this._values[name];
+  }
+
+  /** Every visible value (deep copies); event params are null outside listeners. */
+  getValues() {
+    const out = {};
+    for (const k of this._visibleParams()) out[k] = clone(this._values[k]);
+    return out;
+  }
+
+  /** Every visible value, by reference. */
+  getValuesUnsafe() {
+    const out = {};
+    for (const k of this._visibleParams()) out[k] = this._values[k];
+    return out;
+  }
+
+  /** The expanded class description, or one param's. */
+  getDescription(name) {
+    if (name === undefined) return clone(this._description);
+    if (!Object.prototype.hasOwnProperty.call(this._description, name)) {
+      throw new ReferenceError(`Cannot execute 'getDescription' on SharedState (${this.className}): param "${name}" is not defined`);
+    }
+    return clone(this._description[name]);
+  }
+
+  /** The default value of every param. */
+  getDefaults() {
+    const out = {};
+    for (const [k, p] of Object.entries(this._description)) out[k] = clone(p.default ?? null);
+    return out;
+  }
+
+  /**
+   * Set values: set({ name: value, ... }) or set(name, value).
+   * Resolves (after the server applied it) with the keys the server reported
+   * as changed, plus the requested keys that did not change (their current
+   * value) and the local/immediate ones. Rejects with a TuttiError carrying
+   * the server's `code` and message when the server refuses the set (nothing
+   * was applied), or at once when local validation fails.
+   */
+  async set(updates, value) {
+    if (typeof updates === 'string') updates = { [updates]: value };
+    else if (value !== undefined) {
+      throw new TypeError(`Cannot execute 'set' on SharedState (${this.className}): the context argument of set(updates, context) does not exist (as in soundworks v5); use an event param`);
+    }
+    if (!isPlainObject(updates)) throw new TypeError(`Cannot execute 'set' on SharedState (${this.className}): 'updates' should be an object`);
+    if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `Cannot execute 'set' on SharedState (${this.className}, ${this.id}): instance is detached`);
+
+    const validate = this._client.options.validate;
+    const wire = {};
+    const localNew = {}, localOld = {};
+    const immediateKeys = new Set(); // applied here already (immediate or acknowledge:false)
+    const unackKeys = new Set(); // acknowledge: false
+    let hasLocal = false, hasAcked = false;
+    const reverts = {};
+    const coerced = {};
+    for (const name of Object.keys(updates)) {
+      const p = this._description[name];
+      if (validate || (p && p.local)) {
+        if (!p) throw new TuttiError(ErrorCode.UNKNOWN_PARAM, `class "${this.className}": "${name}" is not a param`);
+        if (this.filter && !this.filter.includes(name)) throw new TuttiError(ErrorCode.FILTERED, `class "${this.className}", param "${name}" is not in the attach filter`);
+        coerced[name] = coerce(this.className, name, p, updates[name]);
+      } else {
+        coerced[name] = updates[name] === undefined ? null : updates[name];
+      }
+    }
+    for (const name of Object.keys(coerced)) {
+      const p = this._description[name] || {};
+      const v = coerced[name];
+      if (p.local) {
+        hasLocal = true;
+        const changed = !deepEqual(this._values[name], v);
+        if (changed || p.filterChange === false || p.event) { localOld[name] = this._values[name]; localNew[name] = v; }
+        this._values[name] = v;
+        continue;
+      }
+      wire[name] = v;
+      if (p.immediate || p.acknowledge === false) {
+        immediateKeys.add(name);
+        if (p.acknowledge === false) unackKeys.add(name);
+        else hasAcked = true;
+        const changed = !deepEqual(this._values[name], v);
+        if (changed || p.filterChange === false || p.event) { localOld[name] = this._values[name]; localNew[name] = v; }
+        reverts[name] = { old: this._values[name], now: v };
+        this._values[name] = v;
+      } else {
+        hasAcked = true;
+      }
+    }
+    // immediate, local and acknowledge:false keys: listeners run synchronously, once
+    if (Object.keys(localNew).length > 0) {
+      this._fire(localNew, localOld, { seq: this.seq, time: this.time, source: hasLocal && immediateKeys.size === 0 ? 'local' : 'immediate' });
+    }
+    const result = Object.assign({}, localNew);
+    if (Object.keys(wire).length === 0) return result; // local keys only
+
+    const sent = this._client._request([MSG.SET, 0, this.instanceId, wire], {
+      onResult: (r) => {
+        const changes = (r && r.changes) || {};
+        this._manager._applySetResult(this, r.seq, r.time, changes, immediateKeys, unackKeys);
+        for (const k of Object.keys(wire)) {
+          if (unackKeys.has(k)) continue;
+          if (k in changes) result[k] = changes[k];
+          else if (!(k in result)) result[k] = this._description[k] && this._description[k].event ? wire[k] : this._values[k];
+        }
+        return result;
+      },
+    });
+    if (!hasAcked) {
+      // only acknowledge:false keys: resolve once sent, errors are only logged
+      sent.catch((err) => { if (typeof console !== 'undefined') console.warn('[tutti] unacknowledged set failed:', err.message); });
+      return result;
+    }
+    try {
+      return await sent;
+    } catch (err) {
+      // the server refused the set: undo what immediate applied locally
+      const newV = {}, oldV = {};
+      for (const [k, { old, now: v }] of Object.entries(reverts)) {
+        if (!this._detached && deepEqual(this._values[k], v) && !deepEqual(old, v)) {
+          newV[k] = old; oldV[k] = v; this._values[k] = old;
+        }
+      }
+      if (Object.keys(newV).length) this._fire(newV, oldV, { seq: this.seq, time: this.time, source: 'revert' });
+      throw err;
+    }
+  }
+
+  /**
+   * Listen to updates: cb(newValues, oldValues, context). With
+   * executeListener, cb runs at once with the current values (events left
+   * out), {} and context.source 'initial'. Returns an unsubscribe function.
+   */
+  onUpdate(callback, executeListener = false) {
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    this._updateListeners.add(callback);
+    if (executeListener) {
+      const values = {};
+      for (const k of this._visibleParams()) if (!this._description[k].event) values[k] = clone(this._values[k]);
+      try { callback(values, {}, { seq: this.seq, time: this.time, source: 'initial' }); } catch (err) { reportError(err); }
+    }
+    return () => this._updateListeners.delete(callback);
+  }
+
+  /** cb(reason) when this instance is detached, or its state deleted. Returns an unsubscribe function. */
+  onDetach(callback) {
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    this._detachListeners.add(callback);
+    return () => this._detachListeners.delete(callback);
+  }
+
+  /** Owner only: cb(reason) when the state is deleted. Returns an unsubscribe function. */
+  onDelete(callback) {
+    if (!this.isOwner) {
+      throw new Error(`Cannot execute 'onDelete' on SharedState (${this.className}): this instance is attached and not owned; use 'onDetach' instead`);
+    }
+    if (typeof callback !== 'function') throw new TypeError('callback must be a function');
+    this._deleteListeners.add(callback);
+    return () => this._deleteListeners.delete(callback);
+  }
+
+  /** Detach this instance (the owner's detach deletes the state, as in soundworks). */
+  async detach() {
+    if (this.isOwner) return this.delete();
+    if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `SharedState (${this.className}, ${this.id}) already detached`);
+    this._detached = true;
+    this._updateListeners.clear();
+    this._manager._removeInstance(this);
+    try {
+      await this._client._request([MSG.DETACH, 0, this.instanceId]);
+    } catch (err) {
+      // the instance is gone locally either way; the server dropped it if the connection went
+      if (err.code !== ErrorCode.DISCONNECTED && err.code !== ErrorCode.CLOSED && err.code !== ErrorCode.UNKNOWN_INSTANCE) throw err;
+    } finally {
+      await this._runCallbacks(this._detachListeners, 'detached');
+    }
+    return this;
+  }
+
+  /** Owner only: delete the state for everybody. */
+  async delete() {
+    if (!this.isOwner) throw new Error(`Cannot execute 'delete' on SharedState (${this.className}): this instance is attached and not owned; use 'detach' instead`);
+    if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `SharedState (${this.className}, ${this.id}) already deleted`);
+    await this._client._request([MSG.DELETE, 0, this.instanceId]);
+    const rec = this._manager._records.get(this.id);
+    this._manager._records.delete(this.id);
+    const instances = rec ? [...rec.instances] : [this];
+    await Promise.all(instances.map((inst) => inst._gone('deleted')));
+    return this;
+  }
+
+  /** The state's events: opts { last: N } or { since: seq }. Resolves { events, complete }. */
+  async getHistory(opts = {}) {
+    if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `SharedState (${this.className}, ${this.id}) is detached`);
+    return this._client._request([MSG.HISTORY, 0, this.instanceId, opts]);
+  }
+
+  // -- internals ----------------------------------------------------------
+
+  _fire(newValues, oldValues, ctx) {
+    for (const cb of [...this._updateListeners]) {
+      try {
+        const r = cb(newValues, oldValues, ctx);
+        if (r && typeof r.catch === 'function') r.catch(reportError);
+      } catch (err) { reportError(err); }
+    }
+  }
+
+  // apply changes from the server; returns nothing
+  _applyRemote(changes, ctx, skip) {
+    if (this._detached) return;
+    this.seq = ctx.seq; this.time = ctx.time;
+    const newV = {}, oldV = {};
+    const events = [];
+    for (const k of Object.keys(changes)) {
+      const p = this._description[k];
+      if (!p || (this.filter && !this.filter.includes(k))) continue;
+      if (skip && skip(k, p, changes[k])) continue;
+      newV[k] = changes[k];
+      oldV[k] = this._values[k];
+      this._values[k] = changes[k];
+      if (p.event) events.push(k);
+    }
+    if (Object.keys(newV).length === 0) return;
+    this._fire(newV, oldV, ctx);
+    for (const k of events) this._values[k] = null; // events are volatile
+  }
+
+  _applySnapshot(values, ctx) {
+    if (this._detached) return;
+    this.seq = ctx.seq; this.time = ctx.time;
+    const newV = {}, oldV = {};
+    for (const k of this._visibleParams()) {
+      if (!(k in values)) continue;
+      if (!deepEqual(this._values[k], values[k])) { newV[k] = values[k]; oldV[k] = this._values[k]; this._values[k] = values[k]; }
+    }
+    if (Object.keys(newV).length) this._fire(newV, oldV, ctx);
+  }
+
+  async _gone(reason) {
+    if (this._detached) return;
+    this._detached = true;
+    this._updateListeners.clear();
+    await this._runCallbacks(this._detachListeners, reason);
+    if (this.isOwner) await this._runCallbacks(this._deleteListeners, reason);
+  }
+
+  async _runCallbacks(set, reason) {
+    for (const cb of [...set]) {
+      try { await cb(reason); } catch (err) { reportError(err); }
+    }
+  }
+}
+
+StateManager.prototype._applySetResult = function (requester, seq, time, changes, immediateKeys, unackKeys) {
+  const rec = this._records.get(requester.id);
+  if (!rec) return;
+  if (seq > rec.seq) { rec.seq = seq; rec.time = time; }
+  const ctx = { seq, time, source: 'set' };
+  for (const inst of [...rec.instances]) {
+    if (inst === requester) {
+      inst._applyRemote(changes, ctx, (k, p, v) => {
+        if (unackKeys.has(k)) return true;
+        if (immediateKeys.has(k)) {
+          // immediate: fire again only if the server's value differs
+          if (p.event || p.filterChange === false) return true;
+          return deepEqual(inst._values[k], v);
+        }
+        return false;
+      });
+      inst.seq = Math.max(inst.seq, seq);
+    } else {
+      inst._applyRemote(changes, ctx);
+    }
+  }
+};
+
+// ---------------------------------------------------------------------------
+// SharedStateCollection
+
+/** A live list of every state of a class, as in soundworks. */
+export class SharedStateCollection {
+  constructor(manager, className, filter, options) {
+    this._manager = manager;
+    this.className = className;
+    this._filter = filter;
+    this._options = options || {};
+    this._states = [];
+    this._description = null;
+    this._unobserve = null;
+    this._listeners = { update: new Set(), attach: new Set(), detach: new Set(), change: new Set() };
+    this._detached = false;
+  }
+
+  async _init() {
+    this._description = await this._manager.getClassDescription(this.className);
+    this._unobserve = await this._manager.observe(this.className, async (className, stateId) => {
+      if (this._detached) return;
+      let state;
+      try {
+        state = await this._manager.attach(className, stateId, this._filter);
+      } catch (err) {
+        if (err.code === ErrorCode.UNKNOWN_STATE || err.code === ErrorCode.DISCONNECTED) return; // gone meanwhile
+        throw err;
+      }
+      if (this._detached) { state.detach().catch(() => {}); return; }
+      this._add(state);
+    }, { excludeLocal: !!this._options.excludeLocal });
+  }
+
+  _add(state) {
+    this._states.push(state);
+    state.onUpdate((newValues, oldValues, ctx) => {
+      for (const cb of [...this._listeners.update]) {
+        try { cb(state, newValues, oldValues, ctx); } catch (err) { reportError(err); }
+      }
+      this._emitChange();
+    });
+    state.onDetach(() => {
+      const i = this._states.indexOf(state);
+      if (i >= 0) this._states.splice(i, 1);
+      for (const cb of [...this._listeners.detach]) {
+        try { cb(state); } catch (err) { reportError(err); }
+      }
+      this._emitChange();
+    });
+    for (const cb of [...this._listeners.attach]) {
+      try { cb(state); } catch (err) { reportError(err); }
+    }
+    this._emitChange();
+  }
+
+  _emitChange() {
+    for (const cb of [...this._listeners.change]) {
+      try { cb(); } catch (err) { reportError(err); }
+    }
+  }
+
+  get size() { return this._states.length; }
+  get length() { return this._states.length; }
+
+  getDescription(name) {
+    if (name === undefined) return clone(this._description);
+    if (!this._description[name]) throw new ReferenceError(`param "${name}" is not defined in class "${this.className}"`);
+    return clone(this._description[name]);
+  }
+
+  getDefaults() {
+    const out = {};
+    for (const [k, p] of Object.entries(this._description)) out[k] = clone(p.default ?? null);
+    return out;
+  }
+
+  getValues() { return this._states.map((s) => s.getValues()); }
+  getValuesUnsafe() { return this._states.map((s) => s.getValuesUnsafe()); }
+  get(name) { return this._states.map((s) => s.get(name)); }
+  getUnsafe(name) { return this._states.map((s) => s.getUnsafe(name)); }
+
+  /** Set on every state; resolves with the array of results. */
+  set(updates, value) { return Promise.all(this._states.map((s) => s.set(updates, value))); }
+
+  onUpdate(cb, executeListener = false) {
+    this._listeners.update.add(cb);
+    if (executeListener) {
+      for (const s of this._states) {
+        const values = {};
+        for (const [k, v] of Object.entries(s.getValues())) if (!s._description[k].event) values[k] = v;
+        try { cb(s, values, {}, { seq: s.seq, time: s.time, source: 'initial' }); } catch (err) { reportError(err); }
+      }
+    }
+    return () => this._listeners.update.delete(cb);
+  }
+
+  onAttach(cb, executeListener = false) {
+    this._listeners.attach.add(cb);
+    if (executeListener) for (const s of [...this._states]) { try { cb(s); } catch (err) { reportError(err); } }
+    return () => this._listeners.attach.delete(cb);
+  }
+
+  onDetach(cb) {
+    this._listeners.detach.add(cb);
+    return () => this._listeners.detach.delete(cb);
+  }
+
+  onChange(cb, executeListener = false) {
+    this._listeners.change.add(cb);
+    if (executeListener) { try { cb(); } catch (err) { reportError(err); } }
+    return () => this._listeners.change.delete(cb);
+  }
+
+  /** Stop observing and detach every state. */
+  async detach() {
+    if (this._detached) return;
+    this._detached = true;
+    if (this._unobserve) await this._unobserve();
+    const states = [...this._states];
+    await Promise.all(states.map((s) => (s.detached ? null : s.detach().catch(() => {}))));
+    this._states = [];
+  }
+
+  [Symbol.iterator]() { return this._states[Symbol.iterator](); }
+  forEach(fn) { this._states.forEach(fn); }
+  map(fn) { return this._states.map(fn); }
+  filter(fn) { return this._states.filter(fn); }
+  find(fn) { return this._states.find(fn); }
+  reduce(fn, init) { return this._states.reduce(fn, init); }
+  sort(fn) { this._states.sort(fn); return this; }
+}
+
+export default Client;
