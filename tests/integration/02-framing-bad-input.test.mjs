@@ -3,7 +3,7 @@
 // serving the other clients.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useServer, T, E, defineFresh } from './lib/harness.mjs';
+import { useServer, T, E, defineFresh, orTimeout } from './lib/harness.mjs';
 import { encode, encodeMany } from './lib/mp.mjs';
 
 const MAX = 4096;
@@ -112,7 +112,7 @@ test('a message over --max-message closes that connection with 1009 and the othe
   const st = await other.create(cls, {});
   // a well-formed msgpack message, only too large
   big.sendRaw(encode([T.SET, 9, 1, { s: 'b'.repeat(MAX + 100) }]));
-  const info = await Promise.race([big.closed, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
+  const info = await orTimeout(big.closed, 5000);
   assert.notEqual(info, 'timeout', 'connection was not closed');
   assert.equal(info.code, 1009);
   assert.equal(big.replyCount(9), 0, 'the oversized request was not processed');
@@ -125,7 +125,7 @@ test('a message over --max-message closes that connection with 1009 and the othe
 test('a much larger message (64 KiB, not msgpack) over --max-message also closes with 1009', async (t) => {
   const big = await h.client(t);
   big.sendRaw(Buffer.alloc(64 * 1024, 0xc1));
-  const info = await Promise.race([big.closed, new Promise((r) => setTimeout(() => r('timeout'), 5000))]);
+  const info = await orTimeout(big.closed, 5000);
   assert.notEqual(info, 'timeout');
   assert.equal(info.code, 1009);
   const other = await h.client(t);

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { runServerToExit, startServer, freePort, tmpDir, writeSchemas, assertCleanStderr, tail } from './lib/server.mjs';
 import { RawClient, T } from './lib/client.mjs';
+import { orTimeout } from './lib/harness.mjs';
 
 test('--help exits 0 and lists every documented flag', async () => {
   const r = await runServerToExit(['--help']);
@@ -78,7 +79,7 @@ test('SIGTERM makes the server exit 0, closing connected clients with 1001', asy
     assert.equal(r.signal, null);
     assert.equal(r.code, 0, tail(r.stderr));
   }
-  const info = await Promise.race([c.closed, new Promise((res) => setTimeout(() => res('timeout'), 3000))]);
+  const info = await orTimeout(c.closed, 3000);
   assert.notEqual(info, 'timeout');
   assert.equal(info.code, 1001, 'clients are told the server is going away');
 });

@@ -1,10 +1,9 @@
 // Issue 3: integer and float validation and coercion (PROTOCOL.md §7).
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
 import { F64 } from './lib/mp.mjs';
 
-const h = useServer();
 const CLS = uniqueClass('numbers');
 const DESC = {
   level: { type: 'integer', default: 5, min: 0, max: 10 },
@@ -12,12 +11,12 @@ const DESC = {
   gain: { type: 'float', default: 0.5, min: 0, max: 1 },
   freq: { type: 'float', default: 440 },
 };
-
-before(async () => {
-  const c = await RawClient.open(h.url);
+const h = useServer({}, async (hh) => {
+  const c = await RawClient.open(hh.url);
   await c.define(CLS, DESC);
   await c.close();
 });
+
 
 /** owner a with a fresh state, peer b attached to it */
 async function pair(t, init = {}) {

@@ -1,12 +1,11 @@
 // Issue 3: boolean, string, enum (strict type equality) and any (deep
 // equality with map key order ignored, canonical maps, duplicate keys and
 // depth refused).
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
 import { RawMap, Raw } from './lib/mp.mjs';
 
-const h = useServer();
 const CLS = uniqueClass('kinds');
 const DESC = {
   flag: { type: 'boolean', default: false },
@@ -15,13 +14,13 @@ const DESC = {
   blob: { type: 'any', default: { x: 1, y: [1, 2] } },
   maybe: { type: 'any', default: null, nullable: true },
 };
-const DEFAULTS = { flag: false, label: '', mode: 'sine', blob: { x: 1, y: [1, 2] }, maybe: null };
-
-before(async () => {
-  const c = await RawClient.open(h.url);
+const h = useServer({}, async (hh) => {
+  const c = await RawClient.open(hh.url);
   await c.define(CLS, DESC);
   await c.close();
 });
+const DEFAULTS = { flag: false, label: '', mode: 'sine', blob: { x: 1, y: [1, 2] }, maybe: null };
+
 
 async function pair(t, init = {}) {
   const a = await h.client(t);

@@ -1,9 +1,8 @@
 // Issue 3: param options event, filterChange, required, nullable, local.
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
 
-const h = useServer();
 const CLS = uniqueClass('options');
 const DESC = {
   bang: { type: 'boolean', event: true },
@@ -15,12 +14,12 @@ const DESC = {
   strict: { type: 'integer', default: 1 },
   secret: { type: 'integer', default: 0, local: true },
 };
-
-before(async () => {
-  const c = await RawClient.open(h.url);
+const h = useServer({}, async (hh) => {
+  const c = await RawClient.open(hh.url);
   await c.define(CLS, DESC);
   await c.close();
 });
+
 
 async function pair(t, init = { title: 't' }) {
   const a = await h.client(t);

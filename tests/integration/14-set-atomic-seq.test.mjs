@@ -1,11 +1,10 @@
 // Issue 3: atomic sets (one bad key rejects everything, with the right code,
 // a message naming class, param and value, nothing applied or broadcast,
 // exactly one reply), no-op sets, seq +1 per applied update.
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
 
-const h = useServer();
 const CLS = uniqueClass('atomic');
 const DESC = {
   count: { type: 'integer', default: 0 },
@@ -14,13 +13,13 @@ const DESC = {
   secret: { type: 'integer', default: 0, local: true },
   other: { type: 'float', default: 0 },
 };
-const DEFAULTS = { count: 0, label: 'start', strict: 7, other: 0 };
-
-before(async () => {
-  const c = await RawClient.open(h.url);
+const h = useServer({}, async (hh) => {
+  const c = await RawClient.open(hh.url);
   await c.define(CLS, DESC);
   await c.close();
 });
+const DEFAULTS = { count: 0, label: 'start', strict: 7, other: 0 };
+
 
 async function trio(t) {
   const a = await h.client(t);

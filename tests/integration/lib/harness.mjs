@@ -9,7 +9,11 @@ import { RawClient, T, E, ERROR_NAMES, short } from './client.mjs';
 
 export { T, E, ERROR_NAMES, short, RawClient };
 
-export function useServer(opts = {}) {
+/**
+ * `setup(h)` (optional) runs once right after the server started, inside the
+ * same before() hook (two top-level before hooks may overlap).
+ */
+export function useServer(opts = {}, setup = null) {
   const h = {
     server: null,
     opts,
@@ -34,7 +38,10 @@ export function useServer(opts = {}) {
       return out;
     },
   };
-  before(async () => { h.server = await startServer(opts); }, { timeout: 30000 });
+  before(async () => {
+    h.server = await startServer(opts);
+    if (setup) await setup(h);
+  }, { timeout: 30000 });
   after(async () => { if (h.server) await h.server.stopAndCheck(); }, { timeout: 30000 });
   return h;
 }
@@ -62,3 +69,11 @@ export function assertNames(message, { cls, param, value } = {}) {
 }
 
 export function delay(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+/** Resolve `p`, or the string 'timeout' after `ms` (the timer is cleared either way). */
+export async function orTimeout(p, ms) {
+  let timer;
+  try {
+    return await Promise.race([p, new Promise((r) => { timer = setTimeout(() => r('timeout'), ms); })]);
+  } finally { clearTimeout(timer); }
+}

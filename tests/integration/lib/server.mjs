@@ -149,7 +149,9 @@ export async function startServer(opts = {}) {
         async stop(timeout = 10000) {
           if (!exited) child.kill('SIGTERM');
           let timedOut = false;
-          const r = await Promise.race([exitPromise, delay(timeout).then(() => null)]);
+          let timer;
+          const r = await Promise.race([exitPromise, new Promise((res) => { timer = setTimeout(() => res(null), timeout); })]);
+          clearTimeout(timer);
           if (!r) { timedOut = true; child.kill('SIGKILL'); await exitPromise; }
           await delay(20);
           return { ...exited, stderr, timedOut };
