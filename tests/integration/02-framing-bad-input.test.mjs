@@ -73,7 +73,10 @@ test('a request with a field of the wrong type is answered BAD_MESSAGE with its 
   const c = await h.client(t);
   await c.fail(E.BAD_MESSAGE, T.DESCRIBE, 12345);          // className must be a str
   await c.fail(E.BAD_MESSAGE, T.SET, 'not-an-instance', {}); // instanceId must be uint
-  await c.fail(E.BAD_MESSAGE, T.DEFINE, 'wrongtype', [1, 2]); // description must be a map
+  const r = await c.request(T.DEFINE, 'wrongtype', [1, 2]); // description must be a map
+  assert.deepEqual([r[0], r[1]], [T.ERROR, c.nextReqId - 1]);
+  assert.ok([E.BAD_MESSAGE, E.BAD_DESCRIPTION].includes(r[2]), `code ${r[2]}`);
+  await c.fail(E.UNKNOWN_CLASS, T.DESCRIBE, 'wrongtype');
 });
 
 test('several msgpack values in one WebSocket message are each handled, in order', async (t) => {

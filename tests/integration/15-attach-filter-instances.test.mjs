@@ -115,16 +115,6 @@ test('filter: setting a param outside the filter is FILTERED', async (t) => {
   assert.deepEqual((await o.nextUpdate(s.state))[4], { a: 4 });
 });
 
-test('filter: the RESULT of a filtered instance only shows its params', async (t) => {
-  const o = await h.client(t);
-  const cls = await defineFresh(o, { ...DESC, e: { type: 'integer', default: 0, filterChange: false } });
-  const s = await o.create(cls, {});
-  const x = await h.client(t);
-  const att = await x.attach(cls, s.state, { filter: ['a'] });
-  const r = await x.set(att.instance, { a: 1 });
-  assert.deepEqual(r.changes, { a: 1 });
-});
-
 test('filter naming an unknown param is BAD_FILTER naming it', async (t) => {
   const o = await h.client(t);
   const cls = await defineFresh(o, DESC);
