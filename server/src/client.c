@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/* client.c: connections, their bounded queues, and the message pool. */
+#include "client.h"
+
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+
+uint64_t tt_batch_current = 1;
+uint64_t tt_batch_committed = 0;
+size_t tt_client_max_queue = 4 << 20;
+
+static tt_client *g_clients;
+static tt_client *g_pending;
+
+/* Pool of free messages by size class, so a broadcast costs no malloc. */
+#define N_CLASSES 4
+static const uint32_t class_size[N_CLASSES] = {256, 1024, 4096, 16384};
+static tt_msg *pool[N_CLASSES][1024];
+static uint32_t pool_len[N_CLASSES];
+
+tt_msg *tt_msg_new(const void *bytes, size_t len)
+{
+	tt_assert(len <= UINT32_MAX);
+	tt_msg *m = NULL;
+	uint32_t cap = (uint32_t)len;
+	for (int k = 0; k < N_CLASSES; k++) {
+		if (len <= class_size[k]) {
+			cap = class_size[k];
+			if (pool_len[k])
+				m = pool[k][--pool_len[k]];
+			break;
+		}
+	}
+	if (!m) {
+		m = tt_malloc(sizeof(*m) + TT_WS_PRE + cap);
+		m->cap = cap;
+	}
+	m->refs = 1;
+	m->len = (uint32_t)len;
+	m->batch = tt_batch_current;
+	memcpy(m->data + TT_WS_PRE, bytes, len);
+	return m;
+}
+
+void tt_msg_ref(tt_msg *m)
+{
+	m->refs++;
+}
+
+void tt_msg_unref(tt_msg *m)
+{
+	if (!m || --m->refs)
+		return;
+	for (int k = 0; k < N_CLASSES; k++) {
+		if (m->cap == class_size[k] && pool_len[k] < 1024) {
+			pool[k][pool_len[k]++] = m;
+			return;
+		}
+	}
+	free(m);
+}
+
+void tt_msg_pool_free(void)
+{
+	for (int k = 0; k < N_CLASSES; k++)
+		while (pool_len[k])
+			free(pool[k][--pool_len[k]]);
+}
+
+tt_client *tt_client_new(void *wsi)
+{
+	tt_client *c = tt_calloc(1, sizeof(*c));
+	c->wsi = wsi;
+	tt_buf_init(&c->rx, 0);
+	tt_buf_init(&c->frame, TT_WS_PRE);
+	c->next = g_clients;
+	if (g_clients)
+		g_clients->prev = c;
+	g_clients = c;
+	return c;
+}
+
+static void drop_queue(tt_client *c)
+{
+	while (c->q_len) {
+		tt_msg_unref(c->q[c->q_head]);
+		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
+		c->q_len--;
+	}
+	c->q_bytes = 0;
+}
+
+void tt_client_free(tt_client *c)
+{
+	if (!c)
+		return;
+	drop_queue(c);
+	free(c->q);
+	tt_buf_free(&c->rx);
+	tt_buf_free(&c->frame);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		g_clients = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->pending) {
+		tt_client **pp = &g_pending;
+		while (*pp != c)
+			pp = &(*pp)->pending_next;
+		*pp = c->pending_next;
+	}
+	free(c);
+}
+
+static void mark_pending(tt_client *c)
+{
+	if (!c->pending) {
+		c->pending = true;
+		c->pending_next = g_pending;
+		g_pending = c;
+	}
+}
+
+void tt_client_close(tt_client *c, int code)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	c->close_code = code;
+	drop_queue(c);
+	mark_pending(c);
+}
+
+void tt_client_send(tt_client *c, tt_msg *m)
+{
+	if (c->closing)
+		return;
+	if (c->q_bytes + m->len > tt_client_max_queue) {
+		tt_log_warn("client %p: outgoing queue over %zu bytes, closing as a slow consumer",
+			    (void *)c, tt_client_max_queue);
+		tt_client_close(c, 4001);
+		return;
+	}
+	if (c->q_len == c->q_cap) {
+		uint32_t cap = c->q_cap ? c->q_cap * 2 : 16;
+		tt_msg **q = tt_malloc(sizeof(*q) * cap);
+		for (uint32_t i = 0; i < c->q_len; i++)
+			q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+		free(c->q);
+		c->q = q;
+		c->q_head = 0;
+		c->q_cap = cap;
+	}
+	tt_msg_ref(m);
+	c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = m;
+	c->q_len++;
+	c->q_bytes += m->len;
+	mark_pending(c);
+}
+
+void tt_client_send_buf(tt_client *c, const tt_buf *b)
+{
+	if (c->closing)
+		return;
+	tt_msg *m = tt_msg_new(tt_buf_data(b), b->len);
+	tt_client_send(c, m);
+	tt_msg_unref(m);
+}
+
+tt_msg *tt_client_ready(const tt_client *c, uint32_t i)
+{
+	if (i >= c->q_len)
+		return NULL;
+	tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)];
+	return m->batch <= tt_batch_committed ? m : NULL;
+}
+
+void tt_client_consume(tt_client *c, uint32_t n)
+{
+	while (n-- && c->q_len) {
+		tt_msg *m = c->q[c->q_head];
+		c->q_bytes -= m->len;
+		tt_msg_unref(m);
+		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
+		c->q_len--;
+	}
+}
+
+tt_client *tt_client_take_pending(void)
+{
+	tt_client *list = g_pending;
+	for (tt_client *c = list; c; c = c->pending_next)
+		c->pending = false;
+	g_pending = NULL;
+	return list;
+}
+
+tt_client *tt_client_first(void)
+{
+	return g_clients;
+}

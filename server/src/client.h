@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* client.h: one WebSocket connection and its outgoing queue.
+ *
+ * A message is encoded once into a refcounted tt_msg with WebSocket
+ * headroom; every recipient's queue holds a reference (STYLE.md §12). The
+ * queue is bounded in bytes: a client past --max-queue is closed with 4001
+ * and catches up by resuming (PROTOCOL.md §12).
+ *
+ * Messages are stamped with the batch (loop turn) that produced them. The
+ * writer sends a message only once its batch is committed, so nothing leaves
+ * the server before the updates it reports are durable (DESIGN.md §3). */
+#ifndef TT_CLIENT_H
+#define TT_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+/* Headroom before each message for the WebSocket header; ws.c checks at
+ * compile time that it covers LWS_PRE. */
+#define TT_WS_PRE 16
+
+typedef struct tt_msg {
+	uint32_t refs;
+	uint32_t len;   /* payload bytes */
+	uint32_t cap;   /* payload capacity (pool size class) */
+	uint64_t batch; /* loop turn that produced it */
+	unsigned char data[]; /* TT_WS_PRE headroom, then payload */
+} tt_msg;
+
+/* A message holding a copy of bytes, refs = 1, stamped with the current
+ * batch. Small messages come from a pool: no malloc in steady state. */
+tt_msg *tt_msg_new(const void *bytes, size_t len);
+void tt_msg_ref(tt_msg *m);
+void tt_msg_unref(tt_msg *m); /* accepts NULL */
+static inline unsigned char *tt_msg_payload(tt_msg *m) { return m->data + TT_WS_PRE; }
+/* Free the pool (at exit, so leak checkers stay quiet). */
+void tt_msg_pool_free(void);
+
+typedef struct tt_session tt_session;
+typedef struct tt_client tt_client;
+
+struct tt_client {
+	void *wsi;           /* borrowed: the lws connection, valid until closed */
+	tt_session *session; /* borrowed: NULL until HELLO */
+	tt_msg **q;          /* owned ring of references */
+	uint32_t q_head, q_len, q_cap;
+	size_t q_bytes;
+	tt_buf rx;           /* reassembly of a fragmented message */
+	tt_buf frame;        /* several small messages batched in one frame */
+	bool closing;        /* no more input or output; close requested */
+	int close_code;
+	bool rx_drop;        /* dropping the rest of an oversize message */
+	bool pending;        /* in the pending-write list */
+	tt_client *pending_next;
+	uint32_t bad_in_row; /* consecutive protocol errors */
+	double rate_t0;
+	uint32_t rate_n;
+	uint64_t stamp;      /* dedupes a client within one fan-out */
+	tt_client *next, *prev; /* all clients */
+};
+
+extern uint64_t tt_batch_current;   /* the batch being produced */
+extern uint64_t tt_batch_committed; /* every batch <= this is durable */
+extern size_t tt_client_max_queue;  /* --max-queue */
+
+tt_client *tt_client_new(void *wsi);
+/* Free the client and drop its queue. Does not touch its session. */
+void tt_client_free(tt_client *c);
+
+/* Queue a reference to m for c (takes a new reference). When the queue
+ * would pass --max-queue the client is closed with 4001 instead. */
+void tt_client_send(tt_client *c, tt_msg *m);
+/* Queue a copy of the bytes of b. */
+void tt_client_send_buf(tt_client *c, const tt_buf *b);
+/* Stop all traffic and ask the network layer to close with code. */
+void tt_client_close(tt_client *c, int code);
+
+/* The i-th queued message if its batch is committed, else NULL. */
+tt_msg *tt_client_ready(const tt_client *c, uint32_t i);
+/* Drop the first n queued messages (after they were written). */
+void tt_client_consume(tt_client *c, uint32_t n);
+
+/* Clients with something new to write, for the network layer's end of
+ * turn. Returns the list and empties it. */
+tt_client *tt_client_take_pending(void);
+
+/* The first of all live clients (list through ->next). */
+tt_client *tt_client_first(void);
+
+#endif

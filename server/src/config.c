@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/* config.c: parse the command line. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: tutti-server [OPTIONS]\n"
+"Shared-state sync server for distributed music: serves the web pages and\n"
+"the WebSocket protocol tutti.v1 on one port.\n"
+"\n"
+"  --host ADDR          address to listen on (default 127.0.0.1; use 0.0.0.0\n"
+"                       to let phones on the venue's Wi-Fi connect)\n"
+"  --port N             TCP port (default 8000)\n"
+"  --schemas DIR        class schemas loaded at start (default ./schemas)\n"
+"  --web DIR            files served over HTTP (default ./web)\n"
+"  --db PATH            SQLite database, the store of record (default\n"
+"                       ./tutti.db); ':memory:' keeps nothing across restarts\n"
+"  --sync MODE          'normal' (default: acknowledged updates survive a\n"
+"                       crash of the server) or 'full' (also a power loss)\n"
+"  --history N          events kept per state (default 1000)\n"
+"  --resume-window S    seconds a disconnected client may resume its session\n"
+"                       before its states are deleted (default 60)\n"
+"  --max-message BYTES  largest WebSocket message accepted (default 1048576)\n"
+"  --max-queue BYTES    outgoing bytes queued per client before it is closed\n"
+"                       as a slow consumer (default 4194304)\n"
+"  --max-states N       states one session may own (default 10000)\n"
+"  --max-instances N    attachments one session may hold (default 10000)\n"
+"  --max-classes N      classes in all (default 1000)\n"
+"  --max-rate N         messages per second per client, 0 = unlimited\n"
+"                       (default 0)\n"
+"  --delete-class NAME  delete a class and all its states from the database,\n"
+"                       then exit\n"
+"  -v, --verbose        debug logging\n"
+"  -h, --help           this help\n");
+}
+
+static int num(const char *opt, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "tutti-server: %s: '%s' is not a number in [%g, %g]\n", opt, s, lo, hi);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int tt_config_parse(tt_config *cfg, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"host", required_argument, 0, 'H'},
+		{"port", required_argument, 0, 'p'},
+		{"schemas", required_argument, 0, 's'},
+		{"web", required_argument, 0, 'w'},
+		{"db", required_argument, 0, 'd'},
+		{"sync", required_argument, 0, 'S'},
+		{"history", required_argument, 0, 'y'},
+		{"resume-window", required_argument, 0, 'r'},
+		{"max-message", required_argument, 0, 'm'},
+		{"max-queue", required_argument, 0, 'q'},
+		{"max-states", required_argument, 0, 't'},
+		{"max-instances", required_argument, 0, 'i'},
+		{"max-classes", required_argument, 0, 'c'},
+		{"max-rate", required_argument, 0, 'R'},
+		{"delete-class", required_argument, 0, 'D'},
+		{"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0}};
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->host = "127.0.0.1";
+	cfg->port = 8000;
+	cfg->schemas = "schemas";
+	cfg->web = "web";
+	cfg->db = "tutti.db";
+	cfg->max_message = 1 << 20;
+	cfg->max_queue = 4 << 20;
+	cfg->history = 1000;
+	cfg->resume_window = 60;
+	cfg->max_states = 10000;
+	cfg->max_instances = 10000;
+	cfg->max_classes = 1000;
+	optind = 1;
+	int c;
+	double v;
+	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+		const char *name = NULL;
+		for (const struct option *o = opts; o->name; o++)
+			if (o->val == c)
+				name = o->name;
+		switch (c) {
+		case 'H': cfg->host = optarg; break;
+		case 's': cfg->schemas = optarg; break;
+		case 'w': cfg->web = optarg; break;
+		case 'd': cfg->db = optarg; break;
+		case 'D': cfg->delete_class = optarg; break;
+		case 'S':
+			if (strcmp(optarg, "full") && strcmp(optarg, "normal")) {
+				fprintf(stderr, "tutti-server: --sync: 'normal' or 'full', not '%s'\n", optarg);
+				return -1;
+			}
+			cfg->sync_full = strcmp(optarg, "full") == 0;
+			break;
+		case 'p':
+			if (num(name, optarg, 0, 65535, &v)) return -1;
+			cfg->port = (int)v;
+			break;
+		case 'y':
+			if (num(name, optarg, 1, 10000000, &v)) return -1;
+			cfg->history = (uint32_t)v;
+			break;
+		case 'r':
+			if (num(name, optarg, 0, 7 * 86400, &v)) return -1;
+			cfg->resume_window = v;
+			break;
+		case 'm':
+			if (num(name, optarg, 1024, 256.0 * 1024 * 1024, &v)) return -1;
+			cfg->max_message = (size_t)v;
+			break;
+		case 'q':
+			if (num(name, optarg, 4096, 1024.0 * 1024 * 1024, &v)) return -1;
+			cfg->max_queue = (size_t)v;
+			break;
+		case 't':
+			if (num(name, optarg, 1, 10000000, &v)) return -1;
+			cfg->max_states = (uint32_t)v;
+			break;
+		case 'i':
+			if (num(name, optarg, 1, 10000000, &v)) return -1;
+			cfg->max_instances = (uint32_t)v;
+			break;
+		case 'c':
+			if (num(name, optarg, 1, 1000000, &v)) return -1;
+			cfg->max_classes = (uint32_t)v;
+			break;
+		case 'R':
+			if (num(name, optarg, 0, 100000000, &v)) return -1;
+			cfg->max_rate = (uint32_t)v;
+			break;
+		case 'v': cfg->verbose = 1; break;
+		case 'h': usage(stdout); return 1;
+		default:
+			fprintf(stderr, "Try 'tutti-server --help'.\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tutti-server: unexpected argument '%s'\nTry 'tutti-server --help'.\n",
+			argv[optind]);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/* handler.c: request decoding and dispatch. */
+#include "handler.h"
+
+#include <string.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "log.h"
+#include "protocol.h"
+#include "session.h"
+#include "store.h"
+
+/* Consecutive protocol errors after which a client is closed (4002). */
+#define MAX_BAD_IN_ROW 64
+
+static struct {
+	const tt_config *cfg;
+	tt_decoder *dec;
+	tt_arena arena;
+	tt_buf out;
+} H;
+
+int tt_handler_init(const tt_config *cfg)
+{
+	H.cfg = cfg;
+	H.dec = tt_decoder_new();
+	tt_arena_init(&H.arena, 65536);
+	tt_buf_init(&H.out, 0);
+	return 0;
+}
+
+void tt_handler_destroy(void)
+{
+	tt_decoder_free(H.dec);
+	tt_arena_destroy(&H.arena);
+	tt_buf_free(&H.out);
+}
+
+static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
+{
+	tt_store_encode_error(&H.out, rid, err);
+	tt_client_send_buf(c, &H.out);
+	if (err->code == TT_BAD_MESSAGE || err->code == TT_UNKNOWN_TYPE) {
+		if (++c->bad_in_row >= MAX_BAD_IN_ROW) {
+			tt_log_warn("client %p: %u protocol errors in a row, closing", (void *)c,
+				    c->bad_in_row);
+			tt_client_close(c, TT_CLOSE_PROTOCOL_ERRORS);
+		}
+	}
+}
+
+static bool get_uint(const tt_value *v, uint64_t *out)
+{
+	if (v->type != TT_INT || v->v.i < 0)
+		return false;
+	*out = (uint64_t)v->v.i;
+	return true;
+}
+
+static int hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
+{
+	if (c->session)
+		return tt_fail(err, TT_BAD_REQUEST, "HELLO was already sent on this connection");
+	if (opts->type != TT_MAP)
+		return tt_fail(err, TT_BAD_MESSAGE, "HELLO options must be a map");
+	const tt_value *ver = tt_map_get(opts, "version");
+	if (!ver || ver->type != TT_INT || ver->v.i != TT_PROTOCOL_VERSION)
+		return tt_fail(err, TT_BAD_VERSION, "protocol version %d is required",
+			       TT_PROTOCOL_VERSION);
+	const tt_value *token = tt_map_get(opts, "token");
+	tt_session *s = NULL;
+	bool resumed = false;
+	if (token && token->type == TT_STR) {
+		s = tt_session_by_token(token->v.s, token->len);
+		if (s && s->client)
+			/* the old connection is still open (a half-open socket the
+			 * client gave up on): the new one takes the session over */
+			s->client->session = NULL;
+		resumed = s != NULL;
+	}
+	if (!s)
+		s = tt_session_new();
+	s->client = c;
+	c->session = s;
+	tt_buf_clear(&H.out);
+	tt_enc_array(&H.out, 3);
+	tt_enc_uint(&H.out, TT_MSG_RESULT);
+	tt_enc_uint(&H.out, rid);
+	tt_enc_map(&H.out, 6);
+	tt_enc_str(&H.out, "session");
+	tt_enc_uint(&H.out, s->id);
+	tt_enc_str(&H.out, "token");
+	tt_enc_str(&H.out, s->token);
+	tt_enc_str(&H.out, "time");
+	tt_enc_float(&H.out, tt_clock_now());
+	tt_enc_str(&H.out, "resumed");
+	tt_enc_bool(&H.out, resumed);
+	tt_enc_str(&H.out, "maxMessage");
+	tt_enc_uint(&H.out, H.cfg->max_message);
+	tt_enc_str(&H.out, "resumeWindow");
+	tt_enc_float(&H.out, H.cfg->resume_window);
+	tt_client_send_buf(c, &H.out);
+	if (resumed)
+		tt_store_resume(s, tt_map_get(opts, "seqs"));
+	return 0;
+}
+
+static void pong(tt_client *c, const tt_value *msg, double recv_time)
+{
+	uint64_t id;
+	double t;
+	if (msg->len < 3 || !get_uint(&msg->v.items[1], &id) || !tt_as_double(&msg->v.items[2], &t)) {
+		tt_error err;
+		tt_fail(&err, TT_BAD_MESSAGE, "PING is [12, pingId, clientTime]");
+		send_error(c, 0, &err);
+		return;
+	}
+	tt_buf_clear(&H.out);
+	tt_enc_array(&H.out, 5);
+	tt_enc_uint(&H.out, TT_MSG_PONG);
+	tt_enc_uint(&H.out, id);
+	tt_enc_float(&H.out, t);
+	tt_enc_float(&H.out, recv_time);
+	tt_enc_float(&H.out, tt_clock_now());
+	tt_client_send_buf(c, &H.out);
+}
+
+/* Fields expected per request type: how many after [type, reqId]. */
+static const uint8_t n_args[] = {
+	[TT_MSG_HELLO] = 1, [TT_MSG_DEFINE] = 2, [TT_MSG_CREATE] = 2, [TT_MSG_ATTACH] = 3,
+	[TT_MSG_DETACH] = 1, [TT_MSG_DELETE] = 1, [TT_MSG_SET] = 2, [TT_MSG_OBSERVE] = 1,
+	[TT_MSG_UNOBSERVE] = 1, [TT_MSG_HISTORY] = 2, [TT_MSG_DESCRIBE] = 1,
+};
+
+static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *err)
+{
+	double now = tt_clock_now();
+	if (msg->type != TT_ARRAY || msg->len < 1)
+		return tt_fail(err, TT_BAD_MESSAGE, "a message must be an array [type, ...]");
+	uint64_t type;
+	if (!get_uint(&msg->v.items[0], &type))
+		return tt_fail(err, TT_BAD_MESSAGE, "message type must be a positive integer");
+	if (type == TT_MSG_PING) {
+		pong(c, msg, now);
+		return 0;
+	}
+	if (type >= sizeof(n_args) || !n_args[type]) {
+		if (msg->len >= 2)
+			get_uint(&msg->v.items[1], out_rid);
+		return tt_fail(err, TT_UNKNOWN_TYPE, "unknown message type %llu",
+			       (unsigned long long)type);
+	}
+	uint64_t rid;
+	if (msg->len < 2 || !get_uint(&msg->v.items[1], &rid) || rid > UINT32_MAX)
+		return tt_fail(err, TT_BAD_MESSAGE, "request id must be an integer in [0, 2^32)");
+	*out_rid = rid;
+	if (msg->len != 2u + n_args[type])
+		return tt_fail(err, TT_BAD_MESSAGE, "message type %llu takes %u fields after the request id",
+			       (unsigned long long)type, n_args[type]);
+	tt_value *a = msg->v.items + 2;
+	if (type == TT_MSG_HELLO)
+		return hello(c, rid, &a[0], err);
+	if (!c->session)
+		return tt_fail(err, TT_NOT_READY, "send HELLO first");
+
+	uint64_t inst;
+	switch (type) {
+	case TT_MSG_DEFINE: {
+		bool created;
+		if (!tt_name_ok(&a[0]))
+			return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
+				       TT_MAX_NAME);
+		int rc = tt_store_define(a[0].v.s, a[0].len, &a[1], &created, err);
+		if (rc < 0)
+			return rc;
+		tt_buf_clear(&H.out);
+		tt_enc_array(&H.out, 3);
+		tt_enc_uint(&H.out, TT_MSG_RESULT);
+		tt_enc_uint(&H.out, rid);
+		tt_enc_map(&H.out, 1);
+		tt_enc_str(&H.out, "defined");
+		tt_enc_bool(&H.out, created);
+		tt_client_send_buf(c, &H.out);
+		return 0;
+	}
+	case TT_MSG_DESCRIBE:
+		return tt_store_describe(c, rid, &a[0], err);
+	case TT_MSG_CREATE:
+		return tt_store_create(c, rid, &a[0], &a[1], err);
+	case TT_MSG_ATTACH:
+		return tt_store_attach(c, rid, &a[0], &a[1], &a[2], err);
+	case TT_MSG_OBSERVE:
+	case TT_MSG_UNOBSERVE:
+		return tt_store_observe(c, rid, &a[0], type == TT_MSG_OBSERVE, err);
+	default:
+		break;
+	}
+	if (!get_uint(&a[0], &inst))
+		return tt_fail(err, TT_BAD_MESSAGE, "instance id must be a non-negative integer");
+	switch (type) {
+	case TT_MSG_DETACH: return tt_store_detach(c, rid, inst, err);
+	case TT_MSG_DELETE: return tt_store_delete(c, rid, inst, err);
+	case TT_MSG_SET: return tt_store_set(c, rid, inst, &a[1], err);
+	case TT_MSG_HISTORY: return tt_store_history(c, rid, inst, &a[1], err);
+	default: return tt_fail(err, TT_UNKNOWN_TYPE, "unknown message type");
+	}
+}
+
+static bool rate_ok(tt_client *c)
+{
+	if (!H.cfg->max_rate)
+		return true;
+	double now = tt_clock_mono();
+	if (now - c->rate_t0 >= 1.0) {
+		c->rate_t0 = now;
+		c->rate_n = 0;
+	}
+	return ++c->rate_n <= H.cfg->max_rate;
+}
+
+void tt_handler_message(tt_client *c, const void *data, size_t len)
+{
+	size_t off = 0;
+	while (off < len && !c->closing) {
+		tt_value msg;
+		tt_error err;
+		uint64_t rid = 0;
+		int rc = tt_decode(H.dec, data, len, &off, &H.arena, &msg, &err);
+		if (rc < 0) {
+			/* the rest of the message cannot be framed: answer once */
+			send_error(c, 0, &err);
+			break;
+		}
+		if (!rate_ok(c)) {
+			if (msg.type == TT_ARRAY && msg.len >= 2)
+				get_uint(&msg.v.items[1], &rid);
+			tt_fail(&err, TT_RATE_LIMIT, "more than %u messages per second", H.cfg->max_rate);
+			send_error(c, rid, &err);
+		} else if ((rc = dispatch(c, &msg, &rid, &err)) < 0) {
+			send_error(c, rid, &err);
+		} else {
+			c->bad_in_row = 0;
+		}
+		tt_arena_reset(&H.arena);
+	}
+}
+
+void tt_handler_text(tt_client *c)
+{
+	tt_error err;
+	tt_fail(&err, TT_BAD_MESSAGE, "text frames are not part of the protocol: send binary msgpack");
+	send_error(c, 0, &err);
+}
+
+void tt_handler_closed(tt_client *c)
+{
+	tt_session *s = c->session;
+	if (s && s->client == c)
+		tt_store_session_gone(s);
+	c->session = NULL;
+}

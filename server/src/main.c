@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/* main.c: tutti-server's entry point: configuration, start-up order, signals,
+ * clean stop. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client.h"
+#include "clock.h"
+#include "config.h"
+#include "db.h"
+#include "handler.h"
+#include "log.h"
+#include "store.h"
+#include "ws.h"
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	tt_ws_stop();
+}
+
+int main(int argc, char **argv)
+{
+	tt_config cfg;
+	int rc = tt_config_parse(&cfg, argc, argv);
+	if (rc)
+		return rc > 0 ? 0 : 2;
+	if (cfg.verbose)
+		tt_log_level = TT_LOG_DEBUG;
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	tt_error err;
+	int status = 1;
+	tt_clock_start(0);
+	tt_store_init(&cfg);
+	tt_handler_init(&cfg);
+	if (tt_db_open(&cfg, &err) < 0) {
+		fprintf(stderr, "tutti-server: database %s: %s\n", cfg.db, err.msg);
+		goto out;
+	}
+	if (cfg.delete_class) {
+		if (tt_store_delete_class(cfg.delete_class, &err) < 0) {
+			fprintf(stderr, "tutti-server: %s\n", err.msg);
+			goto out;
+		}
+		if (tt_store_commit() < 0)
+			goto out;
+		fprintf(stderr, "tutti-server: class \"%s\" deleted\n", cfg.delete_class);
+		status = 0;
+		goto out;
+	}
+	if (tt_store_load_schemas(cfg.schemas, &err) < 0) {
+		fprintf(stderr, "tutti-server: refusing to start: bad schema: %s\n", err.msg);
+		goto out;
+	}
+	if (tt_store_commit() < 0)
+		goto out;
+	status = tt_ws_run(&cfg) < 0 ? 1 : 0;
+out:
+	tt_handler_destroy();
+	tt_store_destroy();
+	tt_db_close();
+	tt_msg_pool_free();
+	return status;
+}

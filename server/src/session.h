@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+/* session.h: a client's session outlives its connection: it owns states,
+ * holds instances (attachments) and observes, and can be resumed with its
+ * token within the resume window (DESIGN.md §3). */
+#ifndef TT_SESSION_H
+#define TT_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "client.h"
+
+typedef struct tt_instance tt_instance;
+typedef struct tt_observe tt_observe;
+typedef struct tt_class_entry tt_class_entry;
+
+struct tt_session {
+	uint64_t id;         /* never 0 (0 is the server) */
+	char token[33];      /* 32 hex chars, secret */
+	tt_client *client;   /* borrowed: NULL while disconnected */
+	double gone_at;      /* clock_mono() of the disconnect */
+	tt_instance *instances; /* owned list (through ->s_next) */
+	uint32_t n_instances;
+	uint32_t n_owned;    /* states owned */
+	tt_observe *observes; /* owned list */
+	uint64_t stamp;      /* dedupes notices within one event */
+	tt_session *next, *prev; /* all sessions */
+};
+
+struct tt_observe {
+	tt_class_entry *cls; /* borrowed; NULL observes every class */
+	tt_observe *next;
+};
+
+/* New session with a fresh id and random token, in the session list. */
+tt_session *tt_session_new(void);
+/* Restore a session with a known id and token (persistence). */
+tt_session *tt_session_restore(uint64_t id, const char *token);
+tt_session *tt_session_by_token(const char *token, size_t len);
+tt_session *tt_session_by_id(uint64_t id);
+tt_session *tt_session_first(void);
+/* Unlink and free; the caller has already released instances, observes
+ * and owned states (tt_store_session_end). */
+void tt_session_free(tt_session *s);
+/* Next session id to hand out (persistence keeps ids unique). */
+extern uint64_t tt_session_next_id;
+
+#endif

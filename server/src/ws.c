@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/* ws.c: libwebsockets front end. Reassembles incoming messages (with the
+ * size cap enforced before allocating), hands them to handler.c, and drains
+ * each client's queue in SERVER_WRITEABLE, several queued messages per
+ * frame. The end of each loop turn commits the turn's changes and only then
+ * releases the turn's replies (tt_store_commit, client.c batches). */
+#define _XOPEN_SOURCE 700 /* realpath */
+#include "ws.h"
+
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "handler.h"
+#include "log.h"
+#include "protocol.h"
+#include "store.h"
+
+_Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
+
+/* Largest frame built from several queued messages. */
+#define FRAME_MAX (64 * 1024)
+
+static struct {
+	const tt_config *cfg;
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t turn, tick;
+	bool turn_scheduled;
+	volatile sig_atomic_t stop;
+	int failed;
+} W;
+
+struct pss {
+	tt_client *c;
+};
+
+struct http_pss {
+	bool healthz;
+};
+
+void tt_ws_stop(void)
+{
+	W.stop = 1;
+	if (W.ctx)
+		lws_cancel_service(W.ctx);
+}
+
+/* ---- end of turn: commit, then release replies ----------------------- */
+
+static void turn_cb(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	W.turn_scheduled = false;
+	if (tt_store_commit() < 0) {
+		tt_log_error("commit failed: stopping rather than acknowledging lost updates");
+		W.failed = 1;
+		tt_ws_stop();
+		return;
+	}
+	tt_batch_committed = tt_batch_current++;
+	tt_client *next;
+	for (tt_client *c = tt_client_take_pending(); c; c = next) {
+		next = c->pending_next;
+		if (c->closing)
+			/* a peer that never reads never gets WRITEABLE: bound the wait */
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+static void schedule_turn(void)
+{
+	if (!W.turn_scheduled && W.ctx) {
+		W.turn_scheduled = true;
+		lws_sul_schedule(W.ctx, 0, &W.turn, turn_cb, 1);
+	}
+}
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	tt_store_tick();
+	schedule_turn();
+	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+}
+
+/* ---- tutti.v1 --------------------------------------------------------- */
+
+static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
+{
+	if (c->closing)
+		return 0;
+	if (lws_is_first_fragment(wsi)) {
+		tt_buf_clear(&c->rx);
+		c->rx_drop = !lws_frame_is_binary(wsi); /* text: answered at the end */
+	}
+	size_t remaining = lws_remaining_packet_payload(wsi);
+	if (c->rx.len + len + remaining > W.cfg->max_message) {
+		lws_close_reason(wsi, (enum lws_close_status)TT_CLOSE_TOO_BIG, (unsigned char *)"message too big", 15);
+		return -1;
+	}
+	bool final = lws_is_final_fragment(wsi);
+	if (c->rx_drop) {
+		if (final)
+			tt_handler_text(c);
+	} else if (final && c->rx.len == 0) {
+		tt_handler_message(c, in, len); /* the common case: no copy */
+	} else {
+		tt_buf_append(&c->rx, in, len);
+		if (final) {
+			tt_handler_message(c, tt_buf_data(&c->rx), c->rx.len);
+			if (c->rx.cap > 1 << 20)
+				tt_buf_free(&c->rx);
+			tt_buf_clear(&c->rx);
+		}
+	}
+	schedule_turn();
+	return 0;
+}
+
+static int on_writeable(tt_client *c, struct lws *wsi)
+{
+	if (c->closing) {
+		const char *why = c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
+								       : "protocol errors";
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
+				 strlen(why));
+		return -1;
+	}
+	while (!lws_send_pipe_choked(wsi)) {
+		tt_msg *m = tt_client_ready(c, 0);
+		if (!m)
+			break;
+		uint32_t n = 1;
+		size_t total = m->len;
+		tt_msg *more;
+		while ((more = tt_client_ready(c, n)) && total + more->len <= FRAME_MAX) {
+			total += more->len;
+			n++;
+		}
+		unsigned char *p;
+		if (n == 1) {
+			p = tt_msg_payload(m);
+		} else {
+			tt_buf_clear(&c->frame);
+			tt_buf_reserve(&c->frame, total);
+			for (uint32_t i = 0; i < n; i++) {
+				tt_msg *q = tt_client_ready(c, i);
+				tt_buf_append(&c->frame, tt_msg_payload(q), q->len);
+			}
+			p = tt_buf_data(&c->frame);
+		}
+		int w = lws_write(wsi, p, total, LWS_WRITE_BINARY);
+		if (w < (int)total)
+			return -1;
+		tt_client_consume(c, n);
+	}
+	if (tt_client_ready(c, 0))
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	struct pss *pss = user;
+	switch (reason) {
+	case LWS_CALLBACK_ESTABLISHED:
+		pss->c = tt_client_new(wsi);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		if (!pss->c)
+			return -1;
+		return on_receive(pss->c, wsi, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (!pss->c)
+			return -1;
+		return on_writeable(pss->c, wsi);
+	case LWS_CALLBACK_CLOSED:
+		if (pss->c) {
+			tt_handler_closed(pss->c);
+			tt_client_free(pss->c);
+			pss->c = NULL;
+			schedule_turn();
+		}
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---- HTTP: files, /healthz, refusing upgrades without tutti.v1 -------- */
+
+static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+		   size_t len)
+{
+	struct http_pss *hp = user;
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		/* an upgrade that did not offer tutti.v1 lands on this protocol:
+		 * refuse it rather than accept a socket nobody reads (probe §3.1) */
+		return 1;
+	case LWS_CALLBACK_HTTP: {
+		unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
+						  *end = buf + sizeof(buf) - 1;
+		hp->healthz = true;
+		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/plain", 3, &p, end) ||
+		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+						 (unsigned char *)"no-store", 8, &p, end) ||
+		    lws_finalize_write_http_header(wsi, start, &p, end))
+			return 1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (hp && hp->healthz) {
+			unsigned char buf[LWS_PRE + 8];
+			memcpy(buf + LWS_PRE, "ok\n", 3);
+			if (lws_write(wsi, buf + LWS_PRE, 3, LWS_WRITE_HTTP_FINAL) != 3)
+				return 1;
+			hp->healthz = false;
+			if (lws_http_transaction_completed(wsi))
+				return -1;
+			return 0;
+		}
+		break;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols protocols[] = {
+	{"http", cb_http, sizeof(struct http_pss), 0, 0, NULL, 0},
+	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
+	{NULL, NULL, 0, 0, 0, NULL, 0}};
+
+/* .mjs and .wasm are not in lws's table and would get 415 (probe §3.2). */
+static const struct lws_protocol_vhost_options mime_any = {NULL, NULL, "*", "application/octet-stream"};
+static const struct lws_protocol_vhost_options mime_manifest = {&mime_any, NULL, ".webmanifest", "application/manifest+json"};
+static const struct lws_protocol_vhost_options mime_map = {&mime_manifest, NULL, ".map", "application/json"};
+static const struct lws_protocol_vhost_options mime_wasm = {&mime_map, NULL, ".wasm", "application/wasm"};
+static const struct lws_protocol_vhost_options mime_mjs = {&mime_wasm, NULL, ".mjs", "text/javascript"};
+
+int tt_ws_run(const tt_config *cfg)
+{
+	static char origin[4096];
+	W.cfg = cfg;
+	tt_client_max_queue = cfg->max_queue;
+	lws_set_log_level(cfg->verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
+
+	if (!realpath(cfg->web, origin)) {
+		tt_log_warn("web directory %s not found: only /healthz and the WebSocket are served",
+			    cfg->web);
+		snprintf(origin, sizeof(origin), "%s", cfg->web);
+	}
+	static struct lws_http_mount files, healthz;
+	memset(&files, 0, sizeof(files));
+	files.mountpoint = "/";
+	files.mountpoint_len = 1;
+	files.origin = origin;
+	files.def = "index.html";
+	files.origin_protocol = LWSMPRO_FILE;
+	files.extra_mimetypes = &mime_mjs;
+	memset(&healthz, 0, sizeof(healthz));
+	healthz.mount_next = &files;
+	healthz.mountpoint = "/healthz";
+	healthz.mountpoint_len = 8;
+	healthz.origin = "http";
+	healthz.origin_protocol = LWSMPRO_CALLBACK;
+
+	static const lws_retry_bo_t retry = {
+		.secs_since_valid_ping = 10,   /* phones on Wi-Fi: notice dead ones */
+		.secs_since_valid_hangup = 25,
+	};
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.port = cfg->port;
+	info.iface = cfg->host;
+	info.protocols = protocols;
+	info.mounts = &healthz;
+	info.vhost_name = "tutti";
+	info.retry_and_idle_policy = &retry;
+	info.pt_serv_buf_size = 65536;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+
+	W.ctx = lws_create_context(&info);
+	if (!W.ctx) {
+		tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
+			     cfg->host, cfg->port);
+		return -1;
+	}
+	tt_log_info("listening on http://%s:%d (web %s, WebSocket protocol %s)", cfg->host,
+		    cfg->port, origin, TT_PROTOCOL_NAME);
+	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+	schedule_turn();
+	while (!W.stop)
+		if (lws_service(W.ctx, 0) < 0)
+			break;
+	tt_log_info("stopping");
+	/* make the last turn durable before the connections go */
+	if (!W.failed && tt_store_commit() < 0)
+		W.failed = 1;
+	lws_sul_cancel(&W.turn);
+	lws_sul_cancel(&W.tick);
+	lws_context_destroy(W.ctx);
+	W.ctx = NULL;
+	return W.failed ? -1 : 0;
+}

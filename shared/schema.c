@@ -1,0 +1,445 @@
+/* SPDX-License-Identifier: MIT */
+/* schema.c: class descriptions, their expansion, and value coercion. */
+#include "schema.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "codec.h"
+
+static const char *const type_names[] = {
+	"boolean", "string", "integer", "float", "enum", "any"
+};
+
+/* Option keys with a meaning; anything else lands in `extra`. */
+static const char *const known_keys[] = {
+	"type", "default", "nullable", "event", "required", "filterChange",
+	"immediate", "acknowledge", "local", "min", "max", "list", "metas"
+};
+
+bool tt_name_ok(const tt_value *v)
+{
+	return v->type == TT_STR && v->len >= 1 && v->len <= TT_MAX_NAME;
+}
+
+int tt_class_param_index(const tt_class *c, const char *s, size_t n)
+{
+	for (uint32_t i = 0; i < c->n_params; i++)
+		if (c->params[i].name_len == n && memcmp(c->params[i].name, s, n) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool is_known_key(const tt_value *k)
+{
+	for (size_t i = 0; i < sizeof(known_keys) / sizeof(*known_keys); i++)
+		if (tt_str_eq(k, known_keys[i]))
+			return true;
+	return false;
+}
+
+static bool enum_match(const tt_value *a, const tt_value *b)
+{
+	double x, y;
+	/* numbers compare by value (JavaScript sends 1.0 as 1 and back), any
+	 * other pair needs the same type: "1" is not 1 */
+	if (tt_as_double(a, &x) && tt_as_double(b, &y))
+		return x == y && !(a->type == TT_FLOAT && isnan(a->v.f));
+	return tt_value_equal(a, b);
+}
+
+int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
+		    tt_value *out, tt_error *err)
+{
+	char repr[64];
+	const char *tn = type_names[p->type];
+
+	if (in->type == TT_NIL) {
+		if (p->nullable) {
+			*out = *in;
+			return 0;
+		}
+		return tt_fail(err, TT_NOT_NULLABLE,
+			       "class \"%s\": invalid value null for %s param \"%s\": param is not nullable",
+			       c->name, tn, p->name);
+	}
+	switch (p->type) {
+	case TT_PT_BOOLEAN:
+		if (in->type != TT_BOOL)
+			goto bad;
+		*out = *in;
+		return 0;
+	case TT_PT_STRING:
+		if (in->type != TT_STR)
+			goto bad;
+		*out = *in;
+		return 0;
+	case TT_PT_INTEGER: {
+		int64_t i;
+		if (in->type == TT_INT) {
+			i = in->v.i;
+		} else if (in->type == TT_UINT) {
+			if (!p->has_max)
+				goto bad;
+			i = p->imax;
+		} else if (in->type == TT_FLOAT) {
+			double f = in->v.f;
+			if (isnan(f) || isinf(f) || floor(f) != f)
+				goto bad;
+			if (f >= 9223372036854775808.0) {
+				if (!p->has_max)
+					goto bad;
+				i = p->imax;
+			} else if (f < -9223372036854775808.0) {
+				if (!p->has_min)
+					goto bad;
+				i = p->imin;
+			} else {
+				i = (int64_t)f;
+			}
+		} else {
+			goto bad;
+		}
+		if (i < p->imin)
+			i = p->imin;
+		if (i > p->imax)
+			i = p->imax;
+		*out = tt_int(i);
+		return 0;
+	}
+	case TT_PT_FLOAT: {
+		double f;
+		if (!tt_as_double(in, &f) || isnan(f))
+			goto bad;
+		if (f < p->fmin)
+			f = p->fmin;
+		if (f > p->fmax)
+			f = p->fmax;
+		*out = tt_float(f);
+		return 0;
+	}
+	case TT_PT_ENUM:
+		for (uint32_t k = 0; k < p->list.len; k++) {
+			if (enum_match(in, &p->list.v.items[k])) {
+				*out = p->list.v.items[k];
+				return 0;
+			}
+		}
+		tt_value_repr(in, repr, sizeof(repr));
+		return tt_fail(err, TT_BAD_VALUE,
+			       "class \"%s\": invalid value %s for enum param \"%s\": not in its list",
+			       c->name, repr, p->name);
+	case TT_PT_ANY:
+		if (tt_value_depth(in) > TT_ANY_MAX_DEPTH)
+			return tt_fail(err, TT_BAD_VALUE,
+				       "class \"%s\": invalid value for any param \"%s\": nested deeper than %d",
+				       c->name, p->name, TT_ANY_MAX_DEPTH);
+		if (!tt_value_canon(in, TT_ANY_MAX_DEPTH + 1))
+			return tt_fail(err, TT_BAD_VALUE,
+				       "class \"%s\": invalid value for any param \"%s\": a map has a duplicate key",
+				       c->name, p->name);
+		*out = *in;
+		return 0;
+	}
+bad:
+	tt_value_repr(in, repr, sizeof(repr));
+	return tt_fail(err, TT_BAD_VALUE, "class \"%s\": invalid value %s for %s param \"%s\"",
+		       c->name, repr, tn, p->name);
+}
+
+/* Read an optional boolean option; returns -1 on a non-boolean. */
+static int opt_bool(const tt_value *pd, const char *key, bool dflt, bool *out)
+{
+	const tt_value *v = tt_map_get(pd, key);
+	if (!v) {
+		*out = dflt;
+		return 0;
+	}
+	if (v->type != TT_BOOL)
+		return -1;
+	*out = v->v.b;
+	return 0;
+}
+
+#define DFAIL(...) tt_fail(err, TT_BAD_DESCRIPTION, __VA_ARGS__)
+
+static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *err)
+{
+	const char *cn = c->name, *pn = p->name;
+	if (pd->type != TT_MAP)
+		return DFAIL("class \"%s\": description of param \"%s\" must be a map", cn, pn);
+	const tt_value *t = tt_map_get(pd, "type");
+	if (!t)
+		return DFAIL("class \"%s\": param \"%s\": 'type' is required", cn, pn);
+	int type = -1;
+	for (int i = 0; i < 6; i++)
+		if (tt_str_eq(t, type_names[i]))
+			type = i;
+	if (type < 0) {
+		char repr[64];
+		tt_value_repr(t, repr, sizeof(repr));
+		return DFAIL("class \"%s\": param \"%s\": type %s is not one of boolean, string, integer, float, enum, any",
+			     cn, pn, repr);
+	}
+	p->type = (uint8_t)type;
+
+	static const struct { const char *key; size_t off; bool dflt; } bools[] = {
+		{"nullable", offsetof(tt_param, nullable), false},
+		{"event", offsetof(tt_param, event), false},
+		{"required", offsetof(tt_param, required), false},
+		{"filterChange", offsetof(tt_param, filter_change), true},
+		{"immediate", offsetof(tt_param, immediate), false},
+		{"acknowledge", offsetof(tt_param, acknowledge), true},
+		{"local", offsetof(tt_param, local), false},
+	};
+	for (size_t i = 0; i < sizeof(bools) / sizeof(*bools); i++)
+		if (opt_bool(pd, bools[i].key, bools[i].dflt, (bool *)((char *)p + bools[i].off)))
+			return DFAIL("class \"%s\": param \"%s\": '%s' must be a boolean", cn, pn, bools[i].key);
+	if (p->event)
+		p->nullable = true;
+
+	/* bounds */
+	p->imin = INT64_MIN;
+	p->imax = INT64_MAX;
+	p->fmin = -INFINITY;
+	p->fmax = INFINITY;
+	if (p->type == TT_PT_INTEGER || p->type == TT_PT_FLOAT) {
+		const tt_value *mn = tt_map_get(pd, "min"), *mx = tt_map_get(pd, "max");
+		double d;
+		if (mn && mn->type != TT_NIL) {
+			if (!tt_as_double(mn, &d) || isnan(d))
+				return DFAIL("class \"%s\": param \"%s\": 'min' must be a number or null", cn, pn);
+			p->has_min = !isinf(d) || d > 0;
+			p->fmin = d;
+			if (p->type == TT_PT_INTEGER && p->has_min) {
+				if (mn->type == TT_INT)
+					p->imin = mn->v.i;
+				else if (mn->type == TT_UINT || ceil(d) >= 9223372036854775807.0)
+					p->imin = INT64_MAX;
+				else if (ceil(d) > -9223372036854775808.0)
+					p->imin = (int64_t)ceil(d);
+			}
+		}
+		if (mx && mx->type != TT_NIL) {
+			if (!tt_as_double(mx, &d) || isnan(d))
+				return DFAIL("class \"%s\": param \"%s\": 'max' must be a number or null", cn, pn);
+			p->has_max = !isinf(d) || d < 0;
+			p->fmax = d;
+			if (p->type == TT_PT_INTEGER && p->has_max) {
+				if (mx->type == TT_INT)
+					p->imax = mx->v.i;
+				else if (mx->type == TT_UINT || floor(d) >= 9223372036854775807.0)
+					p->imax = INT64_MAX;
+				else if (floor(d) <= -9223372036854775808.0)
+					p->imax = INT64_MIN;
+				else
+					p->imax = (int64_t)floor(d);
+			}
+		}
+		if (p->fmin > p->fmax || p->imin > p->imax)
+			return DFAIL("class \"%s\": param \"%s\": 'min' is greater than 'max'", cn, pn);
+	}
+
+	/* enum list */
+	const tt_value *list = tt_map_get(pd, "list");
+	if (p->type == TT_PT_ENUM) {
+		if (!list)
+			return DFAIL("class \"%s\": param \"%s\": 'list' is required for an enum", cn, pn);
+		if (list->type != TT_ARRAY || list->len == 0)
+			return DFAIL("class \"%s\": param \"%s\": 'list' must be a non-empty array", cn, pn);
+		tt_value_copy(&c->arena, list, &p->list);
+		for (uint32_t i = 0; i < p->list.len; i++) {
+			const tt_value *it = &p->list.v.items[i];
+			if (it->type == TT_ARRAY || it->type == TT_MAP || (it->type == TT_FLOAT && isnan(it->v.f)))
+				return DFAIL("class \"%s\": param \"%s\": 'list' items must be scalars", cn, pn);
+		}
+	}
+
+	/* metas */
+	const tt_value *metas = tt_map_get(pd, "metas");
+	if (metas && metas->type != TT_MAP)
+		return DFAIL("class \"%s\": param \"%s\": 'metas' must be a map", cn, pn);
+	if (metas) {
+		if (tt_value_depth(metas) > TT_ANY_MAX_DEPTH)
+			return DFAIL("class \"%s\": param \"%s\": 'metas' is nested too deep", cn, pn);
+		tt_value_copy(&c->arena, metas, &p->metas);
+	} else {
+		p->metas.type = TT_MAP;
+		p->metas.len = 0;
+		p->metas.v.pairs = NULL;
+	}
+
+	/* extra keys, kept and passed through */
+	uint32_t n_extra = 0;
+	for (uint32_t i = 0; i < pd->len; i++)
+		if (!is_known_key(&pd->v.pairs[i].key) ||
+		    ((tt_str_eq(&pd->v.pairs[i].key, "min") || tt_str_eq(&pd->v.pairs[i].key, "max")) &&
+		     p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT) ||
+		    (tt_str_eq(&pd->v.pairs[i].key, "list") && p->type != TT_PT_ENUM))
+			n_extra++;
+	p->extra.type = TT_MAP;
+	p->extra.len = n_extra;
+	p->extra.v.pairs = tt_arena_alloc(&c->arena, sizeof(tt_pair) * (n_extra ? n_extra : 1));
+	n_extra = 0;
+	for (uint32_t i = 0; i < pd->len; i++) {
+		const tt_pair *kv = &pd->v.pairs[i];
+		if (!is_known_key(&kv->key) ||
+		    ((tt_str_eq(&kv->key, "min") || tt_str_eq(&kv->key, "max")) &&
+		     p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT) ||
+		    (tt_str_eq(&kv->key, "list") && p->type != TT_PT_ENUM)) {
+			if (tt_value_depth(&kv->val) > TT_ANY_MAX_DEPTH)
+				return DFAIL("class \"%s\": param \"%s\": an option is nested too deep", cn, pn);
+			tt_value_copy(&c->arena, &kv->key, &p->extra.v.pairs[n_extra].key);
+			tt_value_copy(&c->arena, &kv->val, &p->extra.v.pairs[n_extra].val);
+			n_extra++;
+		}
+	}
+
+	/* default */
+	const tt_value *def = tt_map_get(pd, "default");
+	if (p->event || p->required) {
+		if (def && def->type != TT_NIL)
+			return DFAIL("class \"%s\": param \"%s\": 'default' must be absent or null for an %s param",
+				     cn, pn, p->event ? "event" : "required");
+		p->def = tt_nil();
+	} else {
+		if (!def)
+			return DFAIL("class \"%s\": param \"%s\": 'default' is required", cn, pn);
+		tt_value tmp, coerced;
+		tt_value_copy(&c->arena, def, &tmp);
+		tt_error e2;
+		if (tt_param_coerce(c, p, &tmp, &coerced, &e2) < 0)
+			return DFAIL("invalid default: %s", e2.msg);
+		p->def = coerced;
+	}
+	return 0;
+}
+
+/* The expanded description of one param as a tree (arena). */
+static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
+{
+	uint32_t n = 10 + p->extra.len;
+	if (p->type == TT_PT_INTEGER || p->type == TT_PT_FLOAT)
+		n += 2;
+	if (p->type == TT_PT_ENUM)
+		n += 1;
+	tt_pair *kv = tt_arena_alloc(a, sizeof(tt_pair) * n);
+	uint32_t i = 0;
+#define KV(k, x) do { kv[i].key = tt_str(k); kv[i].val = (x); i++; } while (0)
+	KV("type", tt_str(type_names[p->type]));
+	KV("default", p->def);
+	KV("nullable", tt_bool(p->nullable));
+	KV("event", tt_bool(p->event));
+	KV("required", tt_bool(p->required));
+	KV("filterChange", tt_bool(p->filter_change));
+	KV("immediate", tt_bool(p->immediate));
+	KV("acknowledge", tt_bool(p->acknowledge));
+	KV("local", tt_bool(p->local));
+	KV("metas", p->metas);
+	if (p->type == TT_PT_INTEGER) {
+		KV("min", p->has_min ? tt_int(p->imin) : tt_nil());
+		KV("max", p->has_max ? tt_int(p->imax) : tt_nil());
+	} else if (p->type == TT_PT_FLOAT) {
+		KV("min", p->has_min ? tt_float(p->fmin) : tt_nil());
+		KV("max", p->has_max ? tt_float(p->fmax) : tt_nil());
+	}
+	if (p->type == TT_PT_ENUM)
+		KV("list", p->list);
+#undef KV
+	for (uint32_t k = 0; k < p->extra.len; k++)
+		kv[i++] = p->extra.v.pairs[k];
+	out->type = TT_MAP;
+	out->len = i;
+	out->v.pairs = kv;
+}
+
+int tt_class_create(const char *name, size_t name_len, const tt_value *description,
+		    tt_class **out, tt_error *err)
+{
+	*out = NULL;
+	tt_class *c = tt_calloc(1, sizeof(*c));
+	int rc;
+	c->name = tt_strndup(name, name_len);
+	c->name_len = (uint32_t)name_len;
+	tt_arena_init(&c->arena, 4096);
+	tt_buf_init(&c->desc, 0);
+	tt_buf_init(&c->canon, 0);
+
+	if (name_len < 1 || name_len > TT_MAX_NAME) {
+		rc = DFAIL("class name must be 1 to %d bytes", TT_MAX_NAME);
+		goto fail;
+	}
+	if (description->type != TT_MAP) {
+		rc = DFAIL("class \"%s\": description must be a map of params", c->name);
+		goto fail;
+	}
+	if (description->len > TT_MAX_PARAMS) {
+		rc = DFAIL("class \"%s\": more than %d params", c->name, TT_MAX_PARAMS);
+		goto fail;
+	}
+	c->params = tt_arena_alloc(&c->arena, sizeof(tt_param) * (description->len ? description->len : 1));
+	memset(c->params, 0, sizeof(tt_param) * description->len);
+	for (uint32_t i = 0; i < description->len; i++) {
+		const tt_pair *kv = &description->v.pairs[i];
+		if (!tt_name_ok(&kv->key)) {
+			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes",
+				   c->name, TT_MAX_NAME);
+			goto fail;
+		}
+		if (tt_class_param_index(c, kv->key.v.s, kv->key.len) >= 0) {
+			rc = DFAIL("class \"%s\": param \"%.*s\" is declared twice", c->name,
+				   (int)kv->key.len, kv->key.v.s);
+			goto fail;
+		}
+		tt_param *p = &c->params[i];
+		char *pn = tt_arena_alloc(&c->arena, kv->key.len + 1u);
+		memcpy(pn, kv->key.v.s, kv->key.len);
+		pn[kv->key.len] = '\0';
+		p->name = pn;
+		p->name_len = kv->key.len;
+		c->n_params = i + 1; /* so the duplicate check sees declared params only */
+		if ((rc = parse_param(c, p, &kv->val, err)) < 0)
+			goto fail;
+	}
+	c->n_params = description->len;
+
+	/* Encode the expanded description twice: as declared (what clients
+	 * get, so UIs keep the author's order) and canonical (identity). */
+	tt_arena tmp;
+	tt_arena_init(&tmp, 4096);
+	tt_value exp = {.type = TT_MAP, .len = c->n_params};
+	exp.v.pairs = tt_arena_alloc(&tmp, sizeof(tt_pair) * (c->n_params ? c->n_params : 1));
+	for (uint32_t i = 0; i < c->n_params; i++) {
+		exp.v.pairs[i].key = tt_strn(c->params[i].name, c->params[i].name_len);
+		expand_param(&tmp, &c->params[i], &exp.v.pairs[i].val);
+	}
+	tt_enc_value(&c->desc, &exp);
+	tt_value canon;
+	tt_value_copy(&tmp, &exp, &canon);
+	tt_value_canon(&canon, 64);
+	tt_enc_value(&c->canon, &canon);
+	tt_arena_destroy(&tmp);
+	*out = c;
+	return 0;
+fail:
+	tt_class_free(c);
+	return rc;
+}
+
+void tt_class_free(tt_class *c)
+{
+	if (!c)
+		return;
+	free(c->name);
+	tt_arena_destroy(&c->arena);
+	tt_buf_free(&c->desc);
+	tt_buf_free(&c->canon);
+	free(c);
+}
+
+bool tt_class_same(const tt_class *a, const tt_class *b)
+{
+	return a->canon.len == b->canon.len &&
+	       memcmp(tt_buf_data(&a->canon), tt_buf_data(&b->canon), a->canon.len) == 0;
+}

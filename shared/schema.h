@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/* schema.h: classes of shared states. A class is a name and a description
+ * {param: {type, default, ...options}} (DESIGN.md §2, PROTOCOL.md §4, §7).
+ * This module parses and validates descriptions, expands them with every
+ * option's default, and validates and coerces values. Pure core: no I/O. */
+#ifndef TT_SCHEMA_H
+#define TT_SCHEMA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "buf.h"
+#include "common.h"
+#include "value.h"
+
+#define TT_MAX_PARAMS 256
+#define TT_MAX_NAME 128
+#define TT_ANY_MAX_DEPTH 16
+
+typedef enum tt_ptype {
+	TT_PT_BOOLEAN,
+	TT_PT_STRING,
+	TT_PT_INTEGER,
+	TT_PT_FLOAT,
+	TT_PT_ENUM,
+	TT_PT_ANY
+} tt_ptype;
+
+typedef struct tt_param {
+	const char *name; /* in the class arena, NUL-terminated */
+	uint32_t name_len;
+	uint8_t type;     /* tt_ptype */
+	bool nullable, event, required, filter_change, immediate, acknowledge, local;
+	int64_t imin, imax; /* integer bounds (INT64_MIN/MAX when unbounded) */
+	double fmin, fmax;  /* float bounds (-inf/+inf when unbounded) */
+	bool has_min, has_max;
+	tt_value def;     /* coerced default, nil for event/required */
+	tt_value list;    /* enum: the allowed values */
+	tt_value metas;   /* map */
+	tt_value extra;   /* map of unknown option keys, passed through */
+} tt_param;
+
+typedef struct tt_class {
+	char *name; /* owned, NUL-terminated */
+	uint32_t name_len;
+	uint32_t n_params;
+	tt_param *params; /* in arena, declared order */
+	tt_arena arena;   /* owns every tree of the class */
+	tt_buf desc;      /* expanded description, msgpack, declared order */
+	tt_buf canon;     /* same, canonical order: identity of the class */
+} tt_class;
+
+/* Build a class from a description tree (from JSON or msgpack). The tree is
+ * copied; the caller keeps ownership of it. On error returns -code
+ * (TT_BAD_DESCRIPTION) with err naming class, param and reason, and *out is
+ * NULL. */
+int tt_class_create(const char *name, size_t name_len, const tt_value *description,
+		    tt_class **out, tt_error *err);
+void tt_class_free(tt_class *c); /* accepts NULL */
+
+/* True when both classes have the same expanded description (key order and
+ * spelled-out defaults do not matter). */
+bool tt_class_same(const tt_class *a, const tt_class *b);
+
+/* Index of the param named (s, n), or -1. */
+int tt_class_param_index(const tt_class *c, const char *s, size_t n);
+
+/* Validate and coerce one value for param p of class c (PROTOCOL.md §7).
+ * in may be modified (an `any` map is canonicalised in place); *out may
+ * point into in. Returns 0, or -TT_BAD_VALUE / -TT_NOT_NULLABLE with a
+ * message naming class, param and value. */
+int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
+		    tt_value *out, tt_error *err);
+
+/* Check a class or param name from the network: 1..TT_MAX_NAME bytes. */
+bool tt_name_ok(const tt_value *v);
+
+#endif

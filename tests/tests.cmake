@@ -1,0 +1,28 @@
+# SPDX-License-Identifier: MIT
+# Test registration, included by the top CMakeLists.txt.
+# Unit tests (C, cmocka): one binary per module, each registered in CTest.
+foreach(mod value codec schema)
+  add_executable(test_${mod} tests/unit/test_${mod}.c)
+  target_link_libraries(test_${mod} PRIVATE tutti_core PkgConfig::CMOCKA)
+  add_test(NAME unit/${mod} COMMAND test_${mod})
+endforeach()
+
+# Node-driven suites: each file runs against the real server binary.
+find_program(NODE node)
+if(NODE)
+  file(GLOB TT_NODE_TESTS CONFIGURE_DEPENDS
+    ${CMAKE_SOURCE_DIR}/tests/integration/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/js/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs)
+  foreach(t ${TT_NODE_TESTS})
+    file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})
+    string(REPLACE ".test.mjs" "" name ${rel})
+    add_test(NAME ${name} COMMAND ${NODE} --test ${t}
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(${name} PROPERTIES TIMEOUT 300
+      ENVIRONMENT "TUTTI_SERVER=$<TARGET_FILE:tutti-server>;TUTTI_ROOT=${CMAKE_SOURCE_DIR};TUTTI_BUILD=${CMAKE_BINARY_DIR}")
+    if(name MATCHES "^browser/")
+      set_tests_properties(${name} PROPERTIES RESOURCE_LOCK browser)
+    endif()
+  endforeach()
+endif()
