@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Test registration, included by the top CMakeLists.txt.
-# Unit tests (C, cmocka): one binary per module, each registered in CTest.
-foreach(mod value codec schema)
-  add_executable(test_${mod} tests/unit/test_${mod}.c)
-  target_link_libraries(test_${mod} PRIVATE tutti_core PkgConfig::CMOCKA)
-  add_test(NAME unit/${mod} COMMAND test_${mod})
+# Each suite with C code keeps its own fragment beside its sources.
+foreach(part unit fuzz bench)
+  if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
+    include(${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
+  endif()
 endforeach()
 
 # Node-driven suites: each file runs against the real server binary.
