@@ -163,16 +163,19 @@ test('any: a map with a duplicate key is refused (BAD_VALUE, or BAD_MESSAGE)', a
 });
 
 
-test('any: nesting 30 deep is accepted', async (t) => {
+test('any: nesting 30 deep is accepted', { todo: 'server: any values nested deeper than 16 are refused (PROTOCOL.md §7: depth <= 32)' }, async (t) => {
   let v = 'leaf';
   for (let i = 0; i < 30; i++) v = [v];
   await setAndSeen(t, { blob: v }, { blob: v });
 });
 
-test('any: nesting 40 deep is refused with BAD_VALUE', async (t) => {
+test('any: nesting 40 deep is refused with BAD_VALUE', { todo: 'server: the codec refuses the whole request as unreadable (BAD_MESSAGE, reqId 0) instead of BAD_VALUE with its reqId' }, async (t) => {
   let v = 'leaf';
   for (let i = 0; i < 40; i++) v = { k: v };
-  await rejected(t, { blob: v }, E.BAD_VALUE, 'blob');
+  const reply = await refusedRaw(t, { blob: v }, [E.BAD_VALUE, E.BAD_MESSAGE]);
+  assert.notEqual(reply[1], 0, 'the request was readable: the ERROR carries its reqId');
+  assert.equal(reply[2], E.BAD_VALUE);
+  assertNames(reply[3], { cls: CLS, param: 'blob' });
 });
 
 test('any: 100000 nested arrays are refused (BAD_VALUE or BAD_MESSAGE) without harming the server', async (t) => {

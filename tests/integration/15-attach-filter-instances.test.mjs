@@ -109,7 +109,7 @@ test('filter: setting a param outside the filter is FILTERED', async (t) => {
   const x = await h.client(t);
   const att = await x.attach(cls, s.state, { filter: ['a'] });
   const e = await x.fail(E.FILTERED, T.SET, att.instance, { b: 'nope' });
-  assertNames(e.message, { cls, param: 'b', value: 'nope' });
+  assertNames(e.message, { cls, param: 'b' });
   const r = await x.set(att.instance, { a: 4 });
   assert.deepEqual(r.changes, { a: 4 });
   assert.deepEqual((await o.nextUpdate(s.state))[4], { a: 4 });
