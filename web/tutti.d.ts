@@ -1,0 +1,254 @@
+// Types of tutti.js, the JavaScript client of tutti (see README.md and shared/PROTOCOL.md).
+
+export declare const PROTOCOL: 'tutti.v1';
+export declare const VERSION: 1;
+
+export declare const MSG: Readonly<{
+  HELLO: 1; DEFINE: 2; CREATE: 3; ATTACH: 4; DETACH: 5; DELETE: 6; SET: 7;
+  OBSERVE: 8; UNOBSERVE: 9; HISTORY: 10; DESCRIBE: 11; PING: 12;
+  RESULT: 64; ERROR: 65; UPDATE: 66; DELETED: 67; NOTICE: 68; PONG: 69; SNAPSHOT: 70;
+}>;
+
+/** Server codes (positive, PROTOCOL.md §11) and client-only codes (negative). */
+export declare const ErrorCode: Readonly<{
+  BAD_MESSAGE: 1; UNKNOWN_TYPE: 2; NOT_READY: 3; BAD_VERSION: 4; BAD_REQUEST: 5;
+  UNKNOWN_CLASS: 10; CLASS_EXISTS: 11; BAD_DESCRIPTION: 12;
+  UNKNOWN_STATE: 20; UNKNOWN_INSTANCE: 21; NOT_OWNER: 22;
+  UNKNOWN_PARAM: 30; BAD_VALUE: 31; NOT_NULLABLE: 32; REQUIRED: 33; LOCAL_PARAM: 34;
+  FILTERED: 35; BAD_FILTER: 36;
+  LIMIT: 40; RATE_LIMIT: 41; INTERNAL: 60;
+  DISCONNECTED: -1; TIMEOUT: -2; DETACHED: -3; CLOSED: -4;
+}>;
+
+export declare class TuttiError extends Error {
+  constructor(code: number, message: string);
+  name: 'TuttiError';
+  /** numeric code: the server's when the error came from an ERROR message */
+  code: number;
+  /** e.g. 'UNKNOWN_PARAM' */
+  codeName: string;
+}
+
+/** A msgpack value as the client reads it: ints beyond ±2^53 are bigint. */
+export type Value = null | boolean | number | bigint | string | Uint8Array | Value[] | { [key: string]: Value };
+export type Values = Record<string, Value>;
+
+export type ParamType = 'boolean' | 'string' | 'integer' | 'float' | 'enum' | 'any';
+
+export interface ParamDescription {
+  type: ParamType;
+  default?: Value;
+  nullable?: boolean;
+  event?: boolean;
+  required?: boolean;
+  filterChange?: boolean;
+  immediate?: boolean;
+  acknowledge?: boolean;
+  local?: boolean;
+  /** integer and float; null or ±Infinity: unbounded */
+  min?: number | null;
+  max?: number | null;
+  /** enum only */
+  list?: Value[];
+  metas?: Record<string, Value>;
+  [extra: string]: unknown;
+}
+export type ClassDescription = Record<string, ParamDescription>;
+
+/** An event of a state's history. */
+export interface HistoryEvent {
+  seq: number;
+  /** server sync time, seconds */
+  time: number;
+  changes: Values;
+  /** session that wrote it (0: the server) */
+  origin: number;
+}
+
+export interface Welcome {
+  session: number;
+  token: string;
+  time: number;
+  resumed: boolean;
+  maxMessage: number;
+  resumeWindow: number;
+}
+
+export type Status = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** Third argument of onUpdate listeners. */
+export interface UpdateContext {
+  /** the state's seq after this update */
+  seq: number;
+  /** server sync time at which the update was applied (seconds); compare with client.getSyncTime() */
+  time: number;
+  source: 'update' | 'set' | 'immediate' | 'local' | 'snapshot' | 'initial' | 'revert';
+}
+
+export interface ClientOptions {
+  /** ws:// URL; in a browser defaults to ws(s)://<page host>/ */
+  url?: string;
+  /** a WebSocket class (Node: `import WebSocket from 'ws'`); defaults to globalThis.WebSocket */
+  WebSocket?: any;
+  /** reconnect (and resume the session) when the connection drops; default true */
+  reconnect?: boolean;
+  /** ms; first and longest reconnection delays (exponential backoff with jitter); 250 / 8000 */
+  backoffMin?: number;
+  backoffMax?: number;
+  /** ms; connect() rejects (TIMEOUT) and the client closes when the first session is not up by then; 0: retry forever (default) */
+  connectTimeout?: number;
+  /** ms; a request without reply rejects with TIMEOUT; default 30000, 0: never */
+  requestTimeout?: number;
+  /** ms between PINGs (clock sync, liveness); default 5000 */
+  pingInterval?: number;
+  /** ms without any message from the server before the connection is deemed dead; default 15000, 0: never */
+  heartbeatTimeout?: number;
+  /** validate and coerce values locally before sending; default true */
+  validate?: boolean;
+}
+
+export type Unsubscribe = () => void;
+
+export declare class Client {
+  constructor(options?: ClientOptions);
+  readonly url: string;
+  status: Status;
+  /** session id (0 before the first welcome) */
+  session: number;
+  /** the session's resume token */
+  token: string | null;
+  welcome: Welcome | null;
+  /** the server's --max-message */
+  maxMessage: number;
+  stateManager: StateManager;
+  /** syncTime = localTime + syncOffset (seconds) */
+  syncOffset: number;
+  /** travel time of the best PING (seconds) */
+  syncTravel: number;
+  stats: { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number };
+
+  /** Connect and say HELLO; resolves with the welcome. */
+  connect(): Promise<Welcome>;
+  /** Close for good; pending requests reject with CLOSED. */
+  close(): void;
+  /** Drop the connection as a network failure would (the client reconnects and resumes). */
+  dropConnection(): void;
+  /** The local clock in seconds (performance.now()), or the local time of a sync time. */
+  getLocalTime(syncTime?: number): number;
+  /** The server's sync clock in seconds, now or at a local time. */
+  getSyncTime(localTime?: number): number;
+
+  on(event: 'status', cb: (status: Status) => void): Unsubscribe;
+  on(event: 'open' | 'resumed' | 'sessionlost', cb: (welcome: Welcome) => void): Unsubscribe;
+  on(event: 'close', cb: (info: { code: number; reason: string }) => void): Unsubscribe;
+  on(event: 'sync', cb: (info: { offset: number; travel: number }) => void): Unsubscribe;
+  on(event: string, cb: (...args: any[]) => void): Unsubscribe;
+  once(event: string, cb: (...args: any[]) => void): Unsubscribe;
+  off(event: string, cb: (...args: any[]) => void): void;
+}
+
+export interface AttachOptions {
+  /** only these params are sent to, and settable through, this instance */
+  filter?: string[] | null;
+  /** also get the last N events (state.history) */
+  history?: number;
+  /** also get every event with seq > since (state.history) */
+  since?: number;
+}
+
+export interface ObserveOptions {
+  /** skip states owned by this client */
+  excludeLocal?: boolean;
+  /** called for every state deleted afterwards */
+  onDelete?: (className: string, stateId: number, ownerSession: number) => unknown;
+}
+
+export declare class StateManager {
+  /** Resolves true when the class is new, false when an identical one existed; rejects CLASS_EXISTS otherwise. */
+  defineClass(className: string, description: ClassDescription): Promise<boolean>;
+  /** The expanded description (every option filled in). */
+  getClassDescription(className: string): Promise<ClassDescription>;
+  create(className: string, initValues?: Values): Promise<SharedState>;
+  attach(className: string, stateId?: number | null, filterOrOptions?: string[] | AttachOptions | null): Promise<SharedState>;
+  attach(className: string, filterOrOptions: string[] | AttachOptions): Promise<SharedState>;
+  /** Resolves (after the callbacks for the existing states resolved) with unobserve(). */
+  observe(callback: (className: string, stateId: number, ownerSession: number) => unknown, options?: ObserveOptions): Promise<() => Promise<void>>;
+  observe(className: string | null, callback: (className: string, stateId: number, ownerSession: number) => unknown, options?: ObserveOptions): Promise<() => Promise<void>>;
+  getCollection(className: string, filter?: string[] | null, options?: { excludeLocal?: boolean }): Promise<SharedStateCollection>;
+  getCollection(className: string, options: { excludeLocal?: boolean }): Promise<SharedStateCollection>;
+}
+
+export declare class SharedState {
+  readonly id: number;
+  readonly instanceId: number;
+  readonly className: string;
+  /** true for the instance returned by create() */
+  readonly isOwner: boolean;
+  /** session id of the owner (0: the server) */
+  readonly ownerSession: number;
+  readonly filter: string[] | null;
+  /** seq of the last update seen */
+  seq: number;
+  /** server time of the last update seen */
+  time: number;
+  /** with attach({history}) / attach({since}): the events, oldest first; else null */
+  history: HistoryEvent[] | null;
+  historyComplete: boolean | null;
+  readonly detached: boolean;
+
+  get(name: string): Value;
+  getUnsafe(name: string): Value;
+  getValues(): Values;
+  getValuesUnsafe(): Values;
+  getDescription(): ClassDescription;
+  getDescription(name: string): ParamDescription;
+  getDefaults(): Values;
+  /** Resolves with the applied changes (plus unchanged requested keys); rejects with a TuttiError. */
+  set(updates: Values): Promise<Values>;
+  set(name: string, value: Value): Promise<Values>;
+  onUpdate(cb: (newValues: Values, oldValues: Values, context: UpdateContext) => unknown, executeListener?: boolean): Unsubscribe;
+  /** reason: 'detached' | 'deleted' | 'owner left' | 'class deleted' | 'session lost' */
+  onDetach(cb: (reason: string) => unknown): Unsubscribe;
+  /** owner only */
+  onDelete(cb: (reason: string) => unknown): Unsubscribe;
+  /** the owner's detach deletes the state */
+  detach(): Promise<SharedState>;
+  /** owner only */
+  delete(): Promise<SharedState>;
+  getHistory(opts?: { last?: number; since?: number }): Promise<{ events: HistoryEvent[]; complete: boolean }>;
+}
+
+export declare class SharedStateCollection implements Iterable<SharedState> {
+  readonly className: string;
+  readonly size: number;
+  readonly length: number;
+  getDescription(): ClassDescription;
+  getDescription(name: string): ParamDescription;
+  getDefaults(): Values;
+  getValues(): Values[];
+  getValuesUnsafe(): Values[];
+  get(name: string): Value[];
+  getUnsafe(name: string): Value[];
+  set(updates: Values): Promise<Values[]>;
+  set(name: string, value: Value): Promise<Values[]>;
+  onUpdate(cb: (state: SharedState, newValues: Values, oldValues: Values, context: UpdateContext) => unknown, executeListener?: boolean): Unsubscribe;
+  onAttach(cb: (state: SharedState) => unknown, executeListener?: boolean): Unsubscribe;
+  onDetach(cb: (state: SharedState) => unknown): Unsubscribe;
+  onChange(cb: () => unknown, executeListener?: boolean): Unsubscribe;
+  detach(): Promise<void>;
+  [Symbol.iterator](): Iterator<SharedState>;
+  forEach(fn: (state: SharedState, index: number) => void): void;
+  map<T>(fn: (state: SharedState, index: number) => T): T[];
+  filter(fn: (state: SharedState, index: number) => boolean): SharedState[];
+  find(fn: (state: SharedState, index: number) => boolean): SharedState | undefined;
+  reduce<T>(fn: (acc: T, state: SharedState, index: number) => T, init: T): T;
+  sort(fn: (a: SharedState, b: SharedState) => number): this;
+}
+
+export declare function encode(value: unknown): Uint8Array;
+export declare function decodeAll(bytes: Uint8Array): unknown[];
+export declare function deepEqual(a: unknown, b: unknown): boolean;
+export declare function expandParam(d: ParamDescription): ParamDescription;
+export declare function coerce(className: string, name: string, p: ParamDescription, value: unknown): Value;
+
+export default Client;
