@@ -26,7 +26,12 @@ void tt_db_class_defined(const tt_class *cls);
 void tt_db_class_deleted(const tt_class *cls);
 void tt_db_state_deleted(const struct tt_state *st);
 void tt_db_event(const struct tt_state *st, const tt_event *e);
+void tt_db_session_started(const tt_session *s);
 void tt_db_session_ended(const tt_session *s);
+void tt_db_instance_put(const tt_instance *in);
+void tt_db_instance_del(const tt_instance *in);
+/* cls NULL: observing every class. */
+void tt_db_observe(const tt_session *s, const tt_class *cls, bool on);
 /* Write every pending change and the dirty states (a list through
  * dirty_next) in one transaction. 0 or -TT_INTERNAL. */
 int tt_db_commit(struct tt_state *dirty);

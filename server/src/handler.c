@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "db.h"
 #include "log.h"
 #include "protocol.h"
 #include "session.h"
@@ -79,8 +80,10 @@ static int hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err
 			s->client->session = NULL;
 		resumed = s != NULL;
 	}
-	if (!s)
+	if (!s) {
 		s = tt_session_new();
+		tt_db_session_started(s);
+	}
 	s->client = c;
 	c->session = s;
 	tt_buf_clear(&H.out);

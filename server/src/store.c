@@ -27,19 +27,10 @@ static struct {
 	tt_buf out, changes, any, tmp; /* scratch encoders, reused */
 	tt_decoder *dec;          /* for filtering encoded changes */
 	tt_arena arena;
+	bool stopping;            /* closing connections keep their sessions */
 } S;
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static bool mask_has(const tt_mask *m, uint32_t i)
-{
-	return (m->w[i / 64] >> (i % 64)) & 1u;
-}
-
-static void mask_set(tt_mask *m, uint32_t i)
-{
-	m->w[i / 64] |= (uint64_t)1 << (i % 64);
-}
 
 /* What a session may see of a state: NULL for everything. */
 static const tt_mask *sub_view(const tt_sub *sub)
@@ -111,11 +102,11 @@ static void enc_values(tt_buf *b, const tt_state *st, const tt_mask *view)
 	const tt_class *cls = st->ce->cls;
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < cls->n_params; i++)
-		if (!view || mask_has(view, i))
+		if (!view || tt_mask_has(view, i))
 			n++;
 	tt_enc_map(b, n);
 	for (uint32_t i = 0; i < cls->n_params; i++) {
-		if (view && !mask_has(view, i))
+		if (view && !tt_mask_has(view, i))
 			continue;
 		tt_enc_strn(b, cls->params[i].name, cls->params[i].name_len);
 		tt_enc_value(b, &st->slots[i].v);
@@ -141,13 +132,13 @@ static uint32_t enc_changes_view(tt_buf *b, const tt_state *st, const void *raw,
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < m.len; i++) {
 		int k = tt_class_param_index(st->ce->cls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len);
-		if (k >= 0 && mask_has(view, (uint32_t)k))
+		if (k >= 0 && tt_mask_has(view, (uint32_t)k))
 			n++;
 	}
 	tt_enc_map(b, n);
 	for (uint32_t i = 0; i < m.len; i++) {
 		int k = tt_class_param_index(st->ce->cls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len);
-		if (k >= 0 && mask_has(view, (uint32_t)k)) {
+		if (k >= 0 && tt_mask_has(view, (uint32_t)k)) {
 			tt_enc_value(b, &m.v.pairs[i].key);
 			tt_enc_value(b, &m.v.pairs[i].val);
 		}
@@ -321,7 +312,8 @@ static void sub_recompute(tt_state *st, tt_sub *sub)
 	}
 }
 
-static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *filter, uint64_t id)
+static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *filter, uint64_t id,
+				 bool persist)
 {
 	tt_instance *in = tt_calloc(1, sizeof(*in));
 	in->id = id ? id : S.next_instance_id;
@@ -354,6 +346,8 @@ static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *fil
 		sub->session = s;
 	}
 	sub_recompute(st, sub);
+	if (persist)
+		tt_db_instance_put(in);
 	return in;
 }
 
@@ -375,6 +369,7 @@ static void instance_free(tt_instance *in, bool update_sub)
 	if (in->st_next)
 		in->st_next->st_prev = in->st_prev;
 	tt_idmap_del(&S.instances, in->id);
+	tt_db_instance_del(in);
 	if (update_sub) {
 		tt_sub *sub = find_sub(st, s);
 		if (sub)
@@ -461,7 +456,7 @@ static int validate(const tt_class *cls, const tt_instance *in, tt_value *update
 			return tt_fail(err, TT_LOCAL_PARAM,
 				       "class \"%s\": param \"%s\" is local and cannot be sent to the server",
 				       cls->name, p->name);
-		if (in && in->filtered && !mask_has(&in->mask, (uint32_t)k))
+		if (in && in->filtered && !tt_mask_has(&in->mask, (uint32_t)k))
 			return tt_fail(err, TT_FILTERED,
 				       "class \"%s\": param \"%s\" is not in this instance's filter",
 				       cls->name, p->name);
@@ -593,7 +588,7 @@ int tt_store_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *
 		slot_set(&st->slots[k], &stored[k]);
 	}
 	st->time = tt_clock_now();
-	tt_instance *in = instance_new(st, s, NULL, 0);
+	tt_instance *in = instance_new(st, s, NULL, 0, true);
 	mark_dirty(st);
 	enc_attach_result(&S.out, rid, in, NULL, false, 0, true);
 	send_out(c);
@@ -634,7 +629,7 @@ static int parse_filter(const tt_class *cls, const tt_value *f, tt_mask *out, tt
 			return tt_fail(err, TT_BAD_FILTER, "class \"%s\": filter names unknown param %s",
 				       cls->name, repr);
 		}
-		mask_set(out, (uint32_t)k);
+		tt_mask_set(out, (uint32_t)k);
 	}
 	return 0;
 }
@@ -707,7 +702,7 @@ int tt_store_attach(tt_client *c, uint64_t rid, const tt_value *clsv, const tt_v
 	if (s->n_instances >= S.cfg->max_instances)
 		return tt_fail(err, TT_LIMIT, "this session holds too many instances (--max-instances %u)",
 			       S.cfg->max_instances);
-	tt_instance *in = instance_new(st, s, filter ? &mask : NULL, 0);
+	tt_instance *in = instance_new(st, s, filter ? &mask : NULL, 0, true);
 	enc_attach_result(&S.out, rid, in, filter, want, from, complete);
 	send_out(c);
 	return 0;
@@ -914,6 +909,7 @@ int tt_store_observe(tt_client *c, uint64_t rid, const tt_value *clsv, bool on, 
 			tt_observe *o = *pp;
 			*pp = o->next;
 			free(o);
+			tt_db_observe(s, ce ? ce->cls : NULL, false);
 		}
 		result_begin(&S.out, rid);
 		tt_enc_nil(&S.out);
@@ -924,6 +920,7 @@ int tt_store_observe(tt_client *c, uint64_t rid, const tt_value *clsv, bool on, 
 		tt_observe *o = tt_calloc(1, sizeof(*o));
 		o->cls = ce;
 		*pp = o;
+		tt_db_observe(s, ce ? ce->cls : NULL, true);
 	}
 	result_begin(&S.out, rid);
 	tt_enc_map(&S.out, 1);
@@ -1037,8 +1034,13 @@ void tt_store_session_gone(tt_session *s)
 {
 	s->client = NULL;
 	s->gone_at = tt_clock_mono();
-	if (S.cfg->resume_window <= 0)
+	if (S.cfg->resume_window <= 0 && !S.stopping)
 		tt_store_session_end(s);
+}
+
+void tt_store_stopping(void)
+{
+	S.stopping = true;
 }
 
 void tt_store_tick(void)
@@ -1101,6 +1103,109 @@ int tt_store_commit(void)
 		rc = tt_db_commit(NULL);
 	}
 	return rc;
+}
+
+/* ---- restore from the database ---------------------------------------- */
+
+void tt_store_encode_values(tt_buf *b, const tt_state *st)
+{
+	enc_values(b, st, NULL);
+}
+
+void tt_store_next_ids(uint64_t *state, uint64_t *instance)
+{
+	*state = S.next_state_id;
+	*instance = S.next_instance_id;
+}
+
+void tt_store_set_next_ids(uint64_t state, uint64_t instance)
+{
+	if (state > S.next_state_id)
+		S.next_state_id = state;
+	if (instance > S.next_instance_id)
+		S.next_instance_id = instance;
+}
+
+int tt_store_restore_state(uint64_t id, const char *name, size_t len, uint64_t owner,
+			   uint64_t seq, double time, tt_value *values, tt_error *err)
+{
+	tt_class_entry *ce = tt_store_class(name, len);
+	if (!ce)
+		return tt_fail(err, TT_INTERNAL, "state %llu of unknown class \"%.*s\"",
+			       (unsigned long long)id, (int)len, name);
+	const tt_class *cls = ce->cls;
+	tt_state *st = state_new(ce, id, owner);
+	st->seq = seq;
+	st->time = time;
+	st->db_trimmed = seq > S.cfg->history ? seq - S.cfg->history : 0;
+	tt_buf_clear(&S.any);
+	tt_value stored[TT_MAX_PARAMS];
+	for (uint32_t k = 0; k < cls->n_params; k++) {
+		const tt_param *p = &cls->params[k];
+		tt_value *v = (tt_value *)tt_map_get(values, p->name), c;
+		tt_error e;
+		if (v && tt_param_coerce(cls, p, v, &c, &e) == 0) {
+			stored[k] = stored_form(p, &c);
+		} else {
+			if (v)
+				tt_log_warn("state %llu: %s; using the default",
+					    (unsigned long long)id, e.msg);
+			stored[k] = stored_form(p, &p->def);
+		}
+	}
+	for (uint32_t k = 0; k < cls->n_params; k++) {
+		fix_raw(&stored[k]);
+		slot_set(&st->slots[k], &stored[k]);
+	}
+	return 0;
+}
+
+void tt_store_restore_done(void)
+{
+	tt_state *st = S.first;
+	while (st) {
+		tt_state *next = st->next;
+		if (st->owner) {
+			tt_session *s = tt_session_by_id(st->owner);
+			if (s)
+				s->n_owned++;
+			else /* its session ended in the same commit */
+				state_delete(st, "owner left", NULL);
+		}
+		st = next;
+	}
+}
+
+void tt_store_restore_event(uint64_t state, uint64_t seq, double time, uint64_t origin,
+			    const void *changes, size_t len)
+{
+	tt_state *st = tt_idmap_get(&S.states, state);
+	if (st)
+		tt_history_push(&st->hist, S.cfg->history, seq, time, origin, changes, len);
+}
+
+void tt_store_restore_instance(uint64_t id, uint64_t session, uint64_t state,
+			       const tt_value *filter)
+{
+	tt_session *s = tt_session_by_id(session);
+	tt_state *st = tt_idmap_get(&S.states, state);
+	if (!s || !st)
+		return;
+	tt_mask mask;
+	bool filtered = filter->type == TT_ARRAY && parse_filter(st->ce->cls, filter, &mask, NULL) == 0;
+	instance_new(st, s, filtered ? &mask : NULL, id, false);
+}
+
+void tt_store_restore_observe(uint64_t session, const char *name, size_t len)
+{
+	tt_session *s = tt_session_by_id(session);
+	tt_class_entry *ce = name ? tt_store_class(name, len) : NULL;
+	if (!s || (name && !ce))
+		return;
+	tt_observe *o = tt_calloc(1, sizeof(*o));
+	o->cls = ce;
+	o->next = s->observes;
+	s->observes = o;
 }
 
 /* ---- start and stop --------------------------------------------------- */

@@ -27,6 +27,16 @@ typedef struct tt_mask {
 	uint64_t w[TT_MAX_PARAMS / 64];
 } tt_mask;
 
+static inline bool tt_mask_has(const tt_mask *m, uint32_t i)
+{
+	return (m->w[i / 64] >> (i % 64)) & 1u;
+}
+
+static inline void tt_mask_set(tt_mask *m, uint32_t i)
+{
+	m->w[i / 64] |= (uint64_t)1 << (i % 64);
+}
+
 typedef struct tt_state tt_state;
 
 struct tt_class_entry {
@@ -66,6 +76,7 @@ struct tt_state {
 	tt_state *cnext, *cprev; /* states of the class */
 	bool dirty;              /* values to persist at the next commit */
 	tt_state *dirty_next;
+	uint64_t db_trimmed;     /* events with seq <= this are trimmed on disk */
 };
 
 struct tt_instance {
@@ -121,6 +132,26 @@ int tt_store_delete_class(const char *name, tt_error *err);
  * turn's outgoing messages. Returns 0, or -TT_INTERNAL when the commit
  * failed (the server then stops: it cannot keep its promise). */
 int tt_store_commit(void);
+
+/* Restore from the database at start (db.c). Values, filters and
+ * changes are trees/bytes as stored; a value that no longer fits its class
+ * falls back to the default with a warning. */
+int tt_store_restore_state(uint64_t id, const char *cls, size_t cls_len, uint64_t owner,
+			   uint64_t seq, double time, tt_value *values, tt_error *err);
+void tt_store_restore_event(uint64_t state, uint64_t seq, double time, uint64_t origin,
+			    const void *changes, size_t len);
+void tt_store_restore_instance(uint64_t id, uint64_t session, uint64_t state,
+			       const tt_value *filter);
+void tt_store_restore_observe(uint64_t session, const char *cls, size_t cls_len);
+/* After restoring: count owned states, drop states whose owner is gone. */
+void tt_store_restore_done(void);
+void tt_store_next_ids(uint64_t *state, uint64_t *instance);
+void tt_store_set_next_ids(uint64_t state, uint64_t instance);
+/* Encode the values of every param of st (for the database). */
+void tt_store_encode_values(tt_buf *b, const tt_state *st);
+/* The server is stopping: connections that close now do not end their
+ * sessions (they resume after the restart). */
+void tt_store_stopping(void);
 
 /* Encode a request's result header [64, rid, ...] / an error, into out. */
 void tt_store_encode_error(tt_buf *out, uint64_t rid, const tt_error *err);

@@ -307,6 +307,7 @@ int tt_ws_run(const tt_config *cfg)
 		W.failed = 1;
 	lws_sul_cancel(&W.turn);
 	lws_sul_cancel(&W.tick);
+	tt_store_stopping(); /* sessions outlive this run: they resume after it */
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
 	return W.failed ? -1 : 0;
