@@ -13,6 +13,7 @@ if(NODE)
   file(GLOB TT_NODE_TESTS CONFIGURE_DEPENDS
     ${CMAKE_SOURCE_DIR}/tests/integration/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/js/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/persistence/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs)
   foreach(t ${TT_NODE_TESTS})
     file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})

@@ -313,6 +313,7 @@ static int exec_op(reader *r)
 	}
 	default:
 		tt_assert(!"unknown op");
+		return -1;
 	}
 }
 
