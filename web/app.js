@@ -15,14 +15,14 @@ const STATUS_TEXT = { idle: 'offline', connecting: 'connecting…', open: 'live'
  */
 export async function start({ statusEl, onReady, presence = true } = {}) {
   const client = new Client(); // same host as the page
-  const app = { client, demo: null, presence: null, phones: null, bangs: 0, ready: false, sound: new Sound() };
+  const app = { client, demo: null, presence: null, phones: null, bangs: 0, ready: false, sound: new Sound(), statusLog: [] };
   window.tutti = app;
   const showStatus = (s) => {
     if (!statusEl) return;
     statusEl.dataset.status = s;
     statusEl.querySelector('.text').textContent = STATUS_TEXT[s] || s;
   };
-  client.on('status', showStatus);
+  client.on('status', (s) => { app.statusLog.push(s); showStatus(s); });
   showStatus(client.status);
   const setup = async () => {
     app.demo = await client.stateManager.attach('demo', { history: 50 });
