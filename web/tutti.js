@@ -387,6 +387,7 @@ export class Client extends Emitter {
     this._burstTimers = [];
     this._heartbeatTimer = null;
     this._lastRecv = 0;
+    this._pingSentAt = null; // time of the oldest PING not followed by any message
     this._pingId = 0;
     this._syncSamples = [];
     /** estimated offset: syncTime = localTime + offset (seconds) */
@@ -395,6 +396,11 @@ export class Client extends Emitter {
     this._connectWaiters = [];
     this._closedByUser = false;
     this._everOpened = false;
+    this._onWake = () => this._wake();
+    if (typeof window !== 'undefined' && window.addEventListener) {
+      window.addEventListener('online', this._onWake);
+      if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this._onWake);
+    }
     /** counters, handy for tests and the demo: frames and messages sent and received */
     this.stats = { framesOut: 0, messagesOut: 0, framesIn: 0, messagesIn: 0 };
   }
@@ -423,6 +429,11 @@ export class Client extends Emitter {
     if (this.status === 'closed') return;
     this._closedByUser = true;
     clearTimeout(this._reconnectTimer);
+    clearTimeout(this._wakeTimer);
+    if (typeof window !== 'undefined' && window.removeEventListener) {
+      window.removeEventListener('online', this._onWake);
+      if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this._onWake);
+    }
     this._stopTimers();
     const ws = this._ws;
     this._ws = null;
@@ -434,6 +445,19 @@ export class Client extends Emitter {
     for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(new TuttiError(ErrorCode.CLOSED, 'client closed')); }
     this._connectWaiters = [];
     this._setStatus('closed');
+  }
+
+  // A phone woke up or got its network back: check the connection at once
+  // (a short PING deadline) or retry now instead of waiting for the backoff.
+  _wake() {
+    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return;
+    if (this.status === 'open') {
+      this._sendPing();
+      clearTimeout(this._wakeTimer);
+      this._wakeTimer = setTimeout(() => this._checkHeartbeat(Math.min(3000, this.options.heartbeatTimeout || 3000)), 3100);
+    } else if (this.status === 'reconnecting' || this.status === 'connecting') {
+      if (this._reconnectTimer && !this._ws) { clearTimeout(this._reconnectTimer); this._attempt = 0; this._open(); }
+    }
   }
 
   /**
@@ -488,6 +512,7 @@ export class Client extends Emitter {
   _onSocketOpen(ws) {
     if (ws !== this._ws) return;
     this._lastRecv = now();
+    this._pingSentAt = null;
     const opts = { version: VERSION };
     if (this.token) {
       opts.token = this.token;
@@ -562,7 +587,7 @@ export class Client extends Emitter {
     const delay = base / 2 + Math.random() * base / 2; // exponential backoff, jitter
     this._attempt++;
     clearTimeout(this._reconnectTimer);
-    this._reconnectTimer = setTimeout(() => this._open(), delay);
+    this._reconnectTimer = setTimeout(() => { this._reconnectTimer = null; this._open(); }, delay);
   }
 
   _startTimers() {
@@ -571,12 +596,15 @@ export class Client extends Emitter {
     for (let i = 1; i <= 4; i++) this._burstTimers.push(setTimeout(() => this._sendPing(), i * 80));
     if (this.options.pingInterval > 0) this._pingTimer = setInterval(() => this._sendPing(), this.options.pingInterval);
     if (this.options.heartbeatTimeout > 0) {
-      this._heartbeatTimer = setInterval(() => {
-        if (this._ws && now() - this._lastRecv > this.options.heartbeatTimeout / 1000) {
-          this._onSocketGone(this._ws, 4000, 'heartbeat timeout');
-        }
-      }, Math.max(250, this.options.heartbeatTimeout / 4));
+      // dead when a PING has had no answer (nor any other message) for heartbeatTimeout;
+      // measured from the PING, so throttled timers in a background tab do not count as silence
+      this._heartbeatTimer = setInterval(() => this._checkHeartbeat(), Math.max(100, this.options.heartbeatTimeout / 4));
     }
+  }
+
+  _checkHeartbeat(timeout = this.options.heartbeatTimeout) {
+    if (!this._ws || this._pingSentAt === null) return;
+    if (now() - this._pingSentAt > timeout / 1000) this._onSocketGone(this._ws, 4000, 'heartbeat timeout');
   }
 
   _stopTimers() {
@@ -597,7 +625,9 @@ export class Client extends Emitter {
   _sendPing() {
     if (!this._ws || this._ws.readyState !== 1) return;
     this._pingId = (this._pingId + 1) % 0x100000000;
-    this._enqueue([MSG.PING, this._pingId, now()]);
+    const t = now();
+    if (this._pingSentAt === null) this._pingSentAt = t;
+    this._enqueue([MSG.PING, this._pingId, t]);
   }
 
   /**
@@ -679,6 +709,7 @@ export class Client extends Emitter {
   _onSocketMessage(ws, data) {
     if (ws !== this._ws) return;
     this._lastRecv = now();
+    this._pingSentAt = null;
     if (typeof data === 'string') return; // the protocol is binary only
     let bytes;
     if (data instanceof ArrayBuffer) bytes = new Uint8Array(data);
@@ -844,14 +875,19 @@ export class StateManager {
     if (typeof callback !== 'function') throw new TypeError('callback must be a function');
     const observer = { className, callback, options, seen: new Set(), active: true, queue: Promise.resolve() };
     const key = className ?? '';
-    const list = await this.client._request([MSG.OBSERVE, 0, className]);
-    this._observed.set(key, (this._observed.get(key) || 0) + 1);
-    this._observers.add(observer);
+    const list = await this.client._request([MSG.OBSERVE, 0, className], {
+      onResult: (r) => {
+        // registered synchronously: a NOTICE in the same frame as the RESULT is not lost
+        this._observed.set(key, (this._observed.get(key) || 0) + 1);
+        this._observers.add(observer);
+        for (const [, id] of (r && r.states) || []) observer.seen.add(id);
+        return r;
+      },
+    });
     const states = (list && list.states) || [];
     for (const [cn, id, owner] of states) {
       if (!observer.active) break;
-      if (!this._observerWants(observer, cn, owner) || observer.seen.has(id)) continue;
-      observer.seen.add(id);
+      if (!this._observerWants(observer, cn, owner)) continue;
       try { await callback(cn, id, owner); } catch (err) { reportError(err); }
     }
     const unobserve = async () => {
