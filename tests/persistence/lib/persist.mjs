@@ -1,0 +1,179 @@
+// Persistence test helpers: one server "site" = a temp dir holding a database
+// file and a schemas dir, on which the real tutti-server is started, stopped
+// (SIGTERM), killed (SIGKILL) and started again. Built on the shared fixture
+// tests/lib/server.mjs (each start gets a fresh free port); every server's
+// stderr is kept and checked for sanitizer reports, whatever way it ended.
+//
+//   const site = await Site.create(t, { schemas: [...], history: 100 });
+//   await site.start();            // site.url
+//   await site.stop();             // SIGTERM: exit 0, clean stderr
+//   await site.kill9();            // SIGKILL: clean stderr so far
+//   // t.after: anything still running is killed, the dir removed
+
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { startServer, SERVER, ROOT } from '../../lib/server.mjs';
+import { RawClient, T, E, short } from '../../integration/lib/client.mjs';
+
+export { RawClient, T, E, short, SERVER, ROOT };
+
+export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export function tail(s, n = 4000) { return s.length > n ? '...' + s.slice(-n) : s; }
+
+export function assertNoSanitizer(stderr, what = 'tutti-server') {
+  assert.ok(!SANITIZER.test(stderr), `${what}: sanitizer report on stderr:\n${tail(stderr, 8000)}`);
+}
+
+export function sha256(path) {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+export function tempDir(prefix = 'tutti-persist-') {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Resolve `p` or reject after `ms` with a message naming `what`. */
+export async function within(p, ms, what) {
+  let timer;
+  try {
+    return await Promise.race([p, new Promise((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: timeout after ${ms} ms`)), ms); })]);
+  } finally { clearTimeout(timer); }
+}
+
+export class Site {
+  /**
+   * @param {import('node:test').TestContext|null} t  cleanup registered on it
+   * @param {object} o
+   * @param {Array<{class:string, server?:boolean, description:object}>} [o.schemas]
+   * @param {number} [o.history] --history
+   * @param {number} [o.resumeWindow] --resume-window (default 60)
+   * @param {string[]} [o.args] extra arguments for every start
+   */
+  static async create(t, o = {}) {
+    const site = new Site(o);
+    if (t) t.after(() => site.destroy());
+    return site;
+  }
+
+  constructor(o = {}) {
+    this.dir = tempDir();
+    this.db = join(this.dir, 'tutti.db');
+    this.schemasDir = join(this.dir, 'schemas');
+    mkdirSync(this.schemasDir);
+    (o.schemas || []).forEach((s, i) => writeFileSync(join(this.schemasDir, `${i}-${s.class}.json`), JSON.stringify(s)));
+    this.o = o;
+    this.srv = null;
+    this.runs = [];      // {how, stderr} of every server that ended
+    this.clients = new Set();
+  }
+
+  get url() { return this.srv.url; }
+  get running() { return !!this.srv; }
+
+  args(extra = []) {
+    const a = ['--resume-window', String(this.o.resumeWindow ?? 60)];
+    if (this.o.history !== undefined) a.push('--history', String(this.o.history));
+    return [...a, ...(this.o.args || []), ...extra];
+  }
+
+  /** Start the server on the site's database (fresh port). */
+  async start({ args = [], startTimeout = 15000 } = {}) {
+    assert.equal(this.srv, null, 'a server of this site is already running');
+    this.srv = await startServer({ db: this.db, schemasDir: this.schemasDir, args: this.args(args), startTimeout });
+    return this.srv;
+  }
+
+  /** The running server must not have died by itself. */
+  assertAlive(what = 'server') {
+    const p = this.srv.proc;
+    assert.ok(p.exitCode === null && p.signalCode === null,
+      `${what} died by itself (exit ${p.exitCode}, signal ${p.signalCode}):\n${tail(this.srv.stderr())}`);
+  }
+
+  /** SIGTERM; asserts exit 0 and no sanitizer report (the shared fixture does). */
+  async stop() {
+    const srv = this.srv;
+    this.assertAlive('server before SIGTERM');
+    this.srv = null;
+    const r = await srv.stop({ timeout: 10000 });
+    this.runs.push({ how: 'stop', stderr: r.stderr });
+    return r;
+  }
+
+  /** SIGKILL (a crash); asserts it had not died already and no sanitizer report. */
+  async kill9() {
+    const srv = this.srv;
+    this.assertAlive('server before kill -9');
+    this.srv = null;
+    await srv.kill9();
+    const stderr = srv.stderr();
+    this.runs.push({ how: 'kill9', stderr });
+    assertNoSanitizer(stderr);
+  }
+
+  /** A connected raw client (no HELLO); closed when the site is destroyed. */
+  async connect() {
+    const c = await RawClient.connect(this.url);
+    this.clients.add(c);
+    return c;
+  }
+
+  /** Connected + HELLO (new session unless `hello` carries a token). */
+  async client(hello = { version: 1 }) {
+    const c = await this.connect();
+    c.welcome = await c.hello(hello);
+    return c;
+  }
+
+  async destroy() {
+    for (const c of this.clients) { try { c.ws.terminate(); } catch { /* gone */ } }
+    this.clients.clear();
+    if (this.srv) {
+      const srv = this.srv;
+      this.srv = null;
+      await srv.kill9();
+      this.runs.push({ how: 'destroy', stderr: srv.stderr() });
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+    for (const r of this.runs) assertNoSanitizer(r.stderr, `tutti-server (${r.how})`);
+  }
+}
+
+/**
+ * Run tutti-server to completion with `args` (for start-up refusals).
+ * Resolves {code, signal, stdout, stderr, ms, timedOut}.
+ */
+export function runToExit(args, { timeout = 10000 } = {}) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const child = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env } });
+    let stdout = '', stderr = '', timedOut = false;
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
+    child.on('error', (err) => { stderr += `\nspawn error: ${err.message}`; });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0, timedOut });
+    });
+  });
+}
+
+/** Events of `list` as compact [seq, changes] pairs (for messages). */
+export function seqsOf(events) { return events.map((e) => e.seq); }
+
+/** Check a list of seqs is exactly from..to, in order, no gap, no duplicate. */
+export function assertContiguous(seqs, from, to, what) {
+  const want = [];
+  for (let s = from; s <= to; s++) want.push(s);
+  assert.deepEqual(seqs, want, `${what}: expected seqs ${from}..${to} in order, got ${short(seqs, 1200)}`);
+}
+
+export { existsSync };
