@@ -31,7 +31,7 @@ enum stmt_id {
 	ST_STATE_DEL, ST_STATE_EVENTS_DEL, ST_STATE_INSTANCES_DEL, ST_EVENT_PUT, ST_EVENT_TRIM,
 	ST_SESSION_PUT, ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL, ST_SESSION_OBSERVES_DEL,
 	ST_INSTANCE_PUT, ST_INSTANCE_DEL, ST_OBSERVE_PUT, ST_OBSERVE_DEL, ST_META_PUT,
-	ST_COUNT
+	ST_TOMBSTONE_PUT, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -58,6 +58,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_OBSERVE_PUT] = "INSERT OR IGNORE INTO observes(session, class) VALUES (?1, ?2)",
 	[ST_OBSERVE_DEL] = "DELETE FROM observes WHERE session = ?1 AND class IS ?2",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+	[ST_TOMBSTONE_PUT] = "INSERT OR REPLACE INTO tombstones(state, reason) VALUES (?1, ?2)",
 };
 
 /* Migrations: MIGRATIONS[v] takes a database at user_version v to v + 1. */
@@ -74,6 +75,8 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	"CREATE INDEX instances_session ON instances(session);"
 	"CREATE INDEX instances_state ON instances(state);"
 	"CREATE TABLE observes (session INTEGER NOT NULL, class TEXT, UNIQUE (session, class));"
+	/* why a state went away, for clients that resume after it did */
+	"CREATE TABLE tombstones (state INTEGER PRIMARY KEY, reason TEXT NOT NULL);"
 };
 
 static struct {
@@ -145,12 +148,13 @@ void tt_db_class_deleted(const tt_class *cls)
 	put_bytes(cls->name, cls->name_len);
 }
 
-void tt_db_state_deleted(const tt_state *st)
+void tt_db_state_deleted(const tt_state *st, const char *reason)
 {
 	if (!D.db)
 		return;
 	put_u8(OP_STATE_DEL);
 	put_u64(st->id);
+	put_bytes(reason, strlen(reason));
 }
 
 void tt_db_event(const tt_state *st, const tt_event *e)
@@ -259,7 +263,11 @@ static int exec_op(reader *r)
 		sqlite3_bind_int64(D.st[ST_STATE_DEL], 1, id);
 		sqlite3_bind_int64(D.st[ST_STATE_EVENTS_DEL], 1, id);
 		sqlite3_bind_int64(D.st[ST_STATE_INSTANCES_DEL], 1, id);
-		return step(ST_STATE_DEL) || step(ST_STATE_EVENTS_DEL) || step(ST_STATE_INSTANCES_DEL) ? -1 : 0;
+		sqlite3_bind_int64(D.st[ST_TOMBSTONE_PUT], 1, id);
+		p = get_bytes(r, &n);
+		sqlite3_bind_text(D.st[ST_TOMBSTONE_PUT], 2, p, n, SQLITE_STATIC);
+		return step(ST_STATE_DEL) || step(ST_STATE_EVENTS_DEL) ||
+		       step(ST_STATE_INSTANCES_DEL) || step(ST_TOMBSTONE_PUT) ? -1 : 0;
 	}
 	case OP_EVENT: {
 		sqlite3_stmt *s = D.st[ST_EVENT_PUT];
@@ -510,6 +518,13 @@ static int restore(tt_error *err)
 					  (uint64_t)sqlite3_column_int64(s, 1),
 					  (uint64_t)sqlite3_column_int64(s, 2), &filter);
 	}
+	/* keep the last 100000 tombstones: enough for any resume window */
+	sqlite3_exec(D.db, "DELETE FROM tombstones WHERE state < (SELECT state FROM tombstones "
+			   "ORDER BY state DESC LIMIT 1 OFFSET 100000)", NULL, NULL, NULL);
+	QUERY("SELECT state, reason FROM tombstones");
+	while (sqlite3_step(s) == SQLITE_ROW)
+		tt_store_restore_tombstone((uint64_t)sqlite3_column_int64(s, 0),
+					   (const char *)sqlite3_column_text(s, 1));
 	QUERY("SELECT session, class FROM observes");
 	while (sqlite3_step(s) == SQLITE_ROW)
 		tt_store_restore_observe((uint64_t)sqlite3_column_int64(s, 0),

@@ -24,7 +24,7 @@ void tt_db_close(void);
 /* Changes of the current turn, written at the next commit. */
 void tt_db_class_defined(const tt_class *cls);
 void tt_db_class_deleted(const tt_class *cls);
-void tt_db_state_deleted(const struct tt_state *st);
+void tt_db_state_deleted(const struct tt_state *st, const char *reason);
 void tt_db_event(const struct tt_state *st, const tt_event *e);
 void tt_db_session_started(const tt_session *s);
 void tt_db_session_ended(const tt_session *s);

@@ -21,6 +21,7 @@ static struct {
 	tt_state *first, *last;   /* all states, creation order */
 	tt_idmap states;          /* id -> tt_state */
 	tt_idmap instances;       /* id -> tt_instance */
+	tt_idmap tombstones;      /* deleted state id -> reason (static string) */
 	uint64_t next_state_id, next_instance_id;
 	tt_state *dirty;          /* states to persist at the next commit */
 	uint64_t stamp;
@@ -395,7 +396,8 @@ static void state_delete(tt_state *st, const char *reason, const tt_session *ski
 	while (st->instances)
 		instance_free(st->instances, false);
 	notify_observers(st, "delete");
-	tt_db_state_deleted(st);
+	tt_db_state_deleted(st, reason);
+	tt_store_restore_tombstone(st->id, reason);
 
 	if (st->owner) {
 		tt_session *o = tt_session_by_id(st->owner);
@@ -444,9 +446,12 @@ static int validate(const tt_class *cls, const tt_instance *in, tt_value *update
 			return tt_fail(err, TT_BAD_MESSAGE, "class \"%s\": param names must be strings",
 				       cls->name);
 		int k = tt_class_param_index(cls, kv->key.v.s, kv->key.len);
+		char repr[64];
+		tt_value_repr(&kv->val, repr, sizeof(repr));
 		if (k < 0)
-			return tt_fail(err, TT_UNKNOWN_PARAM, "class \"%s\": unknown param \"%.*s\"",
-				       cls->name, (int)TT_MIN(kv->key.len, 128u), kv->key.v.s);
+			return tt_fail(err, TT_UNKNOWN_PARAM,
+				       "class \"%s\": cannot set unknown param \"%.*s\" to %s",
+				       cls->name, (int)TT_MIN(kv->key.len, 128u), kv->key.v.s, repr);
 		const tt_param *p = &cls->params[k];
 		if (seen[k] == gen)
 			return tt_fail(err, TT_BAD_MESSAGE, "class \"%s\": param \"%s\" given twice",
@@ -454,11 +459,15 @@ static int validate(const tt_class *cls, const tt_instance *in, tt_value *update
 		seen[k] = gen;
 		if (p->local)
 			return tt_fail(err, TT_LOCAL_PARAM,
-				       "class \"%s\": param \"%s\" is local and cannot be sent to the server",
-				       cls->name, p->name);
-		if (in && in->filtered && !tt_mask_has(&in->mask, (uint32_t)k))
+				       "class \"%s\": cannot set param \"%s\" to %s: it is local and never sent to the server",
+				       cls->name, p->name, repr);
+		if (in && in->filtered && !tt_mask_has(&in->mask, (uint32_t)k)) {
 			return tt_fail(err, TT_FILTERED,
-				       "class \"%s\": param \"%s\" is not in this instance's filter",
+				       "class \"%s\": cannot set param \"%s\" to %s: not in this instance's filter",
+				       cls->name, p->name, repr);
+		}
+		if (!in && p->required && kv->val.type == TT_NIL)
+			return tt_fail(err, TT_REQUIRED, "class \"%s\": required param \"%s\" is null",
 				       cls->name, p->name);
 		int rc = tt_param_coerce(cls, p, &kv->val, &vals[i], err);
 		if (rc < 0)
@@ -942,10 +951,49 @@ int tt_store_observe(tt_client *c, uint64_t rid, const tt_value *clsv, bool on, 
 
 /* ---- sessions --------------------------------------------------------- */
 
+static bool key_as_id(const tt_value *k, uint64_t *out)
+{
+	double d = -1;
+	if (k->type == TT_STR) {
+		char tmp[24];
+		size_t n = TT_MIN(k->len, sizeof(tmp) - 1);
+		memcpy(tmp, k->v.s, n);
+		tmp[n] = 0;
+		char *end;
+		d = strtod(tmp, &end);
+		if (end == tmp || *end)
+			return false;
+	} else if (!tt_as_double(k, &d)) {
+		return false;
+	}
+	if (!(d >= 1 && d < 9007199254740992.0))
+		return false;
+	*out = (uint64_t)d;
+	return true;
+}
+
 void tt_store_resume(tt_session *s, const tt_value *seqs)
 {
 	tt_client *c = s->client;
-	S.stamp++;
+	/* states the client knew and that were deleted while it was away */
+	if (seqs && seqs->type == TT_MAP)
+		for (uint32_t i = 0; i < seqs->len; i++) {
+			uint64_t id;
+			if (!key_as_id(&seqs->v.pairs[i].key, &id))
+				continue;
+			bool held = false;
+			for (tt_instance *in = s->instances; in && !held; in = in->s_next)
+				held = in->state->id == id;
+			if (held)
+				continue;
+			tt_buf_clear(&S.out);
+			tt_enc_array(&S.out, 3);
+			tt_enc_uint(&S.out, TT_MSG_DELETED);
+			const char *why = tt_idmap_get(&S.tombstones, id);
+			tt_enc_uint(&S.out, id);
+			tt_enc_str(&S.out, why ? why : "deleted");
+			send_out(c);
+		}
 	for (tt_instance *in = s->instances; in; in = in->s_next) {
 		tt_state *st = in->state;
 		tt_sub *sub = find_sub(st, s);
@@ -958,21 +1006,12 @@ void tt_store_resume(tt_session *s, const tt_value *seqs)
 				done = true;
 		if (done)
 			continue;
-		uint64_t last = UINT64_MAX;
+		uint64_t last = UINT64_MAX, id;
 		if (seqs && seqs->type == TT_MAP)
 			for (uint32_t i = 0; i < seqs->len; i++) {
-				const tt_value *k = &seqs->v.pairs[i].key, *v = &seqs->v.pairs[i].val;
-				double kd = -1;
-				if (k->type == TT_STR) {
-					char tmp[24];
-					size_t n = TT_MIN(k->len, sizeof(tmp) - 1);
-					memcpy(tmp, k->v.s, n);
-					tmp[n] = 0;
-					kd = strtod(tmp, NULL);
-				} else {
-					tt_as_double(k, &kd);
-				}
-				if (kd == (double)st->id && v->type == TT_INT && v->v.i >= 0)
+				const tt_value *v = &seqs->v.pairs[i].val;
+				if (key_as_id(&seqs->v.pairs[i].key, &id) && id == st->id &&
+				    v->type == TT_INT && v->v.i >= 0)
 					last = (uint64_t)v->v.i;
 			}
 		if (last == st->seq)
@@ -1160,6 +1199,17 @@ int tt_store_restore_state(uint64_t id, const char *name, size_t len, uint64_t o
 	return 0;
 }
 
+void tt_store_restore_tombstone(uint64_t state, const char *reason)
+{
+	static const char *const reasons[] = {"deleted", "owner left", "class deleted"};
+	const char *r = reasons[0];
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
+		if (!strcmp(reason, reasons[i]))
+			r = reasons[i];
+	if (!tt_idmap_get(&S.tombstones, state))
+		tt_idmap_put(&S.tombstones, state, (void *)(uintptr_t)r);
+}
+
 void tt_store_restore_done(void)
 {
 	tt_state *st = S.first;
@@ -1216,6 +1266,7 @@ int tt_store_init(const tt_config *cfg)
 	S.cfg = cfg;
 	tt_idmap_init(&S.states);
 	tt_idmap_init(&S.instances);
+	tt_idmap_init(&S.tombstones);
 	S.next_state_id = 1;
 	S.next_instance_id = 1;
 	tt_buf_init(&S.out, 0);
@@ -1319,6 +1370,7 @@ void tt_store_destroy(void)
 	}
 	tt_idmap_free(&S.states);
 	tt_idmap_free(&S.instances);
+	tt_idmap_free(&S.tombstones);
 	tt_buf_free(&S.out);
 	tt_buf_free(&S.changes);
 	tt_buf_free(&S.any);

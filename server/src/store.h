@@ -143,6 +143,7 @@ void tt_store_restore_event(uint64_t state, uint64_t seq, double time, uint64_t 
 void tt_store_restore_instance(uint64_t id, uint64_t session, uint64_t state,
 			       const tt_value *filter);
 void tt_store_restore_observe(uint64_t session, const char *cls, size_t cls_len);
+void tt_store_restore_tombstone(uint64_t state, const char *reason);
 /* After restoring: count owned states, drop states whose owner is gone. */
 void tt_store_restore_done(void);
 void tt_store_next_ids(uint64_t *state, uint64_t *instance);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "clock.h"
 #include "handler.h"
 #include "log.h"
 #include "protocol.h"
@@ -125,6 +126,7 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 {
 	if (c->closing) {
 		const char *why = c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
+				: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
 								       : "protocol errors";
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 				 strlen(why));
@@ -207,6 +209,13 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	case LWS_CALLBACK_HTTP: {
 		unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
 						  *end = buf + sizeof(buf) - 1;
+		char uri[64];
+		/* lws also lands here for a file the mount does not have */
+		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, "/healthz") != 0) {
+			lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+			return lws_http_transaction_completed(wsi) ? -1 : 0;
+		}
 		hp->healthz = true;
 		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/plain", 3, &p, end) ||
 		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
@@ -306,8 +315,20 @@ int tt_ws_run(const tt_config *cfg)
 	if (!W.failed && tt_store_commit() < 0)
 		W.failed = 1;
 	lws_sul_cancel(&W.turn);
-	lws_sul_cancel(&W.tick);
 	tt_store_stopping(); /* sessions outlive this run: they resume after it */
+	/* tell every client we are going away (1001), for at most half a
+	 * second; they resume once the server is back */
+	for (tt_client *c = tt_client_first(); c; c = c->next) {
+		tt_client_close(c, TT_CLOSE_GOING_AWAY);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 1);
+		lws_callback_on_writable(c->wsi);
+	}
+	tt_client_take_pending();
+	double deadline = tt_clock_mono() + 0.5;
+	while (tt_client_first() && tt_clock_mono() < deadline)
+		if (lws_service(W.ctx, 0) < 0)
+			break;
+	lws_sul_cancel(&W.tick);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
 	return W.failed ? -1 : 0;

@@ -44,7 +44,7 @@ test('a file in a subdirectory is served, with a JSON content type for .json and
   assert.match(c.headers['content-type'] ?? '', /^text\/css\b/);
 });
 
-test('a missing file answers 404', { todo: 'server: a missing file answers 200 "ok" text/plain (the /healthz callback answers every unmatched path)' }, async () => {
+test('a missing file answers 404', async () => {
   const r = await httpGet(`${h.httpUrl}/no-such-file.js`);
   assert.equal(r.status, 404);
 });

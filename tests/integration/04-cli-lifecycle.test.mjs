@@ -74,7 +74,7 @@ test('SIGTERM makes the server exit 0 with a client connected', async () => {
   c.terminate();
 });
 
-test('SIGTERM closes connected clients with close code 1001', { todo: 'server: clients see 1006 (no close frame) instead of 1001 on shutdown (PROTOCOL.md §12)' }, async () => {
+test('SIGTERM closes connected clients with close code 1001', async () => {
   const srv = await startServer({ schemas: [{ class: 'lifecycle', server: true, description: { x: { type: 'integer', default: 0 } } }] });
   let c;
   try {

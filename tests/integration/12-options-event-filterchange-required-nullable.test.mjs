@@ -115,7 +115,7 @@ test('required: CREATE without the required param is refused with REQUIRED namin
   assertNames(e.message, { cls: CLS, param: 'title' });
 });
 
-test('required: CREATE with the required param nil is refused with REQUIRED', { todo: 'server: answers NOT_NULLABLE instead of REQUIRED (PROTOCOL.md §11: REQUIRED is "missing or nil at CREATE")' }, async (t) => {
+test('required: CREATE with the required param nil is refused with REQUIRED', async (t) => {
   const a = await h.client(t);
   const e = await a.fail(E.REQUIRED, T.CREATE, CLS, { title: null });
   assertNames(e.message, { cls: CLS, param: 'title' });

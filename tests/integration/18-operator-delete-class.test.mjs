@@ -47,7 +47,7 @@ async function stopClean(srv) {
   assert.equal(r.code, 0, `exit ${r.code} ${r.signal}\n${tail(r.stderr)}`);
 }
 
-test('--delete-class on a stopped server\'s database removes the class and its states, and keeps the others', { todo: 'server: persistence is a stub (server/src/db.c): classes and states do not survive a restart, so --delete-class finds no class' }, async (t) => {
+test('--delete-class on a stopped server\'s database removes the class and its states, and keeps the others', async (t) => {
   const s = await scenario(t);
   s.a.terminate();
   s.b.terminate();
@@ -75,7 +75,7 @@ test('--delete-class on a stopped server\'s database removes the class and its s
   }
 });
 
-test('a client resuming after --delete-class gets DELETED with reason "class deleted" and keeps its other attachments', { todo: 'server: persistence is a stub (server/src/db.c): classes and states do not survive a restart, so --delete-class finds no class' }, async (t) => {
+test('a client resuming after --delete-class gets DELETED with reason "class deleted" and keeps its other attachments', async (t) => {
   const s = await scenario(t);
   const token = s.b.welcome.token;
   const session = s.b.welcome.session;

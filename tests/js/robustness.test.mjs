@@ -68,9 +68,7 @@ test('resume after more missed updates than the history holds: a SNAPSHOT', asyn
   assert.equal(seen[0].seq, sb.seq);
 });
 
-test('a state deleted while the client was away: onDetach("deleted") after the resume', {
-  todo: 'server: a resumed session gets no DELETED for a state deleted during the disconnect (PROTOCOL.md §9)',
-}, async () => {
+test('a state deleted while the client was away: onDetach("deleted") after the resume', async () => {
   const srv = await server({ resumeWindow: 30 });
   const a = await client(srv, { backoffMin: 300, backoffMax: 400 });
   const b = await client(srv);
