@@ -106,6 +106,9 @@ test('create and attach: ids, owner, values, description, defaults', async () =>
   any.x.push(3);
   assert.deepEqual(other.get('any'), { x: [1, 2] });
   assert.equal(other.getUnsafe('any'), other.getUnsafe('any'));
+  assert.equal(other.getValuesUnsafe().any, other.getUnsafe('any'), 'getValuesUnsafe: references');
+  assert.notEqual(other.getValues().any, other.getUnsafe('any'), 'getValues: copies');
+  assert.deepEqual(other.getValues(), other.getValuesUnsafe());
   assert.throws(() => other.get('zzz'), ReferenceError);
   // attach without id: the oldest state of the class
   const demo = await b.stateManager.attach('demo');

@@ -105,6 +105,23 @@ test('getCollection: existing and new states, updates, detach, helpers', async (
   assert.ok(names.includes('a') && names.includes('b'));
   assert.deepEqual(coll.map((s) => s.id).sort(), coll.filter(() => true).map((s) => s.id).sort());
   let n = 0; coll.forEach(() => { n++; }); assert.equal(n, coll.size);
+  assert.equal(coll.reduce((acc) => acc + 1, 0), coll.size);
+  coll.sort((x, y) => y.id - x.id);
+  assert.ok(coll.map((s) => s.id).every((id, i, arr) => i === 0 || arr[i - 1] > id), 'sorted in place');
+  assert.deepEqual(coll.getUnsafe('name'), coll.get('name'));
+  assert.deepEqual(coll.getValuesUnsafe(), coll.getValues());
+  // executeListener: onAttach for every existing state, onUpdate with current values, onChange once
+  const existing = [];
+  const offA = coll.onAttach((s) => existing.push(s.id), true);
+  assert.equal(existing.length, coll.size);
+  const initial = [];
+  const offU = coll.onUpdate((s, nv, ov, ctx) => initial.push([s.id, nv, ov, ctx.source]), true);
+  assert.equal(initial.length, coll.size);
+  assert.ok(initial.every(([, nv, ov, src]) => !('hit' in nv) && 'name' in nv && Object.keys(ov).length === 0 && src === 'initial'));
+  let once = 0;
+  const offC = coll.onChange(() => { once++; }, true);
+  assert.equal(once, 1);
+  offA(); offU(); offC();
   // collection.set sets every state
   await coll.set({ x: 0.25 });
   await waitFor(() => pa.get('x') === 0.25 && pb.get('x') === 0.25, { what: 'owners see the collection set' });
