@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Test registration, included by the top CMakeLists.txt.
 # Each suite with C code keeps its own fragment beside its sources.
-foreach(part unit fuzz bench)
+foreach(part unit fuzz bench sync)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
   endif()
@@ -14,6 +14,7 @@ if(NODE)
     ${CMAKE_SOURCE_DIR}/tests/integration/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/js/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/persistence/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/sync/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs)
   foreach(t ${TT_NODE_TESTS})
     file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})
