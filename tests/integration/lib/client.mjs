@@ -224,10 +224,22 @@ export class RawClient {
 
   terminate() { this.ws.terminate(); return this.closed; }
 
-  /** The server must never send text frames or undecodable binary. */
+  /**
+   * The server must never send text frames or undecodable binary, every
+   * message must be an array with an integer type, and no request may get
+   * two replies.
+   */
   assertWellFormed() {
     assert.deepEqual(this.textFrames, [], 'server sent text frames');
     assert.deepEqual(this.decodeErrors.map(String), [], 'server sent undecodable msgpack');
+    const bad = this.log.filter((e) => !Array.isArray(e.msg) || !Number.isInteger(e.msg[0]));
+    assert.deepEqual(bad.map((e) => e.msg), [], 'server sent messages that are not [type, ...] arrays');
+    const counts = new Map();
+    for (const e of this.log) {
+      if (REPLY_TYPES.has(e.msg[0]) && e.msg[1] !== 0) counts.set(e.msg[1], (counts.get(e.msg[1]) ?? 0) + 1);
+    }
+    const dup = [...counts].filter(([, n]) => n > 1);
+    assert.deepEqual(dup, [], 'requests that got more than one reply: [reqId, count]');
   }
 }
 
