@@ -137,6 +137,12 @@ export async function startServer(opts = {}) {
       } catch { /* not yet */ }
       await delay(50);
     }
+    if (ready && !ownsListeningPort(child.pid, port)) {
+      // another process answered /healthz on this port (a port clash with a
+      // concurrently started server): ours must not be used
+      ready = false;
+      stderr += `\n[fixture] port ${port} is not ours, retrying\n`;
+    }
     if (ready) {
       const srv = {
         port, args, base, schemasDir, webDir, child,
@@ -174,9 +180,41 @@ export async function startServer(opts = {}) {
     if (!exited) { child.kill('SIGKILL'); await exitPromise; }
     await delay(20);
     lastErr = new Error(`tutti-server did not become ready on port ${port} (exit ${JSON.stringify(exited)})\nargs: ${args.join(' ')}\nstderr:\n${tail(stderr)}`);
-    if (!/in use|EADDRINUSE|bind/i.test(stderr)) break; // retry only port clashes
+    if (!/in use|EADDRINUSE|bind|not ours/i.test(stderr)) break; // retry only port clashes
   }
   throw lastErr;
+}
+
+/**
+ * Linux: true when process `pid` holds the socket listening on `port`
+ * (/proc/net/tcp* inode matched against /proc/PID/fd). True when /proc is
+ * not available (the check is then skipped).
+ */
+export function ownsListeningPort(pid, port) {
+  let inodes;
+  try {
+    inodes = new Set();
+    const hex = port.toString(16).toUpperCase().padStart(4, '0');
+    for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+      let text = '';
+      try { text = fs.readFileSync(f, 'utf8'); } catch { continue; }
+      for (const line of text.split('\n').slice(1)) {
+        const cols = line.trim().split(/\s+/);
+        if (cols.length < 10) continue;
+        if (cols[1].endsWith(`:${hex}`) && cols[3] === '0A') inodes.add(cols[9]);
+      }
+    }
+    if (inodes.size === 0) return !fs.existsSync('/proc/net/tcp');
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      let link = '';
+      try { link = fs.readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m && inodes.has(m[1])) return true;
+    }
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 export function tail(s, n = 4000) {
