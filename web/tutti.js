@@ -199,11 +199,13 @@ function clone(v) {
   return structuredClone(v);
 }
 
-function depthOf(v, d = 1) {
-  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return d;
-  let m = d;
-  for (const k in v) { m = Math.max(m, depthOf(v[k], d + 1)); if (m > 64) return m; }
-  return m;
+// nesting depth as the server counts it: a scalar 0, [] 1, [[1]] 2
+function depthOf(v, limit = 64) {
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return 0;
+  if (limit <= 0) return Infinity;
+  let m = 0;
+  for (const k in v) { m = Math.max(m, depthOf(v[k], limit - 1)); if (m > limit) break; }
+  return m + 1;
 }
 
 function describeValue(v) {
@@ -263,7 +265,7 @@ export function coerce(className, name, p, value) {
     }
     case 'any':
       if (typeof value === 'function' || typeof value === 'symbol') throw bad();
-      if (depthOf(value) > 32) throw bad('nested deeper than 32');
+      if (depthOf(value) > 16) throw bad('nested deeper than 16');
       return value;
     default:
       throw bad(`unknown type ${p.type}`);

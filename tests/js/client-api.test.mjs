@@ -395,3 +395,17 @@ test('integers beyond 2^53 stay exact (bigint); ordinary ones are numbers', asyn
   await s.set({ int: 3.0 });
   assert.equal(s.get('int'), 3);
 });
+
+test('any: nesting depth 16 accepted, 17 refused (locally and by the server)', async () => {
+  const a = await client();
+  const raw = await client({ validate: false });
+  await a.stateManager.defineClass('thing', THING);
+  const s = await a.stateManager.create('thing', { req: 'r' });
+  const r = await raw.stateManager.attach('thing', s.id);
+  const nest = (n) => { let v = 1; for (let i = 0; i < n; i++) v = [v]; return v; };
+  await s.set({ any: nest(16) });
+  await assert.rejects(s.set({ any: nest(17) }), (e) => e.code === ErrorCode.BAD_VALUE);
+  await assert.rejects(r.set({ any: nest(17) }), (e) => e.code === ErrorCode.BAD_VALUE && /any/.test(e.message));
+  await r.set({ any: { a: nest(15) } });
+  await waitFor(() => JSON.stringify(s.get('any')) === JSON.stringify({ a: nest(15) }));
+});
