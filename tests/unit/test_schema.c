@@ -881,24 +881,32 @@ static void test_coerce_any_depth(void **state)
 	assert_true(tt_str_eq(&m.v.items[0].v.items[0].v.items[0].v.items[0].v.pairs[0].key, "a"));
 }
 
-/* BUG(2026-11-22): PROTOCOL.md §7 accepts `any` values nested up to depth
- * 32, but schema.h caps them at TT_ANY_MAX_DEPTH 16: depths 17..32 are
- * refused with BAD_VALUE "nested deeper than 16". (Over the wire a SET
- * wraps the value in two levels and the codec stops at 32 in all, so the
- * reachable limit would be 30: the spec and the codec must agree too.) */
-static void test_coerce_any_depth_spec(void **state)
+/* PROTOCOL.md §7 (as amended 2026-11-22): an `any` value nests at most 16
+ * levels; 17 is BAD_VALUE. Exact boundary, arrays and maps. */
+static void test_coerce_any_depth_boundary(void **state)
 {
 	fx *f = *state;
-	bug_skip(); /* BUG(2026-11-22): any depth cap is 16, PROTOCOL.md §7 says 32 — lead to fix */
 	tt_class *c = mk(f, "{\"a\": {\"type\": \"any\", \"default\": null, \"nullable\": true}}");
 	tt_value out;
 	tt_error err;
-	for (int depth = 17; depth <= 32; depth++) {
+	assert_int_equal(TT_ANY_MAX_DEPTH, 16);
+	for (int depth = 0; depth <= 16; depth++) {
 		tt_value v = nested_arrays(&f->a, depth);
 		if (co(c, "a", v, &out, &err) != 0)
 			fail_msg("any value of depth %d refused: %s", depth, err.msg);
 	}
-	co_bad(c, "a", nested_arrays(&f->a, 33), TT_BAD_VALUE, "nested deeper than 32");
+	co_bad(c, "a", nested_arrays(&f->a, 17), TT_BAD_VALUE, "nested deeper than 16");
+	/* {"k": [[...15...]]} has depth 16; one more level is refused */
+	for (int depth = 16; depth <= 17; depth++) {
+		tt_value m = {.type = TT_MAP, .len = 1};
+		m.v.pairs = tt_arena_alloc(&f->a, sizeof(tt_pair));
+		m.v.pairs[0].key = tt_str("k");
+		m.v.pairs[0].val = nested_arrays(&f->a, depth - 1);
+		if (depth == 16)
+			assert_int_equal(co(c, "a", m, &out, &err), 0);
+		else
+			co_bad(c, "a", m, TT_BAD_VALUE, "nested deeper than 16");
+	}
 }
 
 static void test_name_ok(void **state)
@@ -970,7 +978,7 @@ int main(void)
 		T(test_coerce_nullable),
 		T(test_coerce_any),
 		T(test_coerce_any_depth),
-		T(test_coerce_any_depth_spec),
+		T(test_coerce_any_depth_boundary),
 		T(test_name_ok),
 		T(test_demo_schema),
 	};
