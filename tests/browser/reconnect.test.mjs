@@ -86,9 +86,7 @@ test('a page that comes back after the resume window starts over (new session, r
   await a.close(); await b.close();
 });
 
-test('the server is killed (-9) and restarted on its database: pages resume', {
-  todo: 'server: after kill -9 and a restart on the same --db file the demo values are back to their defaults (acknowledged update lost; DESIGN §3)',
-}, async () => {
+test('the server is killed (-9) and restarted on its database: pages resume', async () => {
   const db = join(tmp, 'tutti.db');
   const srv = await server({ resumeWindow: 30, db });
   const a = await openPage(srv);
