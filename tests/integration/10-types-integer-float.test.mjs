@@ -81,6 +81,20 @@ test('unbounded integer keeps large values exactly (2^53 - 1 and -(2^53 - 1))', 
   assert.deepEqual(u[4], { bigint: -Number.MAX_SAFE_INTEGER });
 });
 
+test('integer clips a huge msgpack int (2^62, int64 encoding) to max', async (t) => {
+  await setAndSeen(t, { level: 2n ** 62n }, { level: 10 });
+});
+
+test('unbounded integer rejects a msgpack uint64 above the int64 range (2^63) with BAD_VALUE', async (t) => {
+  await rejected(t, { bigint: 2n ** 63n }, E.BAD_VALUE, 'bigint');
+});
+
+test('integer accepts -0.0 as 0', async (t) => {
+  const { a, st } = await pair(t, { level: 3 });
+  const r = await a.set(st.instance, { level: new F64(-0) });
+  assert.deepEqual(r.changes, { level: 0 });
+});
+
 test('integer rejects a fraction (1.5) with BAD_VALUE naming class, param and value', async (t) => {
   await rejected(t, { level: 1.5 }, E.BAD_VALUE, 'level', '1.5');
 });

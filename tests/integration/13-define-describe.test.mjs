@@ -189,6 +189,16 @@ test('a class name of exactly 128 bytes is accepted', async (t) => {
   assert.deepEqual(await c.define(name, { x: { type: 'integer', default: 0 } }), { defined: true });
 });
 
+test('class name length is counted in UTF-8 bytes: 42 x "音" (126 bytes) is accepted, 43 (129 bytes) refused', async (t) => {
+  const c = await h.client(t);
+  const ok = '音'.repeat(42);
+  const r = await c.request(T.DEFINE, ok, { x: { type: 'integer', default: 0 } });
+  assert.equal(r[0], T.RESULT, JSON.stringify(r));
+  assert.equal((await c.describe(ok)).x.type, 'integer');
+  const reply = await c.request(T.DEFINE, '音'.repeat(43), { x: { type: 'integer', default: 0 } });
+  assert.equal(reply[0], T.ERROR);
+});
+
 test('an empty class name is refused', async (t) => {
   const c = await h.client(t);
   const reply = await c.request(T.DEFINE, '', { x: { type: 'integer', default: 0 } });

@@ -149,6 +149,14 @@ test('seq grows by exactly one per applied update and UPDATEs carry the same seq
   assert.deepEqual(got, seqs.map((s) => [s, s]));
 });
 
+test('update times never go backwards along seq', async (t) => {
+  const { a, b, st } = await trio(t);
+  const times = [st.time];
+  for (let i = 1; i <= 10; i++) times.push((await a.set(st.instance, { count: i })).time);
+  for (let i = 1; i < times.length; i++) assert.ok(times[i] >= times[i - 1], `time[${i}] ${times[i]} < ${times[i - 1]}`);
+  for (let i = 1; i <= 10; i++) assert.equal((await b.nextUpdate(st.state))[3], times[i]);
+});
+
 test('pipelined sets from one client are applied in order with consecutive seqs', async (t) => {
   const { a, b, st } = await trio(t);
   const msgs = [];

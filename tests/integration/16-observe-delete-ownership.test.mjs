@@ -152,6 +152,37 @@ test('after DELETED every instance of that client on the state is gone (one DELE
   await x.expectNoPush(100, (m) => m[0] === T.DELETED, 'a second DELETED');
 });
 
+test('ownership belongs to the session: the owner detaching its CREATE instance keeps the state, it still cannot be deleted by others, and it goes when the owner leaves', async (t) => {
+  const o = await h.client(t);
+  const cls = await defineFresh(o, DESC);
+  const s = await o.create(cls, {});
+  const x = await h.client(t);
+  const xi = await x.attach(cls, s.state, {});
+  assert.equal(await o.detach(s.instance), null);
+  const r = await x.set(xi.instance, { v: 2 });
+  assert.equal(r.seq, 1);
+  await o.expectNoPush(200, (m) => m[0] === T.UPDATE, 'UPDATE to the detached owner');
+  await x.fail(E.NOT_OWNER, T.DELETE, xi.instance);
+  const again = await o.attach(cls, s.state, {});
+  assert.equal(again.owner, o.welcome.session);
+  assert.equal(again.values.v, 2);
+  await o.terminate();
+  assert.deepEqual(await x.nextDeleted(s.state), [T.DELETED, s.state, 'owner left']);
+});
+
+test('an observer is also notified of the states it creates itself', async (t) => {
+  const o = await h.client(t);
+  const cls = await defineFresh(o, DESC);
+  await o.observe(cls);
+  const s = await o.create(cls, {});
+  assert.deepEqual(await o.nextNotice(), [T.NOTICE, 'create', cls, s.state, o.welcome.session]);
+});
+
+test('OBSERVE of an undefined class is UNKNOWN_CLASS', async (t) => {
+  const o = await h.client(t);
+  await o.fail(E.UNKNOWN_CLASS, T.OBSERVE, 'observe-never-defined');
+});
+
 test('DELETE of an unknown instance is UNKNOWN_INSTANCE', async (t) => {
   const o = await h.client(t);
   await o.fail(E.UNKNOWN_INSTANCE, T.DELETE, 424242);
