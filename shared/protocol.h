@@ -26,7 +26,8 @@ enum tt_msg_type {
 	TT_MSG_DELETED = 67,
 	TT_MSG_NOTICE = 68,
 	TT_MSG_PONG = 69,
-	TT_MSG_SNAPSHOT = 70
+	TT_MSG_SNAPSHOT = 70,
+	TT_MSG_SCHEDULED = 71
 };
 
 enum tt_close_code {

@@ -23,7 +23,8 @@
 
 enum op_kind {
 	OP_CLASS_PUT = 1, OP_CLASS_DEL, OP_STATE_DEL, OP_EVENT, OP_SESSION_PUT,
-	OP_SESSION_DEL, OP_INSTANCE_PUT, OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL
+	OP_SESSION_DEL, OP_INSTANCE_PUT, OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL,
+	OP_SCHED_PUT, OP_SCHED_DEL
 };
 
 enum stmt_id {
@@ -31,7 +32,7 @@ enum stmt_id {
 	ST_STATE_DEL, ST_STATE_EVENTS_DEL, ST_STATE_INSTANCES_DEL, ST_EVENT_PUT, ST_EVENT_TRIM,
 	ST_SESSION_PUT, ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL, ST_SESSION_OBSERVES_DEL,
 	ST_INSTANCE_PUT, ST_INSTANCE_DEL, ST_OBSERVE_PUT, ST_OBSERVE_DEL, ST_META_PUT,
-	ST_TOMBSTONE_PUT, ST_COUNT
+	ST_TOMBSTONE_PUT, ST_SCHED_PUT, ST_SCHED_DEL, ST_STATE_SCHED_DEL, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -59,6 +60,10 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_OBSERVE_DEL] = "DELETE FROM observes WHERE session = ?1 AND class IS ?2",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 	[ST_TOMBSTONE_PUT] = "INSERT OR REPLACE INTO tombstones(state, reason) VALUES (?1, ?2)",
+	[ST_SCHED_PUT] = "INSERT OR REPLACE INTO scheduled(id, state, at, origin, changes) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[ST_SCHED_DEL] = "DELETE FROM scheduled WHERE id = ?1",
+	[ST_STATE_SCHED_DEL] = "DELETE FROM scheduled WHERE state = ?1",
 };
 
 /* Migrations: MIGRATIONS[v] takes a database at user_version v to v + 1. */
@@ -77,6 +82,8 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	"CREATE TABLE observes (session INTEGER NOT NULL, class TEXT, UNIQUE (session, class));"
 	/* why a state went away, for clients that resume after it did */
 	"CREATE TABLE tombstones (state INTEGER PRIMARY KEY, reason TEXT NOT NULL);"
+	"CREATE TABLE scheduled (id INTEGER PRIMARY KEY, state INTEGER NOT NULL, at REAL NOT NULL,"
+	"  origin INTEGER NOT NULL, changes BLOB NOT NULL);"
 };
 
 static struct {
@@ -85,7 +92,7 @@ static struct {
 	const tt_config *cfg;
 	tt_buf ops;               /* op log of the current turn */
 	tt_buf scratch;
-	uint64_t meta_state, meta_instance, meta_session; /* last written */
+	uint64_t meta_state, meta_instance, meta_session, meta_sched; /* last written */
 } D;
 
 /* ---- op log ----------------------------------------------------------- */
@@ -216,6 +223,21 @@ void tt_db_instance_del(const tt_instance *in)
 	put_u64(in->id);
 }
 
+void tt_db_schedule(uint64_t id, uint64_t state, double at, uint64_t origin, const void *changes,
+		    size_t len, bool put)
+{
+	if (!D.db)
+		return;
+	put_u8(put ? OP_SCHED_PUT : OP_SCHED_DEL);
+	put_u64(id);
+	if (!put)
+		return;
+	put_u64(state);
+	put_f64(at);
+	put_u64(origin);
+	put_bytes(changes, len);
+}
+
 void tt_db_observe(const tt_session *s, const tt_class *cls, bool on)
 {
 	if (!D.db)
@@ -264,10 +286,12 @@ static int exec_op(reader *r)
 		sqlite3_bind_int64(D.st[ST_STATE_EVENTS_DEL], 1, id);
 		sqlite3_bind_int64(D.st[ST_STATE_INSTANCES_DEL], 1, id);
 		sqlite3_bind_int64(D.st[ST_TOMBSTONE_PUT], 1, id);
+		sqlite3_bind_int64(D.st[ST_STATE_SCHED_DEL], 1, id);
 		p = get_bytes(r, &n);
 		sqlite3_bind_text(D.st[ST_TOMBSTONE_PUT], 2, p, n, SQLITE_STATIC);
 		return step(ST_STATE_DEL) || step(ST_STATE_EVENTS_DEL) ||
-		       step(ST_STATE_INSTANCES_DEL) || step(ST_TOMBSTONE_PUT) ? -1 : 0;
+		       step(ST_STATE_INSTANCES_DEL) || step(ST_TOMBSTONE_PUT) ||
+		       step(ST_STATE_SCHED_DEL) ? -1 : 0;
 	}
 	case OP_EVENT: {
 		sqlite3_stmt *s = D.st[ST_EVENT_PUT];
@@ -319,6 +343,19 @@ static int exec_op(reader *r)
 		}
 		return step(id);
 	}
+	case OP_SCHED_PUT: {
+		sqlite3_stmt *s = D.st[ST_SCHED_PUT];
+		sqlite3_bind_int64(s, 1, (sqlite3_int64)get_u64(r));
+		sqlite3_bind_int64(s, 2, (sqlite3_int64)get_u64(r));
+		sqlite3_bind_double(s, 3, get_f64(r));
+		sqlite3_bind_int64(s, 4, (sqlite3_int64)get_u64(r));
+		p = get_bytes(r, &n);
+		sqlite3_bind_blob(s, 5, p, n, SQLITE_STATIC);
+		return step(ST_SCHED_PUT);
+	}
+	case OP_SCHED_DEL:
+		sqlite3_bind_int64(D.st[ST_SCHED_DEL], 1, (sqlite3_int64)get_u64(r));
+		return step(ST_SCHED_DEL);
 	default:
 		tt_assert(!"unknown op");
 		return -1;
@@ -369,6 +406,7 @@ int tt_db_commit(tt_state *dirty)
 	if ((ns != D.meta_state && meta_put("next_state", (double)ns)) ||
 	    (ni != D.meta_instance && meta_put("next_instance", (double)ni)) ||
 	    (tt_session_next_id != D.meta_session && meta_put("next_session", (double)tt_session_next_id)) ||
+	    (tt_store_next_sched_id() != D.meta_sched && meta_put("next_sched", (double)tt_store_next_sched_id())) ||
 	    meta_put("clock", tt_clock_now()))
 		goto rollback;
 	if (step(ST_COMMIT))
@@ -376,6 +414,7 @@ int tt_db_commit(tt_state *dirty)
 	D.meta_state = ns;
 	D.meta_instance = ni;
 	D.meta_session = tt_session_next_id;
+	D.meta_sched = tt_store_next_sched_id();
 	tt_buf_clear(&D.ops);
 	return 0;
 rollback:
@@ -470,6 +509,7 @@ static int restore(tt_error *err)
 		if (!strcmp(k, "clock")) clock = v;
 		else if (!strcmp(k, "next_state")) next_state = (uint64_t)v;
 		else if (!strcmp(k, "next_instance")) next_instance = (uint64_t)v;
+		else if (!strcmp(k, "next_sched")) tt_store_set_next_sched_id((uint64_t)v);
 		else if (!strcmp(k, "next_session") && (uint64_t)v > tt_session_next_id)
 			tt_session_next_id = (uint64_t)v;
 	}
@@ -525,6 +565,12 @@ static int restore(tt_error *err)
 	while (sqlite3_step(s) == SQLITE_ROW)
 		tt_store_restore_tombstone((uint64_t)sqlite3_column_int64(s, 0),
 					   (const char *)sqlite3_column_text(s, 1));
+	QUERY("SELECT id, state, at, origin, changes FROM scheduled ORDER BY at, id");
+	while (sqlite3_step(s) == SQLITE_ROW)
+		tt_store_restore_schedule((uint64_t)sqlite3_column_int64(s, 0),
+					  (uint64_t)sqlite3_column_int64(s, 1), sqlite3_column_double(s, 2),
+					  (uint64_t)sqlite3_column_int64(s, 3), sqlite3_column_blob(s, 4),
+					  (size_t)sqlite3_column_bytes(s, 4));
 	QUERY("SELECT session, class FROM observes");
 	while (sqlite3_step(s) == SQLITE_ROW)
 		tt_store_restore_observe((uint64_t)sqlite3_column_int64(s, 0),
@@ -587,6 +633,7 @@ int tt_db_open(const tt_config *cfg, tt_error *err)
 		goto fail;
 	tt_store_next_ids(&D.meta_state, &D.meta_instance);
 	D.meta_session = tt_session_next_id;
+	D.meta_sched = tt_store_next_sched_id();
 	return 0;
 fail:
 	tt_db_close();

@@ -30,6 +30,9 @@ void tt_db_session_started(const tt_session *s);
 void tt_db_session_ended(const tt_session *s);
 void tt_db_instance_put(const tt_instance *in);
 void tt_db_instance_del(const tt_instance *in);
+/* A scheduled set pending (put) or applied (!put). */
+void tt_db_schedule(uint64_t id, uint64_t state, double at, uint64_t origin, const void *changes,
+		    size_t len, bool put);
 /* cls NULL: observing every class. */
 void tt_db_observe(const tt_session *s, const tt_class *cls, bool on);
 /* Write every pending change and the dirty states (a list through

@@ -158,7 +158,7 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 	if (msg->len < 2 || !get_uint(&msg->v.items[1], &rid) || rid > UINT32_MAX)
 		return tt_fail(err, TT_BAD_MESSAGE, "request id must be an integer in [0, 2^32)");
 	*out_rid = rid;
-	if (msg->len != 2u + n_args[type])
+	if (msg->len != 2u + n_args[type] && !(type == TT_MSG_SET && msg->len == 5))
 		return tt_fail(err, TT_BAD_MESSAGE, "message type %llu takes %u fields after the request id",
 			       (unsigned long long)type, n_args[type]);
 	tt_value *a = msg->v.items + 2;
@@ -204,7 +204,7 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 	switch (type) {
 	case TT_MSG_DETACH: return tt_store_detach(c, rid, inst, err);
 	case TT_MSG_DELETE: return tt_store_delete(c, rid, inst, err);
-	case TT_MSG_SET: return tt_store_set(c, rid, inst, &a[1], err);
+	case TT_MSG_SET: return tt_store_set(c, rid, inst, &a[1], msg->len == 5 ? &a[2] : NULL, err);
 	case TT_MSG_HISTORY: return tt_store_history(c, rid, inst, &a[1], err);
 	default: return tt_fail(err, TT_UNKNOWN_TYPE, "unknown message type");
 	}

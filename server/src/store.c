@@ -26,10 +26,17 @@ static struct {
 	tt_state *dirty;          /* states to persist at the next commit */
 	uint64_t stamp;
 	tt_buf out, changes, any, tmp; /* scratch encoders, reused */
+	tt_sched *scheds;         /* pending scheduled sets, by (at, id) */
+	uint64_t next_sched_id;
 	tt_decoder *dec;          /* for filtering encoded changes */
 	tt_arena arena;
 	bool stopping;            /* closing connections keep their sessions */
 } S;
+
+/* scheduled sets, further down */
+static void sched_drop_state(tt_state *st);
+static uint32_t n_sched_visible(const tt_state *st, const tt_mask *view);
+static void enc_sched_list(tt_buf *b, const tt_state *st, const tt_mask *view, uint32_t n);
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -395,6 +402,7 @@ static void state_delete(tt_state *st, const char *reason, const tt_session *ski
 	tt_msg_unref(m);
 	while (st->instances)
 		instance_free(st->instances, false);
+	sched_drop_state(st);
 	notify_observers(st, "delete");
 	tt_db_state_deleted(st, reason);
 	tt_store_restore_tombstone(st->id, reason);
@@ -509,8 +517,9 @@ static void enc_attach_result(tt_buf *b, uint64_t rid, const tt_instance *in,
 {
 	const tt_state *st = in->state;
 	const tt_mask *view = in->filtered ? &in->mask : NULL;
+	uint32_t n_sched = n_sched_visible(st, view);
 	result_begin(b, rid);
-	tt_enc_map(b, with_hist ? 11 : 9);
+	tt_enc_map(b, (with_hist ? 11u : 9u) + (n_sched ? 1u : 0u));
 	tt_enc_str(b, "instance");
 	tt_enc_uint(b, in->id);
 	tt_enc_str(b, "state");
@@ -546,6 +555,10 @@ static void enc_attach_result(tt_buf *b, uint64_t rid, const tt_instance *in,
 		}
 		tt_enc_str(b, "historyComplete");
 		tt_enc_bool(b, complete);
+	}
+	if (n_sched) {
+		tt_enc_str(b, "scheduled");
+		enc_sched_list(b, st, view, n_sched);
 	}
 }
 
@@ -759,22 +772,35 @@ int tt_store_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 
 /* ---- the update path -------------------------------------------------- */
 
-int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, tt_error *err)
+/* Encode [66, id, seq, time, changes(, sched)] with the changes seen
+ * through view (all when NULL). Returns false when the view sees none. */
+static bool enc_update(tt_buf *b, const tt_state *st, uint64_t sched, const tt_mask *view)
 {
-	static uint32_t idx[TT_MAX_PARAMS];
-	static tt_value vals[TT_MAX_PARAMS];
-	tt_instance *in;
-	int rc = instance_of(c, id, &in, err);
-	if (rc < 0)
-		return rc;
-	tt_state *st = in->state;
+	tt_buf_clear(b);
+	tt_enc_array(b, sched ? 6 : 5);
+	tt_enc_uint(b, TT_MSG_UPDATE);
+	tt_enc_uint(b, st->id);
+	tt_enc_uint(b, st->seq);
+	tt_enc_float(b, st->time);
+	if (!enc_changes_view(b, st, tt_buf_data(&S.changes), S.changes.len, view))
+		return false;
+	if (sched)
+		tt_enc_uint(b, sched);
+	return true;
+}
+
+/* Apply validated values to st at sync time `time`, as written by session
+ * origin: diff, seq + 1, history, persistence, the writer's RESULT (when
+ * req is not NULL; a scheduled set has none) and one UPDATE for every
+ * other subscriber. vals may be rewritten (stored form). */
+static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint64_t origin,
+		  tt_client *req, uint64_t rid, uint64_t sched, double time)
+{
 	const tt_class *cls = st->ce->cls;
-	if ((rc = validate(cls, in, updates, idx, vals, err)) < 0)
-		return rc;
 
 	/* Which keys go out: changed, or filterChange:false, or event. */
 	tt_buf_clear(&S.any);
-	uint32_t n = updates->len, n_out = 0;
+	uint32_t n_out = 0;
 	for (uint32_t i = 0; i < n; i++)
 		vals[i] = stored_form(&cls->params[idx[i]], &vals[i]);
 	for (uint32_t i = 0; i < n; i++) {
@@ -784,23 +810,25 @@ int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, tt_
 		if (changed || !p->filter_change || p->event)
 			idx[n_out] = idx[i], vals[n_out++] = vals[i];
 	}
-	const tt_sub *mine = find_sub(st, c->session);
+	const tt_sub *mine = req ? find_sub(st, req->session) : NULL;
 	if (!n_out) {
-		result_begin(&S.out, rid);
-		tt_enc_map(&S.out, 3);
-		tt_enc_str(&S.out, "seq");
-		tt_enc_uint(&S.out, st->seq);
-		tt_enc_str(&S.out, "time");
-		tt_enc_float(&S.out, st->time);
-		tt_enc_str(&S.out, "changes");
-		tt_enc_map(&S.out, 0);
-		send_out(c);
-		return 0;
+		if (req) {
+			result_begin(&S.out, rid);
+			tt_enc_map(&S.out, 3);
+			tt_enc_str(&S.out, "seq");
+			tt_enc_uint(&S.out, st->seq);
+			tt_enc_str(&S.out, "time");
+			tt_enc_float(&S.out, st->time);
+			tt_enc_str(&S.out, "changes");
+			tt_enc_map(&S.out, 0);
+			send_out(req);
+		}
+		return;
 	}
 
 	/* Apply, then encode the changes once. */
 	st->seq++;
-	st->time = tt_clock_now();
+	st->time = time;
 	tt_buf_clear(&S.changes);
 	tt_enc_map(&S.changes, n_out);
 	for (uint32_t i = 0; i < n_out; i++) {
@@ -809,51 +837,38 @@ int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, tt_
 		tt_enc_strn(&S.changes, p->name, p->name_len);
 		tt_enc_value(&S.changes, &vals[i]);
 	}
-	tt_history_push(&st->hist, S.cfg->history, st->seq, st->time, c->session->id,
+	tt_history_push(&st->hist, S.cfg->history, st->seq, st->time, origin,
 			tt_buf_data(&S.changes), S.changes.len);
 	tt_db_event(st, tt_history_at(&st->hist, st->hist.len - 1));
 	mark_dirty(st);
 
 	/* The writer's answer first, so its next set can go while the fan-out
 	 * drains. */
-	result_begin(&S.out, rid);
-	tt_enc_map(&S.out, 3);
-	tt_enc_str(&S.out, "seq");
-	tt_enc_uint(&S.out, st->seq);
-	tt_enc_str(&S.out, "time");
-	tt_enc_float(&S.out, st->time);
-	tt_enc_str(&S.out, "changes");
-	enc_changes_view(&S.out, st, tt_buf_data(&S.changes), S.changes.len,
-			 mine ? sub_view(mine) : NULL);
-	send_out(c);
+	if (req) {
+		result_begin(&S.out, rid);
+		tt_enc_map(&S.out, 3);
+		tt_enc_str(&S.out, "seq");
+		tt_enc_uint(&S.out, st->seq);
+		tt_enc_str(&S.out, "time");
+		tt_enc_float(&S.out, st->time);
+		tt_enc_str(&S.out, "changes");
+		enc_changes_view(&S.out, st, tt_buf_data(&S.changes), S.changes.len,
+				 mine ? sub_view(mine) : NULL);
+		send_out(req);
+	}
 
 	/* One UPDATE for every unfiltered subscriber. */
-	tt_buf_clear(&S.out);
-	tt_enc_array(&S.out, 5);
-	tt_enc_uint(&S.out, TT_MSG_UPDATE);
-	tt_enc_uint(&S.out, st->id);
-	tt_enc_uint(&S.out, st->seq);
-	tt_enc_float(&S.out, st->time);
-	tt_buf_append(&S.out, tt_buf_data(&S.changes), S.changes.len);
+	enc_update(&S.out, st, sched, NULL);
 	tt_msg *m = tt_msg_new(tt_buf_data(&S.out), S.out.len);
 	for (uint32_t i = 0; i < st->n_subs; i++) {
 		tt_sub *sub = &st->subs[i];
 		tt_client *to = sub->session->client;
-		if (sub->session == c->session || !to)
+		if ((req && sub->session == req->session) || !to)
 			continue;
-		if (sub->n_all) {
+		if (sub->n_all)
 			tt_client_send(to, m);
-			continue;
-		}
-		/* filtered subscriber: its own encoding, only when it sees a key */
-		tt_buf_clear(&S.tmp);
-		tt_enc_array(&S.tmp, 5);
-		tt_enc_uint(&S.tmp, TT_MSG_UPDATE);
-		tt_enc_uint(&S.tmp, st->id);
-		tt_enc_uint(&S.tmp, st->seq);
-		tt_enc_float(&S.tmp, st->time);
-		if (enc_changes_view(&S.tmp, st, tt_buf_data(&S.changes), S.changes.len, &sub->mask))
-			tt_client_send_buf(to, &S.tmp);
+		else if (enc_update(&S.tmp, st, sched, &sub->mask))
+			tt_client_send_buf(to, &S.tmp); /* filtered: its own encoding */
 	}
 	tt_msg_unref(m);
 
@@ -863,6 +878,206 @@ int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, tt_
 			tt_value nil = tt_nil();
 			slot_set(&st->slots[idx[i]], &nil);
 		}
+}
+
+/* ---- scheduled sets (PROTOCOL.md §6a) ---------------------------------- */
+
+#define MAX_SCHED_PER_STATE 1000
+
+struct tt_sched {
+	uint64_t id;
+	tt_state *st;      /* borrowed */
+	double at;
+	uint64_t origin;
+	tt_buf changes;    /* owned: encoded map of validated values */
+	tt_sched *next;    /* all schedules, by (at, id) */
+};
+
+/* Encode [71, state, id, at, changes] through view; false if it sees none. */
+static bool enc_scheduled(tt_buf *b, const tt_sched *sc, const tt_mask *view)
+{
+	tt_buf_clear(b);
+	tt_enc_array(b, 5);
+	tt_enc_uint(b, TT_MSG_SCHEDULED);
+	tt_enc_uint(b, sc->st->id);
+	tt_enc_uint(b, sc->id);
+	tt_enc_float(b, sc->at);
+	return enc_changes_view(b, sc->st, tt_buf_data(&sc->changes), sc->changes.len, view) > 0;
+}
+
+static tt_sched *sched_add(tt_state *st, uint64_t id, double at, uint64_t origin,
+			   const void *changes, size_t len)
+{
+	tt_sched *sc = tt_calloc(1, sizeof(*sc));
+	sc->id = id;
+	if (id >= S.next_sched_id)
+		S.next_sched_id = id + 1;
+	sc->st = st;
+	sc->at = at;
+	sc->origin = origin;
+	tt_buf_init(&sc->changes, 0);
+	tt_buf_append(&sc->changes, changes, len);
+	tt_sched **pp = &S.scheds;
+	while (*pp && ((*pp)->at < at || ((*pp)->at == at && (*pp)->id < id)))
+		pp = &(*pp)->next;
+	sc->next = *pp;
+	*pp = sc;
+	st->n_sched++;
+	return sc;
+}
+
+static void sched_free(tt_sched *sc)
+{
+	tt_sched **pp = &S.scheds;
+	while (*pp != sc)
+		pp = &(*pp)->next;
+	*pp = sc->next;
+	sc->st->n_sched--;
+	tt_buf_free(&sc->changes);
+	free(sc);
+}
+
+static void sched_drop_state(tt_state *st)
+{
+	tt_sched *sc = S.scheds;
+	while (st->n_sched && sc) {
+		tt_sched *next = sc->next;
+		if (sc->st == st)
+			sched_free(sc);
+		sc = next;
+	}
+}
+
+/* Pending schedules of st, for the ATTACH result: [[id, at, changes]...]. */
+static uint32_t n_sched_visible(const tt_state *st, const tt_mask *view)
+{
+	uint32_t n = 0;
+	if (!st->n_sched)
+		return 0;
+	for (tt_sched *sc = S.scheds; sc; sc = sc->next)
+		if (sc->st == st && enc_scheduled(&S.tmp, sc, view))
+			n++;
+	return n;
+}
+
+static void enc_sched_list(tt_buf *b, const tt_state *st, const tt_mask *view, uint32_t n)
+{
+	tt_enc_array(b, n);
+	for (tt_sched *sc = S.scheds; sc && n; sc = sc->next) {
+		if (sc->st != st)
+			continue;
+		size_t at = b->len;
+		tt_enc_array(b, 3);
+		tt_enc_uint(b, sc->id);
+		tt_enc_float(b, sc->at);
+		if (enc_changes_view(b, st, tt_buf_data(&sc->changes), sc->changes.len, view))
+			n--;
+		else
+			b->len = at; /* the view sees nothing of it */
+	}
+}
+
+static int schedule(tt_client *c, uint64_t rid, tt_state *st, const uint32_t *idx,
+		    const tt_value *vals, uint32_t n, double at, tt_error *err)
+{
+	const tt_class *cls = st->ce->cls;
+	if (st->n_sched >= MAX_SCHED_PER_STATE)
+		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending",
+			       cls->name, (unsigned long long)st->id, MAX_SCHED_PER_STATE);
+	tt_buf_clear(&S.changes);
+	tt_enc_map(&S.changes, n);
+	for (uint32_t i = 0; i < n; i++) {
+		tt_enc_strn(&S.changes, cls->params[idx[i]].name, cls->params[idx[i]].name_len);
+		tt_enc_value(&S.changes, &vals[i]);
+	}
+	tt_sched *sc = sched_add(st, S.next_sched_id, at, c->session->id,
+				 tt_buf_data(&S.changes), S.changes.len);
+	tt_db_schedule(sc->id, st->id, at, sc->origin, tt_buf_data(&sc->changes),
+		       sc->changes.len, true);
+	result_begin(&S.out, rid);
+	tt_enc_map(&S.out, 2);
+	tt_enc_str(&S.out, "scheduled");
+	tt_enc_uint(&S.out, sc->id);
+	tt_enc_str(&S.out, "at");
+	tt_enc_float(&S.out, at);
+	send_out(c);
+	tt_msg *m = NULL;
+	for (uint32_t i = 0; i < st->n_subs; i++) {
+		tt_sub *sub = &st->subs[i];
+		tt_client *to = sub->session->client;
+		if (sub->session == c->session || !to)
+			continue;
+		if (sub->n_all) {
+			if (!m) {
+				enc_scheduled(&S.tmp, sc, NULL);
+				m = tt_msg_new(tt_buf_data(&S.tmp), S.tmp.len);
+			}
+			tt_client_send(to, m);
+		} else if (enc_scheduled(&S.tmp, sc, &sub->mask)) {
+			tt_client_send_buf(to, &S.tmp);
+		}
+	}
+	tt_msg_unref(m);
+	return 0;
+}
+
+double tt_store_next_schedule(void)
+{
+	return S.scheds ? S.scheds->at : -1;
+}
+
+void tt_store_run_schedules(double now)
+{
+	static uint32_t idx[TT_MAX_PARAMS];
+	static tt_value vals[TT_MAX_PARAMS];
+	while (S.scheds && S.scheds->at <= now) {
+		tt_sched *sc = S.scheds;
+		tt_state *st = sc->st;
+		const tt_class *cls = st->ce->cls;
+		tt_value m;
+		size_t off = 0;
+		uint32_t n = 0;
+		tt_arena_reset(&S.arena);
+		if (tt_decode(S.dec, tt_buf_data(&sc->changes), sc->changes.len, &off, &S.arena, &m,
+			      NULL) == 0 && m.type == TT_MAP) {
+			for (uint32_t i = 0; i < m.len; i++) {
+				int k = tt_class_param_index(cls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len);
+				if (k < 0)
+					continue;
+				idx[n] = (uint32_t)k;
+				vals[n++] = m.v.pairs[i].val;
+			}
+		}
+		tt_db_schedule(sc->id, st->id, sc->at, sc->origin, NULL, 0, false);
+		/* vals point into sc->changes: apply before freeing it */
+		apply(st, idx, vals, n, sc->origin, NULL, 0, sc->id, sc->at);
+		sched_free(sc);
+	}
+}
+
+int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates,
+		 const tt_value *opts, tt_error *err)
+{
+	static uint32_t idx[TT_MAX_PARAMS];
+	static tt_value vals[TT_MAX_PARAMS];
+	tt_instance *in;
+	int rc = instance_of(c, id, &in, err);
+	if (rc < 0)
+		return rc;
+	tt_state *st = in->state;
+	double at = -1;
+	if (opts && opts->type != TT_NIL) {
+		const tt_value *a = opts->type == TT_MAP ? tt_map_get(opts, "at") : NULL;
+		if (opts->type != TT_MAP || (a && a->type != TT_NIL && (!tt_as_double(a, &at) ||
+									!(at >= 0 && at < 1e15))))
+			return tt_fail(err, TT_BAD_MESSAGE, "SET options must be a map {at: sync time}");
+	}
+	if ((rc = validate(st->ce->cls, in, updates, idx, vals, err)) < 0)
+		return rc;
+	double now = tt_clock_now();
+	if (at > now)
+		return schedule(c, rid, st, idx, vals, updates->len, at, err);
+	apply(st, idx, vals, updates->len, c->session->id, c, rid, 0, now);
 	return 0;
 }
 
@@ -1014,10 +1229,14 @@ void tt_store_resume(tt_session *s, const tt_value *seqs)
 				    v->type == TT_INT && v->v.i >= 0)
 					last = (uint64_t)v->v.i;
 			}
+		const tt_mask *view = sub_view(sub);
+		/* pending schedules again: a client ignores the ids it knows */
+		for (tt_sched *sc = st->n_sched ? S.scheds : NULL; sc; sc = sc->next)
+			if (sc->st == st && enc_scheduled(&S.tmp, sc, view))
+				tt_client_send_buf(c, &S.tmp);
 		if (last == st->seq)
 			continue;
 		uint64_t first = tt_history_first_seq(&st->hist);
-		const tt_mask *view = sub_view(sub);
 		if (last < st->seq && first && first <= last + 1) {
 			for (uint32_t i = 0; i < st->hist.len; i++) {
 				const tt_event *e = tt_history_at(&st->hist, i);
@@ -1210,6 +1429,25 @@ void tt_store_restore_tombstone(uint64_t state, const char *reason)
 		tt_idmap_put(&S.tombstones, state, (void *)(uintptr_t)r);
 }
 
+void tt_store_restore_schedule(uint64_t id, uint64_t state, double at, uint64_t origin,
+			       const void *changes, size_t len)
+{
+	tt_state *st = tt_idmap_get(&S.states, state);
+	if (st)
+		sched_add(st, id, at, origin, changes, len);
+}
+
+uint64_t tt_store_next_sched_id(void)
+{
+	return S.next_sched_id;
+}
+
+void tt_store_set_next_sched_id(uint64_t id)
+{
+	if (id > S.next_sched_id)
+		S.next_sched_id = id;
+}
+
 void tt_store_restore_done(void)
 {
 	tt_state *st = S.first;
@@ -1269,6 +1507,7 @@ int tt_store_init(const tt_config *cfg)
 	tt_idmap_init(&S.tombstones);
 	S.next_state_id = 1;
 	S.next_instance_id = 1;
+	S.next_sched_id = 1;
 	tt_buf_init(&S.out, 0);
 	tt_buf_init(&S.changes, 0);
 	tt_buf_init(&S.any, 0);
@@ -1351,6 +1590,8 @@ int tt_store_load_schemas(const char *dir, tt_error *err)
 
 void tt_store_destroy(void)
 {
+	while (S.scheds)
+		sched_free(S.scheds);
 	while (S.first)
 		state_delete(S.first, "server stopped", NULL);
 	while (tt_session_first()) {

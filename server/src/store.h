@@ -38,6 +38,7 @@ static inline void tt_mask_set(tt_mask *m, uint32_t i)
 }
 
 typedef struct tt_state tt_state;
+typedef struct tt_sched tt_sched;
 
 struct tt_class_entry {
 	tt_class *cls;            /* owned */
@@ -77,6 +78,7 @@ struct tt_state {
 	bool dirty;              /* values to persist at the next commit */
 	tt_state *dirty_next;
 	uint64_t db_trimmed;     /* events with seq <= this are trimmed on disk */
+	uint32_t n_sched;        /* pending scheduled sets */
 };
 
 struct tt_instance {
@@ -111,7 +113,13 @@ int tt_store_attach(tt_client *c, uint64_t rid, const tt_value *cls, const tt_va
 		    const tt_value *opts, tt_error *err);
 int tt_store_detach(tt_client *c, uint64_t rid, uint64_t instance, tt_error *err);
 int tt_store_delete(tt_client *c, uint64_t rid, uint64_t instance, tt_error *err);
-int tt_store_set(tt_client *c, uint64_t rid, uint64_t instance, tt_value *updates, tt_error *err);
+/* opts: nil or {at: sync time} (PROTOCOL.md §6a). */
+int tt_store_set(tt_client *c, uint64_t rid, uint64_t instance, tt_value *updates,
+		 const tt_value *opts, tt_error *err);
+/* Sync time of the earliest pending scheduled set, or -1 when none. */
+double tt_store_next_schedule(void);
+/* Apply every scheduled set due at sync time now. */
+void tt_store_run_schedules(double now);
 int tt_store_observe(tt_client *c, uint64_t rid, const tt_value *cls, bool on, tt_error *err);
 int tt_store_history(tt_client *c, uint64_t rid, uint64_t instance, const tt_value *opts,
 		     tt_error *err);
@@ -144,6 +152,10 @@ void tt_store_restore_instance(uint64_t id, uint64_t session, uint64_t state,
 			       const tt_value *filter);
 void tt_store_restore_observe(uint64_t session, const char *cls, size_t cls_len);
 void tt_store_restore_tombstone(uint64_t state, const char *reason);
+void tt_store_restore_schedule(uint64_t id, uint64_t state, double at, uint64_t origin,
+			       const void *changes, size_t len);
+uint64_t tt_store_next_sched_id(void);
+void tt_store_set_next_sched_id(uint64_t id);
 /* After restoring: count owned states, drop states whose owner is gone. */
 void tt_store_restore_done(void);
 void tt_store_next_ids(uint64_t *state, uint64_t *instance);

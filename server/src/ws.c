@@ -28,7 +28,7 @@ _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 static struct {
 	const tt_config *cfg;
 	struct lws_context *ctx;
-	lws_sorted_usec_list_t turn, tick;
+	lws_sorted_usec_list_t turn, tick, sched;
 	bool turn_scheduled;
 	volatile sig_atomic_t stop;
 	int failed;
@@ -51,10 +51,25 @@ void tt_ws_stop(void)
 
 /* ---- end of turn: commit, then release replies ----------------------- */
 
+static void schedule_turn(void);
+
+static void sched_cb(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	schedule_turn();
+}
+
 static void turn_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	W.turn_scheduled = false;
+	/* scheduled sets due now are applied in this turn, committed with it */
+	double now = tt_clock_now();
+	tt_store_run_schedules(now);
+	double due = tt_store_next_schedule();
+	if (due >= 0)
+		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
+				 (lws_usec_t)((due - now) * 1e6) + 1);
 	if (tt_store_commit() < 0) {
 		tt_log_error("commit failed: stopping rather than acknowledging lost updates");
 		W.failed = 1;
@@ -315,6 +330,7 @@ int tt_ws_run(const tt_config *cfg)
 	if (!W.failed && tt_store_commit() < 0)
 		W.failed = 1;
 	lws_sul_cancel(&W.turn);
+	lws_sul_cancel(&W.sched);
 	tt_store_stopping(); /* sessions outlive this run: they resume after it */
 	/* tell every client we are going away (1001), for at most half a
 	 * second; they resume once the server is back */
