@@ -102,3 +102,10 @@ test('replies come in request order for requests pipelined in one WebSocket mess
   assert.deepEqual(c.replies.map((m) => m[1]), msgs.map((m) => m[1]));
   assert.ok(c.replies.every((m) => m[0] === T.ERROR && m[2] === E.UNKNOWN_CLASS));
 });
+
+test('the largest reqId (2^32 - 1) is echoed in its reply', async (t) => {
+  const c = await h.client(t);
+  c.send([T.DESCRIBE, 4294967295, 'nope-max-reqid']);
+  const r = await c.waitReply(4294967295);
+  assert.deepEqual([r[0], r[1], r[2]], [T.ERROR, 4294967295, E.UNKNOWN_CLASS]);
+});

@@ -174,3 +174,13 @@ test('local: a local param in CREATE init values is refused with LOCAL_PARAM', a
   const a = await h.client(t);
   await a.fail(E.LOCAL_PARAM, T.CREATE, CLS, { title: 'x', secret: 1 });
 });
+
+test('CREATE init values are validated like a SET: an unknown param is UNKNOWN_PARAM and no state is made', async (t) => {
+  const o = await h.client(t);
+  await o.observe(CLS);
+  const a = await h.client(t);
+  const e = await a.fail(E.UNKNOWN_PARAM, T.CREATE, CLS, { title: 'x', zzparam: 1 });
+  assertNames(e.message, { cls: CLS, param: 'zzparam' });
+  await a.fail(E.BAD_VALUE, T.CREATE, CLS, { title: 'x', plain: 'seven' });
+  await o.expectNoPush(300, (m) => m[0] === T.NOTICE, 'create NOTICE for a refused CREATE');
+});

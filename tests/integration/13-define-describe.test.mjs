@@ -138,6 +138,34 @@ test('an integral float default for an integer is accepted (3.0 -> 3)', async (t
   assert.equal((await c.describe(cls)).x.default, 3);
 });
 
+test('a nil default on a param that is not nullable is refused with BAD_DESCRIPTION', async (t) => {
+  const c = await h.client(t);
+  const e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, uniqueClass('bad'), { nilx: { type: 'integer', default: null } });
+  assertNames(e.message, { param: 'nilx' });
+});
+
+test('a nil default on a nullable param is accepted', async (t) => {
+  const c = await h.client(t);
+  const cls = await defineFresh(c, { x: { type: 'integer', default: null, nullable: true } });
+  const st = await c.create(cls, {});
+  assert.equal(st.values.x, null);
+});
+
+test('min greater than max is refused with BAD_DESCRIPTION', async (t) => {
+  const c = await h.client(t);
+  await c.fail(E.BAD_DESCRIPTION, T.DEFINE, uniqueClass('bad'), { x: { type: 'integer', default: 0, min: 10, max: 0 } });
+});
+
+test('a min that is not a number is refused with BAD_DESCRIPTION', async (t) => {
+  const c = await h.client(t);
+  await c.fail(E.BAD_DESCRIPTION, T.DEFINE, uniqueClass('bad'), { x: { type: 'float', default: 0, min: 'low' } });
+});
+
+test('metas that is not a map is refused with BAD_DESCRIPTION', async (t) => {
+  const c = await h.client(t);
+  await c.fail(E.BAD_DESCRIPTION, T.DEFINE, uniqueClass('bad'), { x: { type: 'boolean', default: false, metas: 5 } });
+});
+
 test('an unknown type is refused with BAD_DESCRIPTION naming the param', async (t) => {
   const c = await h.client(t);
   const e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, uniqueClass('bad'), { weird: { type: 'complex', default: 0 } });

@@ -183,6 +183,20 @@ test('OBSERVE of an undefined class is UNKNOWN_CLASS', async (t) => {
   await o.fail(E.UNKNOWN_CLASS, T.OBSERVE, 'observe-never-defined');
 });
 
+test('a client that detached before the DELETE gets no DELETED', async (t) => {
+  const o = await h.client(t);
+  const cls = await defineFresh(o, DESC);
+  const s = await o.create(cls, {});
+  const x = await h.client(t);
+  const y = await h.client(t);
+  const xi = await x.attach(cls, s.state, {});
+  await y.attach(cls, s.state, {});
+  await x.detach(xi.instance);
+  await o.delete(s.instance);
+  await y.nextDeleted(s.state);
+  await x.expectNoPush(300, (m) => m[0] === T.DELETED, 'DELETED to a detached client');
+});
+
 test('DELETE of an unknown instance is UNKNOWN_INSTANCE', async (t) => {
   const o = await h.client(t);
   await o.fail(E.UNKNOWN_INSTANCE, T.DELETE, 424242);
