@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 # bench/smoke: run every scenario of tutti-bench once at a tiny size and check
 # its JSON lines: each parses, each scenario is there, ok is true, no gap.
+cmake_minimum_required(VERSION 3.19) # string(JSON)
 # cmake -DBENCH=... -DSERVER=... -P smoke.cmake
 execute_process(
   COMMAND ${BENCH} all --server ${SERVER} --no-pin --subs 5 --duration 1 --warmup 0.5
