@@ -6,7 +6,7 @@ export declare const VERSION: 1;
 export declare const MSG: Readonly<{
   HELLO: 1; DEFINE: 2; CREATE: 3; ATTACH: 4; DETACH: 5; DELETE: 6; SET: 7;
   OBSERVE: 8; UNOBSERVE: 9; HISTORY: 10; DESCRIBE: 11; PING: 12;
-  RESULT: 64; ERROR: 65; UPDATE: 66; DELETED: 67; NOTICE: 68; PONG: 69; SNAPSHOT: 70;
+  RESULT: 64; ERROR: 65; UPDATE: 66; DELETED: 67; NOTICE: 68; PONG: 69; SNAPSHOT: 70; SCHEDULED: 71;
 }>;
 
 /** Server codes (positive, PROTOCOL.md §11) and client-only codes (negative). */
@@ -82,7 +82,9 @@ export interface UpdateContext {
   seq: number;
   /** server sync time at which the update was applied (seconds); compare with client.getSyncTime() */
   time: number;
-  source: 'update' | 'set' | 'immediate' | 'local' | 'snapshot' | 'initial' | 'revert';
+  source: 'update' | 'set' | 'immediate' | 'local' | 'snapshot' | 'initial' | 'revert' | 'scheduled';
+  /** the schedule id, for a scheduled set (PROTOCOL.md §6a) */
+  schedId?: number;
 }
 
 export interface ClientOptions {
@@ -205,6 +207,8 @@ export declare class SharedState {
   getDefaults(): Values;
   /** Resolves with the applied changes (plus unchanged requested keys); rejects with a TuttiError. */
   set(updates: Values): Promise<Values>;
+  /** A scheduled set: takes effect at sync time `at` on every client (listeners fire then, source 'scheduled'); resolves once the server accepted it. */
+  set(updates: Values, options: { at: number }): Promise<Values>;
   set(name: string, value: Value): Promise<Values>;
   onUpdate(cb: (newValues: Values, oldValues: Values, context: UpdateContext) => unknown, executeListener?: boolean): Unsubscribe;
   /** reason: 'detached' | 'deleted' | 'owner left' | 'class deleted' | 'session lost' */

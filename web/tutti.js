@@ -25,7 +25,7 @@ export const VERSION = 1;
 export const MSG = Object.freeze({
   HELLO: 1, DEFINE: 2, CREATE: 3, ATTACH: 4, DETACH: 5, DELETE: 6, SET: 7,
   OBSERVE: 8, UNOBSERVE: 9, HISTORY: 10, DESCRIBE: 11, PING: 12,
-  RESULT: 64, ERROR: 65, UPDATE: 66, DELETED: 67, NOTICE: 68, PONG: 69, SNAPSHOT: 70,
+  RESULT: 64, ERROR: 65, UPDATE: 66, DELETED: 67, NOTICE: 68, PONG: 69, SNAPSHOT: 70, SCHEDULED: 71,
 });
 
 /**
@@ -760,7 +760,11 @@ export class Client extends Emitter {
         p.reject(err);
         return;
       }
-      case MSG.UPDATE: this.stateManager._onUpdate(m[1], m[2], m[3], m[4] || {}, 'update'); return;
+      case MSG.UPDATE:
+        if (m.length > 5 && m[5] !== null && m[5] !== undefined) this.stateManager._onScheduledUpdate(m[1], m[2], m[3], m[4] || {}, m[5]);
+        else this.stateManager._onUpdate(m[1], m[2], m[3], m[4] || {}, 'update');
+        return;
+      case MSG.SCHEDULED: this.stateManager._schedule(m[1], m[2], m[3], m[4] || {}); return;
       case MSG.SNAPSHOT: this.stateManager._onSnapshot(m[1], m[2], m[3], m[4] || {}); return;
       case MSG.DELETED: this.stateManager._onDeleted(m[1], m[2]); return;
       case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
@@ -932,25 +936,69 @@ export class StateManager {
       state.historyComplete = r.historyComplete !== false;
     }
     let rec = this._records.get(r.state);
-    if (!rec) { rec = { seq: r.seq, time: r.time, instances: new Set() }; this._records.set(r.state, rec); }
+    if (!rec) { rec = { seq: r.seq, time: r.time, instances: new Set(), pending: new Map() }; this._records.set(r.state, rec); }
     if (r.seq >= rec.seq) { rec.seq = r.seq; rec.time = r.time; }
     rec.instances.add(state);
+    for (const [schedId, at, changes] of r.scheduled || []) this._schedule(r.state, schedId, at, changes || {});
     return state;
+  }
+
+  // -- scheduled sets (PROTOCOL.md §6a) -------------------------------------
+  // A schedule is applied locally at `at` on our estimate of the sync clock;
+  // the server's UPDATE carrying its schedId then only brings the seq.
+
+  _schedule(stateId, schedId, at, changes) {
+    const rec = this._records.get(stateId);
+    if (!rec) return;
+    let entry = rec.pending.get(schedId);
+    if (entry) { Object.assign(entry.changes, changes); return; }
+    entry = { schedId, at, changes: Object.assign({}, changes), applied: false, timer: null };
+    rec.pending.set(schedId, entry);
+    const delay = Math.max(0, (this.client.getLocalTime(at) - now()) * 1000);
+    entry.timer = setTimeout(() => this._applySchedule(stateId, entry), delay);
+  }
+
+  _applySchedule(stateId, entry) {
+    const rec = this._records.get(stateId);
+    if (!rec || entry.applied) return;
+    entry.applied = true;
+    const ctx = { seq: rec.seq, time: entry.at, source: 'scheduled', schedId: entry.schedId };
+    for (const inst of [...rec.instances]) inst._applyRemote(entry.changes, ctx, null, true);
+    // if nothing changed at `at` the server sends no UPDATE: forget the entry after a while
+    entry.timer = setTimeout(() => rec.pending.delete(entry.schedId), 60000);
+  }
+
+  _onScheduledUpdate(stateId, seq, time, changes, schedId) {
+    const rec = this._records.get(stateId);
+    if (!rec) return;
+    const entry = rec.pending.get(schedId);
+    if (entry) { clearTimeout(entry.timer); rec.pending.delete(schedId); }
+    if (!entry || !entry.applied) { this._onUpdate(stateId, seq, time, changes, 'update', schedId); return; }
+    // applied already: take seq and the authoritative values, no listener
+    if (seq <= rec.seq) return;
+    rec.seq = seq; rec.time = time;
+    for (const inst of [...rec.instances]) inst._takeSilently(changes, seq, time);
+  }
+
+  _dropSchedules(rec) {
+    for (const e of rec.pending.values()) clearTimeout(e.timer);
+    rec.pending.clear();
   }
 
   _removeInstance(state) {
     const rec = this._records.get(state.id);
     if (!rec) return;
     rec.instances.delete(state);
-    if (rec.instances.size === 0) this._records.delete(state.id);
+    if (rec.instances.size === 0) { this._records.delete(state.id); this._dropSchedules(rec); }
   }
 
-  _onUpdate(stateId, seq, time, changes, source) {
+  _onUpdate(stateId, seq, time, changes, source, schedId) {
     const rec = this._records.get(stateId);
     if (!rec) return;
     if (seq <= rec.seq && source !== 'set') return; // already seen (resume replay)
     rec.seq = Math.max(rec.seq, seq); rec.time = time;
     const ctx = { seq, time, source };
+    if (schedId !== undefined) ctx.schedId = schedId;
     for (const inst of [...rec.instances]) inst._applyRemote(changes, ctx);
   }
 
@@ -966,6 +1014,7 @@ export class StateManager {
     const rec = this._records.get(stateId);
     if (!rec) return;
     this._records.delete(stateId);
+    this._dropSchedules(rec);
     for (const inst of [...rec.instances]) inst._gone(reason || 'deleted');
   }
 
@@ -992,6 +1041,7 @@ export class StateManager {
   _sessionLost() {
     const records = [...this._records.values()];
     this._records.clear();
+    for (const rec of records) this._dropSchedules(rec);
     for (const rec of records) for (const inst of [...rec.instances]) inst._gone('session lost');
     const keys = [...this._observed.keys()];
     for (const o of this._observers) o.seen.clear();
@@ -1113,6 +1163,9 @@ export class SharedState {
 
   /**
    * Set values: set({ name: value, ... }) or set(name, value).
+   * set(updates, { at }) schedules the set at sync time `at` (PROTOCOL.md
+   * §6a): it resolves once the server accepted it, and listeners fire at
+   * `at` (context.source 'scheduled') on every client, this one included.
    * Resolves (after the server applied it) with the keys the server reported
    * as changed, plus the requested keys that did not change (their current
    * value) and the local/immediate ones. Rejects with a TuttiError carrying
@@ -1120,9 +1173,14 @@ export class SharedState {
    * was applied), or at once when local validation fails.
    */
   async set(updates, value) {
+    let at = null;
     if (typeof updates === 'string') updates = { [updates]: value };
     else if (value !== undefined) {
-      throw new TypeError(`Cannot execute 'set' on SharedState (${this.className}): the context argument of set(updates, context) does not exist (as in soundworks v5); use an event param`);
+      if (isPlainObject(value) && Object.keys(value).length === 1 && typeof value.at === 'number' && Number.isFinite(value.at)) {
+        at = value.at; // tutti: a scheduled set (PROTOCOL.md §6a)
+      } else {
+        throw new TypeError(`Cannot execute 'set' on SharedState (${this.className}): the second argument of set(updates, options) may only be { at: syncTime } (the soundworks context argument does not exist); use an event param`);
+      }
     }
     if (!isPlainObject(updates)) throw new TypeError(`Cannot execute 'set' on SharedState (${this.className}): 'updates' should be an object`);
     if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `Cannot execute 'set' on SharedState (${this.className}, ${this.id}): instance is detached`);
@@ -1156,7 +1214,9 @@ export class SharedState {
         continue;
       }
       wire[name] = v;
-      if (p.immediate || p.acknowledge === false) {
+      if (at !== null) {
+        hasAcked = true; // scheduled: everything (immediate and acknowledge:false too) happens at `at`
+      } else if (p.immediate || p.acknowledge === false) {
         immediateKeys.add(name);
         if (p.acknowledge === false) unackKeys.add(name);
         else hasAcked = true;
@@ -1175,8 +1235,14 @@ export class SharedState {
     const result = Object.assign({}, localNew);
     if (Object.keys(wire).length === 0) return result; // local keys only
 
-    const sent = this._client._request([MSG.SET, 0, this.instanceId, wire], {
+    const msg = at === null ? [MSG.SET, 0, this.instanceId, wire] : [MSG.SET, 0, this.instanceId, wire, { at }];
+    const sent = this._client._request(msg, {
       onResult: (r) => {
+        if (r && r.scheduled !== undefined && r.scheduled !== null) {
+          // accepted for later: applied here at `at`, like on every other client
+          this._manager._schedule(this.id, r.scheduled, r.at ?? at, wire);
+          return Object.assign(result, wire);
+        }
         const changes = (r && r.changes) || {};
         this._manager._applySetResult(this, r.seq, r.time, changes, immediateKeys, unackKeys);
         for (const k of Object.keys(wire)) {
@@ -1265,6 +1331,7 @@ export class SharedState {
     await this._client._request([MSG.DELETE, 0, this.instanceId]);
     const rec = this._manager._records.get(this.id);
     this._manager._records.delete(this.id);
+    if (rec) this._manager._dropSchedules(rec);
     const instances = rec ? [...rec.instances] : [this];
     await Promise.all(instances.map((inst) => inst._gone('deleted')));
     return this;
@@ -1288,7 +1355,7 @@ export class SharedState {
   }
 
   // apply changes from the server; returns nothing
-  _applyRemote(changes, ctx, skip) {
+  _applyRemote(changes, ctx, skip, diff = false) {
     if (this._detached) return;
     this.seq = ctx.seq; this.time = ctx.time;
     const newV = {}, oldV = {};
@@ -1297,6 +1364,7 @@ export class SharedState {
       const p = this._description[k];
       if (!p || (this.filter && !this.filter.includes(k))) continue;
       if (skip && skip(k, p, changes[k])) continue;
+      if (diff && !p.event && p.filterChange !== false && deepEqual(this._values[k], changes[k])) continue;
       newV[k] = changes[k];
       oldV[k] = this._values[k];
       this._values[k] = changes[k];
@@ -1305,6 +1373,16 @@ export class SharedState {
     if (Object.keys(newV).length === 0) return;
     this._fire(newV, oldV, ctx);
     for (const k of events) this._values[k] = null; // events are volatile
+  }
+
+  _takeSilently(changes, seq, time) {
+    if (this._detached) return;
+    this.seq = seq; this.time = time;
+    for (const k of Object.keys(changes)) {
+      const p = this._description[k];
+      if (!p || (this.filter && !this.filter.includes(k))) continue;
+      this._values[k] = p.event ? null : changes[k];
+    }
   }
 
   _applySnapshot(values, ctx) {
