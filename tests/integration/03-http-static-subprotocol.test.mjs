@@ -65,6 +65,26 @@ test('a path escaping --web with .. is not served', async () => {
   assert.ok(!/root:.*:0:0:/.test(body), 'served /etc/passwd');
 });
 
+test('a query string does not prevent serving the file (cache busting: /hello.mjs?v=2)', async () => {
+  const r = await httpGet(`${h.httpUrl}/hello.mjs?v=2`);
+  assert.equal(r.status, 200);
+  assert.match(r.body.toString(), /tutti-static-mjs/);
+});
+
+test('a percent-encoded .. path escaping --web is not served', async () => {
+  const body = await new Promise((resolve, reject) => {
+    const s = net.connect(h.server.port, '127.0.0.1', () => {
+      s.write('GET /%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    });
+    let data = '';
+    s.setTimeout(5000, () => { s.destroy(); reject(new Error('timeout')); });
+    s.on('data', (d) => { data += d; });
+    s.on('close', () => resolve(data));
+    s.on('error', (e) => (data ? resolve(data) : reject(e)));
+  });
+  assert.ok(!/root:.*:0:0:/.test(body), 'served /etc/passwd');
+});
+
 test('a WebSocket upgrade without a subprotocol is refused', async () => {
   await assert.rejects(RawClient.connect(h.url, { protocols: null, timeout: 5000 }));
 });
