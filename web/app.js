@@ -39,6 +39,14 @@ export async function start({ statusEl, onReady, presence = true } = {}) {
   return app;
 }
 
+/** Keep the screen on during the piece (where the browser allows it); call from a tap. */
+export function keepAwake() {
+  if (!navigator.wakeLock) return;
+  const ask = () => navigator.wakeLock.request('screen').catch(() => {});
+  ask();
+  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') ask(); });
+}
+
 /** Render the collection of phones as coloured dots (own one outlined). */
 export function bindPhones(app, dotsEl, countEl) {
   const paint = () => {

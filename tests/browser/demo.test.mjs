@@ -17,6 +17,7 @@ let srv, context, userDataDir;
 const pageErrors = [];
 
 before(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set TUTTI_CHROMIUM)`);
   srv = await startServer({ resumeWindow: 0 }); // the repo's schemas/ (demo.json) and web/
   userDataDir = mkdtempSync(join(tmpdir(), 'tutti-chromium-'));
   context = await chromium.launchPersistentContext(userDataDir, {

@@ -3,7 +3,7 @@
 // database file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync as exists, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -17,6 +17,7 @@ const servers = [];
 const pageErrors = [];
 
 before(async () => {
+  if (!exists(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set TUTTI_CHROMIUM)`);
   tmp = mkdtempSync(join(tmpdir(), 'tutti-browser-'));
   browser = await chromium.launchPersistentContext(join(tmp, 'profile'), {
     executablePath: CHROMIUM,
