@@ -14,7 +14,7 @@ tt_decoder *tt_decoder_new(void)
 	tt_decoder *d = tt_malloc(sizeof(*d));
 	if (!msgpack_zone_init(&d->zone, 16384)) {
 		free(d);
-		tt_assert(!"msgpack_zone_init");
+		tt_assert_fail("msgpack_zone_init failed", __FILE__, __LINE__);
 	}
 	return d;
 }
