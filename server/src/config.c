@@ -34,7 +34,7 @@ static void usage(FILE *f)
 "  --max-instances N    attachments one session may hold (default 10000)\n"
 "  --max-classes N      classes in all (default 1000)\n"
 "  --max-rate N         messages per second per client, 0 = unlimited\n"
-"                       (default 0)\n"
+"                       (default 10000)\n"
 "  --delete-class NAME  delete a class and all its states from the database,\n"
 "                       then exit\n"
 "  -v, --verbose        debug logging\n"
@@ -88,6 +88,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 	cfg->max_states = 10000;
 	cfg->max_instances = 10000;
 	cfg->max_classes = 1000;
+	cfg->max_rate = 10000; /* far above a person or a 1 kHz sensor, far below a flood */
 	optind = 1;
 	int c;
 	double v;

@@ -21,7 +21,7 @@ typedef struct tt_config {
 	uint32_t max_states;     /* --max-states per session, default 10000 */
 	uint32_t max_instances;  /* --max-instances per session, default 10000 */
 	uint32_t max_classes;    /* --max-classes in all, default 1000 */
-	uint32_t max_rate;       /* --max-rate messages/s per client, 0 = off */
+	uint32_t max_rate;       /* --max-rate messages/s per client, 0 = off, default 10000 */
 	const char *delete_class;/* --delete-class NAME: operator deletes a class */
 	int verbose;             /* -v: debug log */
 } tt_config;
