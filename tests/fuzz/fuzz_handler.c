@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/* fuzz_handler.c: the whole request path (handler -> store -> client
+ * queues, SQLite in memory) driven by several fake clients, the way ws.c
+ * drives it but without lws (tt_client_new(NULL): the store and handler
+ * never call lws). Input layout:
+ *
+ *   byte 0     flags: bits 0-1 clients - 1; bit 2 no HELLO for client 0;
+ *              bit 3 resume window 0 (a closed session ends at once);
+ *              bit 4 small queues (slow-consumer closes); bit 5 history of
+ *              4 events; bit 6 rate limit 8 msg/s; bit 7 limits of 3
+ *              states/instances/classes
+ *   then chunks: ctl, len_hi, len_lo, payload[len]
+ *              ctl bits 0-1 client; bit 2 end of loop turn after (commit,
+ *              drain the queues); bit 3 reconnect the client first (closed,
+ *              then HELLO with its token to resume); bit 4 tick; bit 5 the
+ *              payload is a text frame; bits 6-7 seq the resume claims
+ *
+ * Oracles: the sanitizers; every queued message is one msgpack array of a
+ * server message type; every request gets exactly one reply (RESULT, ERROR
+ * or PONG), and a message that stops being readable gets one ERROR
+ * (PROTOCOL.md §2); a commit never fails; after a commit every queue
+ * drains; nothing leaks once everything is closed. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "clock.h"
+#include "codec.h"
+#include "config.h"
+#include "db.h"
+#include "handler.h"
+#include "log.h"
+#include "protocol.h"
+#include "session.h"
+#include "store.h"
+
+#define MAX_CLIENTS 4
+
+static char g_dir[64];
+static bool g_verbose; /* TT_FUZZ_VERBOSE=1: print what the clients get */
+static tt_config g_base;
+static tt_decoder *g_dec;
+
+static const char demo_json[] =
+	"{\"class\": \"demo\", \"server\": true, \"description\": {\n"
+	" \"volume\": {\"type\": \"float\", \"default\": 0.5, \"min\": 0, \"max\": 1, \"step\": 0.01},\n"
+	" \"frequency\": {\"type\": \"float\", \"default\": 440, \"min\": 50, \"max\": 2000},\n"
+	" \"playing\": {\"type\": \"boolean\", \"default\": false},\n"
+	" \"bang\": {\"type\": \"boolean\", \"event\": true},\n"
+	" \"mode\": {\"type\": \"enum\", \"list\": [\"sine\", \"square\", \"noise\"], \"default\": \"sine\"},\n"
+	" \"message\": {\"type\": \"string\", \"default\": \"\"}}}\n";
+
+/* every type and option, for CREATE/SET/ATTACH filters */
+static const char all_json[] =
+	"{\"class\": \"all\", \"description\": {\n"
+	" \"i\": {\"type\": \"integer\", \"default\": 0, \"min\": -10, \"max\": 10},\n"
+	" \"n\": {\"type\": \"integer\", \"nullable\": true, \"default\": null},\n"
+	" \"f\": {\"type\": \"float\", \"default\": 0, \"filterChange\": false},\n"
+	" \"s\": {\"type\": \"string\", \"default\": \"x\"},\n"
+	" \"e\": {\"type\": \"enum\", \"list\": [1, \"1\", true], \"default\": 1},\n"
+	" \"a\": {\"type\": \"any\", \"default\": {}},\n"
+	" \"ev\": {\"type\": \"any\", \"event\": true},\n"
+	" \"r\": {\"type\": \"string\", \"required\": true},\n"
+	" \"l\": {\"type\": \"boolean\", \"default\": false, \"local\": true}}}\n";
+
+static void write_file(const char *name, const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", g_dir, name);
+	FILE *f = fopen(path, "w");
+	tt_assert(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void cleanup_dir(void)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/demo.json", g_dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/all.json", g_dir);
+	unlink(path);
+	rmdir(g_dir);
+}
+
+static void init_once(void)
+{
+	if (g_dec)
+		return;
+	g_dec = tt_decoder_new();
+	tt_log_level = TT_LOG_ERROR;
+	g_verbose = getenv("TT_FUZZ_VERBOSE") != NULL;
+	snprintf(g_dir, sizeof(g_dir), "/tmp/tt_fuzz_handler.XXXXXX");
+	tt_assert(mkdtemp(g_dir));
+	write_file("demo.json", demo_json);
+	write_file("all.json", all_json);
+	atexit(cleanup_dir);
+	static char a0[] = "x", a1[] = "--db", a2[] = ":memory:";
+	char *argv[] = {a0, a1, a2, NULL};
+	tt_assert(tt_config_parse(&g_base, 3, argv) == 0);
+	g_base.schemas = g_dir;
+}
+
+/* ---- oracles ---------------------------------------------------------- */
+
+/* Check every queued message of c; return how many are replies. */
+static uint32_t replies_queued(const tt_client *c)
+{
+	uint32_t n = 0;
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	for (uint32_t i = 0; i < c->q_len; i++) {
+		tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)];
+		size_t off = 0;
+		tt_value v;
+		tt_error err;
+		int rc = tt_decode(g_dec, tt_msg_payload(m), m->len, &off, &a, &v, &err);
+		if (rc != 0 || off != m->len) {
+			fprintf(stderr, "fuzz_handler: server sent unreadable msgpack (%s)\n", err.msg);
+			abort();
+		}
+		tt_assert(v.type == TT_ARRAY && v.len >= 2 && v.v.items[0].type == TT_INT);
+		int64_t type = v.v.items[0].v.i;
+		tt_assert(type >= TT_MSG_RESULT && type <= TT_MSG_SNAPSHOT + 1);
+		if (type == TT_MSG_RESULT || type == TT_MSG_ERROR || type == TT_MSG_PONG)
+			n++;
+		if (type == TT_MSG_ERROR) {
+			tt_assert(v.len == 4 && v.v.items[2].type == TT_INT && v.v.items[3].type == TT_STR);
+			tt_assert(strcmp(tt_code_name((int)v.v.items[2].v.i), "UNKNOWN") != 0);
+		}
+		tt_arena_reset(&a);
+	}
+	tt_arena_destroy(&a);
+	return n;
+}
+
+/* How many replies a message of these bytes must get. */
+static uint32_t replies_expected(const uint8_t *p, size_t len)
+{
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	uint32_t n = 0;
+	size_t off = 0;
+	while (off < len) {
+		tt_value v;
+		n++; /* a readable value gets one reply, the unreadable rest one */
+		if (tt_decode(g_dec, p, len, &off, &a, &v, NULL) < 0)
+			break;
+		tt_arena_reset(&a);
+	}
+	tt_arena_destroy(&a);
+	return n;
+}
+
+/* ---- the fake network layer ------------------------------------------- */
+
+static tt_client *g_clients[MAX_CLIENTS];
+static int g_n;
+
+static void send_msg(tt_client *c, const void *p, size_t len)
+{
+	if (c->closing)
+		return;
+	uint32_t before = replies_queued(c);
+	uint32_t want = replies_expected(p, len);
+	tt_handler_message(c, p, len);
+	if (!c->closing) {
+		uint32_t after = replies_queued(c);
+		if (after != before + want) {
+			fprintf(stderr, "fuzz_handler: %u replies to a message of %u requests\n",
+				after - before, want);
+			abort();
+		}
+	}
+}
+
+static void hello(tt_client *c, const char *token, unsigned seq)
+{
+	tt_buf b;
+	tt_buf_init(&b, 0);
+	tt_enc_array(&b, 3);
+	tt_enc_uint(&b, TT_MSG_HELLO);
+	tt_enc_uint(&b, 0);
+	tt_enc_map(&b, token ? 3 : 1);
+	tt_enc_str(&b, "version");
+	tt_enc_int(&b, 1);
+	if (token) {
+		tt_enc_str(&b, "token");
+		tt_enc_str(&b, token);
+		tt_enc_str(&b, "seqs");
+		tt_enc_map(&b, 3); /* int and string keys, as clients send both */
+		tt_enc_int(&b, 1);
+		tt_enc_uint(&b, seq);
+		tt_enc_str(&b, "2");
+		tt_enc_uint(&b, seq);
+		tt_enc_int(&b, 3);
+		tt_enc_uint(&b, seq + 1);
+	}
+	send_msg(c, tt_buf_data(&b), b.len);
+	tt_buf_free(&b);
+}
+
+/* The connection of client i closes (as LWS_CALLBACK_CLOSED would), and a
+ * new one resumes its session when there is one. */
+static void reconnect(int i, unsigned seq)
+{
+	tt_client *c = g_clients[i];
+	char token[33] = "";
+	bool had = c->session != NULL;
+	if (had)
+		memcpy(token, c->session->token, sizeof(token));
+	tt_handler_closed(c);
+	tt_client_free(c);
+	g_clients[i] = c = tt_client_new(NULL);
+	hello(c, had ? token : NULL, seq);
+}
+
+static void print_msg(int i, tt_msg *m)
+{
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	size_t off = 0;
+	tt_value v;
+	if (tt_decode(g_dec, tt_msg_payload(m), m->len, &off, &a, &v, NULL) == 0) {
+		char r[64];
+		fprintf(stderr, "  client %d <- %lld", i, (long long)v.v.items[0].v.i);
+		for (uint32_t k = 1; k < v.len; k++) {
+			tt_value_repr(&v.v.items[k], r, sizeof(r));
+			fprintf(stderr, " %s", r);
+		}
+		fputc('\n', stderr);
+	}
+	tt_arena_destroy(&a);
+}
+
+/* End of a loop turn, as ws.c does it: commit, release, write everything. */
+static void end_turn(void)
+{
+	tt_assert(tt_store_commit() == 0);
+	tt_batch_committed = tt_batch_current++;
+	tt_client_take_pending();
+	for (int i = 0; i < g_n; i++) {
+		tt_client *c = g_clients[i];
+		if (c->closing) {
+			/* ws.c closes it; the client comes back and resumes */
+			reconnect(i, 0);
+			c = g_clients[i];
+		}
+		(void)replies_queued(c);
+		uint32_t n = 0;
+		while (tt_client_ready(c, n)) {
+			if (g_verbose)
+				print_msg(i, tt_client_ready(c, n));
+			n++;
+		}
+		tt_client_consume(c, n);
+	}
+	/* the HELLOs of reconnected clients belong to the next turn */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	init_once();
+	if (size < 1)
+		return 0;
+	uint8_t flags = data[0];
+	tt_config cfg = g_base;
+	if (flags & 8)
+		cfg.resume_window = 0;
+	if (flags & 16)
+		cfg.max_queue = 8192;
+	if (flags & 32)
+		cfg.history = 4;
+	if (flags & 64)
+		cfg.max_rate = 8;
+	if (flags & 128)
+		cfg.max_states = cfg.max_instances = cfg.max_classes = 3;
+	tt_client_max_queue = cfg.max_queue;
+
+	tt_error err;
+	tt_clock_start(0);
+	tt_assert(tt_store_init(&cfg) == 0);
+	tt_assert(tt_handler_init(&cfg) == 0);
+	if (tt_db_open(&cfg, &err) < 0) {
+		fprintf(stderr, "fuzz_handler: db: %s\n", err.msg);
+		abort();
+	}
+	/* classes: two files, the second only when the limit allows it */
+	if (tt_store_load_schemas(cfg.schemas, &err) < 0)
+		tt_assert(cfg.max_classes < 3);
+	tt_assert(tt_store_commit() == 0);
+
+	g_n = 1 + (flags & 3);
+	for (int i = 0; i < g_n; i++) {
+		g_clients[i] = tt_client_new(NULL);
+		if (i > 0 || !(flags & 4))
+			hello(g_clients[i], NULL, 0);
+	}
+	end_turn();
+
+	size_t off = 1;
+	while (off + 3 <= size) {
+		uint8_t ctl = data[off];
+		size_t len = ((size_t)data[off + 1] << 8) | data[off + 2];
+		off += 3;
+		if (len > size - off)
+			len = size - off;
+		int i = (ctl & 3) % g_n;
+		if (ctl & 8)
+			reconnect(i, (unsigned)(ctl >> 6));
+		tt_client *c = g_clients[i];
+		if (ctl & 32) {
+			if (!c->closing) {
+				uint32_t before = replies_queued(c);
+				tt_handler_text(c);
+				tt_assert(c->closing || replies_queued(c) == before + 1);
+			}
+		} else {
+			/* an exact-size copy, so ASan sees reads past the message */
+			uint8_t *msg = malloc(len ? len : 1);
+			memcpy(msg, data + off, len);
+			send_msg(c, msg, len);
+			free(msg);
+		}
+		off += len;
+		if (ctl & 16)
+			tt_store_tick();
+		if (ctl & 4)
+			end_turn();
+	}
+	end_turn();
+
+	for (int i = 0; i < g_n; i++) {
+		tt_handler_closed(g_clients[i]);
+		tt_client_free(g_clients[i]);
+		g_clients[i] = NULL;
+	}
+	tt_store_tick();
+	tt_assert(tt_store_commit() == 0);
+	tt_handler_destroy();
+	tt_store_destroy();
+	tt_db_close();
+	tt_msg_pool_free();
+	tt_assert(tt_client_first() == NULL);
+	return 0;
+}

@@ -1,0 +1,30 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Run every libFuzzer target for a fixed time, one after the other, each on a
+# scratch copy of its seed corpus (the committed seeds stay as they are).
+# Crashes land in $WORK/art/; add a crasher to tests/fuzz/corpus/<name>/
+# once its bug is understood and fixed.
+#   CC=clang cmake -S . -B build-fuzz -DTT_FUZZ=ON -DTT_ASAN=ON -DTT_UBSAN=ON
+#   cmake --build build-fuzz -j2
+#   tests/fuzz/run.sh build-fuzz 60
+set -eu
+build=${1:?usage: run.sh BUILD_DIR [SECONDS] [TARGET...]}
+secs=${2:-60}
+shift 2 2>/dev/null || shift $#
+targets=${*:-codec schema handler}
+here=$(cd "$(dirname "$0")" && pwd)
+work=${WORK:-$(mktemp -d /tmp/tt-fuzz.XXXXXX)}
+mkdir -p "$work/art"
+status=0
+for t in $targets; do
+	mkdir -p "$work/$t"
+	cp "$here/corpus/$t/"* "$work/$t/"
+	echo "fuzz_$t: ${secs}s, corpus $work/$t"
+	if ! "$build/fuzz_${t}_lf" -max_total_time="$secs" -print_final_stats=1 \
+		-artifact_prefix="$work/art/$t-" "$work/$t" >"$work/$t.log" 2>&1; then
+		echo "fuzz_$t: FAILED, see $work/$t.log and $work/art/"
+		status=1
+	fi
+	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$t.log" || true
+done
+exit $status
