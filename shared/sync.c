@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: MIT */
+/* sync.c: clock-sync estimator for native clients (libtutti core, no I/O).
+ * Mirrors web/sync.js line for line where it can; see sync.h for the
+ * contracts and web/sync.js for why it departs from @ircam/sync. */
+#include "sync.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "common.h"
+
+void tt_sync_options_default(tt_sync_options *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->series_len = 10;
+	out->ping_period = 0.25;
+	out->series_delay_min = 10;
+	out->series_delay_max = 20;
+	out->ping_timeout = 1;
+	out->ping_timeout_max = 30;
+	out->training_duration = 120;
+	out->window = 900;
+	out->max_drift = 500e-6;
+	out->slew_rate = 160e-6;
+	out->step_forward = 0.1;
+	out->ping_id_base = UINT32_C(1) << 30;
+	out->seed = 1;
+}
+
+static bool nonneg(double x)
+{
+	return x >= 0 && isfinite(x);
+}
+
+int tt_sync_init(tt_sync *s, const tt_sync_options *opts)
+{
+	tt_sync_options o;
+	if (opts)
+		o = *opts;
+	else
+		tt_sync_options_default(&o);
+	memset(s, 0, sizeof(*s));
+	if (o.series_len < 1 || o.series_len > TT_SYNC_MAX_SERIES || !nonneg(o.ping_period) ||
+	    !nonneg(o.series_delay_min) || !nonneg(o.series_delay_max) ||
+	    o.series_delay_max < o.series_delay_min || !nonneg(o.ping_timeout) ||
+	    !(o.ping_timeout > 0) || !nonneg(o.ping_timeout_max) ||
+	    o.ping_timeout_max < o.ping_timeout || !nonneg(o.training_duration) ||
+	    !nonneg(o.window) || !nonneg(o.max_drift) || !nonneg(o.slew_rate) ||
+	    !(o.slew_rate < 0.5) || !(o.step_forward >= 0)) /* step_forward may be inf */
+		return -TT_BAD_VALUE;
+	s->opt = o;
+	s->status = TT_SYNC_NEW;
+	s->timeout = o.ping_timeout;
+	s->next_id = o.ping_id_base;
+	s->rng = o.seed ? o.seed : 1;
+	s->due = -INFINITY;
+	s->R = 1;
+	return 0;
+}
+
+/* xorshift32 in [0, 1): pauses are reproducible for a given seed. */
+static double rnd(tt_sync *s)
+{
+	uint32_t x = s->rng;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	s->rng = x;
+	return (double)x / 4294967296.0;
+}
+
+double tt_sync_next_ping_due(const tt_sync *s)
+{
+	return s->due;
+}
+
+int tt_sync_ping(tt_sync *s, double now, uint32_t *out_ping_id)
+{
+	*out_ping_id = 0;
+	if (now < s->due)
+		return -TT_NOT_READY;
+	if (s->status == TT_SYNC_NEW) {
+		s->status = TT_SYNC_STARTUP;
+		s->status_since = now;
+		s->connection_since = now;
+	}
+	if (s->inflight) { /* timed out */
+		s->timeout = TT_MIN(s->opt.ping_timeout_max, s->timeout * 2);
+		if (s->online) {
+			s->online = false;
+			s->connection_since = now;
+		}
+	}
+	s->inflight = true;
+	s->inflight_id = s->next_id;
+	s->inflight_time = now;
+	s->next_id = s->next_id == UINT32_MAX ? s->opt.ping_id_base : s->next_id + 1;
+	s->due = now + s->timeout;
+	*out_ping_id = s->inflight_id;
+	return 0;
+}
+
+static double estimate_at(const tt_sync *s, double t)
+{
+	return s->T0 + s->R * (t - s->t0);
+}
+
+static double sign(double x)
+{
+	return x < 0 ? -1.0 : 1.0;
+}
+
+double tt_sync_time(const tt_sync *s, double local)
+{
+	if (!s->have)
+		return local;
+	if (s->c0 == 0)
+		return estimate_at(s, local);
+	double d = local - s->tu;
+	if (d <= 0)
+		return s->a + s->R * d;
+	double k = s->opt.slew_rate;
+	if (d >= fabs(s->c0) / k)
+		return estimate_at(s, local);
+	return s->a + (s->R - sign(s->c0) * k) * d;
+}
+
+double tt_sync_local_time(const tt_sync *s, double sync_time)
+{
+	if (!s->have)
+		return sync_time;
+	if (s->c0 == 0)
+		return s->t0 + (sync_time - s->T0) / s->R;
+	if (sync_time <= s->a)
+		return s->tu + (sync_time - s->a) / s->R;
+	double k = s->opt.slew_rate;
+	double dur = fabs(s->c0) / k;
+	double slope = s->R - sign(s->c0) * k;
+	if (sync_time < s->a + slope * dur)
+		return s->tu + (sync_time - s->a) / slope;
+	return s->t0 + (sync_time - s->T0) / s->R;
+}
+
+/* Install a new estimate at local time now, S kept continuous. */
+static void set_estimate(tt_sync *s, double t0, double T0, double R, double now)
+{
+	bool had = s->have;
+	double before = had ? tt_sync_time(s, now) : 0;
+	s->have = true;
+	s->t0 = t0;
+	s->T0 = T0;
+	s->R = R;
+	double e = estimate_at(s, now);
+	double c0 = had ? before - e : 0;
+	if (!(s->opt.slew_rate > 0) || (c0 < 0 && -c0 > s->opt.step_forward))
+		c0 = 0;
+	s->tu = now;
+	s->c0 = c0;
+	s->a = e + c0;
+}
+
+/* Offset of the series from the fastest trip each way (the causality bracket
+ * of T - R·t), or from the fastest round trip when the bracket is empty;
+ * reference point at the mean mid-time of the pings. */
+static void series_estimate(tt_sync *s, double *out_t, double *out_T)
+{
+	double R = s->R;
+	double hi = INFINITY, lo = -INFINITY, tsum = 0, tsum_travel = 0;
+	double tmin = INFINITY, tmax = -INFINITY;
+	unsigned best = 0;
+	for (unsigned i = 0; i < s->series_n; i++) {
+		const double *e = s->series[i];
+		double travel = (e[1] - e[0]) * R - (e[3] - e[2]);
+		tsum_travel += travel;
+		if (travel > tmax)
+			tmax = travel;
+		if (travel < tmin) {
+			tmin = travel;
+			best = i;
+		}
+		hi = TT_MIN(hi, e[2] - R * e[0]);
+		lo = TT_MAX(lo, e[3] - R * e[1]);
+		tsum += (e[0] + e[1]) / 2;
+	}
+	double n = (double)s->series_n;
+	double t = tsum / n, offset;
+	if (lo <= hi) {
+		offset = (lo + hi) / 2;
+	} else {
+		const double *e = s->series[best];
+		offset = (e[2] + e[3]) / 2 - R * (e[0] + e[1]) / 2;
+	}
+	s->rt_min = tmin;
+	s->rt_max = tmax;
+	s->rt_mean = tsum_travel / n;
+	*out_t = t;
+	*out_T = offset + R * t;
+}
+
+static const double *lt_at(const tt_sync *s, unsigned i)
+{
+	return s->lt[(s->lt_head + i) % TT_SYNC_MAX_ENTRIES];
+}
+
+static void lt_push(tt_sync *s, double t, double T, double now)
+{
+	if (s->lt_n == TT_SYNC_MAX_ENTRIES) {
+		s->lt_head = (s->lt_head + 1) % TT_SYNC_MAX_ENTRIES;
+		s->lt_n--;
+	}
+	double *e = s->lt[(s->lt_head + s->lt_n) % TT_SYNC_MAX_ENTRIES];
+	e[0] = t;
+	e[1] = T;
+	s->lt_n++;
+	while (s->lt_n > 1 && lt_at(s, 0)[0] < now - s->opt.window) {
+		s->lt_head = (s->lt_head + 1) % TT_SYNC_MAX_ENTRIES;
+		s->lt_n--;
+	}
+}
+
+/* Least squares on centred values; false when t does not vary. */
+static bool regression(const tt_sync *s, double *out_t0, double *out_T0, double *out_R)
+{
+	if (s->lt_n < 2)
+		return false;
+	double mt = 0, mT = 0, v = 0, c = 0;
+	for (unsigned i = 0; i < s->lt_n; i++) {
+		mt += lt_at(s, i)[0];
+		mT += lt_at(s, i)[1];
+	}
+	mt /= (double)s->lt_n;
+	mT /= (double)s->lt_n;
+	for (unsigned i = 0; i < s->lt_n; i++) {
+		double dt = lt_at(s, i)[0] - mt;
+		v += dt * dt;
+		c += dt * (lt_at(s, i)[1] - mT);
+	}
+	if (!(v > 0))
+		return false;
+	*out_t0 = mt;
+	*out_T0 = mT;
+	*out_R = c / v;
+	return true;
+}
+
+static void set_status(tt_sync *s, tt_sync_status st, double now)
+{
+	if (s->status != st) {
+		s->status = st;
+		s->status_since = now;
+	}
+}
+
+static void end_series(tt_sync *s, double now)
+{
+	double t, T;
+	series_estimate(s, &t, &T);
+	s->series_n = 0;
+	s->n_series++;
+	s->time_offset = T - t;
+	lt_push(s, t, T, now);
+	if (s->status == TT_SYNC_STARTUP)
+		set_status(s, TT_SYNC_TRAINING, now);
+	if (s->status == TT_SYNC_TRAINING && now - s->status_since < s->opt.training_duration) {
+		set_estimate(s, t, T, 1, now); /* offset only */
+		return;
+	}
+	double t0, T0, R;
+	if (regression(s, &t0, &T0, &R) && fabs(R - 1) <= s->opt.max_drift) {
+		set_status(s, TT_SYNC_SYNC, now);
+		set_estimate(s, t0, T0, R, now);
+	} else {
+		/* implausible drift (a clock stepped, a device slept): train again */
+		s->lt_head = (s->lt_head + s->lt_n - 1) % TT_SYNC_MAX_ENTRIES;
+		s->lt_n = 1;
+		set_status(s, TT_SYNC_TRAINING, now);
+		s->status_since = now;
+		set_estimate(s, t, T, 1, now);
+	}
+}
+
+int tt_sync_on_pong(tt_sync *s, uint32_t ping_id, double client_time, double server_recv,
+		    double server_send, double now, bool *out_report)
+{
+	if (out_report)
+		*out_report = false;
+	if (!s->inflight || ping_id != s->inflight_id || client_time != s->inflight_time)
+		return -TT_BAD_REQUEST;
+	if (!isfinite(server_recv) || !isfinite(server_send) || !isfinite(now) ||
+	    server_send < server_recv || now < client_time)
+		return -TT_BAD_VALUE;
+	s->inflight = false;
+	double *e = s->series[s->series_n++];
+	e[0] = client_time;
+	e[1] = now;
+	e[2] = server_recv;
+	e[3] = server_send;
+	s->timeout = TT_MAX(s->opt.ping_timeout, s->timeout * 0.75);
+	bool changed = false;
+	if (!s->online) {
+		s->online = true;
+		s->connection_since = now;
+		changed = true;
+	}
+	if (s->series_n >= s->opt.series_len) {
+		end_series(s, now);
+		changed = true;
+		double lo = s->opt.series_delay_min, hi = s->opt.series_delay_max;
+		s->due = now + lo + (hi - lo) * rnd(s);
+	} else {
+		s->due = now + s->opt.ping_period;
+	}
+	if (out_report)
+		*out_report = changed;
+	return 0;
+}
+
+void tt_sync_report(const tt_sync *s, double now, struct tt_sync_report *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->status = s->status;
+	out->status_duration = s->status == TT_SYNC_NEW ? 0 : now - s->status_since;
+	out->time_offset = s->time_offset;
+	out->frequency_ratio = s->R;
+	out->drift = s->R - 1;
+	out->online = s->online;
+	out->connection_duration = s->status == TT_SYNC_NEW ? 0 : now - s->connection_since;
+	out->connection_timeout = s->timeout;
+	out->round_trip_min = s->rt_min;
+	out->round_trip_mean = s->rt_mean;
+	out->round_trip_max = s->rt_max;
+	out->series = s->n_series;
+	out->entries = s->lt_n;
+}
+
+const char *tt_sync_status_name(tt_sync_status status)
+{
+	switch (status) {
+	case TT_SYNC_NEW: return "new";
+	case TT_SYNC_STARTUP: return "startup";
+	case TT_SYNC_TRAINING: return "training";
+	case TT_SYNC_SYNC: return "sync";
+	}
+	return "unknown";
+}

@@ -1,0 +1,11 @@
+# SPDX-License-Identifier: MIT
+# Clock-sync estimator tests (issue 7). Included from tests/tests.cmake, so
+# paths are relative to the source root. shared/sync.c is compiled into the
+# test itself (not linked from tutti_core) so this works whether or not the
+# core library lists it; the test needs nothing else from the core.
+add_executable(test_sync ${CMAKE_SOURCE_DIR}/tests/sync/test_sync.c
+  ${CMAKE_SOURCE_DIR}/shared/sync.c)
+target_include_directories(test_sync PRIVATE ${CMAKE_SOURCE_DIR}/shared)
+target_link_libraries(test_sync PRIVATE tt_warnings PkgConfig::CMOCKA m)
+add_test(NAME unit/sync COMMAND test_sync)
+set_tests_properties(unit/sync PROPERTIES TIMEOUT 120)
