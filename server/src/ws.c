@@ -147,9 +147,12 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 				 strlen(why));
 		return -1;
 	}
-	while (!lws_send_pipe_choked(wsi)) {
+	/* WRITEABLE means one write will go; lws_send_pipe_choked() costs a
+	 * poll() syscall, so it is asked only before a further frame (usually
+	 * everything queued fits in the first). */
+	for (bool first = true;; first = false) {
 		tt_msg *m = tt_client_ready(c, 0);
-		if (!m)
+		if (!m || (!first && lws_send_pipe_choked(wsi)))
 			break;
 		uint32_t n = 1;
 		size_t total = m->len;
