@@ -11,7 +11,7 @@
 //   // t.after: anything still running is killed, the dir removed
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,11 +83,30 @@ export class Site {
     return [...a, ...(this.o.args || []), ...extra];
   }
 
-  /** Start the server on the site's database (fresh port). */
+  /**
+   * Start the server on the site's database (fresh port). Other test runs on
+   * the machine start servers on free ports too: between the fixture's
+   * freePort() and the bind, another server may take the port, and the
+   * fixture's /healthz poll would then find *that* server. So the start is
+   * only accepted once our process owns the listening socket.
+   */
   async start({ args = [], startTimeout = 15000 } = {}) {
     assert.equal(this.srv, null, 'a server of this site is already running');
-    this.srv = await startServer({ db: this.db, schemasDir: this.schemasDir, args: this.args(args), startTimeout });
-    return this.srv;
+    let last = '';
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const srv = await startServer({ db: this.db, schemasDir: this.schemasDir, args: this.args(args), startTimeout });
+      const deadline = Date.now() + 5000;
+      let mine = false;
+      while (Date.now() < deadline && srv.proc.exitCode === null && srv.proc.signalCode === null) {
+        if (listensOn(srv.proc.pid, srv.port)) { mine = true; break; }
+        await sleep(20);
+      }
+      if (mine) { this.srv = srv; return srv; }
+      await srv.kill9();
+      last = srv.stderr();
+      this.runs.push({ how: 'start-lost-port', stderr: last });
+    }
+    throw new Error(`tutti-server never owned its port:\n${tail(last)}`);
   }
 
   /** The running server must not have died by itself. */
@@ -135,15 +154,46 @@ export class Site {
   async destroy() {
     for (const c of this.clients) { try { c.ws.terminate(); } catch { /* gone */ } }
     this.clients.clear();
+    let died = null;
     if (this.srv) {
       const srv = this.srv;
       this.srv = null;
+      const p = srv.proc;
+      if (p.exitCode !== null || p.signalCode !== null) died = `exit ${p.exitCode}, signal ${p.signalCode}`;
       await srv.kill9();
       this.runs.push({ how: 'destroy', stderr: srv.stderr() });
     }
     rmSync(this.dir, { recursive: true, force: true });
+    if (process.env.TUTTI_PERSIST_LOG_DIR) { // debugging: keep every server's stderr
+      this.runs.forEach((r, i) => writeFileSync(join(process.env.TUTTI_PERSIST_LOG_DIR, `${process.pid}-${Date.now()}-${i}-${r.how}.log`), r.stderr));
+    }
     for (const r of this.runs) assertNoSanitizer(r.stderr, `tutti-server (${r.how})`);
+    assert.equal(died, null, `the server died by itself during the test (${died}):\n${tail(this.runs.at(-1).stderr)}`);
   }
+}
+
+/** True when process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc). */
+export function listensOn(pid, port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text;
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length > 9 && c[1].endsWith(`:${hex}`) && c[3] === '0A') inodes.add(c[9]);
+    }
+  }
+  if (!inodes.size) return false;
+  let fds;
+  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return false; }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1])) return true;
+    } catch { /* closed meanwhile */ }
+  }
+  return false;
 }
 
 /**
