@@ -1878,7 +1878,12 @@ static bool scenario_slow_consumer(void)
 	B.closed_loop = B.writing = true;
 	send_set(B.next_seq++, now_s());
 	flush(B.writer);
-	while (now_s() < B.w1) {
+	/* enough bytes to fill the kernel's buffers on both sides (the server's
+	 * send buffer grows to tcp_wmem's 4 MB) and then the queue, whatever
+	 * the writer's speed on a busy machine: duration, volume, 60 s cap */
+	double volume = (double)mq + 8.0 * 1024 * 1024;
+	while ((now_s() < B.w1 || (double)B.acks * (O.payload + 40) < volume) &&
+	       now_s() < B.w0 + 60) {
 		run_until(NULL, now_s() + 0.05);
 		long r = proc_status_kb(SV.pid, "VmRSS");
 		if (r > rss_max)
