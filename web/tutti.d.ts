@@ -127,7 +127,8 @@ export declare class Client {
   syncOffset: number;
   /** travel time of the best PING (seconds) */
   syncTravel: number;
-  stats: { framesOut: number; messagesOut: number; framesIn: number; messagesIn: number };
+  /** counters: WebSocket messages (frames) and protocol messages; requestsOut excludes PINGs */
+  stats: { framesOut: number; messagesOut: number; requestsOut: number; framesIn: number; messagesIn: number };
 
   /** Connect and say HELLO; resolves with the welcome. */
   connect(): Promise<Welcome>;

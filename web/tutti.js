@@ -404,7 +404,7 @@ export class Client extends Emitter {
       if (typeof document !== 'undefined') document.addEventListener('visibilitychange', this._onWake);
     }
     /** counters, handy for tests and the demo: frames and messages sent and received */
-    this.stats = { framesOut: 0, messagesOut: 0, framesIn: 0, messagesIn: 0 };
+    this.stats = { framesOut: 0, messagesOut: 0, requestsOut: 0, framesIn: 0, messagesIn: 0 };
   }
 
   /** Connect and say HELLO. Resolves with the welcome when the session is established. */
@@ -665,6 +665,7 @@ export class Client extends Emitter {
         }, this.options.requestTimeout);
       }
       this._pending.set(reqId, p);
+      this.stats.requestsOut++;
       this._enqueueBytes(bytes);
     });
   }

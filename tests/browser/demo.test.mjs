@@ -11,7 +11,7 @@ import { startServer, ROOT } from '../lib/server.mjs';
 
 const CHROMIUM = process.env.TUTTI_CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'build', 'artifacts');
-const T = 10000; // bound for every wait
+const T = 20000; // bound for every wait (generous: CI machines can be loaded)
 
 let srv, context, userDataDir;
 const pageErrors = [];

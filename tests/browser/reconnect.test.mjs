@@ -10,7 +10,7 @@ import { chromium } from 'playwright-core';
 import { startServer } from '../lib/server.mjs';
 
 const CHROMIUM = process.env.TUTTI_CHROMIUM || '/usr/bin/chromium';
-const T = 10000;
+const T = 20000;
 
 let browser, tmp;
 const servers = [];

@@ -80,14 +80,14 @@ test('immediate: a set refused by the server is reverted locally', async () => {
 test('local: never sent, applied at once, resolves at once', async () => {
   await settle();
   const r = recorder(owned);
-  const sent = a.stats.messagesOut;
+  const sent = a.stats.requestsOut;
   const res = await owned.set({ loc: 'mine' });
   assert.deepEqual(res, { loc: 'mine' });
   assert.equal(owned.get('loc'), 'mine');
   assert.equal(r.calls.length, 1);
   assert.equal(r.calls[0].source, 'local');
   await sleep(20);
-  assert.equal(a.stats.messagesOut, sent, 'nothing sent for a local-only set');
+  assert.equal(a.stats.requestsOut, sent, 'nothing sent for a local-only set');
   assert.equal(peer.get('loc'), 'here', 'the peer keeps its own local value');
   // mixed with a shared key: local listeners first, then the server's reply
   const p = owned.set({ loc: 'both', str: 'shared' });

@@ -6,13 +6,13 @@ export { startServer, serverAvailable } from '../lib/server.mjs';
 
 /** A connected Client (Node, `ws`), closed by the caller (or by `closeAll`). */
 export async function connect(srv, options = {}) {
-  const client = new Client({ url: srv.url, WebSocket, connectTimeout: 5000, requestTimeout: 5000, ...options });
+  const client = new Client({ url: srv.url, WebSocket, connectTimeout: 10000, requestTimeout: 10000, ...options });
   await client.connect();
   return client;
 }
 
 /** Resolve when `predicate()` is true (polled), reject after `timeout` ms. */
-export async function waitFor(predicate, { timeout = 3000, interval = 10, what = 'condition' } = {}) {
+export async function waitFor(predicate, { timeout = 8000, interval = 10, what = 'condition' } = {}) {
   const deadline = Date.now() + timeout;
   for (;;) {
     const v = await predicate();

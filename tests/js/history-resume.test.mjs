@@ -90,7 +90,7 @@ test('reconnect and resume: same session, instances kept, missed updates deliver
   // b writes while a is away
   await sb.set({ frequency: 600 });
   await sb.set({ frequency: 700 });
-  await waitFor(() => resumed, { timeout: 5000, what: 'resumed event' });
+  await waitFor(() => resumed, { timeout: 10000, what: 'resumed event' });
   assert.equal(resumed.resumed, true);
   assert.equal(a.session, session, 'same session');
   assert.ok(statuses.includes('reconnecting'));
@@ -124,9 +124,9 @@ test('reconnect after the session expired: old instances detached, sessionlost e
   a.on('sessionlost', (w) => { lost = w; });
   const oldSession = a.session;
   a.dropConnection();
-  await waitFor(() => peerReason, { timeout: 4000, what: 'owner left on the peer' });
+  await waitFor(() => peerReason, { timeout: 10000, what: 'owner left on the peer' });
   assert.equal(peerReason, 'owner left');
-  await waitFor(() => lost, { timeout: 5000, what: 'sessionlost' });
+  await waitFor(() => lost, { timeout: 10000, what: 'sessionlost' });
   assert.equal(lost.resumed, false);
   assert.notEqual(a.session, oldSession);
   assert.deepEqual(events.sort(), ['demo detach session lost', 'owned delete session lost', 'owned detach session lost']);
@@ -145,7 +145,7 @@ test('server restart (kill -9) while clients are connected: clients reconnect on
   await waitFor(() => a.status === 'reconnecting', { what: 'reconnecting status' });
   // a server on the same port again (a new in-memory server: the session is unknown)
   const srv2 = await server({ resumeWindow: 30, port: srv.port });
-  await waitFor(() => a.status === 'open', { timeout: 5000, what: 'reopened' });
+  await waitFor(() => a.status === 'open', { timeout: 10000, what: 'reopened' });
   assert.equal(opens, 1);
   const s = await a.stateManager.attach('demo');
   assert.equal(s.get('volume'), 0.5);

@@ -131,7 +131,7 @@ test('getCollection: existing and new states, updates, detach, helpers', async (
   assert.ok(!coll.find((s) => s.id === pb.id));
   // owner disconnect (resume window 0)
   a.close();
-  await waitFor(() => detached.includes(pa.id), { timeout: 4000, what: 'owner left' });
+  await waitFor(() => detached.includes(pa.id), { timeout: 10000, what: 'owner left' });
   assert.ok(changes >= 4);
   await coll.detach();
   assert.equal(coll.size, 0);

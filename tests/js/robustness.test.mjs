@@ -39,9 +39,9 @@ test('a frozen server: the heartbeat notices, the client reconnects and resumes'
   a.on('resumed', () => { resumed = true; });
   srv.proc.kill('SIGSTOP');
   try {
-    await waitFor(() => a.status !== 'open', { timeout: 3000, what: 'heartbeat timeout' });
+    await waitFor(() => a.status !== 'open', { timeout: 10000, what: 'heartbeat timeout' });
   } finally { srv.proc.kill('SIGCONT'); }
-  await waitFor(() => resumed, { timeout: 6000, what: 'resume' });
+  await waitFor(() => resumed, { timeout: 10000, what: 'resume' });
   assert.equal(a.session, session);
   const r = await s.set({ frequency: 555 });
   assert.equal(r.frequency, 555);
@@ -58,7 +58,7 @@ test('resume after more missed updates than the history holds: a SNAPSHOT', asyn
   a.dropConnection();
   for (let i = 1; i <= 6; i++) await sb.set({ frequency: 1000 + i });
   await sb.set({ message: 'missed a lot' });
-  await waitFor(() => a.status === 'open', { timeout: 5000, what: 'reconnected' });
+  await waitFor(() => a.status === 'open', { timeout: 10000, what: 'reconnected' });
   await waitFor(() => sa.get('message') === 'missed a lot', { what: 'caught up' });
   assert.equal(sa.get('frequency'), 1006);
   assert.equal(sa.seq, sb.seq);
@@ -79,7 +79,7 @@ test('a state deleted while the client was away: onDetach("deleted") after the r
   peer.onDetach((r) => { reason = r; });
   a.dropConnection();
   await owned.delete();
-  await waitFor(() => reason, { timeout: 5000, what: 'onDetach after resume' });
+  await waitFor(() => reason, { timeout: 10000, what: 'onDetach after resume' });
   assert.equal(reason, 'deleted');
   assert.equal(a.welcome.resumed, true);
 });
@@ -95,7 +95,7 @@ test('a message larger than the server limit is refused locally (LIMIT), the con
   // many small sets in one microtask go out in several frames, each under the limit
   const ps = [];
   for (let i = 0; i < 40; i++) ps.push(s.set({ data: `${i}`.padEnd(300, '.') }));
-  await within(Promise.all(ps), 5000, '40 sets');
+  await within(Promise.all(ps), 15000, '40 sets');
   assert.ok(s.get('data').startsWith('39'));
   assert.equal(a.status, 'open');
 });

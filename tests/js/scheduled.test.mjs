@@ -34,16 +34,16 @@ test('a scheduled set fires on every client at `at`, not before; seq follows onc
   assert.equal(sa.get('frequency') === 1234, false, 'not applied before `at`');
   await sleep(100);
   assert.equal(fired.a.length + fired.b.length, 0, 'nothing fired before `at`');
-  await waitFor(() => fired.a.length === 1 && fired.b.length === 1, { timeout: 3000, what: 'both fired' });
+  await waitFor(() => fired.a.length === 1 && fired.b.length === 1, { timeout: 10000, what: 'both fired' });
   for (const [who, f] of Object.entries(fired)) {
     assert.deepEqual(f[0].n, { frequency: 1234 }, who);
     assert.equal(f[0].ctx.source, 'scheduled', who);
     assert.ok(Math.abs(f[0].ctx.time - at) < 1e-9, `${who}: ctx.time is at`);
     assert.ok(f[0].local >= at - 0.03, `${who} fired at ${f[0].local}, at ${at}`);
-    assert.ok(f[0].local < at + 0.3, `${who} fired late: ${f[0].local - at}s`);
+    assert.ok(f[0].local < at + 1, `${who} fired late: ${f[0].local - at}s`);
   }
   // the server's UPDATE brings the seq, without a second listener call
-  await waitFor(() => sa.seq === seq0 + 1 && sb.seq === seq0 + 1, { timeout: 3000, what: 'seq from the UPDATE' });
+  await waitFor(() => sa.seq === seq0 + 1 && sb.seq === seq0 + 1, { timeout: 10000, what: 'seq from the UPDATE' });
   await sleep(100);
   assert.equal(fired.a.length, 1);
   assert.equal(fired.b.length, 1);
@@ -61,7 +61,7 @@ test('a late attacher finds the pending schedule; an `at` in the past is an ordi
   const sb = await b.stateManager.attach('demo');
   let fired = null;
   sb.onUpdate((n, o, ctx) => { if ('message' in n) fired = ctx; });
-  await waitFor(() => fired, { timeout: 3000, what: 'late attacher fired' });
+  await waitFor(() => fired, { timeout: 10000, what: 'late attacher fired' });
   assert.equal(fired.source, 'scheduled');
   assert.equal(sb.get('message'), 'later');
   // `at` already past: applied at once, the usual RESULT
