@@ -78,6 +78,13 @@ static void send_out(tt_client *c)
 		tt_client_send_buf(c, &S.out);
 }
 
+static void reply_nil(tt_client *c, uint64_t rid)
+{
+	result_begin(&S.out, rid);
+	tt_enc_nil(&S.out);
+	send_out(c);
+}
+
 static const char *cname(const tt_state *st)
 {
 	return st->ce->cls->name;
@@ -505,6 +512,23 @@ static void fix_raw(tt_value *v)
 		v->v.s = (const char *)tt_buf_data(&S.any) + v->v.i;
 }
 
+/* Fill a new state's slots: vals[k] for each k in idx (n of them), the
+ * default for every other param. */
+static void init_slots(tt_state *st, const uint32_t *idx, const tt_value *vals, uint32_t n)
+{
+	const tt_class *cls = st->ce->cls;
+	tt_value stored[TT_MAX_PARAMS];
+	tt_buf_clear(&S.any);
+	for (uint32_t k = 0; k < cls->n_params; k++)
+		stored[k] = stored_form(&cls->params[k], &cls->params[k].def);
+	for (uint32_t i = 0; i < n; i++)
+		stored[idx[i]] = stored_form(&cls->params[idx[i]], &vals[i]);
+	for (uint32_t k = 0; k < cls->n_params; k++) {
+		fix_raw(&stored[k]);
+		slot_set(&st->slots[k], &stored[k]);
+	}
+}
+
 static uint64_t req_state_id(const tt_value *v, bool *ok)
 {
 	*ok = v->type == TT_INT && v->v.i > 0;
@@ -599,16 +623,7 @@ int tt_store_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *
 
 	tt_state *st = state_new(ce, S.next_state_id, s->id);
 	s->n_owned++;
-	tt_buf_clear(&S.any);
-	tt_value stored[TT_MAX_PARAMS];
-	for (uint32_t k = 0; k < cls->n_params; k++)
-		stored[k] = stored_form(&cls->params[k], &cls->params[k].def);
-	for (uint32_t i = 0; i < init->len; i++)
-		stored[idx[i]] = stored_form(&cls->params[idx[i]], &vals[i]);
-	for (uint32_t k = 0; k < cls->n_params; k++) {
-		fix_raw(&stored[k]);
-		slot_set(&st->slots[k], &stored[k]);
-	}
+	init_slots(st, idx, vals, init->len);
 	st->time = tt_clock_now();
 	tt_instance *in = instance_new(st, s, NULL, 0, true);
 	mark_dirty(st);
@@ -624,14 +639,7 @@ static void create_server_state(tt_class_entry *ce)
 	if (ce->first)
 		return; /* restored from the database */
 	tt_state *st = state_new(ce, S.next_state_id, 0);
-	tt_buf_clear(&S.any);
-	tt_value stored[TT_MAX_PARAMS];
-	for (uint32_t k = 0; k < ce->cls->n_params; k++)
-		stored[k] = stored_form(&ce->cls->params[k], &ce->cls->params[k].def);
-	for (uint32_t k = 0; k < ce->cls->n_params; k++) {
-		fix_raw(&stored[k]);
-		slot_set(&st->slots[k], &stored[k]);
-	}
+	init_slots(st, NULL, NULL, 0);
 	st->time = tt_clock_now();
 	mark_dirty(st);
 }
@@ -747,9 +755,7 @@ int tt_store_detach(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 	if (rc < 0)
 		return rc;
 	instance_free(in, true);
-	result_begin(&S.out, rid);
-	tt_enc_nil(&S.out);
-	send_out(c);
+	reply_nil(c, rid);
 	return 0;
 }
 
@@ -764,9 +770,7 @@ int tt_store_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 		return tt_fail(err, TT_NOT_OWNER, "class \"%s\": state %llu is not owned by this session",
 			       cname(st), (unsigned long long)st->id);
 	state_delete(st, "deleted", c->session);
-	result_begin(&S.out, rid);
-	tt_enc_nil(&S.out);
-	send_out(c);
+	reply_nil(c, rid);
 	return 0;
 }
 
@@ -787,6 +791,25 @@ static bool enc_update(tt_buf *b, const tt_state *st, uint64_t sched, const tt_m
 	if (sched)
 		tt_enc_uint(b, sched);
 	return true;
+}
+
+/* The writer's RESULT {seq, time, changes}: S.changes seen through its
+ * own filters. Nothing when req is NULL (a scheduled set applied). */
+static void reply_set(tt_client *req, uint64_t rid, tt_state *st)
+{
+	if (!req)
+		return;
+	const tt_sub *mine = find_sub(st, req->session);
+	result_begin(&S.out, rid);
+	tt_enc_map(&S.out, 3);
+	tt_enc_str(&S.out, "seq");
+	tt_enc_uint(&S.out, st->seq);
+	tt_enc_str(&S.out, "time");
+	tt_enc_float(&S.out, st->time);
+	tt_enc_str(&S.out, "changes");
+	enc_changes_view(&S.out, st, tt_buf_data(&S.changes), S.changes.len,
+			 mine ? sub_view(mine) : NULL);
+	send_out(req);
 }
 
 /* Apply validated values to st at sync time `time`, as written by session
@@ -810,19 +833,10 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 		if (changed || !p->filter_change || p->event)
 			idx[n_out] = idx[i], vals[n_out++] = vals[i];
 	}
-	const tt_sub *mine = req ? find_sub(st, req->session) : NULL;
 	if (!n_out) {
-		if (req) {
-			result_begin(&S.out, rid);
-			tt_enc_map(&S.out, 3);
-			tt_enc_str(&S.out, "seq");
-			tt_enc_uint(&S.out, st->seq);
-			tt_enc_str(&S.out, "time");
-			tt_enc_float(&S.out, st->time);
-			tt_enc_str(&S.out, "changes");
-			tt_enc_map(&S.out, 0);
-			send_out(req);
-		}
+		tt_buf_clear(&S.changes);
+		tt_enc_map(&S.changes, 0);
+		reply_set(req, rid, st);
 		return;
 	}
 
@@ -844,18 +858,7 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 
 	/* The writer's answer first, so its next set can go while the fan-out
 	 * drains. */
-	if (req) {
-		result_begin(&S.out, rid);
-		tt_enc_map(&S.out, 3);
-		tt_enc_str(&S.out, "seq");
-		tt_enc_uint(&S.out, st->seq);
-		tt_enc_str(&S.out, "time");
-		tt_enc_float(&S.out, st->time);
-		tt_enc_str(&S.out, "changes");
-		enc_changes_view(&S.out, st, tt_buf_data(&S.changes), S.changes.len,
-				 mine ? sub_view(mine) : NULL);
-		send_out(req);
-	}
+	reply_set(req, rid, st);
 
 	/* One UPDATE for every unfiltered subscriber. */
 	enc_update(&S.out, st, sched, NULL);
@@ -1135,9 +1138,7 @@ int tt_store_observe(tt_client *c, uint64_t rid, const tt_value *clsv, bool on, 
 			free(o);
 			tt_db_observe(s, ce ? ce->cls : NULL, false);
 		}
-		result_begin(&S.out, rid);
-		tt_enc_nil(&S.out);
-		send_out(c);
+		reply_nil(c, rid);
 		return 0;
 	}
 	if (!*pp) {
@@ -1396,25 +1397,19 @@ int tt_store_restore_state(uint64_t id, const char *name, size_t len, uint64_t o
 	st->seq = seq;
 	st->time = time;
 	st->db_trimmed = seq > S.cfg->history ? seq - S.cfg->history : 0;
-	tt_buf_clear(&S.any);
-	tt_value stored[TT_MAX_PARAMS];
+	static uint32_t idx[TT_MAX_PARAMS];
+	static tt_value vals[TT_MAX_PARAMS];
+	uint32_t n = 0;
 	for (uint32_t k = 0; k < cls->n_params; k++) {
 		const tt_param *p = &cls->params[k];
-		tt_value *v = (tt_value *)tt_map_get(values, p->name), c;
+		tt_value *v = (tt_value *)tt_map_get(values, p->name);
 		tt_error e;
-		if (v && tt_param_coerce(cls, p, v, &c, &e) == 0) {
-			stored[k] = stored_form(p, &c);
-		} else {
-			if (v)
-				tt_log_warn("state %llu: %s; using the default",
-					    (unsigned long long)id, e.msg);
-			stored[k] = stored_form(p, &p->def);
-		}
+		if (v && tt_param_coerce(cls, p, v, &vals[n], &e) == 0)
+			idx[n++] = k;
+		else if (v)
+			tt_log_warn("state %llu: %s; using the default", (unsigned long long)id, e.msg);
 	}
-	for (uint32_t k = 0; k < cls->n_params; k++) {
-		fix_raw(&stored[k]);
-		slot_set(&st->slots[k], &stored[k]);
-	}
+	init_slots(st, idx, vals, n);
 	return 0;
 }
 
