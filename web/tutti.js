@@ -528,11 +528,15 @@ export class Client extends Emitter {
     this._request([MSG.HELLO, null, opts], { allowBeforeHello: true }).then((welcome) => {
       this._onWelcome(welcome, wasToken);
     }, (err) => {
-      // HELLO refused (BAD_VERSION...) or connection dropped meanwhile
-      if (ws === this._ws && err.code > 0) {
+      if (ws !== this._ws) return; // the connection dropped meanwhile: already handled
+      if (err.code > 0) {
+        // HELLO refused (BAD_VERSION...): retrying would not help
         for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(err); }
         this._connectWaiters = [];
         this.close();
+      } else {
+        // no answer (TIMEOUT): start over on a new connection
+        this._onSocketGone(ws, 4000, err.message);
       }
     });
   }

@@ -2,7 +2,9 @@
 // resume with a SNAPSHOT, a state deleted while away, oversized messages.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { ErrorCode } from '../../web/tutti.js';
+import { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
+import { Client, ErrorCode } from '../../web/tutti.js';
 import { startServer, connect, waitFor, within, sleep, TEST_SCHEMAS } from './helpers.mjs';
 
 const servers = [];
@@ -113,4 +115,22 @@ test('close() rejects pending requests at once and stops reconnecting', async ()
   } finally { srv.proc.kill('SIGCONT'); }
   await sleep(300);
   assert.equal(a.status, 'closed');
+});
+
+test('a peer that never answers HELLO: the client gives up on that connection and tries a new one', async () => {
+  // not the tutti server: a WebSocket endpoint that accepts tutti.v1 and stays silent
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (ps) => (ps.has('tutti.v1') ? 'tutti.v1' : false) });
+  await new Promise((r) => wss.once('listening', r));
+  let connections = 0;
+  wss.on('connection', () => { connections++; });
+  const c = new Client({ url: `ws://127.0.0.1:${wss.address().port}/`, WebSocket, requestTimeout: 300, backoffMin: 50, backoffMax: 100, connectTimeout: 3000 });
+  try {
+    await assert.rejects(within(c.connect(), 6000, 'connect'), (e) => e.code === ErrorCode.TIMEOUT);
+    assert.ok(connections >= 2, `reconnected after the silent HELLO (${connections} connections)`);
+    assert.equal(c.status, 'closed');
+  } finally {
+    c.close();
+    for (const ws of wss.clients) ws.terminate();
+    await new Promise((r) => wss.close(r));
+  }
 });
