@@ -134,3 +134,43 @@ test('a much larger message (64 KiB, not msgpack) over --max-message also closes
   const other = await h.client(t);
   await other.ping();
 });
+
+function sendFragments(c, bytes, parts) {
+  const step = Math.ceil(bytes.length / parts);
+  for (let off = 0; off < bytes.length; off += step) {
+    c.ws.send(bytes.subarray(off, off + step), { binary: true, fin: off + step >= bytes.length });
+  }
+}
+
+test('a request split across several WebSocket fragments is reassembled and answered', async (t) => {
+  const c = await h.client(t);
+  const cls = await defineFresh(c, { s: { type: 'string', default: '' } });
+  const st = await c.create(cls, {});
+  const value = 'frag'.repeat(500);
+  sendFragments(c, encode([T.SET, 321, st.instance, { s: value }]), 7);
+  const r = await c.waitReply(321);
+  assert.equal(r[0], T.RESULT);
+  assert.equal(r[2].changes.s, value);
+});
+
+test('fragments that add up to more than --max-message close the connection with 1009', async (t) => {
+  const c = await h.client(t);
+  const other = await h.client(t);
+  sendFragments(c, encode([T.SET, 322, 1, { s: 'z'.repeat(MAX * 2) }]), 8);
+  const info = await orTimeout(c.closed, 5000);
+  assert.notEqual(info, 'timeout');
+  assert.equal(info.code, 1009);
+  await other.ping();
+});
+
+test('200 PINGs in one WebSocket message get 200 PONGs, in order', async (t) => {
+  const c = await h.client(t);
+  const msgs = [];
+  for (let i = 0; i < 200; i++) msgs.push([T.PING, 50000 + i, i / 10]);
+  assert.ok(Buffer.concat(msgs.map((m) => encode(m))).length < MAX);
+  c.sendMany(msgs);
+  await c.waitFor(() => (c.pushes.filter((m) => m[0] === T.PONG).length >= 200 ? true : undefined), { what: '200 PONGs' });
+  const pongs = c.pushes.filter((m) => m[0] === T.PONG);
+  assert.deepEqual(pongs.map((m) => m[1]), msgs.map((m) => m[1]));
+  assert.deepEqual(pongs.map((m) => m[2]), msgs.map((m) => m[2]));
+});

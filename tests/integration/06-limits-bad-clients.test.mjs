@@ -129,3 +129,33 @@ test('protocol errors between valid requests answered with an ERROR (UNKNOWN_CLA
     assert.equal(c.closeInfo, null);
   });
 });
+
+test('--max-queue: a client that stops reading is closed with 4001 while the others get every update', { timeout: 60000 }, async () => {
+  await withServer({ extraArgs: ['--max-queue', '65536'], maxMessage: 1024 * 1024 }, async (srv, open) => {
+    const o = await open();
+    const slow = await open();
+    const fast = await open();
+    await o.call(T.DEFINE, 'q', { s: { type: 'string', default: '' }, n: { type: 'integer', default: 0 } });
+    const st = await o.call(T.CREATE, 'q', {});
+    await slow.call(T.ATTACH, 'q', st.state, {});
+    await fast.call(T.ATTACH, 'q', st.state, {});
+    slow.ws._socket.pause(); // stop reading: the server's queue for it grows
+    // enough to fill the kernel's socket buffers too (loopback buffers hold MBs)
+    const N = 400;
+    for (let i = 0; i < N; i++) {
+      const r = await o.call(T.SET, st.instance, { s: String(i).padEnd(60000, 'x'), n: i + 1 });
+      assert.equal(r.seq, i + 1);
+    }
+    await fast.waitFor(() => (fast.log.filter((e) => e.msg[0] === T.UPDATE).length >= N ? true : undefined), { timeout: 20000, what: 'all UPDATEs' });
+    assert.deepEqual(fast.log.filter((e) => e.msg[0] === T.UPDATE).map((e) => e.msg[2]), Array.from({ length: N }, (_, i) => i + 1));
+    slow.ws._socket.resume();
+    const info = await orTimeout(slow.closed, 10000);
+    assert.notEqual(info, 'timeout', 'the slow client was not closed');
+    assert.equal(info.code, 4001);
+    const got = slow.log.filter((e) => e.msg[0] === T.UPDATE).map((e) => e.msg[2]);
+    assert.deepEqual(got, Array.from({ length: got.length }, (_, i) => i + 1), 'what the slow client got before the close has no gap');
+    assert.ok(got.length < N);
+    assert.equal(o.closeInfo, null);
+    assert.equal(fast.closeInfo, null);
+  });
+});
