@@ -197,6 +197,28 @@ test('a database in a directory where nothing can be created (no -wal/-shm possi
   } finally { imm.undo(); }
 });
 
+test('a database in use by a running tutti-server: a second server on it refuses to start, the first keeps working', {
+  timeout: 30000,
+  todo: 'server: a second tutti-server starts on a database another one is using; both hand out the same ids (state 1, session 1) and overwrite each other\'s rows (ids never reused, store of record); an exclusive lock (locking_mode=EXCLUSIVE or a lock file) would refuse it',
+}, async (t) => {
+  const site = await Site.create(t);
+  await site.start();
+  const a = await site.client();
+  await a.define('room', { n: { type: 'integer', default: 0 } });
+  const r = await a.create('room', { n: 1 });
+  const res = await runToExit(args(site.dir, site.db, ['--port', '0', '--resume-window', '60']), { timeout: MAX_MS + 1000 });
+  assert.equal(res.timedOut, false, `the second server started on a database in use:\n${tail(res.stderr)}`);
+  assert.notEqual(res.code, 0);
+  assert.equal(res.signal, null);
+  assert.ok(res.stderr.includes(site.db), `names the database:\n${res.stderr}`);
+  assertNoSanitizer(res.stderr);
+  // the first server was not disturbed
+  assert.equal((await a.set(r.instance, { n: 2 })).seq, 1);
+  const b = await site.client();
+  assert.ok(b.welcome.session > a.welcome.session);
+  await site.stop();
+});
+
 test('a refused start does not disturb a good database: the same file starts afterwards', { timeout: 30000 }, async (t) => {
   // sanity for the refusals above: the checks are about the content, not the path
   const site = await Site.create(t);
