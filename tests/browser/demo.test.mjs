@@ -160,6 +160,10 @@ test('the conductor starts and stops the audience; a late joiner knows since whe
   // a late joiner finds the start time in the attach history
   const late = await openPage('/');
   await late.waitForFunction(() => /^Playing \d\d:\d\d$/.test(document.querySelector('#now').textContent), null, { timeout: T });
+  // the beat grid: the late joiner found the same start time (history) as the pages that saw it live
+  const since = await Promise.all([...pages, late, conductor].map((p) => p.evaluate(() => window.tutti.beat.since)));
+  assert.equal(typeof since[0], 'number');
+  assert.ok(since.every((x) => x === since[0]), `same start time everywhere: ${since}`);
   if (!existsSync(ARTIFACTS)) mkdirSync(ARTIFACTS, { recursive: true });
   await late.waitForTimeout(300);
   await late.screenshot({ path: join(ARTIFACTS, 'demo.png') });
