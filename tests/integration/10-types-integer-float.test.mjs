@@ -165,3 +165,31 @@ test('a set whose value clips to the current value changes nothing: answered, no
   assert.equal(r.seq, 0);
   await b.expectNoPush(300, (m) => m[0] === T.UPDATE, 'UPDATE for a no-op set');
 });
+
+test('an integer with fractional bounds [0.5, 10.5] clips to integers inside them (1 and 10)', async (t) => {
+  const a = await h.client(t);
+  const cls = uniqueClass('fracbounds');
+  await a.define(cls, { i: { type: 'integer', default: 0, min: 0.5, max: 10.5 } });
+  const st = await a.create(cls, {});
+  assert.equal(st.values.i, 1, 'the default 0 is clipped to the smallest integer >= 0.5');
+  assert.deepEqual((await a.set(st.instance, { i: 100 })).changes, { i: 10 });
+  assert.deepEqual((await a.set(st.instance, { i: -100 })).changes, { i: 1 });
+});
+
+test('values are coerced before the change check: int 1 on a float holding 1.0 is not a change', async (t) => {
+  const { a, b, st } = await pair(t, { freq: 1 });
+  const r = await a.set(st.instance, { freq: 1 });
+  assert.deepEqual(r.changes, {});
+  const r2 = await a.set(st.instance, { freq: new F64(1) });
+  assert.deepEqual(r2.changes, {});
+  assert.equal(r2.seq, 0);
+  await b.expectNoPush(250, (m) => m[0] === T.UPDATE);
+});
+
+test('values are coerced before the change check: float 3.0 on an integer holding 3 is not a change', async (t) => {
+  const { a, b, st } = await pair(t, { level: 3 });
+  const r = await a.set(st.instance, { level: new F64(3) });
+  assert.deepEqual(r.changes, {});
+  assert.equal(r.seq, 0);
+  await b.expectNoPush(250, (m) => m[0] === T.UPDATE);
+});
