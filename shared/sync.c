@@ -40,7 +40,10 @@ int tt_sync_init(tt_sync *s, const tt_sync_options *opts)
 	else
 		tt_sync_options_default(&o);
 	memset(s, 0, sizeof(*s));
-	if (o.series_len < 1 || o.series_len > TT_SYNC_MAX_SERIES || !nonneg(o.ping_period) ||
+	if (o.startup_series_len == 0)
+		o.startup_series_len = o.series_len;
+	if (o.series_len < 1 || o.series_len > TT_SYNC_MAX_SERIES ||
+	    o.startup_series_len > TT_SYNC_MAX_SERIES || !nonneg(o.ping_period) ||
 	    !nonneg(o.series_delay_min) || !nonneg(o.series_delay_max) ||
 	    o.series_delay_max < o.series_delay_min || !nonneg(o.ping_timeout) ||
 	    !(o.ping_timeout > 0) || !nonneg(o.ping_timeout_max) ||
@@ -302,7 +305,8 @@ int tt_sync_on_pong(tt_sync *s, uint32_t ping_id, double client_time, double ser
 		s->connection_since = now;
 		changed = true;
 	}
-	if (s->series_n >= s->opt.series_len) {
+	unsigned len = s->status == TT_SYNC_STARTUP ? s->opt.startup_series_len : s->opt.series_len;
+	if (s->series_n >= len) {
 		end_series(s, now);
 		changed = true;
 		double lo = s->opt.series_delay_min, hi = s->opt.series_delay_max;

@@ -45,6 +45,8 @@ typedef enum tt_sync_status {
 /* Timing parameters, seconds. tt_sync_options_default gives IRCAM's. */
 typedef struct tt_sync_options {
 	unsigned series_len;      /* pongs per series (10), 1..TT_SYNC_MAX_SERIES */
+	unsigned startup_series_len; /* pongs in the first series (0: series_len); more
+				      * gives a better first estimate under heavy jitter */
 	double ping_period;       /* between a pong and the next ping (0.25) */
 	double series_delay_min;  /* pause between series, drawn in [min, max] */
 	double series_delay_max;  /* (10, 20) */
@@ -105,7 +107,8 @@ void tt_sync_options_default(tt_sync_options *out);
 
 /* Initialise *s with opts (NULL: defaults), status TT_SYNC_NEW; the first
  * tt_sync_ping is due at once. Returns 0, or -TT_BAD_VALUE when an option is
- * out of range (series_len 0 or > TT_SYNC_MAX_SERIES, a negative or NaN time,
+ * out of range (series_len 0, series_len or startup_series_len >
+ * TT_SYNC_MAX_SERIES, a negative or NaN time,
  * delay max < min, timeout 0 or max < initial, slew_rate >= 0.5); *s is then
  * zeroed. */
 int tt_sync_init(tt_sync *s, const tt_sync_options *opts);

@@ -83,6 +83,8 @@
  * @property {(pingId:number, clientTime:number) => void} sendPing sends PING [12, pingId, clientTime]
  * @property {(report:SyncReport) => void} [onReport] same as calling onReport(cb)
  * @property {number} [seriesLength=10] pongs per series
+ * @property {number} [startupSeriesLength=seriesLength] pongs in the first series: more gives a
+ *   better first estimate under heavy jitter (its error is only slewed away afterwards)
  * @property {number} [pingPeriod=0.25] seconds between a pong and the next ping of a series
  * @property {number} [seriesDelayMin=10] pause between series, seconds, drawn in [min, max]
  * @property {number} [seriesDelayMax=20]
@@ -168,12 +170,15 @@ export class SyncEstimator {
   /** @param {SyncOptions} options */
   constructor(options = {}) {
     const o = { ...DEFAULTS, ...options };
+    if (options.startupSeriesLength === undefined) o.startupSeriesLength = o.seriesLength;
     if (typeof o.sendPing !== 'function') throw new TypeError('SyncEstimator: sendPing(pingId, clientTime) is required');
     for (const k of ['seriesLength', 'pingPeriod', 'seriesDelayMin', 'seriesDelayMax', 'pingTimeout', 'pingTimeoutMax',
       'trainingDuration', 'window', 'maxDrift', 'slewRate', 'stepForward']) {
       if (typeof o[k] !== 'number' || !(o[k] >= 0)) throw new RangeError(`SyncEstimator: option ${k} must be a number >= 0`);
     }
-    if (!Number.isInteger(o.seriesLength) || o.seriesLength < 1) throw new RangeError('SyncEstimator: seriesLength must be an integer >= 1');
+    for (const k of ['seriesLength', 'startupSeriesLength']) {
+      if (!Number.isInteger(o[k]) || o[k] < 1) throw new RangeError(`SyncEstimator: ${k} must be an integer >= 1`);
+    }
     if (o.seriesDelayMax < o.seriesDelayMin) throw new RangeError('SyncEstimator: seriesDelayMax < seriesDelayMin');
     if (!(o.pingTimeout > 0) || o.pingTimeoutMax < o.pingTimeout) throw new RangeError('SyncEstimator: need 0 < pingTimeout <= pingTimeoutMax');
     if (o.slewRate >= 0.5) throw new RangeError('SyncEstimator: slewRate must be < 0.5');
@@ -256,8 +261,9 @@ export class SyncEstimator {
     this._t0 = t0; this._T0 = T0; this._R = R;
     const e = this._estimateAt(now);
     let c0 = had ? before - e : 0;
-    const { slewRate, stepForward } = this.options;
-    if (!(slewRate > 0) || (c0 < 0 && -c0 > stepForward)) c0 = 0;
+    const { stepForward } = this.options;
+    const k = this.options.slewRate;
+    if (!(k > 0) || (c0 < 0 && -c0 > stepForward)) c0 = 0;
     this._tu = now; this._c0 = c0; this._a = e + c0;
   }
 
@@ -381,7 +387,7 @@ export class SyncEstimator {
     this._timeout = Math.max(this.options.pingTimeout, this._timeout * 0.75);
     let changed = false;
     if (!this._online) { this._online = true; this._connectionSince = now; changed = true; }
-    if (this._series.length >= this.options.seriesLength) {
+    if (this._series.length >= (this._status === 'startup' ? this.options.startupSeriesLength : this.options.seriesLength)) {
       this._endSeries(now);
       changed = true;
       const { seriesDelayMin: lo, seriesDelayMax: hi } = this.options;

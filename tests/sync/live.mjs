@@ -154,3 +154,54 @@ export function quantile(xs, q) {
 
 export const fmtMs = (x) => `${(x * 1e3).toFixed(3)} ms`;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Run an estimator for `seconds` after its first series, sampling its sync
+ * time every `everyMs`. Returns {first, samples, report, bracket} with
+ * samples [{m, s, status}] (CLOCK_MONOTONIC, estimate, status then).
+ */
+export async function runAndSample(url, clock, options, { seconds, everyMs = 50 } = {}) {
+  const drv = await driveEstimator(url, clock, options);
+  try {
+    const first = await drv.est.start();
+    const m1 = mono();
+    const samples = [{ m: m1, s: drv.est.getSyncTime(clock.localOf(m1)), status: first.status }];
+    const end = m1 + seconds;
+    while (mono() < end) {
+      await sleep(everyMs);
+      const m = mono();
+      samples.push({ m, s: drv.est.getSyncTime(clock.localOf(m)), status: drv.est.getReport().status });
+    }
+    return { first, samples, report: drv.est.getReport(), bracket: drv.bracket };
+  } finally {
+    drv.close();
+  }
+}
+
+/** Errors of samples against a bracket: {errs (worst case each), centers, back (steps backwards)}. */
+export function analyze(samples, bracket) {
+  const errs = [], centers = [];
+  let back = 0, last = -Infinity;
+  for (const { m, s } of samples) {
+    const e = bracket.error(s, m);
+    errs.push(e.worst); centers.push(Math.abs(e.center));
+    if (s < last) back++;
+    last = s;
+  }
+  return {
+    errs, centers, back,
+    summary: `p50 ${fmtMs(quantile(errs, 0.5))}, p95 ${fmtMs(quantile(errs, 0.95))}, max ${fmtMs(Math.max(...errs))} ` +
+      `(bracket centre: p95 ${fmtMs(quantile(centers, 0.95))}; bracket width ${(bracket.width * 1e6).toFixed(0)} µs, ${samples.length} samples)`,
+  };
+}
+
+/**
+ * Timings for the jitter tests: training 10 s, then drift over a 25 s window.
+ * The first series has 20 pings: with 10, one run in ~100 starts 2.5 ms off
+ * (simulated with 20 ms ± 5 ms uniform delays) and the slewing at 160 ppm
+ * takes 15 s to absorb it, which alone can push a 38 s run's p95 to ~1.9 ms.
+ */
+export const JITTER_OPTIONS = {
+  seriesLength: 10, startupSeriesLength: 20, pingPeriod: 0.05, seriesDelayMin: 0.5, seriesDelayMax: 1,
+  trainingDuration: 10, window: 25,
+};

@@ -164,6 +164,12 @@ static void test_options(void **state)
 	o.series_len = TT_SYNC_MAX_SERIES + 1;
 	assert_int(tt_sync_init(&s, &o), -TT_BAD_VALUE);
 	tt_sync_options_default(&o);
+	o.startup_series_len = TT_SYNC_MAX_SERIES + 1;
+	assert_int(tt_sync_init(&s, &o), -TT_BAD_VALUE);
+	o.startup_series_len = 0; /* same as series_len */
+	assert_int(tt_sync_init(&s, &o), 0);
+	assert_int(s.opt.startup_series_len, 10);
+	tt_sync_options_default(&o);
 	o.series_delay_max = 1;
 	assert_int(tt_sync_init(&s, &o), -TT_BAD_VALUE);
 	tt_sync_options_default(&o);
@@ -284,6 +290,23 @@ static void test_first_series(void **state)
 	/* the inverse */
 	double local = local_of(m.tau);
 	assert_near(tt_sync_local_time(&m.s, tt_sync_time(&m.s, local)), local, 1e-9);
+}
+
+static void test_longer_first_series(void **state)
+{
+	(void)state;
+	tt_sync_options o;
+	tt_sync_options_default(&o);
+	o.startup_series_len = 20;
+	sim m;
+	sim_init(&m, &o);
+	while (m.s.n_series == 0)
+		run(&m, m.tau + 0.01, 0, NULL);
+	assert_true(m.tau > 19 * 0.25); /* twenty pings */
+	assert_near(err_now(&m), 0, 0.0005);
+	while (m.s.n_series == 1)
+		run(&m, m.tau + 0.01, 0, NULL);
+	assert_int(m.s.series_n, 0); /* later series have ten */
 }
 
 static double worst_late_err;
@@ -419,6 +442,7 @@ int main(void)
 		cmocka_unit_test(test_ping_pong_contract),
 		cmocka_unit_test(test_timeouts),
 		cmocka_unit_test(test_first_series),
+		cmocka_unit_test(test_longer_first_series),
 		cmocka_unit_test(test_drift_after_window),
 		cmocka_unit_test(test_monotonic_across_correction),
 		cmocka_unit_test(test_big_forward_correction_steps),
