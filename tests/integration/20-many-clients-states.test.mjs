@@ -9,10 +9,11 @@ const h = useServer({ resumeWindow: 0 });
 
 const CLIENTS = Number(process.env.TUTTI_IT_CLIENTS ?? 100);
 const STATES_PER_CLIENT = 10;          // 1000 states
-const PEERS_PER_STATE = 2;             // each state also attached by 2 other clients
+const PEERS_PER_STATE = 2;             // each state also attached by 2 other clients:
+                                       // the first with filter ['v'], the second unfiltered
 const SETS_PER_STATE = 4;              // by its owner and its peers, concurrently
 
-test(`${CLIENTS} clients, ${CLIENTS * STATES_PER_CLIENT} states: per-state seq order with no gap, values isolated per state`, { timeout: 180000 }, async (t) => {
+test(`${CLIENTS} clients, ${CLIENTS * STATES_PER_CLIENT} states, filtered and unfiltered peers: per-state seq order with no gap, values isolated per state, filters kept`, { timeout: 180000 }, async (t) => {
   const clients = [];
   for (let i = 0; i < CLIENTS; i++) clients.push(RawClient.open(h.url));
   const cs = await Promise.all(clients);
@@ -33,11 +34,13 @@ test(`${CLIENTS} clients, ${CLIENTS * STATES_PER_CLIENT} states: per-state seq o
   const instances = new Map(); // `${clientIdx}:${stateId}` -> instance id
   owned.forEach((list, i) => list.forEach((s) => instances.set(`${i}:${s.state}`, s.instance)));
   const watchers = new Map(); // stateId -> [clientIdx...] (including the owner)
+  const filtered = new Set(); // `${clientIdx}:${stateId}` attached with filter ['v']
   await Promise.all(cs.map(async (c, j) => {
     const reqs = [];
     for (let p = 1; p <= PEERS_PER_STATE; p++) {
       const i = (j - p + CLIENTS) % CLIENTS;
-      for (const s of owned[i]) reqs.push(c.attach(cls, s.state, {}).then((a) => { instances.set(`${j}:${s.state}`, a.instance); }));
+      const opts = p === 1 ? { filter: ['v'] } : {};
+      for (const s of owned[i]) reqs.push(c.attach(cls, s.state, opts).then((a) => { instances.set(`${j}:${s.state}`, a.instance); if (p === 1) filtered.add(`${j}:${s.state}`); }));
     }
     await Promise.all(reqs);
   }));
@@ -70,7 +73,7 @@ test(`${CLIENTS} clients, ${CLIENTS * STATES_PER_CLIENT} states: per-state seq o
   const results = new Map(); // reqKey -> result
   await Promise.all([...byClient.entries()].map(async ([ci, list]) => {
     const c = cs[ci];
-    const ps = list.map((wr) => c.set(instances.get(`${ci}:${wr.stateId}`), { v: wr.value }).then((r) => {
+    const ps = list.map((wr) => c.set(instances.get(`${ci}:${wr.stateId}`), filtered.has(`${ci}:${wr.stateId}`) ? { v: wr.value } : { v: wr.value, tag: `t${wr.value}` }).then((r) => {
       results.set(`${ci}:${wr.value}`, r);
     }));
     await Promise.all(ps);
@@ -79,7 +82,7 @@ test(`${CLIENTS} clients, ${CLIENTS * STATES_PER_CLIENT} states: per-state seq o
   // every set was applied (each value is new), so each state ends at seq SETS_PER_STATE
   for (const wr of writes) {
     const r = results.get(`${wr.ci}:${wr.value}`);
-    assert.deepEqual(r.changes, { v: wr.value });
+    assert.deepEqual(r.changes, filtered.has(`${wr.ci}:${wr.stateId}`) ? { v: wr.value } : { v: wr.value, tag: `t${wr.value}` });
   }
 
   // each watcher must see, per state, seqs 1..N exactly once in order, through
@@ -102,7 +105,8 @@ test(`${CLIENTS} clients, ${CLIENTS * STATES_PER_CLIENT} states: per-state seq o
       if (m[0] === T.UPDATE) {
         [, stateId, seq] = m;
         v = m[4].v;
-        assert.deepEqual(Object.keys(m[4]), ['v'], `client ${ci}: UPDATE carries only v`);
+        if (filtered.has(`${ci}:${stateId}`)) assert.deepEqual(Object.keys(m[4]), ['v'], `client ${ci}: a filtered UPDATE carries only v`);
+        else if ('tag' in m[4]) assert.equal(m[4].tag, `t${m[4].v}`, `client ${ci}: tag and v of one set travel together`);
         assert.ok(watchers.get(stateId).includes(ci), `client ${ci} got an UPDATE for state ${stateId} it is not attached to`);
       } else if (m[0] === T.RESULT && m[2] && m[2].changes && 'v' in m[2].changes) {
         v = m[2].changes.v;
