@@ -574,7 +574,10 @@ export class Client extends Emitter {
   _onSocketGone(ws, code, reason) {
     if (ws !== this._ws) return;
     this._detachSocket(ws);
-    try { ws.close(); } catch { /* ignore */ }
+    try {
+      // a dead connection (heartbeat) need not wait for a closing handshake: `ws` can terminate
+      if (code === 4000 && typeof ws.terminate === 'function') ws.terminate(); else ws.close();
+    } catch { /* ignore */ }
     this._ws = null;
     this._stopTimers();
     this._out = []; this._outBytes = 0;
