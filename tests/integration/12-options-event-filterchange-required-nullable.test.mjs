@@ -126,7 +126,7 @@ test('required: a refused CREATE creates no state (observers see nothing)', asyn
   await o.observe(CLS);
   const a = await h.client(t);
   await a.fail(E.REQUIRED, T.CREATE, CLS, {});
-  await o.expectNoPush(300, (m) => m[0] === T.NOTICE, 'create NOTICE');
+  await o.expectNoPush(300, (m) => m[0] === T.NOTICE && m[1] === 'create', 'create NOTICE');
 });
 
 test('required: CREATE with the required param given stores it', async (t) => {
@@ -182,5 +182,5 @@ test('CREATE init values are validated like a SET: an unknown param is UNKNOWN_P
   const e = await a.fail(E.UNKNOWN_PARAM, T.CREATE, CLS, { title: 'x', zzparam: 1 });
   assertNames(e.message, { cls: CLS, param: 'zzparam' });
   await a.fail(E.BAD_VALUE, T.CREATE, CLS, { title: 'x', plain: 'seven' });
-  await o.expectNoPush(300, (m) => m[0] === T.NOTICE, 'create NOTICE for a refused CREATE');
+  await o.expectNoPush(300, (m) => m[0] === T.NOTICE && m[1] === 'create', 'create NOTICE for a refused CREATE');
 });
