@@ -3,7 +3,7 @@
 # each registered in CTest as unit/<module>. Included from tests/tests.cmake,
 # so paths are relative to the source root.
 set(TT_UNIT_CORE value codec schema json)
-set(TT_UNIT_SERVER)
+set(TT_UNIT_SERVER handler)
 foreach(mod ${TT_UNIT_CORE} ${TT_UNIT_SERVER})
   add_executable(test_${mod} ${CMAKE_SOURCE_DIR}/tests/unit/test_${mod}.c)
   target_include_directories(test_${mod} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit)
