@@ -43,12 +43,15 @@ test(`acknowledged updates survive ${CYCLES} kill -9 cycles (seed ${SEED})`, { t
     schemas: [{ class: 'mixer', server: true, description: MIXER }, { class: 'room', server: false, description: ROOM }],
     history: 100000,
     resumeWindow: 3600, // the writers never come back: their rooms must not be deleted during the test
+    args: ['--max-rate', '0'], // as fast as the acks come, also on a fast (Release) build
   });
   const ctx = `seed ${SEED}`;
   // acked: stateId -> Map(seq -> {key, value, origin})
   const acked = new Map();
   const sent = new Map();     // stateId -> Set of values sent (acknowledged or not)
   const rooms = [];           // acknowledged CREATEs: {state, cycle}
+  const deleted = [];         // acknowledged DELETEs: state ids
+  const classes = [];         // acknowledged DEFINEs: class names
   let mixerId = null;
   let k = 0;                  // unique value per set
   let totalAcked = 0;
@@ -113,7 +116,12 @@ test(`acknowledged updates survive ${CYCLES} kill -9 cycles (seed ${SEED})`, { t
       assert.ok(have.has(r.state), `${what}: room ${r.state} (CREATE acknowledged in cycle ${r.cycle}) is gone (${ctx})`);
       checkState(await c.attach('room', r.state, { since: 0 }), 'n', what);
     }
+    for (const id of deleted) assert.ok(!have.has(id), `${what}: room ${id} is back although its DELETE was acknowledged (${ctx})`);
     await c.unobserve('room');
+    for (const name of classes) {
+      const d = await c.describe(name).catch((err) => assert.fail(`${what}: class ${name} (DEFINE acknowledged) is gone: ${err.message} (${ctx})`));
+      assert.equal(d.v.default, classes.indexOf(name));
+    }
   }
 
   /** Sequential writer on the mixer. */
@@ -159,6 +167,12 @@ test(`acknowledged updates survive ${CYCLES} kill -9 cycles (seed ${SEED})`, { t
     const m2 = await w2.attach('mixer', null, {});
     const room = await w2.create('room', { tag: `cycle ${cycle}` });
     rooms.push({ state: room.state, cycle });
+    const doomed = await w2.create('room', { tag: 'doomed' });
+    await w2.delete(doomed.instance);
+    deleted.push(doomed.state);
+    const cls = `c${cycle}_${SEED}`;
+    assert.deepEqual(await w1.define(cls, { v: { type: 'integer', default: classes.length } }), { defined: true });
+    classes.push(cls);
     const stop = { v: false };
     const writers = [
       sequential(w1, m1.instance, stop),

@@ -162,6 +162,37 @@ for (const how of ['stop', 'kill9']) {
   });
 }
 
+test('a filtered instance keeps its filter across a kill -9: missed events restricted to it, SET outside it is FILTERED', { timeout: 30000 }, async (t) => {
+  const site = await Site.create(t, { history: 1000, resumeWindow: 30 });
+  await site.start();
+  const W = await site.client();
+  await W.define('room', ROOM);
+  const x = await W.create('room', {});
+  const B = await site.client();
+  const bf = await B.attach('room', x.state, { filter: ['tag'] });
+  await W.set(x.instance, { tag: 'a' });                 // seq 1
+  await waitSeq(B, x.state, 1, 'B sees seq 1');
+  await B.terminate();
+  await W.set(x.instance, { n: 1 });                     // seq 2: invisible to B
+  await W.set(x.instance, { n: 2, tag: 'b' });           // seq 3: B sees {tag}
+  await W.set(x.instance, { n: 3 });                     // seq 4: invisible
+  await site.kill9();
+  await site.start();
+  const W2 = await resume(site, W, { [x.state]: 4 });
+  assert.equal(W2.welcome.resumed, true);
+  const B2 = await resume(site, B, { [x.state]: 1 });
+  assert.equal(B2.welcome.resumed, true);
+  await waitSeq(B2, x.state, 3, 'B2 gets the visible missed event');
+  await B2.expectNoPush(200, (m) => m[1] === x.state && m[2] !== 3, 'events the filter hides');
+  assert.deepEqual(updatesOf(B2, x.state).map((m) => [m[0], m[2], m[4]]), [[T.UPDATE, 3, { tag: 'b' }]]);
+  const f = await B2.fail(E.FILTERED, T.SET, bf.instance, { n: 9 });
+  assert.ok(f.message.includes('n'));
+  assert.equal((await B2.set(bf.instance, { tag: 'c' })).seq, 5);
+  const h = await B2.call(T.HISTORY, bf.instance, { since: 1 });
+  for (const e of h.events) assert.deepEqual(Object.keys(e.changes).filter((k) => k !== 'tag'), [], `history through the filter: ${short(e)}`);
+  await site.stop();
+});
+
 test('missed events that left the history (--history 5): a SNAPSHOT with the current values, then live updates', { timeout: 60000 }, async (t) => {
   const site = await Site.create(t, { history: 5, resumeWindow: 30 });
   await site.start();
