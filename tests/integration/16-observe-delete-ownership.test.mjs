@@ -78,10 +78,10 @@ test('OBSERVE all classes (nil) lists states of every class, then notices for ev
   const c3 = await defineFresh(o, DESC);
   const s3 = await o.create(c3, {});
   // (other tests' clients may still be leaving: only look at this test's classes)
-  const mine = (m) => [c1, c2, c3].includes(m[2]);
-  assert.deepEqual(await w.nextNotice(mine), [T.NOTICE, 'create', c3, s3.state, o.welcome.session]);
+  const ours = (m) => [c1, c2, c3].includes(m[2]);
+  assert.deepEqual(await w.nextNotice(ours), [T.NOTICE, 'create', c3, s3.state, o.welcome.session]);
   await o.delete(s1.instance);
-  assert.deepEqual(await w.nextNotice(mine), [T.NOTICE, 'delete', c1, s1.state, o.welcome.session]);
+  assert.deepEqual(await w.nextNotice(ours), [T.NOTICE, 'delete', c1, s1.state, o.welcome.session]);
 });
 
 test('UNOBSERVE a class stops its notices and answers nil', async (t) => {
