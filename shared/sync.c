@@ -144,10 +144,12 @@ double tt_sync_local_time(const tt_sync *s, double sync_time)
 	return s->t0 + (sync_time - s->T0) / s->R;
 }
 
-/* Install a new estimate at local time now, S kept continuous. */
-static void set_estimate(tt_sync *s, double t0, double T0, double R, double now)
+/* Install a new estimate at local time now: S kept continuous when smooth,
+ * else applied at once (the provisional estimates of the first series, and
+ * the end of that series). */
+static void set_estimate(tt_sync *s, double t0, double T0, double R, double now, bool smooth)
 {
-	bool had = s->have;
+	bool had = s->have && smooth;
 	double before = had ? tt_sync_time(s, now) : 0;
 	s->have = true;
 	s->t0 = t0;
@@ -165,7 +167,7 @@ static void set_estimate(tt_sync *s, double t0, double T0, double R, double now)
 /* Offset of the series from the fastest trip each way (the causality bracket
  * of T - R·t), or from the fastest round trip when the bracket is empty;
  * reference point at the mean mid-time of the pings. */
-static void series_estimate(tt_sync *s, double *out_t, double *out_T)
+static void series_estimate(tt_sync *s, bool stats, double *out_t, double *out_T)
 {
 	double R = s->R;
 	double hi = INFINITY, lo = -INFINITY, tsum = 0, tsum_travel = 0;
@@ -193,9 +195,11 @@ static void series_estimate(tt_sync *s, double *out_t, double *out_T)
 		const double *e = s->series[best];
 		offset = (e[2] + e[3]) / 2 - R * (e[0] + e[1]) / 2;
 	}
-	s->rt_min = tmin;
-	s->rt_max = tmax;
-	s->rt_mean = tsum_travel / n;
+	if (stats) {
+		s->rt_min = tmin;
+		s->rt_max = tmax;
+		s->rt_mean = tsum_travel / n;
+	}
 	*out_t = t;
 	*out_T = offset + R * t;
 }
@@ -257,28 +261,29 @@ static void set_status(tt_sync *s, tt_sync_status st, double now)
 static void end_series(tt_sync *s, double now)
 {
 	double t, T;
-	series_estimate(s, &t, &T);
+	series_estimate(s, true, &t, &T);
 	s->series_n = 0;
 	s->n_series++;
 	s->time_offset = T - t;
 	lt_push(s, t, T, now);
-	if (s->status == TT_SYNC_STARTUP)
+	bool first = s->status == TT_SYNC_STARTUP; /* replaces the provisional at once */
+	if (first)
 		set_status(s, TT_SYNC_TRAINING, now);
 	if (s->status == TT_SYNC_TRAINING && now - s->status_since < s->opt.training_duration) {
-		set_estimate(s, t, T, 1, now); /* offset only */
+		set_estimate(s, t, T, 1, now, !first); /* offset only */
 		return;
 	}
 	double t0, T0, R;
 	if (regression(s, &t0, &T0, &R) && fabs(R - 1) <= s->opt.max_drift) {
 		set_status(s, TT_SYNC_SYNC, now);
-		set_estimate(s, t0, T0, R, now);
+		set_estimate(s, t0, T0, R, now, true);
 	} else {
 		/* implausible drift (a clock stepped, a device slept): train again */
 		s->lt_head = (s->lt_head + s->lt_n - 1) % TT_SYNC_MAX_ENTRIES;
 		s->lt_n = 1;
 		set_status(s, TT_SYNC_TRAINING, now);
 		s->status_since = now;
-		set_estimate(s, t, T, 1, now);
+		set_estimate(s, t, T, 1, now, !first);
 	}
 }
 
@@ -312,6 +317,11 @@ int tt_sync_on_pong(tt_sync *s, uint32_t ping_id, double client_time, double ser
 		double lo = s->opt.series_delay_min, hi = s->opt.series_delay_max;
 		s->due = now + lo + (hi - lo) * rnd(s);
 	} else {
+		if (s->status == TT_SYNC_STARTUP) { /* provisional, from the pongs so far */
+			double t, T; /* R is still 1 */
+			series_estimate(s, false, &t, &T);
+			set_estimate(s, t, T, 1, now, false);
+		}
 		s->due = now + s->opt.ping_period;
 	}
 	if (out_report)

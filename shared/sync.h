@@ -37,7 +37,7 @@
 
 typedef enum tt_sync_status {
 	TT_SYNC_NEW = 0,  /* before the first ping */
-	TT_SYNC_STARTUP,  /* first series under way: tt_sync_time is the identity */
+	TT_SYNC_STARTUP,  /* first series under way: provisional estimates */
 	TT_SYNC_TRAINING, /* offset only (frequency ratio 1) */
 	TT_SYNC_SYNC      /* offset and drift from the long-term regression */
 } tt_sync_status;
@@ -135,10 +135,11 @@ int tt_sync_ping(tt_sync *s, double now, uint32_t *out_ping_id);
 int tt_sync_on_pong(tt_sync *s, uint32_t ping_id, double client_time, double server_recv,
 		    double server_send, double now, bool *out_report);
 
-/* The server's sync time at local time local (before the first series ends:
- * local itself). Non-decreasing in local once the first series has ended,
- * also across estimate updates as long as local times passed to the other
- * calls do not decrease. */
+/* The server's sync time at local time local: local itself before the first
+ * pong, a provisional estimate from the pongs so far during the first series
+ * (it may step either way), then the estimate. Non-decreasing in local once
+ * the first series has ended, also across estimate updates as long as the
+ * local times passed to the other calls do not decrease. */
 double tt_sync_time(const tt_sync *s, double local);
 
 /* Inverse of tt_sync_time: the local time at which the sync clock reads

@@ -22,16 +22,23 @@
 // Adoption by tutti.js (Client), the few lines it needs:
 //
 //   import { SyncEstimator } from './sync.js';
-//   // constructor, after this.options is set:
+//   // constructor, once this.options is set:
 //   this.sync = new SyncEstimator({
-//     getTime: options.getTime || now,
+//     ...(options.sync || {}),                          // optional timing overrides
+//     getTime: options.getTime || now,                  // e.g. () => audioContext.currentTime
 //     sendPing: (id, t) => { if (this._ws && this._ws.readyState === 1) this._enqueue([MSG.PING, id, t]); },
-//     ...options.sync,                                  // optional timing overrides
 //   });
-//   // _startTimers(): this.sync.start();     _stopTimers() on close(): this.sync.stop();
+//   // on each HELLO result: this.sync.start();   (a no-op while running)
+//   // close():              this.sync.stop();
 //   // _onPong([, id, clientTime, recv, send]) { this.sync.onPong(id, clientTime, recv, send); ... }
 //   getSyncTime(localTime) { return this.sync.getSyncTime(localTime); }
 //   getLocalTime(syncTime) { return this.sync.getLocalTime(syncTime); }
+//
+// Before the first pong, getSyncTime() is the local time itself; during the
+// first series (status 'startup') it is a provisional estimate from the pongs
+// so far, which may step either way as better pongs come; monotonicity holds
+// from the end of the first series (the first 'training' report) on. So
+// tutti.js needs no quick estimate of its own. Types: web/sync.d.ts.
 //
 // The estimator's ping ids start at 2^30 (option pingIdBase), and a PONG is
 // accepted only when both its id and its echoed clientTime match the ping in
@@ -223,7 +230,8 @@ export class SyncEstimator {
 
   /**
    * The server's sync time at a local time (default: now). Before the first
-   * series completes, the local time itself. Non-decreasing in localTime.
+   * pong, the local time itself; during the first series, a provisional
+   * estimate. Non-decreasing in localTime from the end of the first series on.
    */
   getSyncTime(localTime = this._getTime()) { return this._syncAt(localTime); }
 
@@ -254,8 +262,8 @@ export class SyncEstimator {
   }
 
   /** Install a new estimate at local time now, keeping S continuous (monotonic smoothing). */
-  _setEstimate(t0, T0, R, now) {
-    const had = this._have;
+  _setEstimate(t0, T0, R, now, smooth = true) {
+    const had = this._have && smooth;
     const before = had ? this._syncAt(now) : 0;
     this._have = true;
     this._t0 = t0; this._T0 = T0; this._R = R;
@@ -393,6 +401,11 @@ export class SyncEstimator {
       const { seriesDelayMin: lo, seriesDelayMax: hi } = this.options;
       this._arm(lo + (hi - lo) * this._random(), () => this._ping());
     } else {
+      if (this._status === 'startup') {
+        // provisional, from the pongs so far; applied at once
+        const p = seriesEstimate(this._series, 1);
+        this._setEstimate(p.t, p.T, 1, now, false);
+      }
       this._arm(this.options.pingPeriod, () => this._ping());
     }
     if (changed) this._emit();
@@ -410,10 +423,11 @@ export class SyncEstimator {
     while (this._longTerm.length > o.maxLongTermEntries || (this._longTerm.length > 1 && this._longTerm[0].t < now - o.window)) {
       this._longTerm.shift();
     }
-    if (this._status === 'startup') this._setStatus('training', now);
+    const first = this._status === 'startup'; // replaces the provisional estimate at once
+    if (first) this._setStatus('training', now);
     if (this._status === 'training' && now - this._statusSince < o.trainingDuration) {
       // offset only: the frequency ratio stays 1
-      this._setEstimate(s.t, s.T, 1, now);
+      this._setEstimate(s.t, s.T, 1, now, !first);
       return;
     }
     const reg = regression(this._longTerm);
@@ -425,7 +439,7 @@ export class SyncEstimator {
       this._longTerm = [this._longTerm[this._longTerm.length - 1]];
       this._setStatus('training', now);
       this._statusSince = now;
-      this._setEstimate(s.t, s.T, 1, now);
+      this._setEstimate(s.t, s.T, 1, now, !first);
     }
   }
 }

@@ -151,3 +151,25 @@ test('series estimate: fastest trip each way; falls back to the best round trip'
   const reg = regression([{ t: 1e6, T: 5 }, { t: 1e6 + 10, T: 5 + 10 * 0.9999 }, { t: 1e6 + 20, T: 5 + 20 * 0.9999 }]);
   assert.ok(Math.abs(reg.R - 0.9999) < 1e-12, 'centred regression keeps the drift at large t');
 });
+
+test('startup: provisional estimates within the round trip, then the first series at once; longer first series', () => {
+  const sim = simulate({ up: jitter(9), down: jitter(10), options: { startupSeriesLength: 20 } });
+  sim.est.start();
+  let pongs = 0, worst = 0;
+  const seen = new Set();
+  for (;;) {
+    sim.runUntil(sim.tau + 0.01);
+    if (sim.est.getReport().series > 0) break;
+    if (sim.est.getSyncTime() !== sim.local()) { // a pong came: provisional estimate
+      worst = Math.max(worst, Math.abs(sim.error()));
+      seen.add(sim.est.getReport().status);
+    }
+    pongs = sim.tau;
+  }
+  assert.deepEqual([...seen], ['startup']);
+  assert.equal(sim.est.getReport().status, 'training');
+  assert.ok(worst < 0.010, `provisional error ${worst}`);
+  assert.ok(pongs > 19 * 0.25, 'twenty pings in the first series');
+  assert.ok(Math.abs(sim.error()) <= 0.5e-3);
+  assert.throws(() => new SyncEstimator({ sendPing: () => {}, startupSeriesLength: 0 }), RangeError);
+});

@@ -1,0 +1,93 @@
+// Types of web/sync.js: the clock-sync estimator (IRCAM's algorithm; see the
+// comment at the top of sync.js). All times are seconds.
+
+export type SyncStatus = 'new' | 'startup' | 'training' | 'sync';
+
+export interface SyncReport {
+  /** 'startup' during the first series, 'training' (offset only) until trainingDuration, then 'sync' (offset and drift) */
+  status: SyncStatus;
+  /** local seconds since the status changed */
+  statusDuration: number;
+  /** server minus local time of the last series */
+  timeOffset: number;
+  /** d(sync time)/d(local time) in use (1 while training) */
+  frequencyRatio: number;
+  /** frequencyRatio - 1 (e.g. -1e-4: the local clock runs 100 ppm fast) */
+  drift: number;
+  /** 'offline' after a ping timed out, until the next pong */
+  connection: 'online' | 'offline';
+  connectionDuration: number;
+  /** current pong timeout */
+  connectionTimeout: number;
+  /** mean round trip of the last series (server time excluded) */
+  travelDuration: number;
+  travelDurationMin: number;
+  travelDurationMax: number;
+  roundTrip: { min: number; mean: number; max: number };
+  /** series completed since start() */
+  series: number;
+  /** series in the drift regression window */
+  longTermEntries: number;
+}
+
+export interface SyncOptions {
+  /** local clock, seconds, monotonic (default performance.now()/1000; in a browser, an AudioContext's currentTime) */
+  getTime?: () => number;
+  /** send PING [12, pingId, clientTime] */
+  sendPing: (pingId: number, clientTime: number) => void;
+  onReport?: (report: SyncReport) => void;
+  /** pongs per series (10) */
+  seriesLength?: number;
+  /** pongs in the first series (default seriesLength) */
+  startupSeriesLength?: number;
+  /** between a pong and the next ping of a series (0.25) */
+  pingPeriod?: number;
+  /** pause between series drawn in [min, max] (10, 20) */
+  seriesDelayMin?: number;
+  seriesDelayMax?: number;
+  /** initial pong timeout (1); x2 per timeout, x0.75 per pong */
+  pingTimeout?: number;
+  pingTimeoutMax?: number;
+  /** offset only for this long (120) */
+  trainingDuration?: number;
+  /** series kept for the drift regression (900) */
+  window?: number;
+  /** |frequencyRatio - 1| accepted (500e-6), else back to training */
+  maxDrift?: number;
+  /** corrections spread at this rate, s per s (160e-6); 0: at once (may step backwards) */
+  slewRate?: number;
+  /** forward corrections larger than this are applied at once (0.1) */
+  stepForward?: number;
+  /** first ping id (2**30) */
+  pingIdBase?: number;
+  random?: () => number;
+  setTimeout?: (fn: () => void, ms: number) => unknown;
+  clearTimeout?: (handle: unknown) => void;
+}
+
+export class SyncEstimator {
+  constructor(options: SyncOptions);
+  readonly options: Required<Omit<SyncOptions, 'getTime' | 'onReport' | 'random' | 'setTimeout' | 'clearTimeout'>> & SyncOptions;
+  /** the local clock now */
+  now(): number;
+  /** server sync time at a local time (default now); the local time itself before the first series ends */
+  getSyncTime(localTime?: number): number;
+  /** local time at which the sync clock reads syncTime; no argument: local time now */
+  getLocalTime(syncTime?: number): number;
+  getReport(): SyncReport;
+  /** called after each series and on status/connection changes; returns unsubscribe */
+  onReport(cb: (report: SyncReport) => void): () => void;
+  /** start pinging; resolves with the first 'training' or 'sync' report */
+  start(): Promise<SyncReport>;
+  /** stop pinging (estimates are kept) */
+  stop(): void;
+  /** feed a PONG; true when it answered the ping in flight */
+  onPong(pingId: number, clientTime: number, serverRecv: number, serverSend: number): boolean;
+}
+
+/** Offset and reference point of one series of [clientSend, clientRecv, serverRecv, serverSend] (exported for tests). */
+export function seriesEstimate(entries: Array<[number, number, number, number]>, ratio?: number):
+  { t: number; T: number; travelMin: number; travelMean: number; travelMax: number };
+
+/** Centred least squares T = T0 + R (t - t0); null when t does not vary (exported for tests). */
+export function regression(points: Array<{ t: number; T: number }>): { t0: number; T0: number; R: number } | null;
