@@ -107,9 +107,21 @@ export interface ClientOptions {
   heartbeatTimeout?: number;
   /** validate and coerce values locally before sending; default true */
   validate?: boolean;
+  /** the local clock of getSyncTime/getLocalTime, seconds (default performance.now()/1000) */
+  getTime?: () => number;
+  /** options of the clock estimator (web/sync.js), or false for the quick estimate only */
+  sync?: Record<string, unknown> | false;
 }
 
 export type Unsubscribe = () => void;
+
+/** The part of web/sync.js's SyncEstimator the client exposes. */
+export interface SyncEstimatorLike {
+  getSyncTime(localTime?: number): number;
+  getLocalTime(syncTime?: number): number;
+  getReport(): Record<string, any>;
+  onReport(cb: (report: Record<string, any>) => void): () => void;
+}
 
 export declare class Client {
   constructor(options?: ClientOptions);
@@ -127,6 +139,10 @@ export declare class Client {
   syncOffset: number;
   /** travel time of the best PING (seconds) */
   syncTravel: number;
+  /** the clock estimator (web/sync.js), used once its first series is done; null with sync: false */
+  sync: SyncEstimatorLike | null;
+  /** the estimator's report, or null */
+  getSyncReport(): Record<string, unknown> | null;
   /** counters: WebSocket messages (frames) and protocol messages; requestsOut excludes PINGs */
   stats: { framesOut: number; messagesOut: number; requestsOut: number; framesIn: number; messagesIn: number };
 
@@ -145,6 +161,7 @@ export declare class Client {
   on(event: 'open' | 'resumed' | 'sessionlost', cb: (welcome: Welcome) => void): Unsubscribe;
   on(event: 'close', cb: (info: { code: number; reason: string }) => void): Unsubscribe;
   on(event: 'sync', cb: (info: { offset: number; travel: number }) => void): Unsubscribe;
+  on(event: 'syncreport', cb: (report: Record<string, any>) => void): Unsubscribe;
   on(event: string, cb: (...args: any[]) => void): Unsubscribe;
   once(event: string, cb: (...args: any[]) => void): Unsubscribe;
   off(event: string, cb: (...args: any[]) => void): void;

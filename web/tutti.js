@@ -17,6 +17,7 @@
 // `import WebSocket from 'ws'`.
 
 import { Encoder, Decoder } from '@msgpack/msgpack';
+import { SyncEstimator } from './sync.js';
 
 export const PROTOCOL = 'tutti.v1';
 export const VERSION = 1;
@@ -351,6 +352,10 @@ export class Client extends Emitter {
    * @param {number} [options.heartbeatTimeout=15000] ms without any message before the
    *   connection is deemed dead and reopened (0: never)
    * @param {boolean} [options.validate=true] validate values locally before sending
+   * @param {() => number} [options.getTime] the local clock of getSyncTime/getLocalTime, seconds
+   *   (default performance.now()/1000; e.g. an AudioContext's currentTime once it runs)
+   * @param {object} [options.sync] options of the clock estimator (web/sync.js SyncOptions), or
+   *   false for the quick estimate only (fastest of the recent PINGs)
    */
   constructor(options = {}) {
     super();
@@ -398,6 +403,22 @@ export class Client extends Emitter {
     this._connectWaiters = [];
     this._closedByUser = false;
     this._everOpened = false;
+    // The clock: a quick estimate (fastest of the recent PINGs, from the first
+    // PONG on) until the estimator of sync.js (series, drift, monotonic
+    // smoothing) has finished its first series; then the estimator.
+    this._clock = typeof options.getTime === 'function' ? options.getTime : now;
+    this._syncReady = false;
+    this.sync = options.sync === false ? null : new SyncEstimator({
+      ...(options.sync || {}),
+      getTime: this._clock,
+      sendPing: (id, t) => { if (this._ws && this._ws.readyState === 1 && this.status === 'open') this._enqueue([MSG.PING, id, t]); },
+    });
+    if (this.sync) {
+      this.sync.onReport((report) => {
+        if (report.status === 'training' || report.status === 'sync') this._syncReady = true;
+        this.emit('syncreport', report);
+      });
+    }
     this._onWake = () => this._wake();
     if (typeof window !== 'undefined' && window.addEventListener) {
       window.addEventListener('online', this._onWake);
@@ -432,6 +453,7 @@ export class Client extends Emitter {
     this._closedByUser = true;
     clearTimeout(this._reconnectTimer);
     clearTimeout(this._wakeTimer);
+    if (this.sync) this.sync.stop();
     if (typeof window !== 'undefined' && window.removeEventListener) {
       window.removeEventListener('online', this._onWake);
       if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this._onWake);
@@ -470,16 +492,22 @@ export class Client extends Emitter {
     if (this._ws) this._onSocketGone(this._ws, 4999, 'dropped by client');
   }
 
-  /** The local clock, in seconds (performance.now()), or the local time of a sync time. */
+  /** The local clock in seconds (options.getTime, default performance.now()), or the local time of a sync time. */
   getLocalTime(syncTime) {
-    if (syncTime === undefined) return now();
+    if (syncTime === undefined) return this._clock();
+    if (this._syncReady) return this.sync.getLocalTime(syncTime);
     return syncTime - this.syncOffset;
   }
 
   /** The server's sync clock, in seconds, now or at a given local time. */
   getSyncTime(localTime) {
-    return (localTime === undefined ? now() : localTime) + this.syncOffset;
+    const t = localTime === undefined ? this._clock() : localTime;
+    if (this._syncReady) return this.sync.getSyncTime(t);
+    return t + this.syncOffset;
   }
+
+  /** The clock estimator's report (status 'startup' | 'training' | 'sync', offset, drift, round trips), or null. */
+  getSyncReport() { return this.sync ? this.sync.getReport() : null; }
 
   // -- connection --------------------------------------------------------
 
@@ -550,10 +578,11 @@ export class Client extends Emitter {
     this._attempt = 0;
     // first estimate of the clock offset, replaced by the PONGs
     if (!Number.isFinite(this.syncTravel) && typeof welcome.time === 'number') {
-      this.syncOffset = welcome.time - now();
+      this.syncOffset = welcome.time - this._clock();
     }
     this._setStatus('open');
     this._startTimers();
+    if (this.sync) this.sync.start(); // keeps running across reconnections (no-op when running)
     const first = !this._everOpened;
     this._everOpened = true;
     if (!first) {
@@ -634,9 +663,8 @@ export class Client extends Emitter {
   _sendPing() {
     if (!this._ws || this._ws.readyState !== 1) return;
     this._pingId = (this._pingId + 1) % 0x100000000;
-    const t = now();
-    if (this._pingSentAt === null) this._pingSentAt = t;
-    this._enqueue([MSG.PING, this._pingId, t]);
+    if (this._pingSentAt === null) this._pingSentAt = now();
+    this._enqueue([MSG.PING, this._pingId, this._clock()]);
   }
 
   /**
@@ -781,9 +809,10 @@ export class Client extends Emitter {
     }
   }
 
-  _onPong([, , clientTime, recv, send]) {
-    const t = now();
+  _onPong([, pingId, clientTime, recv, send]) {
+    const t = this._clock();
     if (typeof clientTime !== 'number' || typeof recv !== 'number' || typeof send !== 'number') return;
+    if (this.sync) this.sync.onPong(pingId, clientTime, recv, send);
     const travel = (t - clientTime) - (send - recv);
     const offset = (recv + send) / 2 - (clientTime + t) / 2;
     this._syncSamples.push({ travel, offset });
@@ -962,7 +991,7 @@ export class StateManager {
     if (entry) { Object.assign(entry.changes, changes); return; }
     entry = { schedId, at, changes: Object.assign({}, changes), applied: false, timer: null };
     rec.pending.set(schedId, entry);
-    const delay = Math.max(0, (this.client.getLocalTime(at) - now()) * 1000);
+    const delay = Math.max(0, (this.client.getLocalTime(at) - this.client.getLocalTime()) * 1000);
     entry.timer = setTimeout(() => this._applySchedule(stateId, entry), delay);
   }
 

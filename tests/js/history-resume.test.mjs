@@ -67,6 +67,32 @@ test('update time is the server sync time; getSyncTime tracks it', async () => {
   assert.ok(t2 - t1 > 0.08 && t2 - t1 < 0.5, 'sync time advances like the local clock');
 });
 
+test('the clock estimator (sync.js) takes over after its first series, in step with the quick estimate', async () => {
+  const srv = await server();
+  const a = await client(srv);
+  const reports = [];
+  a.on('syncreport', (r) => reports.push(r.status));
+  assert.equal(a.getSyncReport().status, 'startup');
+  await waitFor(() => a.getSyncReport().status === 'training', { timeout: 15000, what: 'first series' });
+  assert.ok(reports.includes('training'));
+  const local = a.getLocalTime();
+  const quick = local + a.syncOffset;
+  const est = a.getSyncTime(local);
+  assert.ok(Math.abs(est - quick) < 0.01, `estimator ${est} vs quick ${quick}`);
+  assert.ok(Math.abs(a.getLocalTime(est) - local) < 1e-6, 'getLocalTime inverts getSyncTime');
+  // server times land between two readings of the estimated clock
+  const s = await a.stateManager.attach('demo');
+  let t = null;
+  s.onUpdate((n, o, ctx) => { t = ctx.time; });
+  const before = a.getSyncTime();
+  await s.set({ frequency: 432 });
+  const after = a.getSyncTime();
+  assert.ok(t >= before - 0.01 && t <= after + 0.01, `update time ${t} within [${before}, ${after}]`);
+  // monotonic
+  let prev = a.getSyncTime();
+  for (let i = 0; i < 1000; i++) { const x = a.getSyncTime(); assert.ok(x >= prev); prev = x; }
+});
+
 test('reconnect and resume: same session, instances kept, missed updates delivered in order', async () => {
   const srv = await server({ resumeWindow: 30 });
   const a = await client(srv, { backoffMin: 50, backoffMax: 200 });
