@@ -9,6 +9,7 @@
  *              bit 4 small queues (slow-consumer closes); bit 5 history of
  *              4 events; bit 6 rate limit 8 msg/s; bit 7 limits of 3
  *              states/instances/classes
+ *   byte 1     flags: bit 0 persistence round trip (below)
  *   then chunks: ctl, len_hi, len_lo, payload[len]
  *              ctl bits 0-1 client; bit 2 end of loop turn after (commit,
  *              drain the queues); bit 3 reconnect the client first (closed,
@@ -19,7 +20,14 @@
  * server message type; every request gets exactly one reply (RESULT, ERROR
  * or PONG), and a message that stops being readable gets one ERROR
  * (PROTOCOL.md §2); a commit never fails; after a commit every queue
- * drains; nothing leaks once everything is closed. */
+ * drains; nothing leaks once everything is closed.
+ *
+ * Persistence round trip (byte 1 bit 0): the database is a file; at the
+ * end every client leaves, a fresh client observes and attaches to every
+ * state ({since: 0}), the server "restarts" (store, handler and database
+ * closed, then opened again from the file, schemas loaded), and the same
+ * look must give the same answers: every committed state, value, seq,
+ * time, history and pending schedule restored (DESIGN.md §3). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +48,7 @@
 #define MAX_CLIENTS 4
 
 static char g_dir[64];
+static char g_db[96];
 static bool g_verbose; /* TT_FUZZ_VERBOSE=1: print what the clients get */
 static tt_config g_base;
 static tt_decoder *g_dec;
@@ -76,6 +85,18 @@ static void write_file(const char *name, const char *text)
 	fclose(f);
 }
 
+static void remove_db(void)
+{
+	char path[128];
+	unlink(g_db);
+	snprintf(path, sizeof(path), "%s-wal", g_db);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-shm", g_db);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s-journal", g_db);
+	unlink(path);
+}
+
 static void cleanup_dir(void)
 {
 	char path[128];
@@ -83,6 +104,7 @@ static void cleanup_dir(void)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/all.json", g_dir);
 	unlink(path);
+	remove_db();
 	rmdir(g_dir);
 }
 
@@ -97,6 +119,7 @@ static void init_once(void)
 	tt_assert(mkdtemp(g_dir));
 	write_file("demo.json", demo_json);
 	write_file("all.json", all_json);
+	snprintf(g_db, sizeof(g_db), "%s/fuzz.db", g_dir);
 	atexit(cleanup_dir);
 	static char a0[] = "x", a1[] = "--db", a2[] = ":memory:";
 	char *argv[] = {a0, a1, a2, NULL};
@@ -261,12 +284,132 @@ static void end_turn(void)
 	/* the HELLOs of reconnected clients belong to the next turn */
 }
 
+/* ---- persistence round trip ------------------------------------------ */
+
+/* What a fresh client sees of every state: the OBSERVE list, then for each
+ * state its ATTACH result without the instance id (which differs), all
+ * encoded into out. */
+static void look(tt_buf *out)
+{
+	tt_client *c = tt_client_new(NULL);
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	tt_buf req;
+	tt_buf_init(&req, 0);
+	tt_buf_clear(out);
+	hello(c, NULL, 0);
+	tt_enc_array(&req, 3);
+	tt_enc_uint(&req, TT_MSG_OBSERVE);
+	tt_enc_uint(&req, 1);
+	tt_enc_nil(&req);
+	send_msg(c, tt_buf_data(&req), req.len);
+	tt_assert(tt_store_commit() == 0);
+	tt_batch_committed = tt_batch_current++;
+	tt_msg *m;
+	tt_value list = tt_nil();
+	unsigned char *copy = NULL;
+	while ((m = tt_client_ready(c, 0))) {
+		size_t off = 0;
+		tt_value v;
+		copy = tt_arena_dup(&a, tt_msg_payload(m), m->len);
+		tt_assert(tt_decode(g_dec, copy, m->len, &off, &a, &v, NULL) == 0);
+		if (v.v.items[0].v.i == TT_MSG_RESULT && v.v.items[1].v.i == 1)
+			list = *tt_map_get(&v.v.items[2], "states");
+		tt_client_consume(c, 1);
+	}
+	tt_assert(list.type == TT_ARRAY);
+	tt_enc_value(out, &list);
+	for (uint32_t i = 0; i < list.len; i++) {
+		const tt_value *st = &list.v.items[i];
+		tt_buf_clear(&req);
+		tt_enc_array(&req, 5);
+		tt_enc_uint(&req, TT_MSG_ATTACH);
+		tt_enc_uint(&req, 2 + i);
+		tt_enc_value(&req, &st->v.items[0]);
+		tt_enc_value(&req, &st->v.items[1]);
+		tt_enc_map(&req, 1);
+		tt_enc_str(&req, "since");
+		tt_enc_uint(&req, 0);
+		send_msg(c, tt_buf_data(&req), req.len);
+		tt_assert(tt_store_commit() == 0);
+		tt_batch_committed = tt_batch_current++;
+		while ((m = tt_client_ready(c, 0))) {
+			size_t off = 0;
+			tt_value v;
+			copy = tt_arena_dup(&a, tt_msg_payload(m), m->len);
+			tt_assert(tt_decode(g_dec, copy, m->len, &off, &a, &v, NULL) == 0);
+			if (v.v.items[0].v.i == TT_MSG_RESULT && v.v.items[1].v.i == 2 + i) {
+				tt_value *r = &v.v.items[2];
+				for (uint32_t k = 0; k < r->len; k++)
+					if (tt_str_eq(&r->v.pairs[k].key, "instance"))
+						r->v.pairs[k].val = tt_nil();
+				tt_enc_value(out, r);
+			} else if (v.v.items[0].v.i == TT_MSG_ERROR) {
+				tt_enc_value(out, &v);
+			}
+			tt_client_consume(c, 1);
+		}
+	}
+	tt_handler_closed(c);
+	tt_client_free(c);
+	tt_assert(tt_store_commit() == 0);
+	tt_buf_free(&req);
+	tt_arena_destroy(&a);
+}
+
+static void boot(tt_config *cfg)
+{
+	tt_error err;
+	tt_clock_start(0);
+	tt_assert(tt_store_init(cfg) == 0);
+	tt_assert(tt_handler_init(cfg) == 0);
+	if (tt_db_open(cfg, &err) < 0) {
+		fprintf(stderr, "fuzz_handler: db: %s\n", err.msg);
+		abort();
+	}
+	/* classes: two files, the second only when the limit allows it */
+	if (tt_store_load_schemas(cfg->schemas, &err) < 0)
+		tt_assert(cfg->max_classes < 3);
+	tt_assert(tt_store_commit() == 0);
+}
+
+static void shutdown_server(void)
+{
+	tt_handler_destroy();
+	tt_store_destroy();
+	tt_db_close();
+}
+
+/* Everything committed must come back after a restart. */
+static void round_trip(tt_config *cfg)
+{
+	/* the look itself must not hit the fuzzed limits */
+	cfg->max_rate = 0;
+	cfg->max_instances = 10000;
+	tt_buf before, after;
+	tt_buf_init(&before, 0);
+	tt_buf_init(&after, 0);
+	look(&before);
+	shutdown_server();
+	boot(cfg);
+	look(&after);
+	if (g_verbose)
+		fprintf(stderr, "  restart: %zu bytes of state before, %zu after\n", before.len, after.len);
+	if (before.len != after.len || memcmp(tt_buf_data(&before), tt_buf_data(&after), before.len)) {
+		fprintf(stderr, "fuzz_handler: the store differs after a restart (%zu vs %zu bytes)\n",
+			before.len, after.len);
+		abort();
+	}
+	tt_buf_free(&before);
+	tt_buf_free(&after);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	init_once();
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	uint8_t flags = data[0];
 	tt_config cfg = g_base;
@@ -281,19 +424,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (flags & 128)
 		cfg.max_states = cfg.max_instances = cfg.max_classes = 3;
 	tt_client_max_queue = cfg.max_queue;
-
-	tt_error err;
-	tt_clock_start(0);
-	tt_assert(tt_store_init(&cfg) == 0);
-	tt_assert(tt_handler_init(&cfg) == 0);
-	if (tt_db_open(&cfg, &err) < 0) {
-		fprintf(stderr, "fuzz_handler: db: %s\n", err.msg);
-		abort();
+	bool persist = data[1] & 1;
+	if (persist) {
+		remove_db();
+		cfg.db = g_db;
 	}
-	/* classes: two files, the second only when the limit allows it */
-	if (tt_store_load_schemas(cfg.schemas, &err) < 0)
-		tt_assert(cfg.max_classes < 3);
-	tt_assert(tt_store_commit() == 0);
+	boot(&cfg);
 
 	g_n = 1 + (flags & 3);
 	for (int i = 0; i < g_n; i++) {
@@ -303,7 +439,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	end_turn();
 
-	size_t off = 1;
+	size_t off = 2;
 	while (off + 3 <= size) {
 		uint8_t ctl = data[off];
 		size_t len = ((size_t)data[off + 1] << 8) | data[off + 2];
@@ -342,9 +478,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	tt_store_tick();
 	tt_assert(tt_store_commit() == 0);
-	tt_handler_destroy();
-	tt_store_destroy();
-	tt_db_close();
+	if (persist)
+		round_trip(&cfg);
+	shutdown_server();
 	tt_msg_pool_free();
 	tt_assert(tt_client_first() == NULL);
 	return 0;

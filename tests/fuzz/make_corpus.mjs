@@ -93,10 +93,18 @@ function raw(client, ctl, bytes) {
   const payload = Buffer.from(bytes);
   return cat([[client | ctl, payload.length >> 8, payload.length & 255], payload]);
 }
-const input = (flags, ...chunks) => cat([[flags], ...chunks]);
+// byte 0: flags, byte 1: 0, or 1 for the persistence round trip; every
+// handler seed is written both ways (NAME and NAME_persist)
+const input = (flags, ...chunks) => cat([[flags, 0], ...chunks]);
+function putHandler(name, bytes) {
+  put('handler', name, bytes);
+  const p = Buffer.from(bytes);
+  p[1] = 1;
+  put('handler', name + '_persist', p);
+}
 
 // two clients on the demo's server-owned state (state 1)
-put('handler', 'demo', input(0x01,
+putHandler('demo', input(0x01,
   chunk(0, TURN, [4, 1, 'demo', null, {}], [7, 2, 1, { volume: 0.7 }], [7, 3, 1, { bang: true }],
     [10, 4, 1, { last: 5 }]),
   chunk(1, TURN, [8, 1, null], [4, 2, 'demo', 1, { filter: ['volume', 'mode'], history: 3 }],
@@ -104,7 +112,7 @@ put('handler', 'demo', input(0x01,
   chunk(0, TURN, [11, 5, 'demo'], [12, 9, 1.5], [7, 6, 1, { volume: 0.7 }], [5, 7, 1], [7, 8, 1, { volume: 0 }]),
 ));
 // the all-types class: create, sets of every kind, attach, delete
-put('handler', 'all_types', input(0x01,
+putHandler('all_types', input(0x01,
   chunk(0, TURN, [3, 1, 'all', { r: 'req', i: 50, a: { b: 1, a: [1, 2] } }],
     [7, 2, 1, { i: 3.0, n: null, f: 1, s: 'y', e: '1', a: [1, { x: 1 }], ev: { k: 1 } }],
     [7, 3, 1, { l: true }], [7, 4, 1, { zz: 1 }], [7, 5, 1, { i: 1.5 }], [7, 6, 1, { f: 1 }]),
@@ -112,14 +120,14 @@ put('handler', 'all_types', input(0x01,
   chunk(0, TURN, [3, 7, 'all', { r: null }], [3, 8, 'all', {}], [10, 9, 1, { last: 1 }], [6, 10, 1]),
 ));
 // DEFINE and DESCRIBE
-put('handler', 'define', input(0x00,
+putHandler('define', input(0x00,
   chunk(0, TURN, [2, 1, 'cls', { x: { type: 'integer', default: 0 } }],
     [2, 2, 'cls', { x: { default: 0, type: 'integer', nullable: false } }],
     [2, 3, 'cls', { x: { type: 'float', default: 0 } }], [2, 4, 'bad', { x: { type: 'nope' } }],
     [3, 5, 'cls', null], [11, 6, 'cls'], [11, 7, 'nope'], [4, 8, 'cls', null, null], [8, 9, 'cls']),
 ));
 // garbage, unknown types, text frames, a second HELLO
-put('handler', 'garbage', input(0x00,
+putHandler('garbage', input(0x00,
   raw(0, 0, [0x92, 0x01]),
   raw(0, 0, [0xc1]),
   raw(0, TEXT, [0x61, 0x62]),
@@ -127,7 +135,7 @@ put('handler', 'garbage', input(0x00,
   chunk(0, TURN, [7, 1, 99, {}], [5, 2, 'x'], [10, 3, 1, 5], [4, 4, 'demo', 'x', {}], [4, 5, 'demo', 99, {}]),
 ));
 // sessions: reconnect and resume, with and without missed updates
-put('handler', 'resume', input(0x03,
+putHandler('resume', input(0x03,
   chunk(0, TURN, [4, 1, 'demo', null, {}], [7, 2, 1, { volume: 0.1 }]),
   chunk(1, TURN, [4, 1, 'demo', null, {}], [7, 2, 2, { volume: 0.2 }], [7, 3, 2, { volume: 0.3 }]),
   chunk(0, TURN | RECONNECT | 0x40, [7, 3, 1, { volume: 0.4 }]),
@@ -135,26 +143,26 @@ put('handler', 'resume', input(0x03,
   chunk(2, TURN | RECONNECT | TICK, [12, 3, 0]),
   chunk(3, TURN, [8, 1, null], [4, 2, 'all', null, {}]),
 ));
-put('handler', 'resume_window_0', input(0x09,
+putHandler('resume_window_0', input(0x09,
   chunk(0, TURN, [3, 1, 'all', { r: 'x' }], [4, 2, 'demo', null, {}]),
   chunk(1, TURN, [8, 1, null], [4, 2, 'all', 2, {}]),
   chunk(0, TURN | RECONNECT | TICK, [7, 3, 1, { i: 1 }]),
   chunk(1, TURN, [7, 3, 1, { i: 1 }]),
 ));
 // scheduled sets (PROTOCOL.md §6a): far future, past, then an attach
-put('handler', 'scheduled', input(0x01,
+putHandler('scheduled', input(0x01,
   chunk(0, TURN, [4, 1, 'demo', null, {}], [7, 2, 1, { volume: 0.1 }, { at: 1e9 }],
     [7, 3, 1, { volume: 0.2 }, { at: 0 }], [7, 4, 1, { mode: 'noise' }, { at: 0.001 }], [7, 5, 1, {}, { at: 'x' }]),
   chunk(1, TURN | TICK, [4, 1, 'demo', null, { filter: ['mode'] }], [4, 2, 'demo', null, {}]),
   chunk(0, TURN | TICK, [3, 6, 'all', { r: 'x' }], [7, 7, 2, { i: 2 }, { at: 1e9 }], [6, 8, 2]),
 ));
 // before HELLO, bad versions
-put('handler', 'not_ready', input(0x04,
+putHandler('not_ready', input(0x04,
   chunk(0, TURN, [4, 1, 'demo', null, {}], [1, 2, { version: 2 }], [1, 3, 'x'], [1, 4, {}], [12, 5, 2],
     [1, 6, { version: 1 }], [4, 7, 'demo', null, {}]),
 ));
 // small limits: queues, history, rate, states
-put('handler', 'limits', input(0xf1,
+putHandler('limits', input(0xf1,
   chunk(0, 0, [3, 1, 'all', { r: 'a' }], [3, 2, 'all', { r: 'b' }], [3, 3, 'all', { r: 'c' }],
     [3, 4, 'all', { r: 'd' }], [2, 5, 'x1', {}], [2, 6, 'x2', {}]),
   chunk(1, TURN, [4, 1, 'all', 2, {}], [4, 2, 'all', 2, {}], [4, 3, 'all', 2, {}], [4, 4, 'all', 2, {}]),
