@@ -928,11 +928,14 @@ export class StateManager {
       },
     });
     const states = (list && list.states) || [];
+    // called for every existing state at once (so a collection's attaches go out
+    // in one WebSocket message), then awaited all, as in soundworks
+    const calls = [];
     for (const [cn, id, owner] of states) {
-      if (!observer.active) break;
       if (!this._observerWants(observer, cn, owner)) continue;
-      try { await callback(cn, id, owner); } catch (err) { reportError(err); }
+      try { calls.push(Promise.resolve(callback(cn, id, owner)).catch(reportError)); } catch (err) { reportError(err); }
     }
+    await Promise.all(calls);
     const unobserve = async () => {
       if (!observer.active) return;
       observer.active = false;

@@ -151,3 +151,25 @@ test('getCollection: excludeLocal and a filter; unknown class rejects', async ()
   await coll.detach();
   await assert.rejects(a.stateManager.getCollection('nope'), (e) => e.code === ErrorCode.UNKNOWN_CLASS);
 });
+
+test('getCollection over 200 states: the attaches go out together, in few WebSocket messages', async () => {
+  const a = await client();
+  const c = await client();
+  await a.stateManager.defineClass('dot', { x: { type: 'float', default: 0 } });
+  const created = [];
+  for (let i = 0; i < 200; i++) created.push(a.stateManager.create('dot', { x: i }));
+  await Promise.all(created);
+  await sleep(400); // let the client's ping burst pass
+  const frames = c.stats.framesOut, reqs = c.stats.requestsOut;
+  const coll = await c.stateManager.getCollection('dot');
+  assert.equal(coll.size, 200);
+  assert.equal(c.stats.requestsOut - reqs, 202, 'describe + observe + 200 attaches');
+  assert.ok(c.stats.framesOut - frames <= 6, `${c.stats.framesOut - frames} frames`);
+  assert.deepEqual(coll.get('x').sort((p, q) => p - q), Array.from({ length: 200 }, (_, i) => i));
+  // one set on every state, batched too
+  const f2 = c.stats.framesOut;
+  await coll.set({ x: 0.5 });
+  assert.ok(c.stats.framesOut - f2 <= 3, `${c.stats.framesOut - f2} frames for 200 sets`);
+  await waitFor(async () => (await Promise.all(created)).every((s) => s.get('x') === 0.5), { what: 'owners see the sets' });
+  await coll.detach();
+});
