@@ -65,6 +65,37 @@ test('a schema file without a class name makes the server refuse to start', asyn
   assertRefused(r, 'noclass.json');
 });
 
+test('two schema files defining one class differently make the server refuse to start, naming the class', async () => {
+  const base = tmpDir();
+  const schemas = writeSchemas(path.join(base, 'schemas'), [
+    { file: 'a.json', content: JSON.stringify({ class: 'twice', description: { x: { type: 'integer', default: 0 } } }) },
+    { file: 'b.json', content: JSON.stringify({ class: 'twice', description: { x: { type: 'integer', default: 1 } } }) },
+  ]);
+  const web = path.join(base, 'web');
+  fs.mkdirSync(web);
+  const port = await freePort();
+  const r = await runServerToExit(['--host', '127.0.0.1', '--port', String(port), '--schemas', schemas, '--web', web, '--db', ':memory:']);
+  assert.equal(r.timedOut, false, 'server started despite conflicting schemas');
+  assert.notEqual(r.code, 0);
+  assert.ok((r.stdout + r.stderr).includes('twice'), `message names the class:\n${r.stderr}`);
+});
+
+test('files of the schemas directory that are not *.json are ignored', async (t) => {
+  const srv = await startServer({ schemas: [
+    { file: 'README.md', content: '# not a schema {' },
+    { file: 'notes.txt', content: 'nothing here' },
+    { class: 'onlyone', server: true, description: { x: { type: 'integer', default: 0 } } },
+  ] });
+  try {
+    const c = await RawClient.open(srv.url);
+    const att = await c.call(T.ATTACH, 'onlyone', null, {});
+    assert.equal(att.owner, 0);
+    await c.close();
+  } finally {
+    await srv.stopAndCheck();
+  }
+});
+
 test('SIGTERM makes the server exit 0 with a client connected', async () => {
   const srv = await startServer({ schemas: [{ class: 'lifecycle0', server: true, description: { x: { type: 'integer', default: 0 } } }] });
   const c = await RawClient.open(srv.url);
