@@ -193,6 +193,37 @@ test('a filtered instance keeps its filter across a kill -9: missed events restr
   await site.stop();
 });
 
+test('a session, instance and observe acknowledged right before a kill -9 are restored: resume, SET, notices', { timeout: 30000 }, async (t) => {
+  const site = await Site.create(t, { resumeWindow: 30 });
+  await site.start();
+  const O = await site.client();
+  await O.define('room', ROOM);
+  const x = await O.create('room', {});
+  const B = await site.client();          // the welcome was acknowledged: the session is durable
+  const bx = await B.attach('room', x.state, {});
+  await B.observe('room');                // the last acknowledged request before the crash
+  await site.kill9();
+  await site.start();
+  const B2 = await resume(site, B, { [x.state]: 0 });
+  assert.equal(B2.welcome.resumed, true, 'the session acknowledged before the kill -9 resumes');
+  assert.equal(B2.welcome.session, B.welcome.session);
+  await B2.expectNoPush(200, (m) => m[1] === x.state, 'push for a state that missed nothing');
+  assert.equal((await B2.set(bx.instance, { n: 1 })).seq, 1, 'the instance acknowledged before the kill -9 works');
+  const O2 = await resume(site, O, { [x.state]: 0 });
+  const u = await O2.nextUpdate(x.state);
+  assert.deepEqual([u[2], u[4]], [1, { n: 1 }]);
+  const z = await O2.create('room', {});
+  await B2.nextNotice((m) => m[1] === 'create' && m[3] === z.state, { what: 'notice from the observe acknowledged before the kill -9' });
+  // a brand-new session right before the crash, never used: resumes as well
+  const N = await site.client();
+  await site.kill9();
+  await site.start();
+  const N2 = await resume(site, N, {});
+  assert.equal(N2.welcome.resumed, true);
+  assert.equal(N2.welcome.session, N.welcome.session);
+  await site.stop();
+});
+
 test('missed events that left the history (--history 5): a SNAPSHOT with the current values, then live updates', { timeout: 60000 }, async (t) => {
   const site = await Site.create(t, { history: 5, resumeWindow: 30 });
   await site.start();
