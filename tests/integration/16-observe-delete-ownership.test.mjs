@@ -199,6 +199,17 @@ test('a client that detached before the DELETE gets no DELETED', async (t) => {
   await x.expectNoPush(300, (m) => m[0] === T.DELETED, 'DELETED to a detached client');
 });
 
+test('the owner deleting through one of its instances loses the others too, and gets no DELETED itself', async (t) => {
+  const o = await h.client(t);
+  const cls = await defineFresh(o, DESC);
+  const s = await o.create(cls, {});
+  const second = await o.attach(cls, s.state, { filter: ['v'] });
+  assert.equal(await o.delete(s.instance), null);
+  await o.fail(E.UNKNOWN_INSTANCE, T.SET, second.instance, { v: 1 });
+  await o.fail(E.UNKNOWN_INSTANCE, T.DETACH, second.instance);
+  await o.expectNoPush(200, (m) => m[0] === T.DELETED, 'DELETED to the deleting owner');
+});
+
 test('DELETE of an unknown instance is UNKNOWN_INSTANCE', async (t) => {
   const o = await h.client(t);
   await o.fail(E.UNKNOWN_INSTANCE, T.DELETE, 424242);
