@@ -553,9 +553,8 @@ export class Client extends Emitter {
     this._syncSamples = [];
     this._sendPing();
     const wasToken = this.token;
-    this._request([MSG.HELLO, null, opts], { allowBeforeHello: true }).then((welcome) => {
-      this._onWelcome(welcome, wasToken);
-    }, (err) => {
+    // the welcome is handled as soon as it is read, before the pushes that follow it in the frame
+    this._request([MSG.HELLO, null, opts], { allowBeforeHello: true, onResult: (welcome) => { this._onWelcome(welcome, wasToken); return welcome; } }).then(() => {}, (err) => {
       if (ws !== this._ws) return; // the connection dropped meanwhile: already handled
       if (err.code > 0) {
         // HELLO refused (BAD_VERSION...): retrying would not help

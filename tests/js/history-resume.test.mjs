@@ -103,7 +103,8 @@ test('reconnect and resume: same session, instances kept, missed updates deliver
   const sb = await b.stateManager.attach('demo');
   const peer = await b.stateManager.attach('room', owned.id);
   const seen = [];
-  sa.onUpdate((n, o, ctx) => seen.push([ctx.seq, n.frequency, ctx.source]));
+  const statusInListener = [];
+  sa.onUpdate((n, o, ctx) => { seen.push([ctx.seq, n.frequency, ctx.source]); statusInListener.push(a.status); });
   const statuses = [];
   a.on('status', (s) => statuses.push(s));
   let resumed = null;
@@ -124,6 +125,7 @@ test('reconnect and resume: same session, instances kept, missed updates deliver
   await waitFor(() => sa.get('frequency') === 700, { what: 'missed updates' });
   assert.deepEqual(seen.map((x) => x[0]), [seq0 + 1, seq0 + 2], 'each missed update, in order');
   assert.deepEqual(seen.map((x) => x[1]), [600, 700]);
+  assert.deepEqual(statusInListener, ['open', 'open'], 'the session is open when the missed updates are replayed');
   // instances still work after the resume, the owned state survived
   assert.equal(owned.detached, false);
   await owned.set({ n: 5 });
