@@ -997,12 +997,16 @@ static int schedule(tt_client *c, uint64_t rid, tt_state *st, const uint32_t *id
 				 tt_buf_data(&S.changes), S.changes.len);
 	tt_db_schedule(sc->id, st->id, at, sc->origin, tt_buf_data(&sc->changes),
 		       sc->changes.len, true);
+	const tt_sub *mine = find_sub(st, c->session);
 	result_begin(&S.out, rid);
-	tt_enc_map(&S.out, 2);
+	tt_enc_map(&S.out, 3);
 	tt_enc_str(&S.out, "scheduled");
 	tt_enc_uint(&S.out, sc->id);
 	tt_enc_str(&S.out, "at");
 	tt_enc_float(&S.out, at);
+	tt_enc_str(&S.out, "changes"); /* as validated and coerced */
+	enc_changes_view(&S.out, st, tt_buf_data(&sc->changes), sc->changes.len,
+			 mine ? sub_view(mine) : NULL);
 	send_out(c);
 	tt_msg *m = NULL;
 	for (uint32_t i = 0; i < st->n_subs; i++) {
