@@ -24,6 +24,8 @@ export function prng(seed = 1) {
  * @param {number} [o.proc=20e-6] server time between receipt and reply
  * @param {object} [o.options] SyncEstimator options
  * @param {number} [o.lossEvery=0] drop every n-th ping (0: none)
+ * @param {Array} [o.trace] receives ['ping', local] and ['pong', id, clientTime,
+ *   serverRecv, serverSend, local] as they happen (for sync_replay)
  */
 export function simulate(o) {
   const offset = o.offset ?? 12345.678, drift = o.drift ?? 100e-6, proc = o.proc ?? 20e-6;
@@ -46,13 +48,18 @@ export function simulate(o) {
     setTimeout: (fn, ms) => schedule(tau + ms / 1000 / (1 + drift), fn),
     clearTimeout: (ev) => { if (ev) ev.cancelled = true; },
     sendPing: (id, clientTime) => {
+      if (o.trace) o.trace.push(['ping', clientTime, id]);
       nPing++;
       if (o.lossEvery && nPing % o.lossEvery === 0) return;
       schedule(tau + o.up(), () => {
         const recv = server();
         schedule(tau + proc, () => {
           const send = server();
-          schedule(tau + o.down(), () => est.onPong(id, clientTime, recv, send));
+          schedule(tau + o.down(), () => {
+            if (o.trace) o.trace.push(['pong', id, clientTime, recv, send, local()]);
+            const ok = est.onPong(id, clientTime, recv, send);
+            if (o.trace) o.trace[o.trace.length - 1].push(ok);
+          });
         });
       });
     },

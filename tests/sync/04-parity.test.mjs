@@ -1,0 +1,81 @@
+// The C estimator (shared/sync.c) and the JS one (web/sync.js) must agree:
+// the same simulated run (drifting client clock, jitter, lost pings, a server
+// clock correction) is driven through the JS SyncEstimator, its pings and
+// pongs recorded, and the trace replayed through the C estimator by
+// tests/sync/sync_replay (built beside the server); every ping id, pong
+// verdict, sync time, inverse and report must match to 1e-9 s.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { simulate, prng } from './sim.mjs';
+
+const BUILD = process.env.TUTTI_BUILD || (process.env.TUTTI_SERVER ? dirname(process.env.TUTTI_SERVER) : '');
+const REPLAY = BUILD ? join(BUILD, 'sync_replay') : '';
+
+const OPTIONS = {
+  seriesLength: 10, startupSeriesLength: 15, pingPeriod: 0.25, seriesDelayMin: 12, seriesDelayMax: 12,
+  pingTimeout: 1, pingTimeoutMax: 30, trainingDuration: 120, window: 300, maxDrift: 500e-6,
+  slewRate: 160e-6, stepForward: 0.1,
+};
+
+test('C and JS estimators agree on the same trace', (t) => {
+  if (!REPLAY || !existsSync(REPLAY)) return t.skip(`sync_replay not built (looked in '${BUILD}'; set TUTTI_BUILD)`);
+  const r = prng(99);
+  const delay = () => 0.0004 - 0.0002 * Math.log(1 - r()) + (r() < 0.05 ? 0.005 * r() : 0);
+  const trace = [];
+  const sim = simulate({ up: delay, down: delay, lossEvery: 7, trace, options: OPTIONS });
+  const samples = [];
+  const sample = () => {
+    const lt = sim.local();
+    const T = sim.est.getSyncTime(lt);
+    const rep = sim.est.getReport();
+    trace.push(['time', lt, T, sim.est.getLocalTime(T)]);
+    trace.push(['report', lt, rep]);
+    samples.push(lt);
+  };
+  sim.est.start();
+  sim.runUntil(600, 0.37, sample);
+  sim.stepServer(-0.01);
+  sim.runUntil(1000, 0.37, sample);
+
+  const o = OPTIONS;
+  const lines = [`opt ${o.seriesLength} ${o.startupSeriesLength} ${o.pingPeriod} ${o.seriesDelayMin} ${o.seriesDelayMax} ` +
+    `${o.pingTimeout} ${o.pingTimeoutMax} ${o.trainingDuration} ${o.window} ${o.maxDrift} ${o.slewRate} ${o.stepForward}`];
+  const f = (x) => x.toPrecision(17);
+  for (const e of trace) {
+    if (e[0] === 'ping') lines.push(`ping ${f(e[1])}`);
+    else if (e[0] === 'pong') lines.push(`pong ${e[1]} ${f(e[2])} ${f(e[3])} ${f(e[4])} ${f(e[5])}`);
+    else if (e[0] === 'time') lines.push(`time ${f(e[1])}`);
+    else lines.push(`report ${f(e[1])}`);
+  }
+  const res = spawnSync(REPLAY, [], { input: lines.join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 });
+  assert.equal(res.status, 0, res.stderr);
+  const out = res.stdout.trim().split('\n');
+  assert.equal(out.length, trace.length);
+  let worst = 0, statuses = new Set();
+  for (let i = 0; i < trace.length; i++) {
+    const e = trace[i], w = out[i].split(' ');
+    const where = `#${i} ${JSON.stringify(e)} vs '${out[i]}'`;
+    if (e[0] === 'ping') {
+      assert.deepEqual([w[0], Number(w[1]), Number(w[2])], ['ping', 0, e[2]], where);
+    } else if (e[0] === 'pong') {
+      assert.equal(Number(w[1]) === 0, e[6], where);
+    } else if (e[0] === 'time') {
+      const d = Math.max(Math.abs(Number(w[1]) - e[2]), Math.abs(Number(w[2]) - e[3]));
+      worst = Math.max(worst, d);
+      assert.ok(d < 1e-9, `${where}: off by ${d}`);
+    } else {
+      const rep = e[2];
+      statuses.add(rep.status);
+      assert.equal(w[1], rep.status, where);
+      assert.equal(Number(w[2]), rep.series, where);
+      assert.ok(Math.abs(Number(w[3]) - rep.frequencyRatio) < 1e-12, where);
+      assert.ok(Math.abs(Number(w[4]) - rep.timeOffset) < 1e-9, where);
+    }
+  }
+  assert.deepEqual([...statuses].sort(), ['startup', 'sync', 'training']);
+  t.diagnostic(`${trace.length} events, ${samples.length} samples, C and JS differ by at most ${worst.toExponential(2)} s`);
+});
