@@ -63,6 +63,16 @@
 // - A backward correction is always slewed (never a step back); a forward
 //   correction larger than `stepForward` seconds is applied at once, so a
 //   client that was far behind does not stay late for minutes.
+// - During the first series, each pong gives a provisional estimate (applied
+//   at once, no smoothing), and the first series may be longer
+//   (`startupSeriesLength`): its error is otherwise only slewed away, at
+//   160 ppm, i.e. 6 s per millisecond.
+//
+// Local clock: an AudioContext's currentTime advances by render quanta (128
+// frames, ~2.7-2.9 ms), which adds up to about half a quantum of noise per
+// series; the regression averages it out in 'sync'. When the bracket of a
+// series is empty (possible with such a coarse clock on a fast network), the
+// best round trip is used, as IRCAM does.
 
 /**
  * @typedef {'new'|'startup'|'training'|'sync'} SyncStatus
