@@ -521,6 +521,96 @@ static void test_error_reply_breaks_garbage_run(void **state)
 	assert_false(c->closing);
 }
 
+/* PROTOCOL.md §6a: scheduled sets. */
+static void test_scheduled(void **state)
+{
+	fx *f = *state;
+	tt_client *a = f->c[0], *b = f->c[1], *c = f->c[2];
+	int64_t sid = two_on_a_state(f);
+	/* validated at once */
+	sendj(f, a, "[7, 2, 1, {\"i\": 1.5}, {\"at\": 1e6}]");
+	expect_error(f, a, 2, TT_BAD_VALUE, NULL);
+	sendj(f, a, "[7, 3, 1, {\"i\": 1}, {\"at\": \"x\"}]");
+	expect_error(f, a, 3, TT_BAD_MESSAGE, NULL);
+	sendj(f, a, "[7, 4, 1, {\"i\": 1}, [1]]");
+	expect_error(f, a, 4, TT_BAD_MESSAGE, NULL);
+	none_queued(b);
+	/* in the future: RESULT {scheduled, at}, SCHEDULED to the others */
+	sendj(f, a, "[7, 5, 1, {\"i\": 50}, {\"at\": 1000000.0}]");
+	tt_value r = expect_result(f, a, 5);
+	int64_t sched = get(&r, "scheduled")->v.i;
+	assert_true(sched > 0);
+	assert_double_equal(get(&r, "at")->v.f, 1e6);
+	tt_value p = next(f, b);
+	assert_int_equal(p.len, 5);
+	assert_int_equal(p.v.items[0].v.i, TT_MSG_SCHEDULED);
+	assert_int_equal(p.v.items[1].v.i, sid);
+	assert_int_equal(p.v.items[2].v.i, sched);
+	assert_double_equal(p.v.items[3].v.f, 1e6);
+	assert_int_equal(get(&p.v.items[4], "i")->v.i, 10); /* coerced */
+	none_queued(a);
+	/* an unscheduled set meanwhile goes first */
+	sendj(f, a, "[7, 6, 1, {\"e\": \"b\"}]");
+	r = expect_result(f, a, 6);
+	assert_int_equal(get(&r, "seq")->v.i, 1);
+	next(f, b);
+	/* a client attaching now finds the pending schedule */
+	char msg[64];
+	snprintf(msg, sizeof(msg), "[4, 7, \"k\", %lld, {}]", (long long)sid);
+	sendj(f, c, "[1, 0, {\"version\": 1}]");
+	expect_result(f, c, 0);
+	sendj(f, c, msg);
+	r = expect_result(f, c, 7);
+	const tt_value *list = get(&r, "scheduled");
+	assert_int_equal(list->len, 1);
+	assert_int_equal(list->v.items[0].v.items[0].v.i, sched);
+	assert_int_equal(get(get(&r, "values"), "i")->v.i, 3); /* not applied yet */
+	/* at `at`: applied, an UPDATE with the schedule id to everyone,
+	 * the requester included, time = at */
+	tt_store_run_schedules(1e6);
+	turn();
+	tt_client *all[3] = {a, b, c};
+	for (int i = 0; i < 3; i++) {
+		tt_value u = next(f, all[i]);
+		assert_int_equal(u.v.items[0].v.i, TT_MSG_UPDATE);
+		assert_int_equal(u.len, 6);
+		assert_int_equal(u.v.items[2].v.i, 2);
+		assert_double_equal(u.v.items[3].v.f, 1e6);
+		assert_int_equal(get(&u.v.items[4], "i")->v.i, 10);
+		assert_int_equal(u.v.items[5].v.i, sched);
+		none_queued(all[i]);
+	}
+	/* a schedule that changes nothing sends nothing */
+	sendj(f, a, "[7, 8, 1, {\"i\": 10}, {\"at\": 2000000}]");
+	expect_result(f, a, 8);
+	next(f, b);
+	next(f, c);
+	tt_store_run_schedules(2e6);
+	turn();
+	none_queued(a);
+	none_queued(b);
+	/* `at` in the past: an ordinary set */
+	sendj(f, a, "[7, 9, 1, {\"i\": 4}, {\"at\": 0}]");
+	r = expect_result(f, a, 9);
+	assert_int_equal(get(&r, "seq")->v.i, 3);
+	next(f, b);
+	next(f, c);
+	/* deleting the state drops its schedules */
+	sendj(f, a, "[7, 10, 1, {\"i\": 5}, {\"at\": 3000000}]");
+	expect_result(f, a, 10);
+	next(f, b);
+	next(f, c);
+	sendj(f, a, "[6, 11, 1]");
+	expect_result(f, a, 11);
+	next(f, b);
+	next(f, c);
+	tt_store_run_schedules(4e6);
+	turn();
+	none_queued(a);
+	none_queued(b);
+	none_queued(c);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -534,6 +624,7 @@ int main(void)
 		T(test_set_many_unknown_keys),
 		T(test_filters),
 		T(test_garbage_close),
+		T(test_scheduled),
 		T(test_error_reply_breaks_garbage_run),
 	};
 #undef T
