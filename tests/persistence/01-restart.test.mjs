@@ -199,3 +199,39 @@ for (const how of ['stop', 'kill9']) {
     await site.stop();
   });
 }
+
+test('values come back bit-exact after kill -9: int64 edges, floats (-0, ±Infinity, subnormal), binary, unicode, NUL, deep any', { timeout: 30000 }, async (t) => {
+  const site = await Site.create(t, { history: 100 });
+  await site.start();
+  const c = await site.client();
+  await c.define('vals', {
+    i: { type: 'integer', default: 0 },
+    f: { type: 'float', default: 0 },
+    s: { type: 'string', default: '' },
+    a: { type: 'any', default: null, nullable: true },
+    e: { type: 'enum', list: [1, '1', true], default: 1 },
+  });
+  const r = await c.create('vals', {});
+  const cases = [
+    { i: Number.MAX_SAFE_INTEGER }, { i: -Number.MAX_SAFE_INTEGER }, { i: 2 ** 40 + 1 },
+    { f: Infinity }, { f: -0 }, { f: -Infinity }, { f: 5e-324 }, { f: 0.1 + 0.2 }, { f: 1.7976931348623157e308 },
+    { s: 'nul\u0000inside ✓ 🎵 \u{10FFFF}' },
+    { a: { z: 1, a: [1, 2.5, 'x', null, true, { deep: { deeper: [new Uint8Array([0, 255, 7])] } }], m: {} } },
+    { a: new Uint8Array([1, 2, 3, 0, 250]) },
+    { e: '1' }, { e: true },
+  ];
+  for (const u of cases) await c.set(r.instance, u);
+  const probe = await site.client();
+  const before = await probe.attach('vals', r.state, { since: 0 });
+  await site.kill9();
+  await site.start();
+  const d = await site.client();
+  const after = await d.attach('vals', r.state, { since: 0 });
+  assert.deepEqual(after.values, before.values, 'values');
+  assert.ok(after.history.some((e) => Object.is(e.changes.f, -0)), '-0 kept as -0 in the history (deepEqual is strict about -0 too)');
+  assert.deepEqual(after.history, before.history, 'history');
+  assert.equal(after.values.i, 2 ** 40 + 1);
+  assert.equal(after.values.s, 'nul\u0000inside ✓ 🎵 \u{10FFFF}');
+  assert.equal(after.values.e, true);
+  await site.stop();
+});

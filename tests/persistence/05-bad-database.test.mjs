@@ -219,6 +219,27 @@ test('a database in use by a running tutti-server: a second server on it refuses
   await site.stop();
 });
 
+test('a schema file changed since the database was written: a clear refusal naming the file and class, the database untouched', { timeout: 30000 }, async (t) => {
+  const schema = (desc) => ({ class: 'mixer', server: true, description: desc });
+  const site = await Site.create(t, { schemas: [schema({ volume: { type: 'float', default: 0.5 } })] });
+  await site.start();
+  const c = await site.client();
+  const m = await c.attach('mixer', null, {});
+  await c.set(m.instance, { volume: 0.9 });
+  await c.close();
+  await site.stop();
+  const file = join(site.schemasDir, readdirSync(site.schemasDir)[0]);
+  writeFileSync(file, JSON.stringify(schema({ volume: { type: 'float', default: 0.5 }, pan: { type: 'float', default: 0 } })));
+  const before = sha256(site.db);
+  const r = await runToExit(args(site.dir, site.db, ['--schemas', site.schemasDir]), { timeout: MAX_MS + 1000 });
+  assert.equal(r.timedOut, false, `started with a schema that contradicts the database:\n${tail(r.stderr)}`);
+  assert.notEqual(r.code, 0);
+  assert.equal(r.signal, null);
+  assertNoSanitizer(r.stderr);
+  assert.ok(r.stderr.includes(file) && r.stderr.includes('mixer'), `names the schema file and the class:\n${r.stderr}`);
+  assert.equal(sha256(site.db), before, 'the database is untouched');
+});
+
 test('a refused start does not disturb a good database: the same file starts afterwards', { timeout: 30000 }, async (t) => {
   // sanity for the refusals above: the checks are about the content, not the path
   const site = await Site.create(t);
