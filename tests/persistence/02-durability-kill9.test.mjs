@@ -14,7 +14,7 @@
 // Env: TUTTI_PERSIST_SEED (PRNG seed, printed on failure), TUTTI_PERSIST_CYCLES (default 24).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Site, sleep, short, within } from './lib/persist.mjs';
+import { Site, T, sleep, short, within } from './lib/persist.mjs';
 
 const CYCLES = Math.max(20, Number(process.env.TUTTI_PERSIST_CYCLES ?? 24));
 const SEED = Number(process.env.TUTTI_PERSIST_SEED ?? (Date.now() % 1e9));
@@ -51,6 +51,7 @@ async function durability(t, { cycles, history }) {
   const sent = new Map();     // stateId -> Set of values sent (acknowledged or not)
   const rooms = [];           // acknowledged CREATEs: {state, cycle}
   const deleted = [];         // acknowledged DELETEs: state ids
+  const seenByPeer = new Map(); // mixer seq -> counter, from UPDATEs a third client received
   const classes = [];         // acknowledged DEFINEs: class names
   let mixerId = null;
   let k = 0;                  // unique value per set
@@ -112,6 +113,12 @@ async function durability(t, { cycles, history }) {
     mixerId ??= m.state;
     assert.equal(m.state, mixerId, `${what}: the server-owned state kept its id`);
     checkState(m, 'counter', what);
+    const kept = new Map(m.history.map((e) => [e.seq, e]));
+    const firstKept = m.history[0]?.seq ?? Infinity;
+    for (const [seq, v] of seenByPeer) {
+      assert.ok(seq <= m.seq, `${what}: a peer was sent UPDATE seq ${seq} of the mixer, restored seq is ${m.seq}: broadcast before commit (${ctx})`);
+      if (seq >= firstKept) assert.equal(kept.get(seq)?.changes.counter, v, `${what}: a peer was sent counter=${v} at seq ${seq}, the history says ${short(kept.get(seq))} (${ctx})`);
+    }
     const obs = await c.observe('room');
     const have = new Set(obs.states.map((s) => s[1]));
     for (const r of rooms) {
@@ -175,6 +182,8 @@ async function durability(t, { cycles, history }) {
     const cls = `c${cycle}_${SEED}`;
     assert.deepEqual(await w1.define(cls, { v: { type: 'integer', default: classes.length } }), { defined: true });
     classes.push(cls);
+    const reader = await site.client();  // a peer: what it is sent was committed too
+    await reader.attach('mixer', null, {});
     const stop = { v: false };
     const writers = [
       sequential(w1, m1.instance, stop),
@@ -184,8 +193,12 @@ async function durability(t, { cycles, history }) {
     await site.kill9();       // mid-stream: requests are in flight
     stop.v = true;
     await within(Promise.allSettled(writers), 10000, `cycle ${cycle}: writers to notice the kill`);
+    for (const msg of reader.log.map((e) => e.msg)) {
+      if (msg[0] === T.UPDATE && msg[1] === mixerId) seenByPeer.set(msg[2], msg[4].counter);
+    }
     w1.ws.terminate();
     w2.ws.terminate();
+    reader.ws.terminate();
   }
   const loopMs = Date.now() - t0;
   assert.deepEqual(refused, [], 'sets refused with an ERROR');
