@@ -114,14 +114,13 @@ for (const how of ['stop', 'kill9']) {
     await site.start();
     const c = await checkRestored(site, before);
     // a second restart of the same kind changes nothing more
-    const again = { ...before };
     const ids = await c.observe(null);
     await c.close();
     if (how === 'stop') await site.stop(); else await site.kill9();
     await site.start();
     const d = await site.client();
     assert.deepEqual((await d.observe(null)).states, ids.states, 'second restart: same states');
-    const att = await d.attach('room', again.r1.state, { history: 2 });
+    const att = await d.attach('room', before.r1.state, { history: 2 });
     assert.equal(att.seq, s1.seq + 1);
     assert.deepEqual(att.values.n, 1000);
     const fresh = await d.create('room', {});
