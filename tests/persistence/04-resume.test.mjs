@@ -224,6 +224,32 @@ test('a session, instance and observe acknowledged right before a kill -9 are re
   await site.stop();
 });
 
+test('observe-all (nil class) and an UNOBSERVE survive a restart', { timeout: 30000 }, async (t) => {
+  const site = await Site.create(t, { resumeWindow: 30 });
+  await site.start();
+  const O = await site.client();
+  await O.define('room', ROOM);
+  await O.define('hall', ROOM);
+  const A = await site.client();
+  await A.observe(null);                  // everything
+  const U = await site.client();
+  await U.observe('room');
+  await U.unobserve('room');              // and then not
+  await site.kill9();
+  await site.start();
+  const A2 = await resume(site, A, {});
+  const U2 = await resume(site, U, {});
+  const O2 = await resume(site, O, {});
+  assert.ok(A2.welcome.resumed && U2.welcome.resumed && O2.welcome.resumed);
+  const h = await O2.create('hall', {});
+  const r = await O2.create('room', {});
+  await A2.nextNotice((m) => m[1] === 'create' && m[2] === 'hall' && m[3] === h.state, { what: 'observe-all: hall' });
+  await A2.nextNotice((m) => m[1] === 'create' && m[2] === 'room' && m[3] === r.state, { what: 'observe-all: room' });
+  await A2.expectNoPush(200, (m) => m[0] === T.NOTICE, 'a second notice for the same state');
+  await U2.expectNoPush(300, (m) => m[0] === T.NOTICE, 'NOTICE after an UNOBSERVE');
+  await site.stop();
+});
+
 test('missed events that left the history (--history 5): a SNAPSHOT with the current values, then live updates', { timeout: 60000 }, async (t) => {
   const site = await Site.create(t, { history: 5, resumeWindow: 30 });
   await site.start();
