@@ -84,6 +84,19 @@ test('OBSERVE all classes (nil) lists states of every class, then notices for ev
   assert.deepEqual(await w.nextNotice(ours), [T.NOTICE, 'delete', c1, s1.state, o.welcome.session]);
 });
 
+test('observing is not attaching: an observer gets no UPDATE and no DELETED, only notices', async (t) => {
+  const o = await h.client(t);
+  const cls = await defineFresh(o, DESC);
+  const w = await h.client(t);
+  await w.observe(cls);
+  const s = await o.create(cls, {});
+  await w.nextNotice((m) => m[1] === 'create' && m[3] === s.state);
+  await o.set(s.instance, { v: 5 });
+  await o.delete(s.instance);
+  await w.nextNotice((m) => m[1] === 'delete' && m[3] === s.state);
+  await w.expectNoPush(200, (m) => m[0] === T.UPDATE || m[0] === T.DELETED, 'UPDATE or DELETED to a mere observer');
+});
+
 test('UNOBSERVE a class stops its notices and answers nil', async (t) => {
   const o = await h.client(t);
   const cls = await defineFresh(o, DESC);
