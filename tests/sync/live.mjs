@@ -196,12 +196,15 @@ export function analyze(samples, bracket) {
 }
 
 /**
- * Timings for the jitter tests: training 10 s, then drift over a 25 s window.
- * The first series has 20 pings: with 10, one run in ~100 starts 2.5 ms off
- * (simulated with 20 ms ± 5 ms uniform delays) and the slewing at 160 ppm
+ * Timings for the jitter tests: series of 20 pings (more chances of a fast
+ * trip each way when the machine is busy), training 15 s, then the drift over
+ * everything seen (a 25 s window gave drift estimates off by up to 100 ppm on
+ * a loaded machine, hence errors growing to 1.5 ms before the next series).
+ * The first series also has 20 pings: with 10, one run in ~100 starts 2.5 ms
+ * off (simulated with 20 ms ± 5 ms uniform delays) and the slewing at 160 ppm
  * takes 15 s to absorb it, which alone can push a 38 s run's p95 to ~1.9 ms.
  */
 export const JITTER_OPTIONS = {
-  seriesLength: 10, startupSeriesLength: 20, pingPeriod: 0.05, seriesDelayMin: 0.5, seriesDelayMax: 1,
-  trainingDuration: 10, window: 25,
+  seriesLength: 20, startupSeriesLength: 20, pingPeriod: 0.05, seriesDelayMin: 0.5, seriesDelayMax: 1,
+  trainingDuration: 15, window: 60,
 };
