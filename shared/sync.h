@@ -106,10 +106,10 @@ typedef struct tt_sync {
 void tt_sync_options_default(tt_sync_options *out);
 
 /* Initialise *s with opts (NULL: defaults), status TT_SYNC_NEW; the first
- * tt_sync_ping is due at once. Returns 0, or -TT_BAD_VALUE when an option is
- * out of range (series_len 0, series_len or startup_series_len >
- * TT_SYNC_MAX_SERIES, a negative or NaN time,
- * delay max < min, timeout 0 or max < initial, slew_rate >= 0.5); *s is then
+ * tt_sync_ping is due at once. Returns 0, or -TT_BAD_VALUE (codes of
+ * common.h) when an option is out of range: series_len 0, series_len or
+ * startup_series_len > TT_SYNC_MAX_SERIES, a negative or NaN time, delay
+ * max < min, timeout 0 or max < initial, slew_rate >= 0.5; *s is then
  * zeroed. */
 int tt_sync_init(tt_sync *s, const tt_sync_options *opts);
 
