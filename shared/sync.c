@@ -164,6 +164,14 @@ static void set_estimate(tt_sync *s, double t0, double T0, double R, double now,
 	s->a = e + c0;
 }
 
+void tt_sync_hint(tt_sync *s, double server_time, double local)
+{
+	if ((s->status != TT_SYNC_NEW && s->status != TT_SYNC_STARTUP) || s->series_n > 0 ||
+	    !isfinite(server_time) || !isfinite(local))
+		return;
+	set_estimate(s, local, server_time, 1, local, false);
+}
+
 /* Offset of the series from the fastest trip each way (the causality bracket
  * of T - R·t), or from the fastest round trip when the bracket is empty;
  * reference point at the mean mid-time of the pings. */

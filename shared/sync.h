@@ -113,6 +113,11 @@ void tt_sync_options_default(tt_sync_options *out);
  * zeroed. */
 int tt_sync_init(tt_sync *s, const tt_sync_options *opts);
 
+/* A rough estimate before any pong: the server's time server_time was current
+ * at local time local (e.g. the HELLO result's time, read on arrival). Used,
+ * and replaced at once, until the first pong; ignored after it. */
+void tt_sync_hint(tt_sync *s, double server_time, double local);
+
 /* Local time at which tt_sync_ping should be called next: the next ping of a
  * series, the end of a pause, or the timeout of the ping in flight. */
 double tt_sync_next_ping_due(const tt_sync *s);

@@ -68,6 +68,8 @@ export interface SyncOptions {
 export class SyncEstimator {
   constructor(options: SyncOptions);
   readonly options: Required<Omit<SyncOptions, 'getTime' | 'onReport' | 'random' | 'setTimeout' | 'clearTimeout'>> & SyncOptions;
+  /** a rough estimate before any pong (e.g. the HELLO result's time, read on arrival); replaced by the first pong */
+  hint(serverTime: number, localTime?: number): void;
   /** the local clock now */
   now(): number;
   /** server sync time at a local time (default now); the local time itself before the first series ends */

@@ -37,8 +37,11 @@
 // Before the first pong, getSyncTime() is the local time itself; during the
 // first series (status 'startup') it is a provisional estimate from the pongs
 // so far, which may step either way as better pongs come; monotonicity holds
-// from the end of the first series (the first 'training' report) on. So
-// tutti.js needs no quick estimate of its own. Types: web/sync.d.ts.
+// from the end of the first series (the first 'training' report) on. Until
+// the first pong, sync.hint(welcome.time) gives a rough estimate from the
+// HELLO result. So tutti.js needs no quick estimate of its own:
+//   _onWelcome(welcome): this.sync.hint(welcome.time); this.sync.start();
+// Types: web/sync.d.ts.
 //
 // The estimator's ping ids start at 2^30 (option pingIdBase), and a PONG is
 // accepted only when both its id and its echoed clientTime match the ping in
@@ -234,6 +237,18 @@ export class SyncEstimator {
   }
 
   // -- clock conversion ------------------------------------------------------
+
+  /**
+   * A rough estimate before any pong: the server's time `serverTime` was
+   * current at local time `localTime` (default now), e.g. the `time` of the
+   * HELLO result read on arrival (late by the one-way delay). Used, and
+   * replaced at once, until the first series ends; ignored after that.
+   */
+  hint(serverTime, localTime = this._getTime()) {
+    if (this._status !== 'new' && this._status !== 'startup') return;
+    if (this._series.length > 0 || !Number.isFinite(serverTime) || !Number.isFinite(localTime)) return;
+    this._setEstimate(localTime, serverTime, 1, localTime, false);
+  }
 
   /** Local clock now (the injected getTime), seconds. */
   now() { return this._getTime(); }

@@ -132,8 +132,11 @@ test('options are checked', () => {
   assert.throws(() => new SyncEstimator({ sendPing, slewRate: 0.5 }), RangeError);
   assert.throws(() => new SyncEstimator({ sendPing, window: -1 }), RangeError);
   const e = new SyncEstimator({ sendPing, getTime: () => 3 });
-  assert.equal(e.getSyncTime(), 3, 'identity before the first series');
+  assert.equal(e.getSyncTime(), 3, 'identity before the first pong');
   assert.equal(e.getLocalTime(7), 7);
+  e.hint(100, 2.5); // e.g. the HELLO result's time
+  assert.equal(e.getSyncTime(), 100.5);
+  assert.equal(e.getLocalTime(100.5), 3);
 });
 
 test('series estimate: fastest trip each way; falls back to the best round trip', () => {

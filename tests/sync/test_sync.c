@@ -198,6 +198,10 @@ static void test_ping_pong_contract(void **state)
 	assert_near(tt_sync_time(&s, 7.5), 7.5, 0); /* identity before the first series */
 	assert_near(tt_sync_local_time(&s, 7.5), 7.5, 0);
 
+	/* a hint until the first pong */
+	tt_sync_hint(&s, 2.9, 99.9);
+	assert_near(tt_sync_time(&s, 100), 3.0, 1e-12);
+	assert_near(tt_sync_local_time(&s, 3.0), 100, 1e-12);
 	uint32_t id;
 	assert_int(tt_sync_ping(&s, 100, &id), 0);
 	assert_int(id, UINT32_C(1) << 30);
@@ -219,6 +223,8 @@ static void test_ping_pong_contract(void **state)
 	assert_int(tt_sync_on_pong(&s, UINT32_C(1) << 30, 100, 3, 3.0001, 100.2, &rep), 0);
 	assert_true(rep);
 	/* a provisional estimate from that one pong: offset (3.00005) - (100.1) */
+	assert_near(tt_sync_time(&s, 100.2), 100.2 + 3.00005 - 100.1, 1e-9);
+	tt_sync_hint(&s, 50, 100.2); /* ignored once a pong came */
 	assert_near(tt_sync_time(&s, 100.2), 100.2 + 3.00005 - 100.1, 1e-9);
 	tt_sync_report(&s, 100.2, &r);
 	assert_true(r.online);
