@@ -28,8 +28,9 @@
 //     getTime: options.getTime || now,                  // e.g. () => audioContext.currentTime
 //     sendPing: (id, t) => { if (this._ws && this._ws.readyState === 1) this._enqueue([MSG.PING, id, t]); },
 //   });
-//   // on each HELLO result: this.sync.start();   (a no-op while running)
-//   // close():              this.sync.stop();
+//   // _onWelcome(welcome): this.sync.hint(welcome.time); this.sync.start();
+//   //                      (hint is ignored after the first pong, start while running)
+//   // close():             this.sync.stop();
 //   // _onPong([, id, clientTime, recv, send]) { this.sync.onPong(id, clientTime, recv, send); ... }
 //   getSyncTime(localTime) { return this.sync.getSyncTime(localTime); }
 //   getLocalTime(syncTime) { return this.sync.getLocalTime(syncTime); }
@@ -39,9 +40,8 @@
 // so far, which may step either way as better pongs come; monotonicity holds
 // from the end of the first series (the first 'training' report) on. Until
 // the first pong, sync.hint(welcome.time) gives a rough estimate from the
-// HELLO result. So tutti.js needs no quick estimate of its own:
-//   _onWelcome(welcome): this.sync.hint(welcome.time); this.sync.start();
-// Types: web/sync.d.ts.
+// HELLO result. So tutti.js needs no quick estimate (syncOffset, _syncReady)
+// of its own. Types: web/sync.d.ts.
 //
 // The estimator's ping ids start at 2^30 (option pingIdBase), and a PONG is
 // accepted only when both its id and its echoed clientTime match the ping in
