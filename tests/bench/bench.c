@@ -1354,7 +1354,17 @@ static void pump(double timeout)
 	if (timeout < 0)
 		timeout = 0;
 	struct timespec ts = {(time_t)timeout, (long)((timeout - floor(timeout)) * 1e9)};
-	int n = epoll_pwait2(B.epfd, ev, 1024, &ts, NULL);
+	/* epoll_pwait2 (Linux 5.11) for sub-millisecond open-loop pacing;
+	 * epoll_wait where it is missing (older kernels, valgrind 3.19) */
+	static bool no_pwait2;
+	int n = -1;
+	if (!no_pwait2) {
+		n = epoll_pwait2(B.epfd, ev, 1024, &ts, NULL);
+		if (n < 0 && errno == ENOSYS)
+			no_pwait2 = true;
+	}
+	if (no_pwait2)
+		n = epoll_wait(B.epfd, ev, 1024, (int)ceil(timeout * 1000));
 	conn *w = B.writer;
 	for (int i = 0; i < n; i++)
 		if (ev[i].data.ptr == w)
