@@ -19,12 +19,17 @@
 #include "log.h"
 #include "store.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+
+/* The sync clock is persisted this far ahead of now (refreshed at half of
+ * it, twice a second when idle), so that after a crash it restarts past
+ * every time it ever sent (PROTOCOL.md §10); a clean stop stores it exactly. */
+#define CLOCK_LEASE 1.0
 
 enum op_kind {
 	OP_CLASS_PUT = 1, OP_CLASS_DEL, OP_STATE_DEL, OP_EVENT, OP_SESSION_PUT,
 	OP_SESSION_DEL, OP_INSTANCE_PUT, OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL,
-	OP_SCHED_PUT, OP_SCHED_DEL
+	OP_SCHED_PUT, OP_SCHED_DEL, OP_SESSION_GONE
 };
 
 enum stmt_id {
@@ -32,7 +37,7 @@ enum stmt_id {
 	ST_STATE_DEL, ST_STATE_EVENTS_DEL, ST_STATE_INSTANCES_DEL, ST_EVENT_PUT, ST_EVENT_TRIM,
 	ST_SESSION_PUT, ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL, ST_SESSION_OBSERVES_DEL,
 	ST_INSTANCE_PUT, ST_INSTANCE_DEL, ST_OBSERVE_PUT, ST_OBSERVE_DEL, ST_META_PUT,
-	ST_TOMBSTONE_PUT, ST_SCHED_PUT, ST_SCHED_DEL, ST_STATE_SCHED_DEL, ST_COUNT
+	ST_TOMBSTONE_PUT, ST_SCHED_PUT, ST_SCHED_DEL, ST_STATE_SCHED_DEL, ST_SESSION_GONE, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -49,7 +54,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EVENT_PUT] = "INSERT OR REPLACE INTO events(state, seq, time, origin, changes) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_EVENT_TRIM] = "DELETE FROM events WHERE state = ?1 AND seq <= ?2",
-	[ST_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(id, token) VALUES (?1, ?2)",
+	[ST_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(id, token, gone_at) VALUES (?1, ?2, NULL)",
+	[ST_SESSION_GONE] = "UPDATE sessions SET gone_at = ?2 WHERE id = ?1",
 	[ST_SESSION_DEL] = "DELETE FROM sessions WHERE id = ?1",
 	[ST_SESSION_INSTANCES_DEL] = "DELETE FROM instances WHERE session = ?1",
 	[ST_SESSION_OBSERVES_DEL] = "DELETE FROM observes WHERE session = ?1",
@@ -66,7 +72,9 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_STATE_SCHED_DEL] = "DELETE FROM scheduled WHERE state = ?1",
 };
 
-/* Migrations: MIGRATIONS[v] takes a database at user_version v to v + 1. */
+/* Migrations: MIGRATIONS[v] takes a database at user_version v to v + 1.
+ * TABLES[v] lists the tables a database at version v + 1 must have, checked
+ * before anything is written to a file (never touch a foreign database). */
 static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	"CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
 	"CREATE TABLE classes (name TEXT PRIMARY KEY, description BLOB NOT NULL);"
@@ -79,12 +87,18 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	"  state INTEGER NOT NULL, filter BLOB);"
 	"CREATE INDEX instances_session ON instances(session);"
 	"CREATE INDEX instances_state ON instances(state);"
-	"CREATE TABLE observes (session INTEGER NOT NULL, class TEXT, UNIQUE (session, class));"
-	/* why a state went away, for clients that resume after it did */
+	"CREATE TABLE observes (session INTEGER NOT NULL, class TEXT, UNIQUE (session, class));",
+	/* 2: why states went away (for resuming clients), scheduled sets, and
+	 * when a session's connection was lost (its resume window) */
 	"CREATE TABLE tombstones (state INTEGER PRIMARY KEY, reason TEXT NOT NULL);"
 	"CREATE TABLE scheduled (id INTEGER PRIMARY KEY, state INTEGER NOT NULL, at REAL NOT NULL,"
 	"  origin INTEGER NOT NULL, changes BLOB NOT NULL);"
+	"ALTER TABLE sessions ADD COLUMN gone_at REAL;",
 };
+static const int N_TABLES[SCHEMA_VERSION] = {7, 9};
+static const char *const TABLES =
+	"'meta','classes','states','events','sessions','instances','observes',"
+	"'tombstones','scheduled'";
 
 static struct {
 	sqlite3 *db;              /* NULL: persistence off (--db :memory: is still SQLite) */
@@ -93,6 +107,8 @@ static struct {
 	tt_buf ops;               /* op log of the current turn */
 	tt_buf scratch;
 	uint64_t meta_state, meta_instance, meta_session, meta_sched; /* last written */
+	double clock_lease;       /* the sync time persisted as the clock's floor */
+	bool opened;              /* fully open and restored: safe to write */
 } D;
 
 /* ---- op log ----------------------------------------------------------- */
@@ -183,6 +199,15 @@ void tt_db_session_started(const tt_session *s)
 	put_u8(OP_SESSION_PUT);
 	put_u64(s->id);
 	put_bytes(s->token, 32);
+}
+
+void tt_db_session_gone(const tt_session *s)
+{
+	if (!D.db)
+		return;
+	put_u8(OP_SESSION_GONE);
+	put_u64(s->id);
+	put_f64(s->gone_at);
 }
 
 void tt_db_session_ended(const tt_session *s)
@@ -353,6 +378,10 @@ static int exec_op(reader *r)
 		sqlite3_bind_blob(s, 5, p, n, SQLITE_STATIC);
 		return step(ST_SCHED_PUT);
 	}
+	case OP_SESSION_GONE:
+		sqlite3_bind_int64(D.st[ST_SESSION_GONE], 1, (sqlite3_int64)get_u64(r));
+		sqlite3_bind_double(D.st[ST_SESSION_GONE], 2, get_f64(r));
+		return step(ST_SESSION_GONE);
 	case OP_SCHED_DEL:
 		sqlite3_bind_int64(D.st[ST_SCHED_DEL], 1, (sqlite3_int64)get_u64(r));
 		return step(ST_SCHED_DEL);
@@ -371,7 +400,9 @@ static int meta_put(const char *key, double v)
 
 int tt_db_commit(tt_state *dirty)
 {
-	if (!D.db || (!dirty && !D.ops.len))
+	double now = tt_clock_now();
+	bool lease_due = now + CLOCK_LEASE / 2 > D.clock_lease;
+	if (!D.db || (!dirty && !D.ops.len && !lease_due))
 		return 0;
 	if (step(ST_BEGIN))
 		goto fail;
@@ -407,7 +438,7 @@ int tt_db_commit(tt_state *dirty)
 	    (ni != D.meta_instance && meta_put("next_instance", (double)ni)) ||
 	    (tt_session_next_id != D.meta_session && meta_put("next_session", (double)tt_session_next_id)) ||
 	    (tt_store_next_sched_id() != D.meta_sched && meta_put("next_sched", (double)tt_store_next_sched_id())) ||
-	    meta_put("clock", tt_clock_now()))
+	    (lease_due && meta_put("clock", now + CLOCK_LEASE)))
 		goto rollback;
 	if (step(ST_COMMIT))
 		goto rollback;
@@ -415,6 +446,8 @@ int tt_db_commit(tt_state *dirty)
 	D.meta_instance = ni;
 	D.meta_session = tt_session_next_id;
 	D.meta_sched = tt_store_next_sched_id();
+	if (lease_due)
+		D.clock_lease = now + CLOCK_LEASE;
 	tt_buf_clear(&D.ops);
 	return 0;
 rollback:
@@ -431,27 +464,48 @@ static int fail_db(tt_error *err, const char *what)
 	return tt_fail(err, TT_INTERNAL, "%s: %s", what, D.db ? sqlite3_errmsg(D.db) : "cannot open");
 }
 
+static int count_tables(int *out)
+{
+	char sql[256];
+	sqlite3_stmt *s;
+	snprintf(sql, sizeof(sql),
+		 "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN (%s)", TABLES);
+	if (sqlite3_prepare_v2(D.db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	*out = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+	sqlite3_finalize(s);
+	return *out < 0 ? -1 : 0;
+}
+
 static int migrate(tt_error *err)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(D.db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-		return fail_db(err, "not a tutti database (or corrupt)");
-	int version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+		return fail_db(err, "not a tutti database (or corrupt, or locked)");
+	int step_rc = sqlite3_step(s);
+	int version = step_rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
 	sqlite3_finalize(s);
+	if (step_rc == SQLITE_BUSY)
+		return tt_fail(err, TT_INTERNAL, "locked: is another tutti-server using it?");
 	if (version < 0)
-		return fail_db(err, "cannot read the schema version");
+		return fail_db(err, "cannot read the schema version (not a database?)");
 	if (version > SCHEMA_VERSION)
 		return tt_fail(err, TT_INTERNAL,
 			       "schema version %d is newer than this tutti-server knows (%d)",
 			       version, SCHEMA_VERSION);
+	int n;
 	if (version == 0) {
 		/* a fresh file must be empty: never write over someone's database */
 		if (sqlite3_prepare_v2(D.db, "SELECT count(*) FROM sqlite_master", -1, &s, NULL) != SQLITE_OK)
 			return fail_db(err, "not a database (or corrupt)");
-		int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+		n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
 		sqlite3_finalize(s);
 		if (n != 0)
 			return tt_fail(err, TT_INTERNAL, "this SQLite file is not a tutti database");
+	} else if (count_tables(&n) < 0 || n != N_TABLES[version - 1]) {
+		return tt_fail(err, TT_INTERNAL,
+			       "this SQLite file is not a tutti database (tables missing for version %d)",
+			       version);
 	}
 	for (int v = version; v < SCHEMA_VERSION; v++) {
 		char sql[64];
@@ -462,6 +516,8 @@ static int migrate(tt_error *err)
 		if (sqlite3_exec(D.db, sql, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(D.db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 			goto bad;
+		if (v > 0)
+			tt_log_info("database migrated to schema version %d", v + 1);
 		continue;
 bad:
 		{
@@ -513,8 +569,9 @@ static int restore(tt_error *err)
 		else if (!strcmp(k, "next_session") && (uint64_t)v > tt_session_next_id)
 			tt_session_next_id = (uint64_t)v;
 	}
-	/* the clock continues where it stopped, never backwards */
+	/* the clock continues past every time it sent, never backwards */
 	tt_clock_start(clock);
+	D.clock_lease = clock;
 	tt_store_set_next_ids(next_state, next_instance);
 
 	QUERY("SELECT name, description FROM classes ORDER BY rowid");
@@ -544,11 +601,14 @@ static int restore(tt_error *err)
 				       (uint64_t)sqlite3_column_int64(s, 1), sqlite3_column_double(s, 2),
 				       (uint64_t)sqlite3_column_int64(s, 3), sqlite3_column_blob(s, 4),
 				       (size_t)sqlite3_column_bytes(s, 4));
-	QUERY("SELECT id, token FROM sessions ORDER BY id");
+	QUERY("SELECT id, token, gone_at FROM sessions ORDER BY id");
 	while (sqlite3_step(s) == SQLITE_ROW)
 		if (sqlite3_column_bytes(s, 1) == 32)
+			/* connected when the server stopped: gone since the restart */
 			tt_session_restore((uint64_t)sqlite3_column_int64(s, 0),
-					   (const char *)sqlite3_column_text(s, 1));
+					   (const char *)sqlite3_column_text(s, 1),
+					   sqlite3_column_type(s, 2) == SQLITE_NULL
+						   ? tt_clock_now() : sqlite3_column_double(s, 2));
 	QUERY("SELECT id, session, state, filter FROM instances ORDER BY id");
 	while (sqlite3_step(s) == SQLITE_ROW) {
 		tt_value filter = tt_nil();
@@ -604,7 +664,16 @@ int tt_db_open(const tt_config *cfg, tt_error *err)
 		rc = fail_db(err, "cannot open");
 		goto fail;
 	}
-	sqlite3_busy_timeout(D.db, 2000);
+	sqlite3_busy_timeout(D.db, 1000);
+	if (sqlite3_db_readonly(D.db, "main") == 1) {
+		rc = tt_fail(err, TT_INTERNAL, "not writable");
+		goto fail;
+	}
+	/* one server per database: the lock is taken below and held for good */
+	if (!mem && sqlite3_exec(D.db, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = fail_db(err, "cannot set the locking mode");
+		goto fail;
+	}
 	if ((rc = migrate(err)) < 0)
 		goto fail;
 	if (!mem) {
@@ -617,6 +686,10 @@ int tt_db_open(const tt_config *cfg, tt_error *err)
 			goto fail;
 		}
 		sqlite3_finalize(s);
+		if (sqlite3_exec(D.db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+			rc = tt_fail(err, TT_INTERNAL, "locked: is another tutti-server using it?");
+			goto fail;
+		}
 	}
 	if (sqlite3_exec(D.db, cfg->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 			 NULL, NULL, NULL) != SQLITE_OK) {
@@ -634,10 +707,22 @@ int tt_db_open(const tt_config *cfg, tt_error *err)
 	tt_store_next_ids(&D.meta_state, &D.meta_instance);
 	D.meta_session = tt_session_next_id;
 	D.meta_sched = tt_store_next_sched_id();
+	D.opened = true;
 	return 0;
 fail:
 	tt_db_close();
 	return rc;
+}
+
+void tt_db_save_clock(void)
+{
+	/* a clean stop: the clock resumes exactly where it stopped */
+	if (D.opened && step(ST_BEGIN) == 0) {
+		if (meta_put("clock", tt_clock_now()) == 0)
+			step(ST_COMMIT);
+		else
+			step(ST_ROLLBACK);
+	}
 }
 
 void tt_db_close(void)
@@ -649,6 +734,7 @@ void tt_db_close(void)
 	if (D.db)
 		sqlite3_close(D.db);
 	D.db = NULL;
+	D.opened = false;
 	tt_buf_free(&D.ops);
 	tt_buf_free(&D.scratch);
 }

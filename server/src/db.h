@@ -19,6 +19,9 @@ struct tt_state;
  * the store. Returns 0, or -TT_INTERNAL with err saying what is wrong (the
  * file is never overwritten). */
 int tt_db_open(const tt_config *cfg, tt_error *err);
+/* The server stops cleanly: store the clock exactly (not its crash lease). */
+void tt_db_save_clock(void);
+/* Close without writing anything. */
 void tt_db_close(void);
 
 /* Changes of the current turn, written at the next commit. */
@@ -27,6 +30,7 @@ void tt_db_class_deleted(const tt_class *cls);
 void tt_db_state_deleted(const struct tt_state *st, const char *reason);
 void tt_db_event(const struct tt_state *st, const tt_event *e);
 void tt_db_session_started(const tt_session *s);
+void tt_db_session_gone(const tt_session *s);
 void tt_db_session_ended(const tt_session *s);
 void tt_db_instance_put(const tt_instance *in);
 void tt_db_instance_del(const tt_instance *in);

@@ -80,10 +80,9 @@ static int hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err
 			s->client->session = NULL;
 		resumed = s != NULL;
 	}
-	if (!s) {
+	if (!s)
 		s = tt_session_new();
-		tt_db_session_started(s);
-	}
+	tt_db_session_started(s); /* new, or back: no longer gone */
 	s->client = c;
 	c->session = s;
 	tt_buf_clear(&H.out);

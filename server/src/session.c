@@ -25,12 +25,12 @@ static void random_token(char out[33])
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-tt_session *tt_session_restore(uint64_t id, const char *token)
+tt_session *tt_session_restore(uint64_t id, const char *token, double gone_at)
 {
 	tt_session *s = tt_calloc(1, sizeof(*s));
 	s->id = id;
 	snprintf(s->token, sizeof(s->token), "%s", token);
-	s->gone_at = tt_clock_mono();
+	s->gone_at = gone_at;
 	if (id >= tt_session_next_id)
 		tt_session_next_id = id + 1;
 	s->next = g_sessions;
@@ -44,7 +44,7 @@ tt_session *tt_session_new(void)
 {
 	char token[33];
 	random_token(token);
-	return tt_session_restore(tt_session_next_id, token);
+	return tt_session_restore(tt_session_next_id, token, tt_clock_now());
 }
 
 tt_session *tt_session_by_token(const char *token, size_t len)

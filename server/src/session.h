@@ -18,7 +18,7 @@ struct tt_session {
 	uint64_t id;         /* never 0 (0 is the server) */
 	char token[33];      /* 32 hex chars, secret */
 	tt_client *client;   /* borrowed: NULL while disconnected */
-	double gone_at;      /* clock_mono() of the disconnect */
+	double gone_at;      /* sync time of the disconnect (continuous across restarts) */
 	tt_instance *instances; /* owned list (through ->s_next) */
 	uint32_t n_instances;
 	uint32_t n_owned;    /* states owned */
@@ -34,8 +34,9 @@ struct tt_observe {
 
 /* New session with a fresh id and random token, in the session list. */
 tt_session *tt_session_new(void);
-/* Restore a session with a known id and token (persistence). */
-tt_session *tt_session_restore(uint64_t id, const char *token);
+/* Restore a session with a known id and token (persistence), gone since
+ * sync time gone_at. */
+tt_session *tt_session_restore(uint64_t id, const char *token, double gone_at);
 tt_session *tt_session_by_token(const char *token, size_t len);
 tt_session *tt_session_by_id(uint64_t id);
 tt_session *tt_session_first(void);

@@ -1201,11 +1201,8 @@ void tt_store_resume(tt_session *s, const tt_value *seqs)
 			uint64_t id;
 			if (!key_as_id(&seqs->v.pairs[i].key, &id))
 				continue;
-			bool held = false;
-			for (tt_instance *in = s->instances; in && !held; in = in->s_next)
-				held = in->state->id == id;
-			if (held)
-				continue;
+			if (tt_idmap_get(&S.states, id))
+				continue; /* alive: held (caught up below) or never attached */
 			tt_buf_clear(&S.out);
 			tt_enc_array(&S.out, 3);
 			tt_enc_uint(&S.out, TT_MSG_DELETED);
@@ -1296,7 +1293,8 @@ void tt_store_session_end(tt_session *s)
 void tt_store_session_gone(tt_session *s)
 {
 	s->client = NULL;
-	s->gone_at = tt_clock_mono();
+	s->gone_at = tt_clock_now();
+	tt_db_session_gone(s);
 	if (S.cfg->resume_window <= 0 && !S.stopping)
 		tt_store_session_end(s);
 }
@@ -1308,7 +1306,7 @@ void tt_store_stopping(void)
 
 void tt_store_tick(void)
 {
-	double now = tt_clock_mono();
+	double now = tt_clock_now();
 	tt_session *s = tt_session_first();
 	while (s) {
 		tt_session *next = s->next;

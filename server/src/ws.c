@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "db.h"
 #include "handler.h"
 #include "log.h"
 #include "protocol.h"
@@ -321,8 +322,12 @@ int tt_ws_run(const tt_config *cfg)
 			     cfg->host, cfg->port);
 		return -1;
 	}
+	/* --port 0: the kernel picks a free port; the log line says which
+	 * (test fixtures read it, so no other process can take it first) */
+	struct lws_vhost *vh = lws_get_vhost_by_name(W.ctx, "tutti");
+	int port = vh ? lws_get_vhost_listen_port(vh) : cfg->port;
 	tt_log_info("listening on http://%s:%d (web %s, WebSocket protocol %s)", cfg->host,
-		    cfg->port, origin, TT_PROTOCOL_NAME);
+		    port, origin, TT_PROTOCOL_NAME);
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 	schedule_turn();
 	while (!W.stop)
@@ -350,5 +355,10 @@ int tt_ws_run(const tt_config *cfg)
 	lws_sul_cancel(&W.tick);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
+	/* sessions closed by the stop are recorded as gone (resume windows) */
+	if (!W.failed && tt_store_commit() < 0)
+		W.failed = 1;
+	if (!W.failed)
+		tt_db_save_clock();
 	return W.failed ? -1 : 0;
 }

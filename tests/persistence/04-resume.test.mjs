@@ -367,7 +367,6 @@ test('an owner that does not come back after a restart: deleted once the window 
 
 test('the resume window counts from the disconnect, also across a restart: a session gone longer than the window before and after the restart is over', {
   timeout: 30000,
-  todo: 'server: restored sessions get gone_at = the restart (the disconnect time is not persisted), so every restart grants a full new --resume-window; a session that left 1.5 s before a SIGTERM with --resume-window 2 still resumes 1 s after the restart, and a crash-looping server never ends sessions nor deletes their states',
 }, async (t) => {
   const site = await Site.create(t, { resumeWindow: 2 });
   await site.start();
@@ -458,7 +457,7 @@ for (const restart of ['none', 'stop', 'kill9']) {
   });
 }
 
-test('resume seqs naming a live state the session does not hold (detached meanwhile): no DELETED for it', { timeout: 30000, todo: 'server: tt_store_resume sends DELETED "deleted" for every seqs key the session holds no instance of, even a state that still exists (PROTOCOL.md §9: only states deleted meanwhile)' }, async (t) => {
+test('resume seqs naming a live state the session does not hold (detached meanwhile): no DELETED for it', { timeout: 30000 }, async (t) => {
   const site = await Site.create(t, { resumeWindow: 30 });
   await site.start();
   const O = await site.client();

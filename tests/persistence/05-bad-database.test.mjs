@@ -76,7 +76,7 @@ const FOREIGN = {
 const FOREIGN_TODO = 'server: a foreign SQLite file with user_version 1 is switched to WAL (PRAGMA journal_mode=WAL rewrites the header) before the statements fail to prepare, so the file is modified; and the message is "cannot prepare statements: no such table: classes" rather than "not a tutti database"';
 
 for (const [name, sql] of Object.entries(FOREIGN)) {
-  test(`an SQLite database of another application (${name}): refused, file unchanged`, { timeout: 30000, todo: /user_version 1/.test(name) ? FOREIGN_TODO : undefined }, async (t) => {
+  test(`an SQLite database of another application (${name}): refused, file unchanged`, { timeout: 30000 }, async (t) => {
     const dir = dirFor(t);
     const db = join(dir, 'other-app.db');
     execFileSync('sqlite3', [db, sql], { stdio: 'pipe' });
@@ -172,7 +172,6 @@ async function goodDatabase(t) {
 
 test('an unwritable database file (immutable, so even root cannot write it): a clear error at start, unchanged', {
   timeout: 30000,
-  todo: 'server: it starts on a database file it cannot write (SQLite falls back to read-only; WAL mode is not checked as writable), then the first HELLO\'s commit fails and the server stops with 1001 "server stopping" instead of refusing at start',
 }, async (t) => {
   const site = await goodDatabase(t);
   const imm = immutable(site.db);
@@ -199,7 +198,6 @@ test('a database in a directory where nothing can be created (no -wal/-shm possi
 
 test('a database in use by a running tutti-server: a second server on it refuses to start, the first keeps working', {
   timeout: 30000,
-  todo: 'server: a second tutti-server starts on a database another one is using; both hand out the same ids (state 1, session 1) and overwrite each other\'s rows (ids never reused, store of record); an exclusive lock (locking_mode=EXCLUSIVE or a lock file) would refuse it',
 }, async (t) => {
   const site = await Site.create(t);
   await site.start();
