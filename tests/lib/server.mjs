@@ -82,7 +82,10 @@ export async function startServer(opts = {}) {
 
   let lastErr = null;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = opts.port || await freePort();
+    // Without opts.port the kernel picks the port (--port 0) and the server's
+    // log line names it: no other process can take it between a probe and
+    // the bind (a race seen as stray 1006/1001 closes on a busy machine).
+    let port = opts.port || 0;
     const args = ['--host', '127.0.0.1', '--port', String(port), '--schemas', schemasDir, '--web', webDir, '--db', opts.db || ':memory:'];
     if (opts.resumeWindow !== undefined) args.push('--resume-window', String(opts.resumeWindow));
     if (opts.history !== undefined) args.push('--history', String(opts.history));
@@ -99,14 +102,19 @@ export async function startServer(opts = {}) {
     const exitP = new Promise((res) => proc.on('exit', (code, signal) => { exited = { code, signal }; res(exited); }));
     proc.on('error', (err) => { stderr += `\nspawn error: ${err.message}`; });
 
-    const url = `ws://127.0.0.1:${port}/`;
-    const httpUrl = `http://127.0.0.1:${port}/`;
     const deadline = Date.now() + (opts.startTimeout ?? 10000);
     let ok = false;
     while (Date.now() < deadline && !exited) {
-      if (await healthy(httpUrl, 500)) { ok = true; break; }
+      if (!port) {
+        const m = /listening on http:\/\/[^\s]+:(\d+) /.exec(stderr);
+        if (!m) { await sleep(20); continue; }
+        port = Number(m[1]);
+      }
+      if (await healthy(`http://127.0.0.1:${port}/`, 500)) { ok = true; break; }
       await sleep(50);
     }
+    const url = `ws://127.0.0.1:${port}/`;
+    const httpUrl = `http://127.0.0.1:${port}/`;
     if (!ok) {
       if (!exited) { proc.kill('SIGKILL'); await exitP; }
       lastErr = new Error(`tutti-server did not become healthy on port ${port} (exit ${JSON.stringify(exited)}):\n${stderr.slice(-4000)}`);
