@@ -611,6 +611,100 @@ static void test_scheduled(void **state)
 	none_queued(c);
 }
 
+/* The connection of client slot i closes (LWS_CALLBACK_CLOSED); a new,
+ * not yet greeted connection takes the slot. */
+static void drop(fx *f, int i)
+{
+	tt_handler_closed(f->c[i]);
+	tt_client_free(f->c[i]);
+	f->c[i] = tt_client_new(NULL);
+}
+
+static void hello_resume(fx *f, int i, const char *token, int64_t sid, int64_t seq)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg), "[1, 0, {\"version\": 1, \"token\": \"%s\", \"seqs\": {\"%lld\": %lld}}]",
+		 token, (long long)sid, (long long)seq);
+	sendj(f, f->c[i], msg);
+}
+
+/* PROTOCOL.md §9: resume within the window gets the missed UPDATEs in
+ * order, a SNAPSHOT when they left the history, DELETED for a state
+ * deleted meanwhile; an unknown token gets a fresh session. */
+static void test_resume(void **state)
+{
+	fx *f = *state;
+	f->cfg.history = 2;
+	tt_client *a = f->c[0];
+	int64_t sid = two_on_a_state(f);
+	char token[33];
+	memcpy(token, f->c[1]->session->token, sizeof(token));
+	uint64_t session = f->c[1]->session->id;
+	drop(f, 1);
+	/* two sets while client 1 is away */
+	sendj(f, a, "[7, 2, 1, {\"i\": 1}]");
+	expect_result(f, a, 2);
+	sendj(f, a, "[7, 3, 1, {\"i\": 2}]");
+	expect_result(f, a, 3);
+	hello_resume(f, 1, token, sid, 0);
+	tt_value r = expect_result(f, f->c[1], 0);
+	assert_true(get(&r, "resumed")->v.b);
+	assert_int_equal(get(&r, "session")->v.i, session);
+	for (int64_t seq = 1; seq <= 2; seq++) {
+		tt_value u = next(f, f->c[1]);
+		assert_int_equal(u.v.items[0].v.i, TT_MSG_UPDATE);
+		assert_int_equal(u.v.items[1].v.i, sid);
+		assert_int_equal(u.v.items[2].v.i, seq);
+		assert_int_equal(get(&u.v.items[4], "i")->v.i, seq);
+	}
+	none_queued(f->c[1]);
+	/* the instance is kept: it can set */
+	sendj(f, f->c[1], "[7, 4, 2, {\"e\": \"b\"}]");
+	r = expect_result(f, f->c[1], 4);
+	assert_int_equal(get(&r, "seq")->v.i, 3);
+	next(f, a);
+	/* away again; three sets overflow the history of 2 */
+	drop(f, 1);
+	for (int k = 0; k < 3; k++) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "[7, %d, 1, {\"i\": %d}]", 10 + k, 5 + k);
+		sendj(f, a, msg);
+		expect_result(f, a, 10 + k);
+	}
+	hello_resume(f, 1, token, sid, 3);
+	r = expect_result(f, f->c[1], 0);
+	assert_true(get(&r, "resumed")->v.b);
+	tt_value snap = next(f, f->c[1]);
+	assert_int_equal(snap.v.items[0].v.i, TT_MSG_SNAPSHOT);
+	assert_int_equal(snap.len, 5);
+	assert_int_equal(snap.v.items[1].v.i, sid);
+	assert_int_equal(snap.v.items[2].v.i, 6);
+	assert_int_equal(get(&snap.v.items[4], "i")->v.i, 7);
+	assert_true(tt_str_eq(get(&snap.v.items[4], "e"), "b"));
+	none_queued(f->c[1]);
+	/* up to date: nothing */
+	drop(f, 1);
+	hello_resume(f, 1, token, sid, 6);
+	expect_result(f, f->c[1], 0);
+	none_queued(f->c[1]);
+	/* deleted while away */
+	drop(f, 1);
+	sendj(f, a, "[6, 20, 1]");
+	expect_result(f, a, 20);
+	hello_resume(f, 1, token, sid, 6);
+	expect_result(f, f->c[1], 0);
+	tt_value d = next(f, f->c[1]);
+	assert_int_equal(d.v.items[0].v.i, TT_MSG_DELETED);
+	assert_int_equal(d.v.items[1].v.i, sid);
+	assert_true(tt_str_eq(&d.v.items[2], "deleted"));
+	none_queued(f->c[1]);
+	/* an unknown token: a fresh session */
+	drop(f, 2);
+	hello_resume(f, 2, "0123456789abcdef0123456789abcdef", sid, 0);
+	r = expect_result(f, f->c[2], 0);
+	assert_false(get(&r, "resumed")->v.b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -625,6 +719,7 @@ int main(void)
 		T(test_filters),
 		T(test_garbage_close),
 		T(test_scheduled),
+		T(test_resume),
 		T(test_error_reply_breaks_garbage_run),
 	};
 #undef T
