@@ -7,7 +7,10 @@
  * fed back to tt_class_create, gives the same class (expansion is a fixed
  * point); its defaults must coerce to themselves. Every candidate value is
  * coerced against every param: the result obeys PROTOCOL.md §7 (type,
- * bounds, list, nullability, depth) and coercing it again changes nothing. */
+ * bounds, list, nullability, depth) and coercing it again changes nothing.
+ * Key order must not matter (PROTOCOL.md §4): the description with its
+ * params and options in reverse order is accepted or refused alike, and
+ * when accepted it is the same class. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -76,6 +79,50 @@ static void coerce_one(tt_arena *a, const tt_class *c, const tt_param *p, const 
 	tt_assert(tt_value_equal(&out, &out2));
 }
 
+/* A copy of the description with the params, and the options of each
+ * param, in reverse order. */
+static void reversed(tt_arena *a, const tt_value *d, tt_value *out)
+{
+	tt_value_copy(a, d, out);
+	for (uint32_t i = 0; i < out->len / 2; i++) {
+		tt_pair t = out->v.pairs[i];
+		out->v.pairs[i] = out->v.pairs[out->len - 1 - i];
+		out->v.pairs[out->len - 1 - i] = t;
+	}
+	for (uint32_t i = 0; i < out->len; i++) {
+		tt_value *pd = &out->v.pairs[i].val;
+		if (pd->type != TT_MAP)
+			continue;
+		for (uint32_t k = 0; k < pd->len / 2; k++) {
+			tt_pair t = pd->v.pairs[k];
+			pd->v.pairs[k] = pd->v.pairs[pd->len - 1 - k];
+			pd->v.pairs[pd->len - 1 - k] = t;
+		}
+	}
+}
+
+/* No duplicate key in the description map nor in a param's options (with
+ * duplicates the first one wins, so order does matter). */
+static bool no_dup_keys(tt_arena *a, const tt_value *d)
+{
+	if (d->type != TT_MAP)
+		return true;
+	tt_value c;
+	tt_value_copy(a, d, &c);
+	for (uint32_t i = 0; i < c.len; i++) {
+		/* only the keys count: blank the values */
+		tt_value *pd = &c.v.pairs[i].val;
+		if (pd->type == TT_MAP) {
+			for (uint32_t k = 0; k < pd->len; k++)
+				pd->v.pairs[k].val = tt_nil();
+			if (!tt_value_canon(pd, 2))
+				return false;
+		}
+		c.v.pairs[i].val = tt_nil();
+	}
+	return tt_value_canon(&c, 2);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -93,6 +140,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&err, 0, sizeof(err));
 	int rc = tt_class_create("fz", 2, &desc, &c, &err);
+	if (no_dup_keys(&a, &desc)) {
+		tt_value rev;
+		tt_class *cr = NULL;
+		tt_error err2;
+		reversed(&a, &desc, &rev);
+		int rc2 = tt_class_create("fz", 2, &rev, &cr, &err2);
+		tt_assert((rc < 0) == (rc2 < 0));
+		tt_assert(rc < 0 || tt_class_same(c, cr));
+		tt_class_free(cr);
+	}
 	if (rc < 0) {
 		tt_assert(rc == -TT_BAD_DESCRIPTION && err.code == TT_BAD_DESCRIPTION);
 		tt_assert(c == NULL);
