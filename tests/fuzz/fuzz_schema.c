@@ -101,26 +101,19 @@ static void reversed(tt_arena *a, const tt_value *d, tt_value *out)
 	}
 }
 
-/* No duplicate key in the description map nor in a param's options (with
- * duplicates the first one wins, so order does matter). */
+/* No duplicate key anywhere in the description (with duplicates the first
+ * one wins, so order does matter). Nested maps count too, though only
+ * because of a known bug: BUG(2026-11-22) schema.c:420 ignores the result
+ * of tt_value_canon, so a map with a duplicate key inside metas or an
+ * unknown option stops the canonical sort early and tt_class_same then
+ * depends on option order (tests/unit/test_schema.c
+ * test_same_with_duplicate_in_metas; corpus/schema/bug_canon_dup_metas).
+ * Once fixed, checking the two top levels is enough. */
 static bool no_dup_keys(tt_arena *a, const tt_value *d)
 {
-	if (d->type != TT_MAP)
-		return true;
 	tt_value c;
 	tt_value_copy(a, d, &c);
-	for (uint32_t i = 0; i < c.len; i++) {
-		/* only the keys count: blank the values */
-		tt_value *pd = &c.v.pairs[i].val;
-		if (pd->type == TT_MAP) {
-			for (uint32_t k = 0; k < pd->len; k++)
-				pd->v.pairs[k].val = tt_nil();
-			if (!tt_value_canon(pd, 2))
-				return false;
-		}
-		c.v.pairs[i].val = tt_nil();
-	}
-	return tt_value_canon(&c, 2);
+	return tt_value_canon(&c, 64);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -974,6 +974,37 @@ static void test_names_must_be_utf8(void **state)
 	refused_tree(f, "c", &d, "param names", NULL);
 }
 
+/* BUG(2026-11-22): tt_class_create (schema.c:420) ignores the result of
+ * tt_value_canon on the expanded description. When metas (or an unknown
+ * option) holds a map with a duplicate key -- possible over msgpack --
+ * canonicalisation stops before sorting the param's options, so the
+ * class's identity depends on option order: the same DEFINE with its
+ * options in another order is CLASS_EXISTS instead of a no-op (PROTOCOL.md
+ * §4). Found by fuzz_schema (corpus/schema/bug_canon_dup_metas). Either
+ * such a description is refused (BAD_DESCRIPTION), or the two are the same. */
+static void test_same_with_duplicate_in_metas(void **state)
+{
+	fx *f = *state;
+	/* {"p": {"type": "any", "default": 0, "metas": {"x": 1, "x": 1}, "step": 1, "unit": 2}} */
+	tt_value d1 = tm(&f->a, "81 a1 70 85 a4 74 79 70 65 a3 61 6e 79 a7 64 65 66 61 75 6c 74 00"
+				" a5 6d 65 74 61 73 82 a1 78 01 a1 78 01 a4 73 74 65 70 01 a4 75 6e 69 74 02");
+	/* the same with "unit" before "step" */
+	tt_value d2 = tm(&f->a, "81 a1 70 85 a4 74 79 70 65 a3 61 6e 79 a7 64 65 66 61 75 6c 74 00"
+				" a5 6d 65 74 61 73 82 a1 78 01 a1 78 01 a4 75 6e 69 74 02 a4 73 74 65 70 01");
+	tt_class *c1 = NULL, *c2 = NULL;
+	tt_error err;
+	int rc1 = tt_class_create("c", 1, &d1, &c1, &err);
+	int rc2 = tt_class_create("c", 1, &d2, &c2, &err);
+	keep(f, c1);
+	keep(f, c2);
+	assert_int_equal(rc1, rc2);
+	bug_skip(); /* BUG(2026-11-22): canon failure ignored, identity depends on option order — lead to fix */
+	if (rc1 == 0)
+		assert_true(tt_class_same(c1, c2));
+	else
+		assert_int_equal(rc1, -TT_BAD_DESCRIPTION);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -990,6 +1021,7 @@ int main(void)
 		T(test_default_clipped),
 		T(test_event_required),
 		T(test_class_same),
+		T(test_same_with_duplicate_in_metas),
 		T(test_coerce_boolean_string),
 		T(test_coerce_integer),
 		T(test_coerce_integer_bounds_edges),
