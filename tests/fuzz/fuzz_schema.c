@@ -133,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&err, 0, sizeof(err));
 	int rc = tt_class_create("fz", 2, &desc, &c, &err);
-	if (no_dup_keys(&a, &desc)) {
+	if (desc.type == TT_MAP && no_dup_keys(&a, &desc)) {
 		tt_value rev;
 		tt_class *cr = NULL;
 		tt_error err2;
