@@ -12,6 +12,13 @@ uint64_t tt_batch_committed = 0;
 size_t tt_client_max_queue = 4 << 20;
 
 static tt_client *g_clients;
+
+/* What a queued reference pins in memory: the whole pool buffer, not just
+ * the payload, so --max-queue bounds real memory. */
+static size_t msg_cost(const tt_msg *m)
+{
+	return sizeof(*m) + TT_WS_PRE + m->cap;
+}
 static tt_client *g_pending;
 
 /* Pool of free messages by size class, so a broadcast costs no malloc. */
@@ -138,7 +145,7 @@ void tt_client_send(tt_client *c, tt_msg *m)
 {
 	if (c->closing)
 		return;
-	if (c->q_bytes + m->len > tt_client_max_queue) {
+	if (c->q_bytes + msg_cost(m) > tt_client_max_queue) {
 		tt_log_warn("client %p: outgoing queue over %zu bytes, closing as a slow consumer",
 			    (void *)c, tt_client_max_queue);
 		tt_client_close(c, 4001);
@@ -157,7 +164,7 @@ void tt_client_send(tt_client *c, tt_msg *m)
 	tt_msg_ref(m);
 	c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = m;
 	c->q_len++;
-	c->q_bytes += m->len;
+	c->q_bytes += msg_cost(m);
 	mark_pending(c);
 }
 
@@ -182,7 +189,7 @@ void tt_client_consume(tt_client *c, uint32_t n)
 {
 	while (n-- && c->q_len) {
 		tt_msg *m = c->q[c->q_head];
-		c->q_bytes -= m->len;
+		c->q_bytes -= msg_cost(m);
 		tt_msg_unref(m);
 		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 		c->q_len--;

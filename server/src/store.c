@@ -46,14 +46,6 @@ static const tt_mask *sub_view(const tt_sub *sub)
 	return sub->n_all ? NULL : &sub->mask;
 }
 
-static tt_sub *find_sub(tt_state *st, const tt_session *s)
-{
-	for (uint32_t i = 0; i < st->n_subs; i++)
-		if (st->subs[i].session == s)
-			return &st->subs[i];
-	return NULL;
-}
-
 static void result_begin(tt_buf *b, uint64_t rid)
 {
 	tt_buf_clear(b);
@@ -308,12 +300,16 @@ static void mark_dirty(tt_state *st)
 	}
 }
 
-static void sub_recompute(tt_state *st, tt_sub *sub)
+/* Rebuild the sub of session s on st from that session's instances (a
+ * session holds few; a state may have thousands). An empty sub is removed
+ * by moving the last one into its slot, whose instances are re-pointed. */
+static void sub_recompute(tt_state *st, uint32_t idx)
 {
+	tt_sub *sub = &st->subs[idx];
 	sub->n_all = sub->n_inst = 0;
 	memset(&sub->mask, 0, sizeof(sub->mask));
-	for (tt_instance *in = st->instances; in; in = in->st_next) {
-		if (in->session != sub->session)
+	for (tt_instance *in = sub->session->instances; in; in = in->s_next) {
+		if (in->state != st)
 			continue;
 		sub->n_inst++;
 		if (!in->filtered)
@@ -322,9 +318,15 @@ static void sub_recompute(tt_state *st, tt_sub *sub)
 			for (size_t w = 0; w < TT_MAX_PARAMS / 64; w++)
 				sub->mask.w[w] |= in->mask.w[w];
 	}
-	if (!sub->n_inst) {
-		*sub = st->subs[--st->n_subs];
-	}
+	if (sub->n_inst)
+		return;
+	uint32_t last = --st->n_subs;
+	if (idx == last)
+		return;
+	st->subs[idx] = st->subs[last];
+	for (tt_instance *in = st->subs[idx].session->instances; in; in = in->s_next)
+		if (in->state == st)
+			in->sub = idx;
 }
 
 static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *filter, uint64_t id,
@@ -350,17 +352,28 @@ static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *fil
 		st->instances->st_prev = in;
 	st->instances = in;
 	tt_idmap_put(&S.instances, in->id, in);
-	tt_sub *sub = find_sub(st, s);
-	if (!sub) {
+	/* the session's sub on this state, through another of its instances */
+	tt_instance *peer = in->s_next;
+	while (peer && peer->state != st)
+		peer = peer->s_next;
+	if (peer) {
+		in->sub = peer->sub;
+	} else {
 		if (st->n_subs == st->cap_subs) {
 			st->cap_subs = st->cap_subs ? st->cap_subs * 2 : 4;
 			st->subs = tt_realloc(st->subs, sizeof(tt_sub) * st->cap_subs);
 		}
-		sub = &st->subs[st->n_subs++];
-		memset(sub, 0, sizeof(*sub));
-		sub->session = s;
+		in->sub = st->n_subs++;
+		memset(&st->subs[in->sub], 0, sizeof(tt_sub));
+		st->subs[in->sub].session = s;
 	}
-	sub_recompute(st, sub);
+	tt_sub *sub = &st->subs[in->sub];
+	sub->n_inst++;
+	if (!filter)
+		sub->n_all++;
+	else
+		for (size_t w = 0; w < TT_MAX_PARAMS / 64; w++)
+			sub->mask.w[w] |= filter->w[w];
 	if (persist)
 		tt_db_instance_put(in);
 	return in;
@@ -385,11 +398,8 @@ static void instance_free(tt_instance *in, bool update_sub)
 		in->st_next->st_prev = in->st_prev;
 	tt_idmap_del(&S.instances, in->id);
 	tt_db_instance_del(in);
-	if (update_sub) {
-		tt_sub *sub = find_sub(st, s);
-		if (sub)
-			sub_recompute(st, sub);
-	}
+	if (update_sub)
+		sub_recompute(st, in->sub);
 	free(in);
 }
 
@@ -462,11 +472,12 @@ static int validate(const tt_class *cls, const tt_instance *in, tt_value *update
 				       cls->name);
 		int k = tt_class_param_index(cls, kv->key.v.s, kv->key.len);
 		char repr[64];
-		tt_value_repr(&kv->val, repr, sizeof(repr));
+		/* the value's text only on error paths: snprintf is not free */
+#define REPR() (tt_value_repr(&kv->val, repr, sizeof(repr)), repr)
 		if (k < 0)
 			return tt_fail(err, TT_UNKNOWN_PARAM,
 				       "class \"%s\": cannot set unknown param \"%.*s\" to %s",
-				       cls->name, (int)TT_MIN(kv->key.len, 128u), kv->key.v.s, repr);
+				       cls->name, (int)TT_MIN(kv->key.len, 128u), kv->key.v.s, REPR());
 		const tt_param *p = &cls->params[k];
 		if (seen[k] == gen)
 			return tt_fail(err, TT_BAD_MESSAGE, "class \"%s\": param \"%s\" given twice",
@@ -475,15 +486,16 @@ static int validate(const tt_class *cls, const tt_instance *in, tt_value *update
 		if (p->local)
 			return tt_fail(err, TT_LOCAL_PARAM,
 				       "class \"%s\": cannot set param \"%s\" to %s: it is local and never sent to the server",
-				       cls->name, p->name, repr);
+				       cls->name, p->name, REPR());
 		if (in && in->filtered && !tt_mask_has(&in->mask, (uint32_t)k)) {
 			return tt_fail(err, TT_FILTERED,
 				       "class \"%s\": cannot set param \"%s\" to %s: not in this instance's filter",
-				       cls->name, p->name, repr);
+				       cls->name, p->name, REPR());
 		}
 		if (!in && p->required && kv->val.type == TT_NIL)
 			return tt_fail(err, TT_REQUIRED, "class \"%s\": required param \"%s\" is null",
 				       cls->name, p->name);
+#undef REPR
 		int rc = tt_param_coerce(cls, p, &kv->val, &vals[i], err);
 		if (rc < 0)
 			return rc;
@@ -795,11 +807,11 @@ static bool enc_update(tt_buf *b, const tt_state *st, uint64_t sched, const tt_m
 
 /* The writer's RESULT {seq, time, changes}: S.changes seen through its
  * own filters. Nothing when req is NULL (a scheduled set applied). */
-static void reply_set(tt_client *req, uint64_t rid, tt_state *st)
+static void reply_set(tt_client *req, uint64_t rid, tt_state *st, const tt_instance *in)
 {
 	if (!req)
 		return;
-	const tt_sub *mine = find_sub(st, req->session);
+	const tt_sub *mine = &st->subs[in->sub];
 	result_begin(&S.out, rid);
 	tt_enc_map(&S.out, 3);
 	tt_enc_str(&S.out, "seq");
@@ -817,7 +829,7 @@ static void reply_set(tt_client *req, uint64_t rid, tt_state *st)
  * req is not NULL; a scheduled set has none) and one UPDATE for every
  * other subscriber. vals may be rewritten (stored form). */
 static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint64_t origin,
-		  tt_client *req, uint64_t rid, uint64_t sched, double time)
+		  tt_client *req, const tt_instance *req_in, uint64_t rid, uint64_t sched, double time)
 {
 	const tt_class *cls = st->ce->cls;
 
@@ -836,7 +848,7 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 	if (!n_out) {
 		tt_buf_clear(&S.changes);
 		tt_enc_map(&S.changes, 0);
-		reply_set(req, rid, st);
+		reply_set(req, rid, st, req_in);
 		return;
 	}
 
@@ -858,7 +870,7 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 
 	/* The writer's answer first, so its next set can go while the fan-out
 	 * drains. */
-	reply_set(req, rid, st);
+	reply_set(req, rid, st, req_in);
 
 	/* One UPDATE for every unfiltered subscriber. */
 	enc_update(&S.out, st, sched, NULL);
@@ -980,9 +992,10 @@ static void enc_sched_list(tt_buf *b, const tt_state *st, const tt_mask *view, u
 	}
 }
 
-static int schedule(tt_client *c, uint64_t rid, tt_state *st, const uint32_t *idx,
+static int schedule(tt_client *c, uint64_t rid, const tt_instance *in, const uint32_t *idx,
 		    const tt_value *vals, uint32_t n, double at, tt_error *err)
 {
+	tt_state *st = in->state;
 	const tt_class *cls = st->ce->cls;
 	if (st->n_sched >= MAX_SCHED_PER_STATE)
 		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending",
@@ -997,7 +1010,7 @@ static int schedule(tt_client *c, uint64_t rid, tt_state *st, const uint32_t *id
 				 tt_buf_data(&S.changes), S.changes.len);
 	tt_db_schedule(sc->id, st->id, at, sc->origin, tt_buf_data(&sc->changes),
 		       sc->changes.len, true);
-	const tt_sub *mine = find_sub(st, c->session);
+	const tt_sub *mine = &st->subs[in->sub];
 	result_begin(&S.out, rid);
 	tt_enc_map(&S.out, 3);
 	tt_enc_str(&S.out, "scheduled");
@@ -1057,7 +1070,7 @@ void tt_store_run_schedules(double now)
 		}
 		tt_db_schedule(sc->id, st->id, sc->at, sc->origin, NULL, 0, false);
 		/* vals point into sc->changes: apply before freeing it */
-		apply(st, idx, vals, n, sc->origin, NULL, 0, sc->id, sc->at);
+		apply(st, idx, vals, n, sc->origin, NULL, NULL, 0, sc->id, sc->at);
 		sched_free(sc);
 	}
 }
@@ -1083,8 +1096,8 @@ int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates,
 		return rc;
 	double now = tt_clock_now();
 	if (at > now)
-		return schedule(c, rid, st, idx, vals, updates->len, at, err);
-	apply(st, idx, vals, updates->len, c->session->id, c, rid, 0, now);
+		return schedule(c, rid, in, idx, vals, updates->len, at, err);
+	apply(st, idx, vals, updates->len, c->session->id, c, in, rid, 0, now);
 	return 0;
 }
 
@@ -1213,9 +1226,7 @@ void tt_store_resume(tt_session *s, const tt_value *seqs)
 		}
 	for (tt_instance *in = s->instances; in; in = in->s_next) {
 		tt_state *st = in->state;
-		tt_sub *sub = find_sub(st, s);
-		if (!sub || sub->n_inst == 0)
-			continue;
+		tt_sub *sub = &st->subs[in->sub];
 		/* once per state: mark through the sub's mask-less stamp */
 		bool done = false;
 		for (tt_instance *j = s->instances; j != in; j = j->s_next)

@@ -87,6 +87,7 @@ struct tt_instance {
 	tt_session *session;  /* borrowed */
 	bool filtered;
 	tt_mask mask;
+	uint32_t sub;         /* index of its session's sub in state->subs */
 	tt_instance *s_next, *s_prev;   /* session's instances */
 	tt_instance *st_next, *st_prev; /* state's instances */
 };
