@@ -19,7 +19,9 @@ static size_t msg_cost(const tt_msg *m)
 {
 	return sizeof(*m) + TT_WS_PRE + m->cap;
 }
-static tt_client *g_pending;
+static tt_client *g_urgent;    /* list through urgent_next */
+static tt_client **g_fifo;     /* ring of pending clients; NULL: freed */
+static uint32_t g_fifo_head, g_fifo_len, g_fifo_cap;
 
 /* Pool of free messages by size class, so a broadcast costs no malloc. */
 #define N_CLASSES 4
@@ -71,6 +73,8 @@ void tt_msg_unref(tt_msg *m)
 
 void tt_msg_pool_free(void)
 {
+	TT_FREE(g_fifo);
+	g_fifo_head = g_fifo_len = g_fifo_cap = 0;
 	for (int k = 0; k < N_CLASSES; k++)
 		while (pool_len[k])
 			free(pool[k][--pool_len[k]]);
@@ -113,22 +117,40 @@ void tt_client_free(tt_client *c)
 		g_clients = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	if (c->pending) {
-		tt_client **pp = &g_pending;
+	if (c->urgent) {
+		tt_client **pp = &g_urgent;
 		while (*pp != c)
-			pp = &(*pp)->pending_next;
-		*pp = c->pending_next;
+			pp = &(*pp)->urgent_next;
+		*pp = c->urgent_next;
 	}
+	if (c->pending)
+		for (uint32_t i = 0; i < g_fifo_len; i++)
+			if (g_fifo[(g_fifo_head + i) & (g_fifo_cap - 1)] == c)
+				g_fifo[(g_fifo_head + i) & (g_fifo_cap - 1)] = NULL;
 	free(c);
 }
 
-static void mark_pending(tt_client *c)
+static void mark_pending(tt_client *c, bool urgent)
 {
-	if (!c->pending) {
-		c->pending = true;
-		c->pending_next = g_pending;
-		g_pending = c;
+	if (urgent && !c->urgent) {
+		c->urgent = true;
+		c->urgent_next = g_urgent;
+		g_urgent = c;
 	}
+	if (c->pending)
+		return;
+	if (g_fifo_len == g_fifo_cap) {
+		uint32_t cap = g_fifo_cap ? g_fifo_cap * 2 : 256;
+		tt_client **f = tt_malloc(sizeof(*f) * cap);
+		for (uint32_t i = 0; i < g_fifo_len; i++)
+			f[i] = g_fifo[(g_fifo_head + i) & (g_fifo_cap - 1)];
+		free(g_fifo);
+		g_fifo = f;
+		g_fifo_head = 0;
+		g_fifo_cap = cap;
+	}
+	g_fifo[(g_fifo_head + g_fifo_len++) & (g_fifo_cap - 1)] = c;
+	c->pending = true;
 }
 
 void tt_client_close(tt_client *c, int code)
@@ -138,7 +160,7 @@ void tt_client_close(tt_client *c, int code)
 	c->closing = true;
 	c->close_code = code;
 	drop_queue(c);
-	mark_pending(c);
+	mark_pending(c, true);
 }
 
 void tt_client_send(tt_client *c, tt_msg *m)
@@ -165,7 +187,7 @@ void tt_client_send(tt_client *c, tt_msg *m)
 	c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = m;
 	c->q_len++;
 	c->q_bytes += msg_cost(m);
-	mark_pending(c);
+	mark_pending(c, false);
 }
 
 void tt_client_send_buf(tt_client *c, const tt_buf *b)
@@ -175,6 +197,8 @@ void tt_client_send_buf(tt_client *c, const tt_buf *b)
 	tt_msg *m = tt_msg_new(tt_buf_data(b), b->len);
 	tt_client_send(c, m);
 	tt_msg_unref(m);
+	if (!c->closing)
+		mark_pending(c, true);
 }
 
 tt_msg *tt_client_ready(const tt_client *c, uint32_t i)
@@ -196,13 +220,32 @@ void tt_client_consume(tt_client *c, uint32_t n)
 	}
 }
 
-tt_client *tt_client_take_pending(void)
+tt_client *tt_client_take_urgent(void)
 {
-	tt_client *list = g_pending;
-	for (tt_client *c = list; c; c = c->pending_next)
-		c->pending = false;
-	g_pending = NULL;
+	tt_client *list = g_urgent;
+	for (tt_client *c = list; c; c = c->urgent_next)
+		c->urgent = false;
+	g_urgent = NULL;
 	return list;
+}
+
+tt_client *tt_client_next_pending(void)
+{
+	while (g_fifo_len) {
+		tt_client *c = g_fifo[g_fifo_head];
+		g_fifo_head = (g_fifo_head + 1) & (g_fifo_cap - 1);
+		g_fifo_len--;
+		if (c) {
+			c->pending = false;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+bool tt_client_any_pending(void)
+{
+	return g_fifo_len > 0;
 }
 
 tt_client *tt_client_first(void)

@@ -53,8 +53,9 @@ struct tt_client {
 	bool closing;        /* no more input or output; close requested */
 	int close_code;
 	bool rx_drop;        /* dropping the rest of an oversize message */
-	bool pending;        /* in the pending-write list */
-	tt_client *pending_next;
+	bool pending;        /* in the FIFO of clients to wake for writing */
+	bool urgent;         /* a reply is queued: wake at the end of this turn */
+	tt_client *urgent_next;
 	uint32_t bad_in_row; /* consecutive protocol errors */
 	double rate_t0;
 	uint32_t rate_n;
@@ -73,7 +74,8 @@ void tt_client_free(tt_client *c);
 /* Queue a reference to m for c (takes a new reference). When the queue
  * would pass --max-queue the client is closed with 4001 instead. */
 void tt_client_send(tt_client *c, tt_msg *m);
-/* Queue a copy of the bytes of b. */
+/* Queue a copy of the bytes of b: a reply (RESULT, ERROR, PONG) or a
+ * message for this client alone; the client is woken first. */
 void tt_client_send_buf(tt_client *c, const tt_buf *b);
 /* Stop all traffic and ask the network layer to close with code. */
 void tt_client_close(tt_client *c, int code);
@@ -83,9 +85,13 @@ tt_msg *tt_client_ready(const tt_client *c, uint32_t i);
 /* Drop the first n queued messages (after they were written). */
 void tt_client_consume(tt_client *c, uint32_t n);
 
-/* Clients with something new to write, for the network layer's end of
- * turn. Returns the list and empties it. */
-tt_client *tt_client_take_pending(void);
+/* For the network layer's end of turn, which wakes clients to write:
+ * the clients with a reply queued (a list through urgent_next, emptied),
+ * then the others in FIFO order, a slice per turn, so that input is read
+ * between slices of a large fan-out. */
+tt_client *tt_client_take_urgent(void);
+tt_client *tt_client_next_pending(void); /* NULL when none */
+bool tt_client_any_pending(void);
 
 /* The first of all live clients (list through ->next). */
 tt_client *tt_client_first(void);

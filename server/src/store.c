@@ -762,7 +762,7 @@ static int instance_of(tt_client *c, uint64_t id, tt_instance **out, tt_error *e
 
 int tt_store_detach(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 {
-	tt_instance *in;
+	tt_instance *in = NULL;
 	int rc = instance_of(c, id, &in, err);
 	if (rc < 0)
 		return rc;
@@ -773,7 +773,7 @@ int tt_store_detach(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 
 int tt_store_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 {
-	tt_instance *in;
+	tt_instance *in = NULL;
 	int rc = instance_of(c, id, &in, err);
 	if (rc < 0)
 		return rc;
@@ -1080,7 +1080,7 @@ int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates,
 {
 	static uint32_t idx[TT_MAX_PARAMS];
 	static tt_value vals[TT_MAX_PARAMS];
-	tt_instance *in;
+	tt_instance *in = NULL;
 	int rc = instance_of(c, id, &in, err);
 	if (rc < 0)
 		return rc;
@@ -1103,7 +1103,7 @@ int tt_store_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates,
 
 int tt_store_history(tt_client *c, uint64_t rid, uint64_t id, const tt_value *opts, tt_error *err)
 {
-	tt_instance *in;
+	tt_instance *in = NULL;
 	int rc = instance_of(c, id, &in, err);
 	if (rc < 0)
 		return rc;

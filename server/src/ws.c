@@ -25,6 +25,8 @@ _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 
 /* Largest frame built from several queued messages. */
 #define FRAME_MAX (64 * 1024)
+/* Clients woken per loop turn for a fan-out (replies are not counted). */
+#define WAKE_SLICE 8
 
 static struct {
 	const tt_config *cfg;
@@ -60,6 +62,14 @@ static void sched_cb(lws_sorted_usec_list_t *sul)
 	schedule_turn();
 }
 
+static void wake(tt_client *c)
+{
+	if (c->closing)
+		/* a peer that never reads never gets WRITEABLE: bound the wait */
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
+	lws_callback_on_writable(c->wsi);
+}
+
 static void turn_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
@@ -78,14 +88,21 @@ static void turn_cb(lws_sorted_usec_list_t *sul)
 		return;
 	}
 	tt_batch_committed = tt_batch_current++;
+	/* Wake the writers of replies at once, then the rest a slice at a
+	 * time: between slices a poll round reads input, so a writer's next
+	 * set arrives while its previous fan-out drains, and later recipients
+	 * find several updates to send in one frame (tests/bench/RESULTS.md,
+	 * finding 1: one send() per update per client was 77 % of the CPU). */
 	tt_client *next;
-	for (tt_client *c = tt_client_take_pending(); c; c = next) {
-		next = c->pending_next;
-		if (c->closing)
-			/* a peer that never reads never gets WRITEABLE: bound the wait */
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
-		lws_callback_on_writable(c->wsi);
+	for (tt_client *c = tt_client_take_urgent(); c; c = next) {
+		next = c->urgent_next;
+		wake(c);
 	}
+	tt_client *c;
+	for (int n = 0; n < WAKE_SLICE && (c = tt_client_next_pending()); n++)
+		wake(c);
+	if (tt_client_any_pending())
+		schedule_turn();
 }
 
 static void schedule_turn(void)
@@ -347,7 +364,9 @@ int tt_ws_run(const tt_config *cfg)
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 1);
 		lws_callback_on_writable(c->wsi);
 	}
-	tt_client_take_pending();
+	tt_client_take_urgent();
+	while (tt_client_next_pending())
+		;
 	double deadline = tt_clock_mono() + 0.5;
 	while (tt_client_first() && tt_clock_mono() < deadline)
 		if (lws_service(W.ctx, 0) < 0)

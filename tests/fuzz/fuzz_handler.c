@@ -265,7 +265,9 @@ static void end_turn(void)
 	tt_store_run_schedules(tt_clock_now());
 	tt_assert(tt_store_commit() == 0);
 	tt_batch_committed = tt_batch_current++;
-	tt_client_take_pending();
+	tt_client_take_urgent();
+	while (tt_client_next_pending())
+		;
 	for (int i = 0; i < g_n; i++) {
 		tt_client *c = g_clients[i];
 		if (c->closing) {

@@ -28,7 +28,9 @@ static void turn(void)
 {
 	assert_int_equal(tt_store_commit(), 0);
 	tt_batch_committed = tt_batch_current++;
-	tt_client_take_pending();
+	tt_client_take_urgent();
+	while (tt_client_next_pending())
+		;
 }
 
 /* Send one message written as JSON (several: a JSON array of messages
