@@ -19,7 +19,11 @@ void tt_buf_free(tt_buf *b);
 /* Make room for n more bytes. */
 void tt_buf_reserve(tt_buf *b, size_t n);
 void tt_buf_append(tt_buf *b, const void *p, size_t n);
-static inline unsigned char *tt_buf_data(const tt_buf *b) { return b->base + b->head; }
+/* Never NULL arithmetic: an empty, never-grown buffer has no base. */
+static inline unsigned char *tt_buf_data(const tt_buf *b)
+{
+	return b->base ? b->base + b->head : (unsigned char *)"";
+}
 static inline void tt_buf_clear(tt_buf *b) { b->len = 0; }
 
 #endif

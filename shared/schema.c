@@ -20,7 +20,8 @@ static const char *const known_keys[] = {
 
 bool tt_name_ok(const tt_value *v)
 {
-	return v->type == TT_STR && v->len >= 1 && v->len <= TT_MAX_NAME;
+	return v->type == TT_STR && v->len >= 1 && v->len <= TT_MAX_NAME &&
+	       tt_utf8_ok(v->v.s, v->len);
 }
 
 int tt_class_param_index(const tt_class *c, const char *s, size_t n)
@@ -73,6 +74,10 @@ int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 	case TT_PT_STRING:
 		if (in->type != TT_STR)
 			goto bad;
+		if (!tt_utf8_ok(in->v.s, in->len))
+			return tt_fail(err, TT_BAD_VALUE,
+				       "class \"%s\": invalid value for string param \"%s\": not UTF-8",
+				       c->name, p->name);
 		*out = *in;
 		return 0;
 	case TT_PT_INTEGER: {
@@ -135,6 +140,10 @@ int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 			return tt_fail(err, TT_BAD_VALUE,
 				       "class \"%s\": invalid value for any param \"%s\": nested deeper than %d",
 				       c->name, p->name, TT_ANY_MAX_DEPTH);
+		if (!tt_value_utf8_ok(in))
+			return tt_fail(err, TT_BAD_VALUE,
+				       "class \"%s\": invalid value for any param \"%s\": a string is not UTF-8",
+				       c->name, p->name);
 		if (!tt_value_canon(in, TT_ANY_MAX_DEPTH + 1))
 			return tt_fail(err, TT_BAD_VALUE,
 				       "class \"%s\": invalid value for any param \"%s\": a map has a duplicate key",
@@ -366,14 +375,15 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 	tt_buf_init(&c->desc, 0);
 	tt_buf_init(&c->canon, 0);
 
-	if (name_len < 1 || name_len > TT_MAX_NAME) {
-		rc = DFAIL("class name must be 1 to %d bytes", TT_MAX_NAME);
+	if (name_len < 1 || name_len > TT_MAX_NAME || !tt_utf8_ok(name, name_len)) {
+		rc = DFAIL("class name must be 1 to %d bytes of UTF-8", TT_MAX_NAME);
 		goto fail;
 	}
 	if (description->type != TT_MAP) {
 		rc = DFAIL("class \"%s\": description must be a map of params", c->name);
 		goto fail;
 	}
+
 	if (description->len > TT_MAX_PARAMS) {
 		rc = DFAIL("class \"%s\": more than %d params", c->name, TT_MAX_PARAMS);
 		goto fail;
@@ -383,7 +393,7 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 	for (uint32_t i = 0; i < description->len; i++) {
 		const tt_pair *kv = &description->v.pairs[i];
 		if (!tt_name_ok(&kv->key)) {
-			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes",
+			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes of UTF-8",
 				   c->name, TT_MAX_NAME);
 			goto fail;
 		}
@@ -403,6 +413,11 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 			goto fail;
 	}
 	c->n_params = description->len;
+	/* descriptions are sent to every client: their strings must decode */
+	if (!tt_value_utf8_ok(description)) {
+		rc = DFAIL("class \"%s\": a string of the description is not UTF-8", c->name);
+		goto fail;
+	}
 
 	/* Encode the expanded description twice: as declared (what clients
 	 * get, so UIs keep the author's order) and canonical (identity). */
@@ -417,7 +432,13 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 	tt_enc_value(&c->desc, &exp);
 	tt_value canon;
 	tt_value_copy(&tmp, &exp, &canon);
-	tt_value_canon(&canon, 64);
+	if (!tt_value_canon(&canon, 64)) {
+		/* a map with a duplicate key in metas or an option: the class
+		 * would have no identity independent of key order */
+		tt_arena_destroy(&tmp);
+		rc = DFAIL("class \"%s\": a map in the description has a duplicate key", c->name);
+		goto fail;
+	}
 	tt_enc_value(&c->canon, &canon);
 	tt_arena_destroy(&tmp);
 	*out = c;

@@ -65,7 +65,10 @@ int tt_value_cmp(const tt_value *a, const tt_value *b)
 	case TT_INT: return (a->v.i > b->v.i) - (a->v.i < b->v.i);
 	case TT_UINT: return (a->v.u > b->v.u) - (a->v.u < b->v.u);
 	case TT_FLOAT:
-		/* bitwise order for a total order (NaN never reaches here) */
+		/* a total order: NaN equals NaN and sorts after every number
+		 * (an `any` value may hold NaN) */
+		if (isnan(a->v.f) || isnan(b->v.f))
+			return (int)isnan(a->v.f) - (int)isnan(b->v.f);
 		return (a->v.f > b->v.f) - (a->v.f < b->v.f);
 	case TT_EXT:
 		if (a->ext_type != b->ext_type)
@@ -173,6 +176,59 @@ void tt_value_copy(tt_arena *a, const tt_value *src, tt_value *out)
 	}
 }
 
+bool tt_utf8_ok(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + n;
+	while (p < end) {
+		unsigned c = *p++;
+		size_t more;
+		uint32_t cp;
+		if (c < 0x80)
+			continue;
+		else if (c >= 0xc2 && c <= 0xdf)
+			more = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			more = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			more = 3, cp = c & 0x07;
+		else
+			return false;
+		if ((size_t)(end - p) < more)
+			return false;
+		for (size_t i = 0; i < more; i++) {
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i] & 0x3f);
+		}
+		p += more;
+		/* overlong forms, surrogates, beyond U+10FFFF */
+		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+	}
+	return true;
+}
+
+bool tt_value_utf8_ok(const tt_value *v)
+{
+	switch (v->type) {
+	case TT_STR:
+		return tt_utf8_ok(v->v.s, v->len);
+	case TT_ARRAY:
+		for (uint32_t i = 0; i < v->len; i++)
+			if (!tt_value_utf8_ok(&v->v.items[i]))
+				return false;
+		return true;
+	case TT_MAP:
+		for (uint32_t i = 0; i < v->len; i++)
+			if (!tt_value_utf8_ok(&v->v.pairs[i].key) || !tt_value_utf8_ok(&v->v.pairs[i].val))
+				return false;
+		return true;
+	default:
+		return true;
+	}
+}
+
 const char *tt_type_name(int type)
 {
 	switch (type) {
@@ -209,6 +265,9 @@ void tt_value_repr(const tt_value *v, char *out, size_t cap)
 		break;
 	case TT_STR: {
 		int n = v->len > 40 ? 40 : (int)v->len;
+		/* cut on a character boundary: messages stay valid UTF-8 */
+		while (n > 0 && n < (int)v->len && ((unsigned char)v->v.s[n] & 0xc0) == 0x80)
+			n--;
 		snprintf(out, cap, "\"%.*s%s\"", n, v->v.s, v->len > 40 ? "..." : "");
 		break;
 	}

@@ -76,6 +76,12 @@ int tt_value_depth(const tt_value *v);
 void tt_value_copy(tt_arena *a, const tt_value *src, tt_value *out);
 /* Printable short rendering for error messages (truncated to cap). */
 void tt_value_repr(const tt_value *v, char *out, size_t cap);
+/* True when the n bytes at s are well-formed UTF-8 (no overlong forms,
+ * no surrogates). msgpack `str` must be UTF-8: a client's decoder may throw
+ * on anything else, so the server lets none through. */
+bool tt_utf8_ok(const char *s, size_t n);
+/* Every string of the tree (keys included) is UTF-8. */
+bool tt_value_utf8_ok(const tt_value *v);
 /* Name of a type for messages: "nil", "boolean", "integer", "float",
  * "string", ... */
 const char *tt_type_name(int type);

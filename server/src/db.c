@@ -386,8 +386,7 @@ static int exec_op(reader *r)
 		sqlite3_bind_int64(D.st[ST_SCHED_DEL], 1, (sqlite3_int64)get_u64(r));
 		return step(ST_SCHED_DEL);
 	default:
-		tt_assert(!"unknown op");
-		return -1;
+		tt_assert_fail("unknown op in the op log", __FILE__, __LINE__);
 	}
 }
 

@@ -42,12 +42,12 @@ static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
 {
 	tt_store_encode_error(&H.out, rid, err);
 	tt_client_send_buf(c, &H.out);
-	if (err->code == TT_BAD_MESSAGE || err->code == TT_UNKNOWN_TYPE) {
-		if (++c->bad_in_row >= MAX_BAD_IN_ROW) {
-			tt_log_warn("client %p: %u protocol errors in a row, closing", (void *)c,
-				    c->bad_in_row);
-			tt_client_close(c, TT_CLOSE_PROTOCOL_ERRORS);
-		}
+	if (err->code != TT_BAD_MESSAGE && err->code != TT_UNKNOWN_TYPE) {
+		c->bad_in_row = 0; /* a readable request: not a garbage stream */
+	} else if (++c->bad_in_row >= MAX_BAD_IN_ROW) {
+		tt_log_warn("client %p: %u protocol errors in a row, closing", (void *)c,
+			    c->bad_in_row);
+		tt_client_close(c, TT_CLOSE_PROTOCOL_ERRORS);
 	}
 }
 
