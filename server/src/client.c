@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "clock.h"
 #include "log.h"
 
 uint64_t tt_batch_current = 1;
@@ -84,6 +85,7 @@ tt_client *tt_client_new(void *wsi)
 {
 	tt_client *c = tt_calloc(1, sizeof(*c));
 	c->wsi = wsi;
+	c->last_rx = tt_clock_mono();
 	tt_buf_init(&c->rx, 0);
 	tt_buf_init(&c->frame, TT_WS_PRE);
 	c->next = g_clients;

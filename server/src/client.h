@@ -57,6 +57,8 @@ struct tt_client {
 	bool urgent;         /* a reply is queued: wake at the end of this turn */
 	tt_client *urgent_next;
 	uint32_t bad_in_row; /* consecutive protocol errors */
+	double last_rx;      /* clock_mono() of the last frame or pong received */
+	bool want_ping;      /* keepalive: send a WebSocket ping when writable */
 	double rate_t0;
 	uint32_t rate_n;
 	uint64_t stamp;      /* dedupes a client within one fan-out */

@@ -27,6 +27,8 @@ static void usage(FILE *f)
 "  --history N          events kept per state (default 1000)\n"
 "  --resume-window S    seconds a disconnected client may resume its session\n"
 "                       before its states are deleted (default 60)\n"
+"  --keepalive S        ping a client silent for S seconds, drop it after\n"
+"                       2.5 x S (default 10: phones on Wi-Fi vanish silently)\n"
 "  --max-message BYTES  largest WebSocket message accepted (default 1048576)\n"
 "  --max-queue BYTES    outgoing bytes queued per client before it is closed\n"
 "                       as a slow consumer (default 4194304)\n"
@@ -65,6 +67,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		{"sync", required_argument, 0, 'S'},
 		{"history", required_argument, 0, 'y'},
 		{"resume-window", required_argument, 0, 'r'},
+		{"keepalive", required_argument, 0, 'k'},
 		{"max-message", required_argument, 0, 'm'},
 		{"max-queue", required_argument, 0, 'q'},
 		{"max-states", required_argument, 0, 't'},
@@ -85,6 +88,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 	cfg->max_queue = 4 << 20;
 	cfg->history = 1000;
 	cfg->resume_window = 60;
+	cfg->keepalive = 10;
 	cfg->max_states = 10000;
 	cfg->max_instances = 10000;
 	cfg->max_classes = 1000;
@@ -121,6 +125,10 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		case 'r':
 			if (num(name, optarg, 0, 7 * 86400, &v)) return -1;
 			cfg->resume_window = v;
+			break;
+		case 'k':
+			if (num(name, optarg, 0.5, 3600, &v)) return -1;
+			cfg->keepalive = v;
 			break;
 		case 'm':
 			if (num(name, optarg, 1024, 256.0 * 1024 * 1024, &v)) return -1;

@@ -18,6 +18,7 @@ typedef struct tt_config {
 	size_t max_queue;        /* --max-queue BYTES per client, default 4 MiB */
 	uint32_t history;        /* --history N events per state, default 1000 */
 	double resume_window;    /* --resume-window SECONDS, default 60 */
+	double keepalive;        /* --keepalive SECONDS: ping a silent client, drop at 2.5x */
 	uint32_t max_states;     /* --max-states per session, default 10000 */
 	uint32_t max_instances;  /* --max-instances per session, default 10000 */
 	uint32_t max_classes;    /* --max-classes in all, default 1000 */

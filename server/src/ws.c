@@ -113,9 +113,30 @@ static void schedule_turn(void)
 	}
 }
 
+/* Our own keepalive, once a second: lws 4.1 keeps one timer per
+ * connection in a single sorted list, an O(N) insert that took half the
+ * CPU of a 10,000-client connection storm (tests/bench/RESULTS.md,
+ * finding 2), so its retry policy is zeroed and this walk does the job. */
+static void keepalive(void)
+{
+	double now = tt_clock_mono();
+	for (tt_client *c = tt_client_first(); c; c = c->next) {
+		/* phones on Wi-Fi vanish without a FIN: ping a silent client,
+		 * drop it when it stays silent */
+		double idle = now - c->last_rx;
+		if (idle >= 2.5 * W.cfg->keepalive) {
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		} else if (idle >= W.cfg->keepalive && !c->want_ping && !c->closing) {
+			c->want_ping = true;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
+	keepalive();
 	tt_store_tick();
 	schedule_turn();
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
@@ -125,6 +146,8 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 
 static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 {
+	c->last_rx = tt_clock_mono();
+	c->want_ping = false;
 	if (c->closing)
 		return 0;
 	if (lws_is_first_fragment(wsi)) {
@@ -164,6 +187,18 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 				 strlen(why));
 		return -1;
+	}
+	if (c->want_ping) {
+		/* one payload byte: lws 4.1 reports no RECEIVE_PONG for an
+		 * empty pong */
+		unsigned char ping[LWS_PRE + 1] = {0};
+		ping[LWS_PRE] = 't';
+		c->want_ping = false;
+		if (lws_write(wsi, ping + LWS_PRE, 1, LWS_WRITE_PING) < 0)
+			return -1;
+		if (tt_client_ready(c, 0))
+			lws_callback_on_writable(wsi); /* data next time */
+		return 0;
 	}
 	/* WRITEABLE means one write will go; lws_send_pipe_choked() costs a
 	 * poll() syscall, so it is asked only before a further frame (usually
@@ -217,6 +252,10 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (!pss->c)
 			return -1;
 		return on_writeable(pss->c, wsi);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (pss->c)
+			pss->c->last_rx = tt_clock_mono();
+		break;
 	case LWS_CALLBACK_CLOSED:
 		if (pss->c) {
 			tt_handler_closed(pss->c);
@@ -318,9 +357,11 @@ int tt_ws_run(const tt_config *cfg)
 	healthz.origin = "http";
 	healthz.origin_protocol = LWSMPRO_CALLBACK;
 
+	/* zero: no per-connection lws timers (see keepalive()); leaving the
+	 * policy out is not enough, lws then applies its default one */
 	static const lws_retry_bo_t retry = {
-		.secs_since_valid_ping = 10,   /* phones on Wi-Fi: notice dead ones */
-		.secs_since_valid_hangup = 25,
+		.secs_since_valid_ping = 0,
+		.secs_since_valid_hangup = 0,
 	};
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
