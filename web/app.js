@@ -63,14 +63,25 @@ export function bindPhones(app, dotsEl, countEl) {
   app.phones.onChange(paint, true);
 }
 
-/** Start time (sync clock) of the current `playing` run, from the attach history. */
-export function playingSince(demo) {
-  if (!demo.get('playing') || !demo.history) return null;
-  for (let i = demo.history.length - 1; i >= 0; i--) {
-    const e = demo.history[i];
+/**
+ * Start time (sync clock) of the current `playing` run: the server time of
+ * the last event that set `playing` to true, searched in `events` (default:
+ * the attach history). null when not playing or not found there.
+ */
+export function playingSince(demo, events = demo.history) {
+  if (!demo.get('playing') || !events) return null;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i];
     if ('playing' in e.changes) return e.changes.playing ? e.time : null;
   }
   return null;
+}
+
+/** What the page played or would have played (tests read it; audio cannot be heard there). */
+export function recordPlayed(entry) {
+  const log = (window.tuttiPlayed ||= []);
+  log.push(entry);
+  if (log.length > 1000) log.splice(0, log.length - 1000);
 }
 
 /**
@@ -156,12 +167,29 @@ export class Sound {
 
   get ready() { return !!this.ctx && this.ctx.state === 'running' && this.enabled; }
 
-  /** AudioContext time of a local time (seconds, performance.now() clock). */
-  audioTime(localTime) { return this.ctx.currentTime + (localTime - performance.now() / 1000); }
+  /**
+   * AudioContext time at which a sound must be scheduled to be *heard* at a
+   * local time (seconds, the performance.now() clock of the tutti client).
+   *
+   * Why not run the clock estimator on audioContext.currentTime? The page
+   * connects (and syncs) before the tap that may create the AudioContext,
+   * currentTime stands still while the context is suspended, and it advances
+   * in render quanta (~3 ms). So the estimator keeps performance.now() and we
+   * convert here: getOutputTimestamp() pairs the context time being output by
+   * the speaker with the performance.now() of that moment, which includes the
+   * output latency (large and device dependent on phones). Without it, fall
+   * back to currentTime minus the reported latencies.
+   */
+  audioTime(localTime) {
+    const ts = this.ctx.getOutputTimestamp ? this.ctx.getOutputTimestamp() : null;
+    if (ts && ts.performanceTime > 0 && ts.contextTime > 0) return ts.contextTime + (localTime * 1000 - ts.performanceTime) / 1000;
+    const latency = (this.ctx.outputLatency || 0) + (this.ctx.baseLatency || 0);
+    return this.ctx.currentTime + (localTime - performance.now() / 1000) - latency;
+  }
 
   /** A short note at a local time (now if omitted or past). */
   blip({ at, freq = 660, type = 'sine', gain = 0.5, dur = 0.18 } = {}) {
-    if (!this.ready) return;
+    if (!this.ready) return null;
     const t = Math.max(this.ctx.currentTime + 0.005, at === undefined ? 0 : this.audioTime(at));
     const env = this.ctx.createGain();
     env.gain.setValueAtTime(0.0001, t);
@@ -176,51 +204,148 @@ export class Sound {
     }
     src.connect(env);
     src.start(t); src.stop(t + dur + 0.02);
+    return t; // the AudioContext time it was scheduled at
   }
 }
 
+// -- the shared bang ----------------------------------------------------------
+
+/** How far ahead (seconds of sync time) a bang is scheduled: more than a phone's round trip on venue Wi-Fi. */
+export const BANG_LEAD = 0.1;
+/** A scheduled bang learned more than this late is skipped (see bindBang). */
+export const BANG_LATE = 0.05;
+
 /**
- * While `demo.playing`, schedule a pulse on beats of the server's clock
- * (beat k at since + k * period), so every phone pulses together, late
- * joiners included. Returns a stop function.
+ * Send a bang that sounds on every phone at the same instant: a scheduled
+ * set (PROTOCOL.md §6a) at BANG_LEAD seconds from now on the sync clock.
+ */
+export function sendBang(app) {
+  const at = app.client.getSyncTime() + BANG_LEAD;
+  return app.demo.set({ bang: true }, { at }).catch((err) => console.warn(err.message));
+}
+
+/**
+ * Play every bang at its sync time `at`.
+ *
+ * The client tells us a schedule as soon as it knows it (client event
+ * 'scheduled': our own set accepted, or another phone's pushed by the server,
+ * ~BANG_LEAD before `at`): that is when the sound is planned, at
+ * client.getLocalTime(at) mapped onto the audio clock (Sound.audioTime), so
+ * every phone sounds together whatever its network latency. The update
+ * listener fires at `at` itself (context.source 'scheduled'): it only counts
+ * and flashes, and plans the sound for bangs we did not hear of in advance
+ * (we attached after the set, or a bang sent without `at`).
+ *
+ * Late schedules: a bang whose `at` passed by at most BANG_LATE (timer or
+ * main-thread jitter) plays at once; later than that it is skipped: a bang
+ * heard 100 ms after the others is an echo, not tutti. A bang sent without
+ * `at` (an older page) has no common time to meet: it plays at once.
+ *
+ * @param {object} app from start()
+ * @param {object} opts
+ * @param {(localTime:number, ctx:object) => number|null} opts.play schedule the sound at a local time; returns the AudioContext time or null
+ * @param {(ctx:object) => void} [opts.onBang] at the bang's time (counter, flash)
+ */
+export function bindBang(app, { play, onBang }) {
+  const { client } = app;
+  const planned = new Set(); // schedIds planned already
+  const plan = (at, schedId, how) => {
+    if (schedId !== undefined) {
+      if (planned.has(schedId)) return;
+      planned.add(schedId);
+      if (planned.size > 200) planned.delete(planned.values().next().value);
+    }
+    const now = client.getLocalTime();
+    const localPlannedTime = client.getLocalTime(at);
+    const late = now - localPlannedTime;
+    const entry = { kind: 'bang', at, schedId: schedId ?? null, how, plannedAt: now, localPlannedTime, lead: -late, skipped: false, audioTime: null };
+    if (schedId !== undefined && late > BANG_LATE) entry.skipped = true;
+    else entry.audioTime = play(late > 0 ? now : localPlannedTime, { at, schedId }) ?? null;
+    recordPlayed(entry);
+  };
+  client.on('scheduled', ({ stateId, schedId, at, changes }) => {
+    if (app.demo && stateId === app.demo.id && changes.bang) plan(at, schedId, 'ahead');
+  });
+  app.demo.onUpdate((n, o, ctx) => {
+    if (!('bang' in n)) return;
+    app.bangs++;
+    if (onBang) onBang(ctx);
+    plan(ctx.time, ctx.schedId, ctx.schedId === undefined ? 'unscheduled' : 'at-time');
+  });
+}
+
+// -- the beat, late joiners included ---------------------------------------
+
+/**
+ * While `demo.playing`, schedule a pulse on beats of the sync clock: beat k
+ * at since + k * period, `since` being the server time of the event that set
+ * `playing` (every event carries it). A phone that was there saw the event
+ * live; one that joins later finds it in the attach history (or asks for a
+ * longer history), computes its offset into the piece, getSyncTime() - since,
+ * and starts at the next beat with the same index k as every other phone.
+ * Recorded on window.tuttiPlayed as {kind: 'start', since, offset, source}
+ * and {kind: 'beat', k, at, localPlannedTime}. Returns a handle
+ * ({stop, refresh, since, offset}).
  */
 export function pulse(app, { period = 0.5, lookahead = 0.25, onBeat } = {}) {
   let since = null;
+  let source = null; // where since came from: 'live' | 'history' | 'history-fetch' | 'grid'
   let next = null;
+  let offset = null;
+  let fetching = false;
   const { client } = app;
-  const refresh = () => { since = playingSince(app.demo); next = null; };
+  const findSince = () => {
+    next = null;
+    since = playingSince(app.demo);
+    source = since === null ? null : 'history';
+    if (since !== null || !app.demo.get('playing') || fetching) return;
+    // playing, but the start left the short attach history (sliders make many events): ask for more
+    fetching = true;
+    app.demo.getHistory({ last: 1000 }).then((r) => {
+      const events = Array.isArray(r) ? r : r && r.events;
+      const t = playingSince(app.demo, events);
+      // not there either: fall back to the sync clock's own grid (phones that
+      // fall back agree with each other, not with the ones that know the start)
+      if (since === null && app.demo.get('playing')) { since = t ?? 0; source = t === null ? 'grid' : 'history-fetch'; next = null; }
+    }, (err) => console.warn(err.message)).finally(() => { fetching = false; });
+  };
   app.demo.onUpdate((n, o, ctx) => {
-    if ('playing' in n) {
-      since = n.playing ? ctx.time : null;
-      next = null;
-    }
+    if (!('playing' in n)) return;
+    if (ctx.source === 'snapshot') { findSince(); return; } // caught up after a resume: time is not the start's
+    since = n.playing ? ctx.time : null;
+    source = n.playing ? 'live' : null;
+    next = null;
   });
-  refresh();
+  findSince();
   const timer = setInterval(() => {
     if (!app.demo || app.demo.detached) return;
     if (!app.demo.get('playing') || since === null) return;
     const nowSync = client.getSyncTime();
-    if (next === null) next = Math.max(0, Math.ceil((nowSync - since) / period));
+    if (next === null) {
+      // where we are in the piece: on a late joiner, seconds since the conductor pressed start
+      offset = nowSync - since;
+      next = Math.max(0, Math.ceil(offset / period));
+      recordPlayed({ kind: 'start', since, offset, syncNow: nowSync, wallNow: Date.now(), firstBeat: next, source });
+    }
     while (since + next * period < nowSync + lookahead) {
       const beatSync = since + next * period;
       if (beatSync >= nowSync - 0.02) {
         const at = client.getLocalTime(beatSync);
-        if (app.sound.ready) {
-          app.sound.blip({
-            at,
-            freq: app.demo.get('frequency'),
-            type: app.demo.get('mode'),
-            gain: 0.05 + 0.6 * app.demo.get('volume'),
-            dur: 0.12,
-          });
-        }
+        const audioTime = app.sound.blip({
+          at,
+          freq: app.demo.get('frequency') * (next % 4 === 0 ? 1.5 : 1), // an accent every 4 beats: the phase shows
+          type: app.demo.get('mode'),
+          gain: 0.05 + 0.6 * app.demo.get('volume'),
+          dur: 0.12,
+        });
+        recordPlayed({ kind: 'beat', k: next, at: beatSync, localPlannedTime: at, audioTime });
         if (onBeat) {
           const k = next;
-          setTimeout(() => onBeat(k), Math.max(0, (at - performance.now() / 1000) * 1000));
+          setTimeout(() => onBeat(k), Math.max(0, (at - client.getLocalTime()) * 1000));
         }
       }
       next++;
     }
   }, 50);
-  return { stop: () => clearInterval(timer), refresh, get since() { return since; } };
+  return { stop: () => clearInterval(timer), refresh: findSince, get since() { return since; }, get offset() { return offset; }, get source() { return source; } };
 }

@@ -162,6 +162,8 @@ export declare class Client {
   on(event: 'close', cb: (info: { code: number; reason: string }) => void): Unsubscribe;
   on(event: 'sync', cb: (info: { offset: number; travel: number }) => void): Unsubscribe;
   on(event: 'syncreport', cb: (report: Record<string, any>) => void): Unsubscribe;
+  /** A scheduled set became known (before `at`; its listeners fire at `at`). */
+  on(event: 'scheduled', cb: (info: { stateId: number; schedId: number; at: number; changes: Record<string, any> }) => void): Unsubscribe;
   on(event: string, cb: (...args: any[]) => void): Unsubscribe;
   once(event: string, cb: (...args: any[]) => void): Unsubscribe;
   off(event: string, cb: (...args: any[]) => void): void;

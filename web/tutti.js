@@ -337,6 +337,8 @@ function now() { return performance.now() / 1000; }
  *   the old instances have been detached (onDetach/onDelete fired): attach again
  * - 'close' ({code, reason}): the WebSocket closed
  * - 'sync' ({offset, travel}): a better clock offset estimate
+ * - 'scheduled' ({stateId, schedId, at, changes}): a scheduled set (PROTOCOL.md §6a) became
+ *   known (ours accepted, another client's pushed, or pending at attach), before `at`
  */
 export class Client extends Emitter {
   /**
@@ -995,6 +997,9 @@ export class StateManager {
     rec.pending.set(schedId, entry);
     const delay = Math.max(0, (this.client.getLocalTime(at) - this.client.getLocalTime()) * 1000);
     entry.timer = setTimeout(() => this._applySchedule(stateId, entry), delay);
+    // advance notice: listeners only fire at `at`, too late to schedule audio
+    // for `at` (timers are late, audio output has latency); a page plans it now
+    this.client.emit('scheduled', { stateId, schedId, at, changes: Object.assign({}, changes) });
   }
 
   _applySchedule(stateId, entry) {
