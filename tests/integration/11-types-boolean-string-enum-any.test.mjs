@@ -73,6 +73,22 @@ test('string rejects a msgpack bin with BAD_VALUE', async (t) => {
   await rejected(t, { label: new Uint8Array([104, 105]) }, E.BAD_VALUE, 'label');
 });
 
+const NOT_UTF8 = () => new Raw(Buffer.from([0xa2, 0xc3, 0x28])); // str of 2 bytes, invalid UTF-8
+
+test('string rejects a msgpack str that is not valid UTF-8 with BAD_VALUE', async (t) => {
+  await rejected(t, { label: NOT_UTF8() }, E.BAD_VALUE, 'label');
+});
+
+test('any rejects a string that is not valid UTF-8 (also nested) with BAD_VALUE', async (t) => {
+  await rejected(t, { blob: { deep: [NOT_UTF8()] } }, E.BAD_VALUE, 'blob');
+});
+
+test('a class name that is not valid UTF-8 is refused', async (t) => {
+  const a = await h.client(t);
+  const reply = await a.request(T.DEFINE, NOT_UTF8(), { x: { type: 'integer', default: 0 } });
+  assert.equal(reply[0], T.ERROR);
+});
+
 test('enum accepts a string item of its list', async (t) => {
   await setAndSeen(t, { mode: 'square' }, { mode: 'square' });
 });
