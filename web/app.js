@@ -294,9 +294,9 @@ export function pulse(app, { period = 0.5, lookahead = 0.25, onBeat } = {}) {
   let offset = null;
   let fetching = false;
   const { client } = app;
-  const findSince = () => {
+  const findSince = (fresh = false) => {
     next = null;
-    since = playingSince(app.demo);
+    since = fresh ? null : playingSince(app.demo); // fresh: the attach history may predate a resume
     source = since === null ? null : 'history';
     if (since !== null || !app.demo.get('playing') || fetching) return;
     // playing, but the start left the short attach history (sliders make many events): ask for more
@@ -311,7 +311,7 @@ export function pulse(app, { period = 0.5, lookahead = 0.25, onBeat } = {}) {
   };
   app.demo.onUpdate((n, o, ctx) => {
     if (!('playing' in n)) return;
-    if (ctx.source === 'snapshot') { findSince(); return; } // caught up after a resume: time is not the start's
+    if (ctx.source === 'snapshot') { findSince(true); return; } // caught up after a resume: time is not the start's
     since = n.playing ? ctx.time : null;
     source = n.playing ? 'live' : null;
     next = null;
@@ -347,5 +347,5 @@ export function pulse(app, { period = 0.5, lookahead = 0.25, onBeat } = {}) {
       next++;
     }
   }, 50);
-  return { stop: () => clearInterval(timer), refresh: findSince, get since() { return since; }, get offset() { return offset; }, get source() { return source; } };
+  return { stop: () => clearInterval(timer), refresh: () => findSince(true), get since() { return since; }, get offset() { return offset; }, get source() { return source; } };
 }
