@@ -142,7 +142,7 @@ int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 				       c->name, p->name, TT_ANY_MAX_DEPTH);
 		if (!tt_value_utf8_ok(in))
 			return tt_fail(err, TT_BAD_VALUE,
-				       "class \"%s\": invalid value for any param \"%s\": a string is not UTF-8",
+				       "class \"%s\": invalid value for any param \"%s\": map keys must be strings, strings UTF-8",
 				       c->name, p->name);
 		if (!tt_value_canon(in, TT_ANY_MAX_DEPTH + 1))
 			return tt_fail(err, TT_BAD_VALUE,
@@ -415,7 +415,7 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 	c->n_params = description->len;
 	/* descriptions are sent to every client: their strings must decode */
 	if (!tt_value_utf8_ok(description)) {
-		rc = DFAIL("class \"%s\": a string of the description is not UTF-8", c->name);
+		rc = DFAIL("class \"%s\": description map keys must be strings, strings UTF-8", c->name);
 		goto fail;
 	}
 

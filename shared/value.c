@@ -220,8 +220,12 @@ bool tt_value_utf8_ok(const tt_value *v)
 				return false;
 		return true;
 	case TT_MAP:
+		/* map keys are strings (PROTOCOL.md §1): JavaScript decoders
+		 * refuse nil or boolean keys, and a map of other keys is not an
+		 * object */
 		for (uint32_t i = 0; i < v->len; i++)
-			if (!tt_value_utf8_ok(&v->v.pairs[i].key) || !tt_value_utf8_ok(&v->v.pairs[i].val))
+			if (v->v.pairs[i].key.type != TT_STR ||
+			    !tt_value_utf8_ok(&v->v.pairs[i].key) || !tt_value_utf8_ok(&v->v.pairs[i].val))
 				return false;
 		return true;
 	default:

@@ -80,7 +80,8 @@ void tt_value_repr(const tt_value *v, char *out, size_t cap);
  * no surrogates). msgpack `str` must be UTF-8: a client's decoder may throw
  * on anything else, so the server lets none through. */
 bool tt_utf8_ok(const char *s, size_t n);
-/* Every string of the tree (keys included) is UTF-8. */
+/* Every string of the tree is UTF-8 and every map key is a string: what
+ * any client can decode (PROTOCOL.md §1). */
 bool tt_value_utf8_ok(const tt_value *v);
 /* Name of a type for messages: "nil", "boolean", "integer", "float",
  * "string", ... */

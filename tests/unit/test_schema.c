@@ -853,11 +853,16 @@ static void test_coerce_any(void **state)
 	/* a duplicate key is refused */
 	co_bad(c, "a", tm(&f->a, "82 a1 61 01 a1 61 02"), TT_BAD_VALUE,
 	       "class \"c\": invalid value for any param \"a\": a map has a duplicate key");
-	co_bad(c, "a", tm(&f->a, "91 91 82 01 c0 01 c3"), TT_BAD_VALUE, "duplicate key");
+	co_bad(c, "a", tm(&f->a, "91 91 82 a1 78 c0 a1 78 c3"), TT_BAD_VALUE, "duplicate key");
+	/* map keys are strings (PROTOCOL.md §1): nil, boolean, integer keys are
+	 * refused, since JavaScript decoders reject or mangle them */
+	co_bad(c, "a", tm(&f->a, "81 c0 01"), TT_BAD_VALUE, "map keys must be strings");
+	co_bad(c, "a", tm(&f->a, "91 81 c3 01"), TT_BAD_VALUE, "map keys must be strings");
+	co_bad(c, "a", tm(&f->a, "81 01 01"), TT_BAD_VALUE, "map keys must be strings");
 	/* the default is canonical too */
 	tt_class *d = mk(f, "{\"a\": {\"type\": \"any\", \"default\": {\"z\": 1, \"a\": 2}}}");
 	assert_true(tt_str_eq(&P(d, "a")->def.v.pairs[0].key, "a"));
-	tt_value dm = tm(&f->a, "81 a1 70 82 a4 74 79 70 65 a3 61 6e 79 a7 64 65 66 61 75 6c 74 82 01 c0 01 c0");
+	tt_value dm = tm(&f->a, "81 a1 70 82 a4 74 79 70 65 a3 61 6e 79 a7 64 65 66 61 75 6c 74 82 a1 78 c0 a1 78 c0");
 	refused_tree(f, "c", &dm, "invalid default", "duplicate key");
 }
 
