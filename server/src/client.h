@@ -47,7 +47,7 @@ struct tt_client {
 	tt_session *session; /* borrowed: NULL until HELLO */
 	tt_msg **q;          /* owned ring of references */
 	uint32_t q_head, q_len, q_cap;
-	size_t q_bytes;      /* memory the queue pins (buffers, not payload) */
+	size_t q_bytes;      /* payload queued + per-entry overhead (msg_cost) */
 	tt_buf rx;           /* reassembly of a fragmented message */
 	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
