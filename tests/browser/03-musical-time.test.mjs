@@ -6,54 +6,18 @@
 // would play on window.tuttiPlayed (web/app.js, recordPlayed).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { startServer, ROOT } from '../lib/server.mjs';
+import { demoPages, ARTIFACTS, T } from './lib/demo.mjs';
 
-const CHROMIUM = process.env.TUTTI_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'build', 'artifacts');
-const T = 20000; // bound for every wait (generous: the machine may be loaded)
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const fx = demoPages();
+before(fx.start);
+after(fx.stop);
 
-let srv, context, userDataDir;
-const pageErrors = [];
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set TUTTI_CHROMIUM)`);
-  srv = await startServer({ resumeWindow: 0 });
-  userDataDir = mkdtempSync(join(tmpdir(), 'tutti-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-    timeout: 30000,
-  });
-  context.setDefaultTimeout(T);
-});
-
-after(async () => {
-  try { await context?.close(); } finally {
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-    await srv?.stop();
-  }
-  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
-});
-
-/** Open a demo page, tap "join", and wait until its clock estimator has a first series. */
+/** Open a demo page, join, and wait until its clock estimator has a first series. */
 async function openPage(path = '/') {
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
-  await page.goto(new URL(path, srv.httpUrl).href);
-  await page.waitForFunction(() => window.tutti && window.tutti.ready, null, { timeout: T });
-  const join = page.locator('#join-btn');
-  if (await join.count()) await join.click();
+  const page = await fx.openPage(path);
   await page.waitForFunction(() => ['training', 'sync'].includes(window.tutti.client.getSyncReport()?.status), null, { timeout: T });
   return page;
 }

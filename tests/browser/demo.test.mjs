@@ -3,54 +3,14 @@
 // the conductor; and a phone-sized screenshot in build/artifacts/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, mkdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
-import { startServer, ROOT } from '../lib/server.mjs';
+import { demoPages, ARTIFACTS, T } from './lib/demo.mjs';
 
-const CHROMIUM = process.env.TUTTI_CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(ROOT, 'build', 'artifacts');
-const T = 20000; // bound for every wait (generous: CI machines can be loaded)
-
-let srv, context, userDataDir;
-const pageErrors = [];
-
-before(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set TUTTI_CHROMIUM)`);
-  srv = await startServer({ resumeWindow: 0 }); // the repo's schemas/ (demo.json) and web/
-  userDataDir = mkdtempSync(join(tmpdir(), 'tutti-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
-    viewport: { width: 390, height: 844 },
-    deviceScaleFactor: 2,
-    isMobile: true,
-    hasTouch: true,
-    timeout: 30000,
-  });
-  context.setDefaultTimeout(T);
-});
-
-after(async () => {
-  try { await context?.close(); } finally {
-    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
-    await srv?.stop();
-  }
-  assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
-});
-
-async function openPage(path = '/') {
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`${path}: ${err.message}`));
-  await page.goto(new URL(path, srv.httpUrl).href);
-  await page.waitForFunction(() => window.tutti && window.tutti.ready, null, { timeout: T });
-  const join = page.locator('#join-btn');
-  if (await join.count()) await join.click();
-  return page;
-}
+const fx = demoPages();
+before(fx.start);
+after(fx.stop);
+const openPage = fx.openPage;
 
 const phonesText = (page) => page.locator('#phone-count').textContent();
 

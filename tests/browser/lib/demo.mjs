@@ -1,0 +1,53 @@
+// Shared by the browser tests of the demo: the real server on the repo's
+// schemas/ and web/, one headless Chromium with a phone-sized viewport, and
+// pages opened and joined as a person would. Every page error fails the run.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { startServer, ROOT } from '../../lib/server.mjs';
+
+export const CHROMIUM = process.env.TUTTI_CHROMIUM || '/usr/bin/chromium';
+export const ARTIFACTS = join(ROOT, 'build', 'artifacts');
+export const T = 20000; // bound for every wait (generous: CI machines can be loaded)
+
+/** A fixture: `before(fx.start)`, `after(fx.stop)`, `await fx.openPage('/')`. */
+export function demoPages() {
+  const fx = { srv: null, context: null, userDataDir: null, pageErrors: [] };
+  fx.start = async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set TUTTI_CHROMIUM)`);
+    fx.srv = await startServer({ resumeWindow: 0 }); // the repo's schemas/ (demo.json) and web/
+    fx.userDataDir = mkdtempSync(join(tmpdir(), 'tutti-chromium-'));
+    fx.context = await chromium.launchPersistentContext(fx.userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      timeout: 30000,
+    });
+    fx.context.setDefaultTimeout(T);
+  };
+  fx.stop = async () => {
+    try { await fx.context?.close(); } finally {
+      if (fx.userDataDir) rmSync(fx.userDataDir, { recursive: true, force: true });
+      await fx.srv?.stop();
+    }
+    assert.deepEqual(fx.pageErrors, [], 'no uncaught errors in the pages');
+  };
+  /** Open a demo page, tap "join" when it asks (audio unlock). */
+  fx.openPage = async (path = '/') => {
+    const page = await fx.context.newPage();
+    page.on('pageerror', (err) => fx.pageErrors.push(`${path}: ${err.message}`));
+    await page.goto(new URL(path, fx.srv.httpUrl).href);
+    await page.waitForFunction(() => window.tutti && window.tutti.ready, null, { timeout: T });
+    const join = page.locator('#join-btn');
+    if (await join.count()) await join.click();
+    return page;
+  };
+  return fx;
+}
