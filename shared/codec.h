@@ -15,7 +15,9 @@
 #include "common.h"
 #include "value.h"
 
-/* Nesting limit of a whole message; `any` values have their own lower cap. */
+/* Nesting limit of a whole message: msgpack-c's decoder stack
+ * (MSGPACK_EMBED_STACK_SIZE); deeper input is refused as malformed.
+ * `any` values have their own lower cap (TT_ANY_MAX_DEPTH). */
 #define TT_CODEC_MAX_DEPTH 32
 
 typedef struct tt_decoder tt_decoder;

@@ -40,6 +40,17 @@ static bool is_known_key(const tt_value *k)
 	return false;
 }
 
+/* A key kept and passed through: unknown, or min/max/list on a type that
+ * has no use for them. */
+static bool is_extra_key(const tt_param *p, const tt_value *k)
+{
+	if (!is_known_key(k))
+		return true;
+	if (tt_str_eq(k, "min") || tt_str_eq(k, "max"))
+		return p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT;
+	return tt_str_eq(k, "list") && p->type != TT_PT_ENUM;
+}
+
 static bool enum_match(const tt_value *a, const tt_value *b)
 {
 	double x, y;
@@ -282,21 +293,14 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *e
 	/* extra keys, kept and passed through */
 	uint32_t n_extra = 0;
 	for (uint32_t i = 0; i < pd->len; i++)
-		if (!is_known_key(&pd->v.pairs[i].key) ||
-		    ((tt_str_eq(&pd->v.pairs[i].key, "min") || tt_str_eq(&pd->v.pairs[i].key, "max")) &&
-		     p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT) ||
-		    (tt_str_eq(&pd->v.pairs[i].key, "list") && p->type != TT_PT_ENUM))
-			n_extra++;
+		n_extra += is_extra_key(p, &pd->v.pairs[i].key);
 	p->extra.type = TT_MAP;
 	p->extra.len = n_extra;
 	p->extra.v.pairs = tt_arena_alloc(&c->arena, sizeof(tt_pair) * (n_extra ? n_extra : 1));
 	n_extra = 0;
 	for (uint32_t i = 0; i < pd->len; i++) {
 		const tt_pair *kv = &pd->v.pairs[i];
-		if (!is_known_key(&kv->key) ||
-		    ((tt_str_eq(&kv->key, "min") || tt_str_eq(&kv->key, "max")) &&
-		     p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT) ||
-		    (tt_str_eq(&kv->key, "list") && p->type != TT_PT_ENUM)) {
+		if (is_extra_key(p, &kv->key)) {
 			if (tt_value_depth(&kv->val) > TT_ANY_MAX_DEPTH)
 				return DFAIL("class \"%s\": param \"%s\": an option is nested too deep", cn, pn);
 			tt_value_copy(&c->arena, &kv->key, &p->extra.v.pairs[n_extra].key);

@@ -61,7 +61,6 @@ struct tt_client {
 	bool want_ping;      /* keepalive: send a WebSocket ping when writable */
 	double rate_t0;
 	uint32_t rate_n;
-	uint64_t stamp;      /* dedupes a client within one fan-out */
 	tt_client *next, *prev; /* all clients */
 };
 

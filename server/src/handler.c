@@ -40,7 +40,12 @@ void tt_handler_destroy(void)
 
 static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
 {
-	tt_store_encode_error(&H.out, rid, err);
+	tt_buf_clear(&H.out);
+	tt_enc_array(&H.out, 4);
+	tt_enc_uint(&H.out, TT_MSG_ERROR);
+	tt_enc_uint(&H.out, rid);
+	tt_enc_uint(&H.out, (uint64_t)err->code);
+	tt_enc_str(&H.out, err->msg);
 	tt_client_send_buf(c, &H.out);
 	if (err->code != TT_BAD_MESSAGE && err->code != TT_UNKNOWN_TYPE) {
 		c->bad_in_row = 0; /* a readable request: not a garbage stream */

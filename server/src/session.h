@@ -23,7 +23,6 @@ struct tt_session {
 	uint32_t n_instances;
 	uint32_t n_owned;    /* states owned */
 	tt_observe *observes; /* owned list */
-	uint64_t stamp;      /* dedupes notices within one event */
 	tt_session *next, *prev; /* all sessions */
 };
 

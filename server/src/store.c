@@ -24,7 +24,6 @@ static struct {
 	tt_idmap tombstones;      /* deleted state id -> reason (static string) */
 	uint64_t next_state_id, next_instance_id;
 	tt_state *dirty;          /* states to persist at the next commit */
-	uint64_t stamp;
 	tt_buf out, changes, any, tmp; /* scratch encoders, reused */
 	tt_sched *scheds;         /* pending scheduled sets, by (at, id) */
 	uint64_t next_sched_id;
@@ -52,16 +51,6 @@ static void result_begin(tt_buf *b, uint64_t rid)
 	tt_enc_array(b, 3);
 	tt_enc_uint(b, TT_MSG_RESULT);
 	tt_enc_uint(b, rid);
-}
-
-void tt_store_encode_error(tt_buf *out, uint64_t rid, const tt_error *err)
-{
-	tt_buf_clear(out);
-	tt_enc_array(out, 4);
-	tt_enc_uint(out, TT_MSG_ERROR);
-	tt_enc_uint(out, rid);
-	tt_enc_uint(out, (uint64_t)err->code);
-	tt_enc_str(out, err->msg);
 }
 
 static void send_out(tt_client *c)
@@ -791,19 +780,35 @@ int tt_store_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 
 /* Encode [66, id, seq, time, changes(, sched)] with the changes seen
  * through view (all when NULL). Returns false when the view sees none. */
-static bool enc_update(tt_buf *b, const tt_state *st, uint64_t sched, const tt_mask *view)
+/* [66, id, seq, time, ...: the caller appends the changes, then the
+ * schedule id when there is one (6 fields instead of 5). */
+static void enc_update_head(tt_buf *b, uint64_t id, uint64_t seq, double time, uint64_t sched)
 {
 	tt_buf_clear(b);
 	tt_enc_array(b, sched ? 6 : 5);
 	tt_enc_uint(b, TT_MSG_UPDATE);
-	tt_enc_uint(b, st->id);
-	tt_enc_uint(b, st->seq);
-	tt_enc_float(b, st->time);
-	if (!enc_changes_view(b, st, tt_buf_data(&S.changes), S.changes.len, view))
-		return false;
-	if (sched)
-		tt_enc_uint(b, sched);
-	return true;
+	tt_enc_uint(b, id);
+	tt_enc_uint(b, seq);
+	tt_enc_float(b, time);
+}
+
+/* The n applied values as a changes map, restricted to view (all when
+ * NULL); encoded from the values themselves, so a filtered recipient costs
+ * no decoding. Returns the number of keys. */
+static uint32_t enc_applied(tt_buf *b, const tt_class *cls, const uint32_t *idx,
+			    const tt_value *vals, uint32_t n, const tt_mask *view)
+{
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < n; i++)
+		k += !view || tt_mask_has(view, idx[i]);
+	tt_enc_map(b, k);
+	for (uint32_t i = 0; i < n; i++) {
+		if (view && !tt_mask_has(view, idx[i]))
+			continue;
+		tt_enc_strn(b, cls->params[idx[i]].name, cls->params[idx[i]].name_len);
+		tt_enc_value(b, &vals[i]);
+	}
+	return k;
 }
 
 /* The writer's RESULT {seq, time, changes}: S.changes seen through its
@@ -856,14 +861,10 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 	/* Apply, then encode the changes once. */
 	st->seq++;
 	st->time = time;
-	tt_buf_clear(&S.changes);
-	tt_enc_map(&S.changes, n_out);
-	for (uint32_t i = 0; i < n_out; i++) {
-		const tt_param *p = &cls->params[idx[i]];
+	for (uint32_t i = 0; i < n_out; i++)
 		slot_set(&st->slots[idx[i]], &vals[i]);
-		tt_enc_strn(&S.changes, p->name, p->name_len);
-		tt_enc_value(&S.changes, &vals[i]);
-	}
+	tt_buf_clear(&S.changes);
+	enc_applied(&S.changes, cls, idx, vals, n_out, NULL);
 	tt_history_push(&st->hist, S.cfg->history, st->seq, st->time, origin,
 			tt_buf_data(&S.changes), S.changes.len);
 	tt_db_event(st, tt_history_at(&st->hist, st->hist.len - 1));
@@ -874,7 +875,10 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 	reply_set(req, rid, st, req_in);
 
 	/* One UPDATE for every unfiltered subscriber. */
-	enc_update(&S.out, st, sched, NULL);
+	enc_update_head(&S.out, st->id, st->seq, st->time, sched);
+	tt_buf_append(&S.out, tt_buf_data(&S.changes), S.changes.len);
+	if (sched)
+		tt_enc_uint(&S.out, sched);
 	tt_msg *m = tt_msg_new(tt_buf_data(&S.out), S.out.len);
 	for (uint32_t i = 0; i < st->n_subs; i++) {
 		tt_sub *sub = &st->subs[i];
@@ -883,8 +887,14 @@ static void apply(tt_state *st, uint32_t *idx, tt_value *vals, uint32_t n, uint6
 			continue;
 		if (sub->n_all)
 			tt_client_send(to, m);
-		else if (enc_update(&S.tmp, st, sched, &sub->mask))
-			tt_client_send_buf(to, &S.tmp); /* filtered: its own encoding */
+		else { /* filtered: its own encoding, only if it sees a key */
+			enc_update_head(&S.tmp, st->id, st->seq, st->time, sched);
+			if (!enc_applied(&S.tmp, cls, idx, vals, n_out, &sub->mask))
+				continue;
+			if (sched)
+				tt_enc_uint(&S.tmp, sched);
+			tt_client_send_buf(to, &S.tmp);
+		}
 	}
 	tt_msg_unref(m);
 
@@ -1228,7 +1238,8 @@ void tt_store_resume(tt_session *s, const tt_value *seqs)
 	for (tt_instance *in = s->instances; in; in = in->s_next) {
 		tt_state *st = in->state;
 		tt_sub *sub = &st->subs[in->sub];
-		/* once per state: mark through the sub's mask-less stamp */
+		/* once per state: skip it unless this is the session's first
+		 * instance on it */
 		bool done = false;
 		for (tt_instance *j = s->instances; j != in; j = j->s_next)
 			if (j->state == st)
@@ -1256,12 +1267,7 @@ void tt_store_resume(tt_session *s, const tt_value *seqs)
 				const tt_event *e = tt_history_at(&st->hist, i);
 				if (e->seq <= last)
 					continue;
-				tt_buf_clear(&S.out);
-				tt_enc_array(&S.out, 5);
-				tt_enc_uint(&S.out, TT_MSG_UPDATE);
-				tt_enc_uint(&S.out, st->id);
-				tt_enc_uint(&S.out, e->seq);
-				tt_enc_float(&S.out, e->time);
+				enc_update_head(&S.out, st->id, e->seq, e->time, 0);
 				if (enc_changes_view(&S.out, st, tt_buf_data(&e->changes), e->changes.len, view))
 					send_out(c);
 			}

@@ -167,7 +167,4 @@ void tt_store_encode_values(tt_buf *b, const tt_state *st);
  * sessions (they resume after the restart). */
 void tt_store_stopping(void);
 
-/* Encode a request's result header [64, rid, ...] / an error, into out. */
-void tt_store_encode_error(tt_buf *out, uint64_t rid, const tt_error *err);
-
 #endif
