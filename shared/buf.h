@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* buf.h: a growable byte buffer. Optional headroom in front of the data lets
  * the network layer put a WebSocket header before an encoded message without
- * moving it (STYLE.md §12). */
+ * moving it: a message is encoded once, in place, and written as it is. */
 #ifndef TT_BUF_H
 #define TT_BUF_H
 

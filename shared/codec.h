@@ -33,7 +33,8 @@ void tt_decoder_free(tt_decoder *d);
  * input, or a container claiming more items than there are bytes left,
  * -TT_BAD_MESSAGE with err filled and *off unchanged. Before anything is
  * allocated, container sizes are checked against the bytes present, because
- * msgpack-c allocates a claimed array up front (tech-probe §4e). */
+ * msgpack-c allocates a claimed array up front (5 bytes claiming 16.7 M
+ * elements made it reserve 400 MB). */
 int tt_decode(tt_decoder *d, const void *data, size_t len, size_t *off,
 	      tt_arena *arena, tt_value *out, tt_error *err);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* schema.h: classes of shared states. A class is a name and a description
- * {param: {type, default, ...options}} (DESIGN.md §2, PROTOCOL.md §4, §7).
+ * {param: {type, default, ...options}} (PROTOCOL.md §4, §7).
  * This module parses and validates descriptions, expands them with every
  * option's default, and validates and coerces values. Pure core: no I/O. */
 #ifndef TT_SCHEMA_H

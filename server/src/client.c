@@ -8,9 +8,19 @@
 #include "clock.h"
 #include "log.h"
 
-uint64_t tt_batch_current = 1;
-uint64_t tt_batch_committed = 0;
-size_t tt_client_max_queue = 4 << 20;
+static uint64_t g_batch = 1;      /* the batch being produced */
+static uint64_t g_released = 0;   /* every batch <= this may be written */
+static size_t g_max_queue = 4 << 20;
+
+void tt_client_init(size_t max_queue)
+{
+	g_max_queue = max_queue;
+}
+
+void tt_client_release_batch(void)
+{
+	g_released = g_batch++;
+}
 
 static tt_client *g_clients;
 
@@ -54,7 +64,7 @@ tt_msg *tt_msg_new(const void *bytes, size_t len)
 	}
 	m->refs = 1;
 	m->len = (uint32_t)len;
-	m->batch = tt_batch_current;
+	m->batch = g_batch;
 	memcpy(m->data + TT_WS_PRE, bytes, len);
 	return m;
 }
@@ -174,9 +184,9 @@ void tt_client_send(tt_client *c, tt_msg *m)
 {
 	if (c->closing)
 		return;
-	if (c->q_bytes + msg_cost(m) > tt_client_max_queue) {
+	if (c->q_bytes + msg_cost(m) > g_max_queue) {
 		tt_log_warn("client %p: outgoing queue over %zu bytes, closing as a slow consumer",
-			    (void *)c, tt_client_max_queue);
+			    (void *)c, g_max_queue);
 		tt_client_close(c, 4001);
 		return;
 	}
@@ -213,7 +223,7 @@ tt_msg *tt_client_ready(const tt_client *c, uint32_t i)
 	if (i >= c->q_len)
 		return NULL;
 	tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)];
-	return m->batch <= tt_batch_committed ? m : NULL;
+	return m->batch <= g_released ? m : NULL;
 }
 
 void tt_client_consume(tt_client *c, uint32_t n)

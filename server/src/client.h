@@ -2,13 +2,14 @@
 /* client.h: one WebSocket connection and its outgoing queue.
  *
  * A message is encoded once into a refcounted tt_msg with WebSocket
- * headroom; every recipient's queue holds a reference (STYLE.md §12). The
+ * headroom; every recipient's queue holds a reference, so a broadcast costs
+ * one encoding and one copy whatever the number of recipients. The
  * queue is bounded in bytes: a client past --max-queue is closed with 4001
  * and catches up by resuming (PROTOCOL.md §12).
  *
  * Messages are stamped with the batch (loop turn) that produced them. The
- * writer sends a message only once its batch is committed, so nothing leaves
- * the server before the updates it reports are durable (DESIGN.md §3). */
+ * writer sends a message only once its batch is released (turn.h), so
+ * nothing leaves the server before the updates it reports are durable. */
 #ifndef TT_CLIENT_H
 #define TT_CLIENT_H
 
@@ -64,9 +65,12 @@ struct tt_client {
 	tt_client *next, *prev; /* all clients */
 };
 
-extern uint64_t tt_batch_current;   /* the batch being produced */
-extern uint64_t tt_batch_committed; /* every batch <= this is durable */
-extern size_t tt_client_max_queue;  /* --max-queue */
+/* Bound every client's queue to max_queue bytes (--max-queue). */
+void tt_client_init(size_t max_queue);
+/* The batch being produced is durable: release its messages to the
+ * writers, and start the next batch. Only the end of a turn calls this
+ * (turn.c). */
+void tt_client_release_batch(void);
 
 tt_client *tt_client_new(void *wsi);
 /* Free the client and drop its queue. Does not touch its session. */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* clock.h: the server's sync clock (DESIGN.md §4): seconds as a double,
+/* clock.h: the server's sync clock (PROTOCOL.md §10): seconds as a double,
  * monotonic within a run; tt_clock_start's base keeps it continuous across
  * restarts (the persistence layer passes the last time it stored). */
 #ifndef TT_CLOCK_H

@@ -1,12 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* db.c: SQLite, the store of record. All SQL of tutti is in this file.
- *
- * During a loop turn the store reports changes (events, deletions,
- * sessions, instances...) which are appended to an in-memory op log without
- * touching SQLite; tt_db_commit then writes the log and the dirty states'
- * values in one transaction. Replies of the turn leave only after that
- * commit, so an acknowledged update survives kill -9 (WAL, synchronous
- * NORMAL) or a power loss (--sync full). */
+/* db.c: SQLite, the store of record. All SQL of tutti is in this file, and
+ * it knows no model type: rows in (an op log of the turn, written by one
+ * transaction at commit), rows out (a loader at start). */
 #include "db.h"
 
 #include <sqlite3.h>
@@ -14,22 +9,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "clock.h"
-#include "codec.h"
+#include "buf.h"
 #include "log.h"
-#include "store.h"
 
 #define SCHEMA_VERSION 2
 
-/* The sync clock is persisted this far ahead of now (refreshed at half of
- * it, twice a second when idle), so that after a crash it restarts past
- * every time it ever sent (PROTOCOL.md §10); a clean stop stores it exactly. */
-#define CLOCK_LEASE 1.0
-
 enum op_kind {
-	OP_CLASS_PUT = 1, OP_CLASS_DEL, OP_STATE_DEL, OP_EVENT, OP_SESSION_PUT,
-	OP_SESSION_DEL, OP_INSTANCE_PUT, OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL,
-	OP_SCHED_PUT, OP_SCHED_DEL, OP_SESSION_GONE
+	OP_META = 1, OP_CLASS_PUT, OP_CLASS_DEL, OP_STATE_PUT, OP_STATE_DEL, OP_EVENT,
+	OP_EVENT_TRIM, OP_SESSION_PUT, OP_SESSION_GONE, OP_SESSION_DEL, OP_INSTANCE_PUT,
+	OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL, OP_SCHED_PUT, OP_SCHED_DEL
 };
 
 enum stmt_id {
@@ -103,24 +91,28 @@ static const char *const TABLES =
 static struct {
 	sqlite3 *db;              /* NULL: persistence off (--db :memory: is still SQLite) */
 	sqlite3_stmt *st[ST_COUNT];
-	const tt_config *cfg;
 	tt_buf ops;               /* op log of the current turn */
-	tt_buf scratch;
-	uint64_t meta_state, meta_instance, meta_session, meta_sched; /* last written */
-	double clock_lease;       /* the sync time persisted as the clock's floor */
-	bool opened;              /* fully open and restored: safe to write */
+	bool opened;              /* fully open and restored: rows are kept */
 } D;
 
-/* ---- op log ----------------------------------------------------------- */
+/* ---- op log: rows of the turn ------------------------------------------ */
 
 static void put_u8(unsigned char v) { tt_buf_append(&D.ops, &v, 1); }
 static void put_u64(uint64_t v) { tt_buf_append(&D.ops, &v, sizeof(v)); }
 static void put_f64(double v) { tt_buf_append(&D.ops, &v, sizeof(v)); }
 static void put_bytes(const void *p, size_t n)
 {
+	tt_assert(n <= INT32_MAX);
 	uint32_t len = (uint32_t)n;
 	tt_buf_append(&D.ops, &len, sizeof(len));
 	tt_buf_append(&D.ops, p, n);
+}
+
+/* A row is logged only on an open database: rows put while restoring are
+ * what was just read. */
+static bool logging(void)
+{
+	return D.db && D.opened;
 }
 
 typedef struct reader {
@@ -154,124 +146,150 @@ static const void *get_bytes(reader *r, int *len)
 	return p;
 }
 
-void tt_db_class_defined(const tt_class *cls)
+void tt_db_put_meta(const char *key, double value)
 {
-	if (!D.db)
+	if (!logging())
+		return;
+	put_u8(OP_META);
+	put_bytes(key, strlen(key));
+	put_f64(value);
+}
+
+void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len)
+{
+	if (!logging())
 		return;
 	put_u8(OP_CLASS_PUT);
-	put_bytes(cls->name, cls->name_len);
-	put_bytes(tt_buf_data(&cls->desc), cls->desc.len);
+	put_bytes(name, len);
+	put_bytes(desc, desc_len);
 }
 
-void tt_db_class_deleted(const tt_class *cls)
+void tt_db_del_class(const char *name, size_t len)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(OP_CLASS_DEL);
-	put_bytes(cls->name, cls->name_len);
+	put_bytes(name, len);
 }
 
-void tt_db_state_deleted(const tt_state *st, const char *reason)
+void tt_db_put_state(const tt_db_state_row *r)
 {
-	if (!D.db)
+	if (!logging())
+		return;
+	put_u8(OP_STATE_PUT);
+	put_u64(r->id);
+	put_bytes(r->cls, r->cls_len);
+	put_u64(r->owner);
+	put_u64(r->seq);
+	put_f64(r->time);
+	put_bytes(r->vals, r->vals_len);
+}
+
+void tt_db_del_state(uint64_t id, const char *reason)
+{
+	if (!logging())
 		return;
 	put_u8(OP_STATE_DEL);
-	put_u64(st->id);
+	put_u64(id);
 	put_bytes(reason, strlen(reason));
 }
 
-void tt_db_event(const tt_state *st, const tt_event *e)
+void tt_db_put_event(const tt_db_event_row *r)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(OP_EVENT);
-	put_u64(st->id);
-	put_u64(e->seq);
-	put_f64(e->time);
-	put_u64(e->origin);
-	put_bytes(tt_buf_data(&e->changes), e->changes.len);
+	put_u64(r->state);
+	put_u64(r->seq);
+	put_f64(r->time);
+	put_u64(r->origin);
+	put_bytes(r->changes, r->len);
 }
 
-void tt_db_session_started(const tt_session *s)
+void tt_db_trim_events(uint64_t state, uint64_t upto)
 {
-	if (!D.db)
+	if (!logging())
+		return;
+	put_u8(OP_EVENT_TRIM);
+	put_u64(state);
+	put_u64(upto);
+}
+
+void tt_db_put_session(uint64_t id, const char *token, size_t len)
+{
+	if (!logging())
 		return;
 	put_u8(OP_SESSION_PUT);
-	put_u64(s->id);
-	put_bytes(s->token, 32);
+	put_u64(id);
+	put_bytes(token, len);
 }
 
-void tt_db_session_gone(const tt_session *s)
+void tt_db_session_gone(uint64_t id, double gone_at)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(OP_SESSION_GONE);
-	put_u64(s->id);
-	put_f64(s->gone_at);
+	put_u64(id);
+	put_f64(gone_at);
 }
 
-void tt_db_session_ended(const tt_session *s)
+void tt_db_del_session(uint64_t id)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(OP_SESSION_DEL);
-	put_u64(s->id);
+	put_u64(id);
 }
 
-void tt_db_instance_put(const tt_instance *in)
+void tt_db_put_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
+			size_t len)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(OP_INSTANCE_PUT);
-	put_u64(in->id);
-	put_u64(in->session->id);
-	put_u64(in->state->id);
-	tt_buf_clear(&D.scratch);
-	if (in->filtered) {
-		const tt_class *cls = in->state->ce->cls;
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < cls->n_params; i++)
-			n += tt_mask_has(&in->mask, i);
-		tt_enc_array(&D.scratch, n);
-		for (uint32_t i = 0; i < cls->n_params; i++)
-			if (tt_mask_has(&in->mask, i))
-				tt_enc_strn(&D.scratch, cls->params[i].name, cls->params[i].name_len);
-	}
-	put_bytes(tt_buf_data(&D.scratch), D.scratch.len);
+	put_u64(id);
+	put_u64(session);
+	put_u64(state);
+	put_bytes(filter, len);
 }
 
-void tt_db_instance_del(const tt_instance *in)
+void tt_db_del_instance(uint64_t id)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(OP_INSTANCE_DEL);
-	put_u64(in->id);
-}
-
-void tt_db_schedule(uint64_t id, uint64_t state, double at, uint64_t origin, const void *changes,
-		    size_t len, bool put)
-{
-	if (!D.db)
-		return;
-	put_u8(put ? OP_SCHED_PUT : OP_SCHED_DEL);
 	put_u64(id);
-	if (!put)
-		return;
-	put_u64(state);
-	put_f64(at);
-	put_u64(origin);
-	put_bytes(changes, len);
 }
 
-void tt_db_observe(const tt_session *s, const tt_class *cls, bool on)
+void tt_db_put_observe(uint64_t session, const char *cls, size_t len, bool on)
 {
-	if (!D.db)
+	if (!logging())
 		return;
 	put_u8(on ? OP_OBSERVE_PUT : OP_OBSERVE_DEL);
-	put_u64(s->id);
+	put_u64(session);
 	put_u8(cls != NULL);
 	if (cls)
-		put_bytes(cls->name, cls->name_len);
+		put_bytes(cls, len);
+}
+
+void tt_db_put_schedule(const tt_db_sched_row *r)
+{
+	if (!logging())
+		return;
+	put_u8(OP_SCHED_PUT);
+	put_u64(r->id);
+	put_u64(r->state);
+	put_f64(r->at);
+	put_u64(r->origin);
+	put_bytes(r->changes, r->len);
+}
+
+void tt_db_del_schedule(uint64_t id)
+{
+	if (!logging())
+		return;
+	put_u8(OP_SCHED_DEL);
+	put_u64(id);
 }
 
 /* ---- commit ----------------------------------------------------------- */
@@ -289,119 +307,135 @@ static int step(enum stmt_id id)
 	return 0;
 }
 
-static int exec_op(reader *r)
+static void bind_text(enum stmt_id id, int col, reader *r)
 {
 	int n;
-	const void *p;
+	const void *p = get_bytes(r, &n);
+	sqlite3_bind_text(D.st[id], col, p, n, SQLITE_STATIC);
+}
+
+static void bind_blob(enum stmt_id id, int col, reader *r)
+{
+	int n;
+	const void *p = get_bytes(r, &n);
+	if (n)
+		sqlite3_bind_blob(D.st[id], col, p, n, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(D.st[id], col);
+}
+
+static void bind_u64(enum stmt_id id, int col, reader *r)
+{
+	sqlite3_bind_int64(D.st[id], col, (sqlite3_int64)get_u64(r));
+}
+
+static void bind_f64(enum stmt_id id, int col, reader *r)
+{
+	sqlite3_bind_double(D.st[id], col, get_f64(r));
+}
+
+static int exec_op(reader *r)
+{
 	unsigned char kind = *r->p++;
 	switch (kind) {
+	case OP_META:
+		bind_text(ST_META_PUT, 1, r);
+		bind_f64(ST_META_PUT, 2, r);
+		return step(ST_META_PUT);
 	case OP_CLASS_PUT:
-		p = get_bytes(r, &n);
-		sqlite3_bind_text(D.st[ST_CLASS_PUT], 1, p, n, SQLITE_STATIC);
-		p = get_bytes(r, &n);
-		sqlite3_bind_blob(D.st[ST_CLASS_PUT], 2, p, n, SQLITE_STATIC);
+		bind_text(ST_CLASS_PUT, 1, r);
+		bind_blob(ST_CLASS_PUT, 2, r);
 		return step(ST_CLASS_PUT);
 	case OP_CLASS_DEL:
-		p = get_bytes(r, &n);
-		sqlite3_bind_text(D.st[ST_CLASS_DEL], 1, p, n, SQLITE_STATIC);
+		bind_text(ST_CLASS_DEL, 1, r);
 		return step(ST_CLASS_DEL);
+	case OP_STATE_PUT:
+		bind_u64(ST_STATE_PUT, 1, r);
+		bind_text(ST_STATE_PUT, 2, r);
+		bind_u64(ST_STATE_PUT, 3, r);
+		bind_u64(ST_STATE_PUT, 4, r);
+		bind_f64(ST_STATE_PUT, 5, r);
+		bind_blob(ST_STATE_PUT, 6, r);
+		return step(ST_STATE_PUT);
 	case OP_STATE_DEL: {
 		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
-		sqlite3_bind_int64(D.st[ST_STATE_DEL], 1, id);
-		sqlite3_bind_int64(D.st[ST_STATE_EVENTS_DEL], 1, id);
-		sqlite3_bind_int64(D.st[ST_STATE_INSTANCES_DEL], 1, id);
-		sqlite3_bind_int64(D.st[ST_TOMBSTONE_PUT], 1, id);
-		sqlite3_bind_int64(D.st[ST_STATE_SCHED_DEL], 1, id);
-		p = get_bytes(r, &n);
-		sqlite3_bind_text(D.st[ST_TOMBSTONE_PUT], 2, p, n, SQLITE_STATIC);
-		return step(ST_STATE_DEL) || step(ST_STATE_EVENTS_DEL) ||
-		       step(ST_STATE_INSTANCES_DEL) || step(ST_TOMBSTONE_PUT) ||
-		       step(ST_STATE_SCHED_DEL) ? -1 : 0;
+		static const enum stmt_id by_state[] = {ST_STATE_DEL, ST_STATE_EVENTS_DEL,
+			ST_STATE_INSTANCES_DEL, ST_STATE_SCHED_DEL, ST_TOMBSTONE_PUT};
+		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state); i++)
+			sqlite3_bind_int64(D.st[by_state[i]], 1, id);
+		bind_text(ST_TOMBSTONE_PUT, 2, r);
+		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state); i++)
+			if (step(by_state[i]))
+				return -1;
+		return 0;
 	}
-	case OP_EVENT: {
-		sqlite3_stmt *s = D.st[ST_EVENT_PUT];
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_double(s, 3, get_f64(r));
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)get_u64(r));
-		p = get_bytes(r, &n);
-		sqlite3_bind_blob(s, 5, p, n, SQLITE_STATIC);
+	case OP_EVENT:
+		bind_u64(ST_EVENT_PUT, 1, r);
+		bind_u64(ST_EVENT_PUT, 2, r);
+		bind_f64(ST_EVENT_PUT, 3, r);
+		bind_u64(ST_EVENT_PUT, 4, r);
+		bind_blob(ST_EVENT_PUT, 5, r);
 		return step(ST_EVENT_PUT);
-	}
+	case OP_EVENT_TRIM:
+		bind_u64(ST_EVENT_TRIM, 1, r);
+		bind_u64(ST_EVENT_TRIM, 2, r);
+		return step(ST_EVENT_TRIM);
 	case OP_SESSION_PUT:
-		sqlite3_bind_int64(D.st[ST_SESSION_PUT], 1, (sqlite3_int64)get_u64(r));
-		p = get_bytes(r, &n);
-		sqlite3_bind_text(D.st[ST_SESSION_PUT], 2, p, n, SQLITE_STATIC);
+		bind_u64(ST_SESSION_PUT, 1, r);
+		bind_text(ST_SESSION_PUT, 2, r);
 		return step(ST_SESSION_PUT);
+	case OP_SESSION_GONE:
+		bind_u64(ST_SESSION_GONE, 1, r);
+		bind_f64(ST_SESSION_GONE, 2, r);
+		return step(ST_SESSION_GONE);
 	case OP_SESSION_DEL: {
 		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
-		sqlite3_bind_int64(D.st[ST_SESSION_DEL], 1, id);
-		sqlite3_bind_int64(D.st[ST_SESSION_INSTANCES_DEL], 1, id);
-		sqlite3_bind_int64(D.st[ST_SESSION_OBSERVES_DEL], 1, id);
-		return step(ST_SESSION_DEL) || step(ST_SESSION_INSTANCES_DEL) ||
-		       step(ST_SESSION_OBSERVES_DEL) ? -1 : 0;
+		static const enum stmt_id by_session[] = {ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL,
+			ST_SESSION_OBSERVES_DEL};
+		for (size_t i = 0; i < sizeof(by_session) / sizeof(*by_session); i++) {
+			sqlite3_bind_int64(D.st[by_session[i]], 1, id);
+			if (step(by_session[i]))
+				return -1;
+		}
+		return 0;
 	}
-	case OP_INSTANCE_PUT: {
-		sqlite3_stmt *s = D.st[ST_INSTANCE_PUT];
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)get_u64(r));
-		p = get_bytes(r, &n);
-		if (n)
-			sqlite3_bind_blob(s, 4, p, n, SQLITE_STATIC);
-		else
-			sqlite3_bind_null(s, 4);
+	case OP_INSTANCE_PUT:
+		bind_u64(ST_INSTANCE_PUT, 1, r);
+		bind_u64(ST_INSTANCE_PUT, 2, r);
+		bind_u64(ST_INSTANCE_PUT, 3, r);
+		bind_blob(ST_INSTANCE_PUT, 4, r);
 		return step(ST_INSTANCE_PUT);
-	}
 	case OP_INSTANCE_DEL:
-		sqlite3_bind_int64(D.st[ST_INSTANCE_DEL], 1, (sqlite3_int64)get_u64(r));
+		bind_u64(ST_INSTANCE_DEL, 1, r);
 		return step(ST_INSTANCE_DEL);
 	case OP_OBSERVE_PUT:
 	case OP_OBSERVE_DEL: {
 		enum stmt_id id = kind == OP_OBSERVE_PUT ? ST_OBSERVE_PUT : ST_OBSERVE_DEL;
-		sqlite3_bind_int64(D.st[id], 1, (sqlite3_int64)get_u64(r));
-		if (*r->p++) {
-			p = get_bytes(r, &n);
-			sqlite3_bind_text(D.st[id], 2, p, n, SQLITE_STATIC);
-		} else {
+		bind_u64(id, 1, r);
+		if (*r->p++)
+			bind_text(id, 2, r);
+		else
 			sqlite3_bind_null(D.st[id], 2);
-		}
 		return step(id);
 	}
-	case OP_SCHED_PUT: {
-		sqlite3_stmt *s = D.st[ST_SCHED_PUT];
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_int64(s, 2, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_double(s, 3, get_f64(r));
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)get_u64(r));
-		p = get_bytes(r, &n);
-		sqlite3_bind_blob(s, 5, p, n, SQLITE_STATIC);
+	case OP_SCHED_PUT:
+		bind_u64(ST_SCHED_PUT, 1, r);
+		bind_u64(ST_SCHED_PUT, 2, r);
+		bind_f64(ST_SCHED_PUT, 3, r);
+		bind_u64(ST_SCHED_PUT, 4, r);
+		bind_blob(ST_SCHED_PUT, 5, r);
 		return step(ST_SCHED_PUT);
-	}
-	case OP_SESSION_GONE:
-		sqlite3_bind_int64(D.st[ST_SESSION_GONE], 1, (sqlite3_int64)get_u64(r));
-		sqlite3_bind_double(D.st[ST_SESSION_GONE], 2, get_f64(r));
-		return step(ST_SESSION_GONE);
 	case OP_SCHED_DEL:
-		sqlite3_bind_int64(D.st[ST_SCHED_DEL], 1, (sqlite3_int64)get_u64(r));
+		bind_u64(ST_SCHED_DEL, 1, r);
 		return step(ST_SCHED_DEL);
 	default:
 		tt_assert_fail("unknown op in the op log", __FILE__, __LINE__);
 	}
 }
 
-static int meta_put(const char *key, double v)
+int tt_db_commit(void)
 {
-	sqlite3_bind_text(D.st[ST_META_PUT], 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_double(D.st[ST_META_PUT], 2, v);
-	return step(ST_META_PUT);
-}
-
-int tt_db_commit(tt_state *dirty)
-{
-	double now = tt_clock_now();
-	bool lease_due = now + CLOCK_LEASE / 2 > D.clock_lease;
-	if (!D.db || (!dirty && !D.ops.len && !lease_due))
+	if (!D.db || !D.ops.len)
 		return 0;
 	if (step(ST_BEGIN))
 		goto fail;
@@ -409,44 +443,8 @@ int tt_db_commit(tt_state *dirty)
 	while (r.p < r.end)
 		if (exec_op(&r))
 			goto rollback;
-	for (tt_state *st = dirty; st; st = st->dirty_next) {
-		sqlite3_stmt *s = D.st[ST_STATE_PUT];
-		tt_buf_clear(&D.scratch);
-		tt_store_encode_values(&D.scratch, st);
-		sqlite3_bind_int64(s, 1, (sqlite3_int64)st->id);
-		sqlite3_bind_text(s, 2, st->ce->cls->name, (int)st->ce->cls->name_len, SQLITE_STATIC);
-		sqlite3_bind_int64(s, 3, (sqlite3_int64)st->owner);
-		sqlite3_bind_int64(s, 4, (sqlite3_int64)st->seq);
-		sqlite3_bind_double(s, 5, st->time);
-		sqlite3_bind_blob(s, 6, tt_buf_data(&D.scratch), (int)D.scratch.len, SQLITE_STATIC);
-		if (step(ST_STATE_PUT))
-			goto rollback;
-		/* trim the history in steps of 64 events, not on every update */
-		uint32_t keep = D.cfg->history;
-		if (st->seq > keep && st->seq - keep >= st->db_trimmed + 64) {
-			sqlite3_bind_int64(D.st[ST_EVENT_TRIM], 1, (sqlite3_int64)st->id);
-			sqlite3_bind_int64(D.st[ST_EVENT_TRIM], 2, (sqlite3_int64)(st->seq - keep));
-			if (step(ST_EVENT_TRIM))
-				goto rollback;
-			st->db_trimmed = st->seq - keep;
-		}
-	}
-	uint64_t ns, ni;
-	tt_store_next_ids(&ns, &ni);
-	if ((ns != D.meta_state && meta_put("next_state", (double)ns)) ||
-	    (ni != D.meta_instance && meta_put("next_instance", (double)ni)) ||
-	    (tt_session_next_id != D.meta_session && meta_put("next_session", (double)tt_session_next_id)) ||
-	    (tt_store_next_sched_id() != D.meta_sched && meta_put("next_sched", (double)tt_store_next_sched_id())) ||
-	    (lease_due && meta_put("clock", now + CLOCK_LEASE)))
-		goto rollback;
 	if (step(ST_COMMIT))
 		goto rollback;
-	D.meta_state = ns;
-	D.meta_instance = ni;
-	D.meta_session = tt_session_next_id;
-	D.meta_sched = tt_store_next_sched_id();
-	if (lease_due)
-		D.clock_lease = now + CLOCK_LEASE;
 	tt_buf_clear(&D.ops);
 	return 0;
 rollback:
@@ -528,15 +526,10 @@ bad:
 	return 0;
 }
 
-static int restore(tt_error *err)
+static int restore(const tt_db_loader *ld, tt_error *err)
 {
 	sqlite3_stmt *s = NULL;
-	tt_arena a;
-	tt_arena_init(&a, 0);
-	tt_decoder *dec = tt_decoder_new();
 	int rc = 0;
-	double clock = 0;
-	uint64_t next_state = 1, next_instance = 1;
 
 #define QUERY(sql) \
 	do { \
@@ -546,120 +539,76 @@ static int restore(tt_error *err)
 			goto out; \
 		} \
 	} while (0)
-#define DECODE(col, dst) \
-	do { \
-		size_t off_ = 0; \
-		tt_arena_reset(&a); \
-		if (tt_decode(dec, sqlite3_column_blob(s, (col)), (size_t)sqlite3_column_bytes(s, (col)), \
-			      &off_, &a, (dst), err) < 0) { \
-			rc = tt_fail(err, TT_INTERNAL, "corrupt row in the database"); \
-			goto out; \
-		} \
-	} while (0)
+#define U64(col) ((uint64_t)sqlite3_column_int64(s, (col)))
+#define TEXT(col) ((const char *)sqlite3_column_text(s, (col)))
+#define BLOB(col) sqlite3_column_blob(s, (col))
+#define LEN(col) ((size_t)sqlite3_column_bytes(s, (col)))
 
 	QUERY("SELECT key, value FROM meta");
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(s, 0);
-		double v = sqlite3_column_double(s, 1);
-		if (!strcmp(k, "clock")) clock = v;
-		else if (!strcmp(k, "next_state")) next_state = (uint64_t)v;
-		else if (!strcmp(k, "next_instance")) next_instance = (uint64_t)v;
-		else if (!strcmp(k, "next_sched")) tt_store_set_next_sched_id((uint64_t)v);
-		else if (!strcmp(k, "next_session") && (uint64_t)v > tt_session_next_id)
-			tt_session_next_id = (uint64_t)v;
-	}
-	/* the clock continues past every time it sent, never backwards */
-	tt_clock_start(clock);
-	D.clock_lease = clock;
-	tt_store_set_next_ids(next_state, next_instance);
-
+	while (sqlite3_step(s) == SQLITE_ROW)
+		ld->meta(TEXT(0), sqlite3_column_double(s, 1));
 	QUERY("SELECT name, description FROM classes ORDER BY rowid");
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		tt_value desc;
-		bool created;
-		DECODE(1, &desc);
-		const char *name = (const char *)sqlite3_column_text(s, 0);
-		if ((rc = tt_store_define(name, (size_t)sqlite3_column_bytes(s, 0), &desc, &created, err)) < 0)
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if ((rc = ld->klass(TEXT(0), LEN(0), BLOB(1), LEN(1), err)) < 0)
 			goto out;
-	}
 	QUERY("SELECT id, class, owner, seq, time, vals FROM states ORDER BY id");
 	while (sqlite3_step(s) == SQLITE_ROW) {
-		tt_value vals;
-		DECODE(5, &vals);
-		if ((rc = tt_store_restore_state((uint64_t)sqlite3_column_int64(s, 0),
-						 (const char *)sqlite3_column_text(s, 1),
-						 (size_t)sqlite3_column_bytes(s, 1),
-						 (uint64_t)sqlite3_column_int64(s, 2),
-						 (uint64_t)sqlite3_column_int64(s, 3),
-						 sqlite3_column_double(s, 4), &vals, err)) < 0)
+		tt_db_state_row row = {U64(0), TEXT(1), LEN(1), U64(2), U64(3),
+				       sqlite3_column_double(s, 4), BLOB(5), LEN(5)};
+		if ((rc = ld->state(&row, err)) < 0)
 			goto out;
 	}
 	QUERY("SELECT state, seq, time, origin, changes FROM events ORDER BY state, seq");
-	while (sqlite3_step(s) == SQLITE_ROW)
-		tt_store_restore_event((uint64_t)sqlite3_column_int64(s, 0),
-				       (uint64_t)sqlite3_column_int64(s, 1), sqlite3_column_double(s, 2),
-				       (uint64_t)sqlite3_column_int64(s, 3), sqlite3_column_blob(s, 4),
-				       (size_t)sqlite3_column_bytes(s, 4));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		tt_db_event_row row = {U64(0), U64(1), sqlite3_column_double(s, 2), U64(3), BLOB(4),
+				       LEN(4)};
+		ld->event(&row);
+	}
 	QUERY("SELECT id, token, gone_at FROM sessions ORDER BY id");
 	while (sqlite3_step(s) == SQLITE_ROW)
-		if (sqlite3_column_bytes(s, 1) == 32)
-			/* connected when the server stopped: gone since the restart */
-			tt_session_restore((uint64_t)sqlite3_column_int64(s, 0),
-					   (const char *)sqlite3_column_text(s, 1),
-					   sqlite3_column_type(s, 2) == SQLITE_NULL
-						   ? tt_clock_now() : sqlite3_column_double(s, 2));
+		ld->session(U64(0), TEXT(1), LEN(1), sqlite3_column_type(s, 2) != SQLITE_NULL,
+			    sqlite3_column_double(s, 2));
 	QUERY("SELECT id, session, state, filter FROM instances ORDER BY id");
-	while (sqlite3_step(s) == SQLITE_ROW) {
-		tt_value filter = tt_nil();
-		if (sqlite3_column_type(s, 3) == SQLITE_BLOB)
-			DECODE(3, &filter);
-		tt_store_restore_instance((uint64_t)sqlite3_column_int64(s, 0),
-					  (uint64_t)sqlite3_column_int64(s, 1),
-					  (uint64_t)sqlite3_column_int64(s, 2), &filter);
-	}
+	while (sqlite3_step(s) == SQLITE_ROW)
+		if ((rc = ld->instance(U64(0), U64(1), U64(2), BLOB(3), LEN(3), err)) < 0)
+			goto out;
 	/* keep the last 100000 tombstones: enough for any resume window */
 	sqlite3_exec(D.db, "DELETE FROM tombstones WHERE state < (SELECT state FROM tombstones "
 			   "ORDER BY state DESC LIMIT 1 OFFSET 100000)", NULL, NULL, NULL);
 	QUERY("SELECT state, reason FROM tombstones");
 	while (sqlite3_step(s) == SQLITE_ROW)
-		tt_store_restore_tombstone((uint64_t)sqlite3_column_int64(s, 0),
-					   (const char *)sqlite3_column_text(s, 1));
+		ld->tombstone(U64(0), TEXT(1));
 	QUERY("SELECT id, state, at, origin, changes FROM scheduled ORDER BY at, id");
-	while (sqlite3_step(s) == SQLITE_ROW)
-		tt_store_restore_schedule((uint64_t)sqlite3_column_int64(s, 0),
-					  (uint64_t)sqlite3_column_int64(s, 1), sqlite3_column_double(s, 2),
-					  (uint64_t)sqlite3_column_int64(s, 3), sqlite3_column_blob(s, 4),
-					  (size_t)sqlite3_column_bytes(s, 4));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		tt_db_sched_row row = {U64(0), U64(1), sqlite3_column_double(s, 2), U64(3), BLOB(4),
+				       LEN(4)};
+		ld->schedule(&row);
+	}
 	QUERY("SELECT session, class FROM observes");
 	while (sqlite3_step(s) == SQLITE_ROW)
-		tt_store_restore_observe((uint64_t)sqlite3_column_int64(s, 0),
-					 (const char *)sqlite3_column_text(s, 1),
-					 (size_t)sqlite3_column_bytes(s, 1));
-	tt_store_restore_done();
+		ld->observe(U64(0), TEXT(1), LEN(1));
 out:
 #undef QUERY
-#undef DECODE
+#undef U64
+#undef TEXT
+#undef BLOB
+#undef LEN
 	sqlite3_finalize(s);
-	tt_decoder_free(dec);
-	tt_arena_destroy(&a);
-	tt_buf_clear(&D.ops); /* restoring wrote nothing new */
 	return rc;
 }
 
-int tt_db_open(const tt_config *cfg, tt_error *err)
+int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err)
 {
 	int rc;
 	memset(&D, 0, sizeof(D));
-	D.cfg = cfg;
 	tt_buf_init(&D.ops, 0);
-	tt_buf_init(&D.scratch, 0);
-	bool mem = strcmp(cfg->db, ":memory:") == 0;
+	bool mem = strcmp(path, ":memory:") == 0;
 	if (!mem) {
 		struct stat sb;
-		if (stat(cfg->db, &sb) == 0 && !S_ISREG(sb.st_mode))
+		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
 			return tt_fail(err, TT_INTERNAL, "not a regular file");
 	}
-	if (sqlite3_open_v2(cfg->db, &D.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &D.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		rc = fail_db(err, "cannot open");
 		goto fail;
 	}
@@ -690,7 +639,7 @@ int tt_db_open(const tt_config *cfg, tt_error *err)
 			goto fail;
 		}
 	}
-	if (sqlite3_exec(D.db, cfg->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+	if (sqlite3_exec(D.db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
 			 NULL, NULL, NULL) != SQLITE_OK) {
 		rc = fail_db(err, "cannot set synchronous");
 		goto fail;
@@ -701,27 +650,13 @@ int tt_db_open(const tt_config *cfg, tt_error *err)
 			goto fail;
 		}
 	}
-	if ((rc = restore(err)) < 0)
+	if ((rc = restore(ld, err)) < 0)
 		goto fail;
-	tt_store_next_ids(&D.meta_state, &D.meta_instance);
-	D.meta_session = tt_session_next_id;
-	D.meta_sched = tt_store_next_sched_id();
 	D.opened = true;
 	return 0;
 fail:
 	tt_db_close();
 	return rc;
-}
-
-void tt_db_save_clock(void)
-{
-	/* a clean stop: the clock resumes exactly where it stopped */
-	if (D.opened && step(ST_BEGIN) == 0) {
-		if (meta_put("clock", tt_clock_now()) == 0)
-			step(ST_COMMIT);
-		else
-			step(ST_ROLLBACK);
-	}
 }
 
 void tt_db_close(void)
@@ -735,5 +670,4 @@ void tt_db_close(void)
 	D.db = NULL;
 	D.opened = false;
 	tt_buf_free(&D.ops);
-	tt_buf_free(&D.scratch);
 }

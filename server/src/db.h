@@ -1,46 +1,110 @@
 /* SPDX-License-Identifier: MIT */
-/* db.h: persistence in SQLite, the store of record (DESIGN.md §3). db.c is
- * the only file that includes sqlite3.h and holds all the SQL. The store
- * reports what changed during a loop turn; tt_db_commit writes it in one
- * transaction (group commit) before any reply of that turn leaves. */
+/* db.h: persistence in SQLite, the store of record. db.c is the only file
+ * that includes sqlite3.h and holds all the SQL; it knows no model type:
+ * it takes plain rows (ids, numbers and msgpack bytes) and hands plain rows
+ * back at start.
+ *
+ * Writing: during a loop turn the model puts rows (tt_db_put_*, tt_db_del_*);
+ * they are appended to an in-memory log without touching SQLite, and
+ * tt_db_commit writes the whole log in one transaction (group commit). The
+ * turn's replies leave only after that commit, so an acknowledged update
+ * survives kill -9 (WAL, synchronous NORMAL) or a power loss (--sync full).
+ *
+ * Reading: tt_db_open restores through a loader the model provides, table
+ * by table in an order where every row finds what it refers to (meta,
+ * classes, states, events, sessions, instances, tombstones, schedules,
+ * observes). Single-threaded. */
 #ifndef TT_DB_H
 #define TT_DB_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
-#include "config.h"
-#include "history.h"
-#include "schema.h"
-#include "session.h"
+#include "common.h"
 
-struct tt_state;
+typedef struct tt_db_state_row {
+	uint64_t id;
+	const char *cls;
+	size_t cls_len;
+	uint64_t owner;    /* session id, 0 = the server */
+	uint64_t seq;
+	double time;
+	const void *vals;  /* msgpack map of every param's value */
+	size_t vals_len;
+} tt_db_state_row;
 
-/* Open (or create) the database of cfg->db and restore its content into
- * the store. Returns 0, or -TT_INTERNAL with err saying what is wrong (the
- * file is never overwritten). */
-int tt_db_open(const tt_config *cfg, tt_error *err);
-/* The server stops cleanly: store the clock exactly (not its crash lease). */
-void tt_db_save_clock(void);
-/* Close without writing anything. */
+typedef struct tt_db_event_row {
+	uint64_t state, seq;
+	double time;
+	uint64_t origin;
+	const void *changes; /* msgpack map */
+	size_t len;
+} tt_db_event_row;
+
+typedef struct tt_db_sched_row {
+	uint64_t id, state;
+	double at;
+	uint64_t origin;
+	const void *changes; /* msgpack map */
+	size_t len;
+} tt_db_sched_row;
+
+/* What tt_db_open hands back, row by row. Pointers are valid during the
+ * call only. A callback that returns a negative code (with err filled)
+ * stops the restore, and tt_db_open fails with that error. */
+typedef struct tt_db_loader {
+	void (*meta)(const char *key, double value);
+	int (*klass)(const char *name, size_t len, const void *desc, size_t desc_len,
+		     tt_error *err);
+	int (*state)(const tt_db_state_row *r, tt_error *err);
+	void (*event)(const tt_db_event_row *r);
+	/* gone: the connection was lost at gone_at (sync time); otherwise it
+	 * was connected when the server stopped */
+	void (*session)(uint64_t id, const char *token, size_t len, bool gone, double gone_at);
+	/* filter: msgpack array of param names, or len 0 for none */
+	int (*instance)(uint64_t id, uint64_t session, uint64_t state, const void *filter,
+			size_t len, tt_error *err);
+	void (*tombstone)(uint64_t state, const char *reason);
+	void (*schedule)(const tt_db_sched_row *r);
+	/* cls NULL: observing every class */
+	void (*observe)(uint64_t session, const char *cls, size_t len);
+} tt_db_loader;
+
+/* Open (or create) the database at path (":memory:" keeps nothing) and
+ * restore it through ld. sync_full: also survive a power loss. Rows put
+ * while the loader runs are dropped: they are what was just read. Returns 0,
+ * or -TT_INTERNAL (or the loader's code) with err saying what is wrong; the
+ * file is never overwritten, and nothing stays open on failure. */
+int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err);
+/* Close without writing anything. Accepts a database never opened. */
 void tt_db_close(void);
 
-/* Changes of the current turn, written at the next commit. */
-void tt_db_class_defined(const tt_class *cls);
-void tt_db_class_deleted(const tt_class *cls);
-void tt_db_state_deleted(const struct tt_state *st, const char *reason);
-void tt_db_event(const struct tt_state *st, const tt_event *e);
-void tt_db_session_started(const tt_session *s);
-void tt_db_session_gone(const tt_session *s);
-void tt_db_session_ended(const tt_session *s);
-void tt_db_instance_put(const tt_instance *in);
-void tt_db_instance_del(const tt_instance *in);
-/* A scheduled set pending (put) or applied (!put). */
-void tt_db_schedule(uint64_t id, uint64_t state, double at, uint64_t origin, const void *changes,
-		    size_t len, bool put);
-/* cls NULL: observing every class. */
-void tt_db_observe(const tt_session *s, const tt_class *cls, bool on);
-/* Write every pending change and the dirty states (a list through
- * dirty_next) in one transaction. 0 or -TT_INTERNAL. */
-int tt_db_commit(struct tt_state *dirty);
+/* Rows of the current turn, written at the next commit. Each copies what
+ * it is given. Without an open file they are ignored. */
+void tt_db_put_meta(const char *key, double value);
+void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len);
+void tt_db_del_class(const char *name, size_t len);
+void tt_db_put_state(const tt_db_state_row *r);
+/* Deletes the state with its events, instances and schedules, and keeps a
+ * tombstone with the reason. */
+void tt_db_del_state(uint64_t id, const char *reason);
+void tt_db_put_event(const tt_db_event_row *r);
+/* Forget the events of state with seq <= upto. */
+void tt_db_trim_events(uint64_t state, uint64_t upto);
+void tt_db_put_session(uint64_t id, const char *token, size_t len);
+void tt_db_session_gone(uint64_t id, double gone_at);
+/* Deletes the session with its instances and observes. */
+void tt_db_del_session(uint64_t id);
+void tt_db_put_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
+			size_t len);
+void tt_db_del_instance(uint64_t id);
+void tt_db_put_observe(uint64_t session, const char *cls, size_t len, bool on);
+void tt_db_put_schedule(const tt_db_sched_row *r);
+void tt_db_del_schedule(uint64_t id);
+
+/* Write every row of the turn in one transaction. 0, or -TT_INTERNAL (the
+ * rows are dropped and the transaction rolled back). */
+int tt_db_commit(void);
 
 #endif

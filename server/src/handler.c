@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* handler.c: request decoding and dispatch. */
+/* handler.c: request decoding, shape checks and dispatch to ops.c. */
 #include "handler.h"
 
 #include <string.h>
 
 #include "clock.h"
 #include "codec.h"
-#include "db.h"
 #include "log.h"
+#include "ops.h"
 #include "protocol.h"
+#include "resume.h"
 #include "session.h"
-#include "store.h"
+#include "wire.h"
 
 /* Consecutive protocol errors after which a client is closed (4002). */
 #define MAX_BAD_IN_ROW 64
@@ -40,12 +41,7 @@ void tt_handler_destroy(void)
 
 static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
 {
-	tt_buf_clear(&H.out);
-	tt_enc_array(&H.out, 4);
-	tt_enc_uint(&H.out, TT_MSG_ERROR);
-	tt_enc_uint(&H.out, rid);
-	tt_enc_uint(&H.out, (uint64_t)err->code);
-	tt_enc_str(&H.out, err->msg);
+	tt_wire_error(&H.out, rid, err->code, err->msg);
 	tt_client_send_buf(c, &H.out);
 	if (err->code != TT_BAD_MESSAGE && err->code != TT_UNKNOWN_TYPE) {
 		c->bad_in_row = 0; /* a readable request: not a garbage stream */
@@ -64,56 +60,7 @@ static bool get_uint(const tt_value *v, uint64_t *out)
 	return true;
 }
 
-static int hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
-{
-	if (c->session)
-		return tt_fail(err, TT_BAD_REQUEST, "HELLO was already sent on this connection");
-	if (opts->type != TT_MAP)
-		return tt_fail(err, TT_BAD_MESSAGE, "HELLO options must be a map");
-	const tt_value *ver = tt_map_get(opts, "version");
-	if (!ver || ver->type != TT_INT || ver->v.i != TT_PROTOCOL_VERSION)
-		return tt_fail(err, TT_BAD_VERSION, "protocol version %d is required",
-			       TT_PROTOCOL_VERSION);
-	const tt_value *token = tt_map_get(opts, "token");
-	tt_session *s = NULL;
-	bool resumed = false;
-	if (token && token->type == TT_STR) {
-		s = tt_session_by_token(token->v.s, token->len);
-		if (s && s->client)
-			/* the old connection is still open (a half-open socket the
-			 * client gave up on): the new one takes the session over */
-			s->client->session = NULL;
-		resumed = s != NULL;
-	}
-	if (!s)
-		s = tt_session_new();
-	tt_db_session_started(s); /* new, or back: no longer gone */
-	s->client = c;
-	c->session = s;
-	tt_buf_clear(&H.out);
-	tt_enc_array(&H.out, 3);
-	tt_enc_uint(&H.out, TT_MSG_RESULT);
-	tt_enc_uint(&H.out, rid);
-	tt_enc_map(&H.out, 6);
-	tt_enc_str(&H.out, "session");
-	tt_enc_uint(&H.out, s->id);
-	tt_enc_str(&H.out, "token");
-	tt_enc_str(&H.out, s->token);
-	tt_enc_str(&H.out, "time");
-	tt_enc_float(&H.out, tt_clock_now());
-	tt_enc_str(&H.out, "resumed");
-	tt_enc_bool(&H.out, resumed);
-	tt_enc_str(&H.out, "maxMessage");
-	tt_enc_uint(&H.out, H.cfg->max_message);
-	tt_enc_str(&H.out, "resumeWindow");
-	tt_enc_float(&H.out, H.cfg->resume_window);
-	tt_client_send_buf(c, &H.out);
-	if (resumed)
-		tt_store_resume(s, tt_map_get(opts, "seqs"));
-	return 0;
-}
-
-static void pong(tt_client *c, const tt_value *msg, double recv_time)
+static void ping(tt_client *c, const tt_value *msg, double recv_time)
 {
 	uint64_t id;
 	double t;
@@ -123,14 +70,7 @@ static void pong(tt_client *c, const tt_value *msg, double recv_time)
 		send_error(c, 0, &err);
 		return;
 	}
-	tt_buf_clear(&H.out);
-	tt_enc_array(&H.out, 5);
-	tt_enc_uint(&H.out, TT_MSG_PONG);
-	tt_enc_uint(&H.out, id);
-	tt_enc_float(&H.out, t);
-	tt_enc_float(&H.out, recv_time);
-	tt_enc_float(&H.out, tt_clock_now());
-	tt_client_send_buf(c, &H.out);
+	tt_op_ping(c, id, t, recv_time);
 }
 
 /* Fields expected per request type: how many after [type, reqId]. */
@@ -149,7 +89,7 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 	if (!get_uint(&msg->v.items[0], &type))
 		return tt_fail(err, TT_BAD_MESSAGE, "message type must be a positive integer");
 	if (type == TT_MSG_PING) {
-		pong(c, msg, now);
+		ping(c, msg, now);
 		return 0;
 	}
 	if (type >= sizeof(n_args) || !n_args[type]) {
@@ -167,49 +107,33 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 			       (unsigned long long)type, n_args[type]);
 	tt_value *a = msg->v.items + 2;
 	if (type == TT_MSG_HELLO)
-		return hello(c, rid, &a[0], err);
+		return tt_op_hello(c, rid, &a[0], err);
 	if (!c->session)
 		return tt_fail(err, TT_NOT_READY, "send HELLO first");
 
 	uint64_t inst;
 	switch (type) {
-	case TT_MSG_DEFINE: {
-		bool created;
-		if (!tt_name_ok(&a[0]))
-			return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
-				       TT_MAX_NAME);
-		int rc = tt_store_define(a[0].v.s, a[0].len, &a[1], &created, err);
-		if (rc < 0)
-			return rc;
-		tt_buf_clear(&H.out);
-		tt_enc_array(&H.out, 3);
-		tt_enc_uint(&H.out, TT_MSG_RESULT);
-		tt_enc_uint(&H.out, rid);
-		tt_enc_map(&H.out, 1);
-		tt_enc_str(&H.out, "defined");
-		tt_enc_bool(&H.out, created);
-		tt_client_send_buf(c, &H.out);
-		return 0;
-	}
+	case TT_MSG_DEFINE:
+		return tt_op_define(c, rid, &a[0], &a[1], err);
 	case TT_MSG_DESCRIBE:
-		return tt_store_describe(c, rid, &a[0], err);
+		return tt_op_describe(c, rid, &a[0], err);
 	case TT_MSG_CREATE:
-		return tt_store_create(c, rid, &a[0], &a[1], err);
+		return tt_op_create(c, rid, &a[0], &a[1], err);
 	case TT_MSG_ATTACH:
-		return tt_store_attach(c, rid, &a[0], &a[1], &a[2], err);
+		return tt_op_attach(c, rid, &a[0], &a[1], &a[2], err);
 	case TT_MSG_OBSERVE:
 	case TT_MSG_UNOBSERVE:
-		return tt_store_observe(c, rid, &a[0], type == TT_MSG_OBSERVE, err);
+		return tt_op_observe(c, rid, &a[0], type == TT_MSG_OBSERVE, err);
 	default:
 		break;
 	}
 	if (!get_uint(&a[0], &inst))
 		return tt_fail(err, TT_BAD_MESSAGE, "instance id must be a non-negative integer");
 	switch (type) {
-	case TT_MSG_DETACH: return tt_store_detach(c, rid, inst, err);
-	case TT_MSG_DELETE: return tt_store_delete(c, rid, inst, err);
-	case TT_MSG_SET: return tt_store_set(c, rid, inst, &a[1], msg->len == 5 ? &a[2] : NULL, err);
-	case TT_MSG_HISTORY: return tt_store_history(c, rid, inst, &a[1], err);
+	case TT_MSG_DETACH: return tt_op_detach(c, rid, inst, err);
+	case TT_MSG_DELETE: return tt_op_delete(c, rid, inst, err);
+	case TT_MSG_SET: return tt_op_set(c, rid, inst, &a[1], msg->len == 5 ? &a[2] : NULL, err);
+	case TT_MSG_HISTORY: return tt_op_history(c, rid, inst, &a[1], err);
 	default: return tt_fail(err, TT_UNKNOWN_TYPE, "unknown message type");
 	}
 }
@@ -264,6 +188,6 @@ void tt_handler_closed(tt_client *c)
 {
 	tt_session *s = c->session;
 	if (s && s->client == c)
-		tt_store_session_gone(s);
+		tt_resume_gone(s);
 	c->session = NULL;
 }

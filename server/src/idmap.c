@@ -81,7 +81,7 @@ void tt_idmap_put(tt_idmap *m, uint64_t id, void *val)
 
 void tt_idmap_del(tt_idmap *m, uint64_t id)
 {
-	if (!m->cap)
+	if (!m->cap || id == 0 || id == DELETED)
 		return;
 	for (size_t i = slot(id, m->cap);; i = (i + 1) & (m->cap - 1)) {
 		if (m->keys[i] == id) {

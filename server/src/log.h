@@ -13,7 +13,8 @@ void tt_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 #define tt_log_info(...) tt_log(TT_LOG_INFO, __VA_ARGS__)
 #define tt_log_debug(...) tt_log(TT_LOG_DEBUG, __VA_ARGS__)
 
-/* Log where an internal error starts (STYLE.md §9). */
+/* Log where an internal error starts: the file and line name the place
+ * the failure was detected, not where it was finally reported. */
 #define TT_ERR(msg) tt_log(TT_LOG_ERROR, "%s:%d: %s", __FILE__, __LINE__, (msg))
 
 #endif

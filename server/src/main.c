@@ -5,13 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client.h"
-#include "clock.h"
 #include "config.h"
-#include "db.h"
-#include "handler.h"
 #include "log.h"
-#include "store.h"
+#include "ops.h"
+#include "schemas.h"
+#include "server.h"
+#include "turn.h"
 #include "ws.h"
 
 static void on_signal(int sig)
@@ -38,35 +37,29 @@ int main(int argc, char **argv)
 
 	tt_error err;
 	int status = 1;
-	tt_clock_start(0);
-	tt_store_init(&cfg);
-	tt_handler_init(&cfg);
-	if (tt_db_open(&cfg, &err) < 0) {
+	if (tt_server_open(&cfg, &err) < 0) {
 		fprintf(stderr, "tutti-server: database %s: %s\n", cfg.db, err.msg);
-		goto out;
+		return 1;
 	}
 	if (cfg.delete_class) {
-		if (tt_store_delete_class(cfg.delete_class, &err) < 0) {
+		if (tt_ops_delete_class(cfg.delete_class, &err) < 0) {
 			fprintf(stderr, "tutti-server: %s\n", err.msg);
 			goto out;
 		}
-		if (tt_store_commit() < 0)
+		if (tt_turn_commit() < 0)
 			goto out;
 		fprintf(stderr, "tutti-server: class \"%s\" deleted\n", cfg.delete_class);
 		status = 0;
 		goto out;
 	}
-	if (tt_store_load_schemas(cfg.schemas, &err) < 0) {
+	if (tt_schemas_load(cfg.schemas, &err) < 0) {
 		fprintf(stderr, "tutti-server: refusing to start: bad schema: %s\n", err.msg);
 		goto out;
 	}
-	if (tt_store_commit() < 0)
+	if (tt_turn_commit() < 0)
 		goto out;
 	status = tt_ws_run(&cfg) < 0 ? 1 : 0;
 out:
-	tt_handler_destroy();
-	tt_store_destroy();
-	tt_db_close();
-	tt_msg_pool_free();
+	tt_server_close();
 	return status;
 }

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* session.c: session ids, tokens and the session list. */
+/* session.c: session ids, tokens and the session list, with hash lookups
+ * by id and by token (a resume, an owner, a restore: never a walk over
+ * every session). */
 #include "session.h"
 
 #include <fcntl.h>
@@ -7,67 +9,100 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "common.h"
+#include "idmap.h"
 
-uint64_t tt_session_next_id = 1;
-static tt_session *g_sessions;
+static struct {
+	tt_session *first;
+	tt_idmap by_id;
+	tt_idmap by_token; /* first 64 bits of the token -> session */
+	uint64_t next_id;
+} G = {.next_id = 1};
 
-static void random_token(char out[33])
+static int hexval(char c)
 {
-	unsigned char raw[16];
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The token's key in by_token: its first 16 hex digits. 0 when the token
+ * is not 32 lower-case hex digits (0 is never a key of an idmap). */
+static uint64_t token_key(const char *token, size_t len)
+{
+	if (len != TT_TOKEN_LEN)
+		return 0;
+	uint64_t k = 0;
+	for (size_t i = 0; i < TT_TOKEN_LEN; i++) {
+		int v = hexval(token[i]);
+		if (v < 0)
+			return 0;
+		if (i < 16)
+			k = (k << 4) | (uint64_t)v;
+	}
+	return k == UINT64_MAX ? 0 : k; /* UINT64_MAX marks a deleted slot */
+}
+
+static void random_token(char out[TT_TOKEN_LEN + 1])
+{
+	unsigned char raw[TT_TOKEN_LEN / 2];
 	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
 	tt_assert(fd >= 0);
 	ssize_t n = read(fd, raw, sizeof(raw));
 	close(fd);
 	tt_assert(n == (ssize_t)sizeof(raw));
-	for (int i = 0; i < 16; i++)
+	for (size_t i = 0; i < sizeof(raw); i++)
 		snprintf(out + 2 * i, 3, "%02x", raw[i]);
 }
 
-tt_session *tt_session_restore(uint64_t id, const char *token, double gone_at)
+tt_session *tt_session_restore(uint64_t id, const char *token, size_t len, double gone_at)
 {
+	uint64_t key = token_key(token, len);
+	if (!id || !key || tt_idmap_get(&G.by_token, key) || tt_idmap_get(&G.by_id, id))
+		return NULL;
 	tt_session *s = tt_calloc(1, sizeof(*s));
 	s->id = id;
-	snprintf(s->token, sizeof(s->token), "%s", token);
+	memcpy(s->token, token, TT_TOKEN_LEN);
 	s->gone_at = gone_at;
-	if (id >= tt_session_next_id)
-		tt_session_next_id = id + 1;
-	s->next = g_sessions;
-	if (g_sessions)
-		g_sessions->prev = s;
-	g_sessions = s;
+	if (id >= G.next_id)
+		G.next_id = id + 1;
+	s->next = G.first;
+	if (G.first)
+		G.first->prev = s;
+	G.first = s;
+	tt_idmap_put(&G.by_id, id, s);
+	tt_idmap_put(&G.by_token, key, s);
 	return s;
 }
 
-tt_session *tt_session_new(void)
+tt_session *tt_session_new(double now)
 {
-	char token[33];
-	random_token(token);
-	return tt_session_restore(tt_session_next_id, token, tt_clock_now());
+	for (;;) {
+		char token[TT_TOKEN_LEN + 1];
+		random_token(token);
+		tt_session *s = tt_session_restore(G.next_id, token, TT_TOKEN_LEN, now);
+		if (s)
+			return s; /* else a 64-bit prefix clash: draw again */
+	}
 }
 
 tt_session *tt_session_by_token(const char *token, size_t len)
 {
-	if (len != 32)
-		return NULL;
-	for (tt_session *s = g_sessions; s; s = s->next)
-		if (memcmp(s->token, token, 32) == 0)
-			return s;
-	return NULL;
+	uint64_t key = token_key(token, len);
+	tt_session *s = key ? tt_idmap_get(&G.by_token, key) : NULL;
+	return s && memcmp(s->token, token, TT_TOKEN_LEN) == 0 ? s : NULL;
 }
 
 tt_session *tt_session_by_id(uint64_t id)
 {
-	for (tt_session *s = g_sessions; s; s = s->next)
-		if (s->id == id)
-			return s;
-	return NULL;
+	return id ? tt_idmap_get(&G.by_id, id) : NULL;
 }
 
 tt_session *tt_session_first(void)
 {
-	return g_sessions;
+	return G.first;
 }
 
 void tt_session_free(tt_session *s)
@@ -77,8 +112,27 @@ void tt_session_free(tt_session *s)
 	if (s->prev)
 		s->prev->next = s->next;
 	else
-		g_sessions = s->next;
+		G.first = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
+	tt_idmap_del(&G.by_id, s->id);
+	tt_idmap_del(&G.by_token, token_key(s->token, TT_TOKEN_LEN));
 	free(s);
+}
+
+uint64_t tt_session_next_id(void)
+{
+	return G.next_id;
+}
+
+void tt_session_set_next_id(uint64_t id)
+{
+	if (id > G.next_id)
+		G.next_id = id;
+}
+
+void tt_session_cleanup(void)
+{
+	tt_idmap_free(&G.by_id);
+	tt_idmap_free(&G.by_token);
 }

@@ -1,23 +1,24 @@
 /* SPDX-License-Identifier: MIT */
-/* store.h: the authoritative state of the server: classes, states, instances
- * (attachments), observes, and the update path. An update goes
- * handler.c (decoded request) -> tt_store_set (validate, apply, encode once,
- * fan out to every subscriber's queue) -> client.c (queue) -> ws.c (write).
+/* store.h: the model, the server's authoritative state: classes, states
+ * with their values, seq and history, instances (attachments) and the
+ * subscriptions they add up to, observes, tombstones, pending schedules.
  *
- * Store operations answer the requester themselves (RESULT) and return 0,
- * or return -code with err filled so the caller answers with an ERROR; on
- * error nothing was changed and nothing was sent. Single-threaded: called
- * from the network loop only. */
+ * Typed and protocol-free: no client, no request id, no message is built
+ * here (ops.c answers requests, fanout.c tells subscribers, wire.c encodes).
+ * Every change that must survive a restart is put as a row for the next
+ * commit (db.h) as it is made; tt_store_flush adds the values of the states
+ * changed during the turn. Single-threaded: called from the network loop. */
 #ifndef TT_STORE_H
 #define TT_STORE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "buf.h"
 #include "common.h"
 #include "config.h"
 #include "history.h"
+#include "sched.h"
 #include "schema.h"
 #include "session.h"
 #include "value.h"
@@ -38,13 +39,12 @@ static inline void tt_mask_set(tt_mask *m, uint32_t i)
 }
 
 typedef struct tt_state tt_state;
-typedef struct tt_sched tt_sched;
 
 struct tt_class_entry {
 	tt_class *cls;            /* owned */
 	tt_state *first, *last;   /* the class's states, oldest first */
 	uint32_t n_states;
-	tt_class_entry *next;
+	tt_class_entry *next;     /* in definition order */
 };
 
 /* A stored value: STR and RAW (`any`, canonical msgpack) bytes are owned. */
@@ -54,7 +54,8 @@ typedef struct tt_slot {
 	uint32_t cap;
 } tt_slot;
 
-/* One session's subscription to a state: union of its instances' filters. */
+/* One session's subscription to a state: the union of its instances'
+ * filters, so an update is encoded per session, not per instance. */
 typedef struct tt_sub {
 	tt_session *session; /* borrowed */
 	uint32_t n_all;      /* instances without a filter */
@@ -71,14 +72,15 @@ struct tt_state {
 	tt_slot *slots;      /* owned, one per param */
 	tt_sub *subs;        /* owned array */
 	uint32_t n_subs, cap_subs;
-	tt_instance *instances; /* list through st_next */
+	tt_instance *instances;  /* list through st_next */
 	tt_history hist;
+	tt_sched_list scheds;    /* pending scheduled sets */
 	tt_state *next, *prev;   /* all states, creation order */
 	tt_state *cnext, *cprev; /* states of the class */
-	bool dirty;              /* values to persist at the next commit */
+	tt_state *onext, *oprev; /* states of the owner session */
+	bool dirty;              /* values to persist at the next flush */
 	tt_state *dirty_next;
 	uint64_t db_trimmed;     /* events with seq <= this are trimmed on disk */
-	uint32_t n_sched;        /* pending scheduled sets */
 };
 
 struct tt_instance {
@@ -92,79 +94,148 @@ struct tt_instance {
 	tt_instance *st_next, *st_prev; /* state's instances */
 };
 
-int tt_store_init(const tt_config *cfg);
+/* What a session may see of a state through its sub: NULL for everything. */
+static inline const tt_mask *tt_sub_view(const tt_sub *sub)
+{
+	return sub->n_all ? NULL : &sub->mask;
+}
+
+/* What one instance may see: NULL for everything. */
+static inline const tt_mask *tt_instance_view(const tt_instance *in)
+{
+	return in->filtered ? &in->mask : NULL;
+}
+
+/* A set of param values on their way into a state: validated and coerced
+ * (tt_store_validate), then applied (tt_store_apply). The caller owns one
+ * and reuses it; nothing in it outlives the next validate. */
+typedef struct tt_changes {
+	uint32_t n;                    /* keys, in the order given */
+	uint32_t idx[TT_MAX_PARAMS];   /* param index of each key */
+	tt_value vals[TT_MAX_PARAMS];  /* value of each key; may point into the request */
+	tt_buf any;                    /* owned: stored (msgpack) form of `any` values */
+	tt_buf enc;                    /* owned: after apply, the applied keys as one map */
+	uint32_t gen;                  /* validation: generation of seen[] */
+	uint32_t seen[TT_MAX_PARAMS];  /* validation: keys already given */
+} tt_changes;
+
+void tt_changes_init(tt_changes *cs);
+void tt_changes_free(tt_changes *cs);
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+/* cfg (borrowed, must outlive the store) gives the history size and the
+ * per-session and global limits. */
+void tt_store_init(const tt_config *cfg);
+/* Free everything, persisting nothing (the database keeps what it has). */
 void tt_store_destroy(void);
 
-/* Load every *.json of dir (sorted by name). A file is
- * {"class": NAME, "description": {...}, "server": bool}; with server true
- * the server creates and owns one state of the class, unless one already
- * exists. Returns -code with err naming the file on the first bad file. */
-int tt_store_load_schemas(const char *dir, tt_error *err);
+/* ---- classes ------------------------------------------------------------ */
 
-/* Define a class (schema file or DEFINE). *out_new says whether it is new
- * (false: an identical class existed). */
+/* Define a class from a description tree. *out_new says whether it is new
+ * (false: an identical class existed, nothing changed). -TT_CLASS_EXISTS
+ * for a different description under a taken name, -TT_LIMIT past
+ * --max-classes, -TT_BAD_DESCRIPTION from the schema parser. */
 int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *out_new,
 		    tt_error *err);
 tt_class_entry *tt_store_class(const char *name, size_t len);
+tt_class_entry *tt_store_first_class(void);
+/* Remove a class that has no state left, and every observe of it. */
+void tt_store_class_delete(tt_class_entry *ce);
 
-/* Requests, answered with a RESULT to c on success. */
-int tt_store_describe(tt_client *c, uint64_t rid, const tt_value *cls, tt_error *err);
-int tt_store_create(tt_client *c, uint64_t rid, const tt_value *cls, tt_value *init, tt_error *err);
-int tt_store_attach(tt_client *c, uint64_t rid, const tt_value *cls, const tt_value *state_id,
-		    const tt_value *opts, tt_error *err);
-int tt_store_detach(tt_client *c, uint64_t rid, uint64_t instance, tt_error *err);
-int tt_store_delete(tt_client *c, uint64_t rid, uint64_t instance, tt_error *err);
-/* opts: nil or {at: sync time} (PROTOCOL.md §6a). */
-int tt_store_set(tt_client *c, uint64_t rid, uint64_t instance, tt_value *updates,
-		 const tt_value *opts, tt_error *err);
-/* Sync time of the earliest pending scheduled set, or -1 when none. */
-double tt_store_next_schedule(void);
-/* Apply every scheduled set due at sync time now. */
-void tt_store_run_schedules(double now);
-int tt_store_observe(tt_client *c, uint64_t rid, const tt_value *cls, bool on, tt_error *err);
-int tt_store_history(tt_client *c, uint64_t rid, uint64_t instance, const tt_value *opts,
-		     tt_error *err);
+/* ---- states ------------------------------------------------------------- */
 
-/* A resumed session's connection is back: push what it missed. seqs maps
- * state id -> last seq seen (may be NULL). */
-void tt_store_resume(tt_session *s, const tt_value *seqs);
-/* The session's connection closed; it ends now or after the resume window. */
-void tt_store_session_gone(tt_session *s);
-/* End a session: delete its owned states, detach its instances, free it. */
-void tt_store_session_end(tt_session *s);
-/* Periodic: end sessions whose resume window passed. */
-void tt_store_tick(void);
-/* Operator: delete a class and its states. Returns -TT_UNKNOWN_CLASS. */
-int tt_store_delete_class(const char *name, tt_error *err);
+/* A new state of ce owned by session owner (0: the server), its values the
+ * defaults with init on top (validated; NULL for defaults only; turned into
+ * stored form). The caller checked the owner's limits. */
+tt_state *tt_store_state_new(tt_class_entry *ce, uint64_t owner, tt_changes *init, double time);
+tt_state *tt_store_state(uint64_t id);
+tt_state *tt_store_first_state(void);
+/* Delete a state: its instances, schedules and values go; a tombstone
+ * keeps the reason for clients that resume later. Nobody is told (fanout.c
+ * does that first). */
+void tt_store_state_delete(tt_state *st, const char *reason);
+/* Why a deleted state went ("deleted", "owner left", "class deleted"),
+ * or NULL when id is not known to be deleted. */
+const char *tt_store_tombstone(uint64_t id);
 
-/* End of a loop turn: make the turn's changes durable, then release the
- * turn's outgoing messages. Returns 0, or -TT_INTERNAL when the commit
- * failed (the server then stops: it cannot keep its promise). */
-int tt_store_commit(void);
+/* Validate and coerce every key of updates for a state of cls, set through
+ * instance in (NULL at create: no filter, and `required` keys must not be
+ * nil). Fills cs. Atomic: the first bad key fails the whole map with
+ * -TT_BAD_MESSAGE, -TT_UNKNOWN_PARAM, -TT_LOCAL_PARAM, -TT_FILTERED,
+ * -TT_REQUIRED or the coercion's code, err naming class, param and value.
+ * updates may be modified (`any` maps are canonicalised). */
+int tt_store_validate(const tt_class *cls, const tt_instance *in, tt_value *updates,
+		      tt_changes *cs, tt_error *err);
+/* Apply validated changes to st at sync time `time`, written by session
+ * origin. Keeps the keys that go out (changed, filterChange false, or
+ * event), and when there is one: seq + 1, the event in the history,
+ * persistence, and event params back to nil. On return cs holds only those
+ * keys (in stored form) and cs->enc their encoded map. Returns how many. */
+uint32_t tt_store_apply(tt_state *st, tt_changes *cs, uint64_t origin, double time);
+/* Encode the values of st's params seen through view (NULL: all). */
+void tt_store_encode_values(tt_buf *b, const tt_state *st, const tt_mask *view);
 
-/* Restore from the database at start (db.c). Values, filters and
- * changes are trees/bytes as stored; a value that no longer fits its class
- * falls back to the default with a warning. */
-int tt_store_restore_state(uint64_t id, const char *cls, size_t cls_len, uint64_t owner,
-			   uint64_t seq, double time, tt_value *values, tt_error *err);
-void tt_store_restore_event(uint64_t state, uint64_t seq, double time, uint64_t origin,
+/* ---- instances ---------------------------------------------------------- */
+
+/* Parse an attach filter (array of param names) into mask. -TT_BAD_FILTER
+ * naming the unknown param. */
+int tt_store_filter(const tt_class *cls, const tt_value *filter, tt_mask *out, tt_error *err);
+/* Attach session s to st through a new instance (filter NULL: every param). */
+tt_instance *tt_store_attach(tt_state *st, tt_session *s, const tt_mask *filter);
+tt_instance *tt_store_instance(uint64_t id);
+void tt_store_detach(tt_instance *in);
+
+/* ---- observes ----------------------------------------------------------- */
+
+/* Start or stop observing ce (NULL: every class) for session s. */
+void tt_store_observe(tt_session *s, tt_class_entry *ce, bool on);
+/* True when s observes ce or every class. */
+bool tt_store_observes(const tt_session *s, const tt_class_entry *ce);
+
+/* ---- sessions ----------------------------------------------------------- */
+
+/* s is connected (new, or back): persisted as live. */
+void tt_store_session_live(tt_session *s);
+/* s lost its connection at sync time now: its resume window starts. */
+void tt_store_session_gone(tt_session *s, double now);
+/* Detach every instance of s and drop its observes (its owned states must
+ * already be deleted), then free it. */
+void tt_store_session_drop(tt_session *s);
+
+/* ---- scheduled sets ----------------------------------------------------- */
+
+/* Next schedule id (ids are never reused). */
+uint64_t tt_store_sched_id(void);
+/* Keep a pending schedule of st; persisted. */
+tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs);
+/* Forget a schedule (applied or cancelled); persisted. */
+void tt_store_sched_remove(tt_sched *sc);
+
+/* ---- persistence -------------------------------------------------------- */
+
+/* Put the turn's remaining rows: the values of every state changed during
+ * the turn, trimmed history, and the id counters. Called just before the
+ * commit (turn.c). */
+void tt_store_flush(void);
+
+/* ---- restore (restore.c, from the database's rows) ---------------------- */
+
+/* A state as stored; values that no longer fit the class fall back to the
+ * default with a warning. -TT_INTERNAL for an unknown class. */
+int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint64_t seq,
+			   double time, tt_value *values, tt_error *err);
+void tt_store_restore_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
 			    const void *changes, size_t len);
-void tt_store_restore_instance(uint64_t id, uint64_t session, uint64_t state,
-			       const tt_value *filter);
-void tt_store_restore_observe(uint64_t session, const char *cls, size_t cls_len);
+void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st,
+			       const tt_mask *filter);
 void tt_store_restore_tombstone(uint64_t state, const char *reason);
-void tt_store_restore_schedule(uint64_t id, uint64_t state, double at, uint64_t origin,
+void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t origin,
 			       const void *changes, size_t len);
-uint64_t tt_store_next_sched_id(void);
-void tt_store_set_next_sched_id(uint64_t id);
-/* After restoring: count owned states, drop states whose owner is gone. */
-void tt_store_restore_done(void);
-void tt_store_next_ids(uint64_t *state, uint64_t *instance);
-void tt_store_set_next_ids(uint64_t state, uint64_t instance);
-/* Encode the values of every param of st (for the database). */
-void tt_store_encode_values(tt_buf *b, const tt_state *st);
-/* The server is stopping: connections that close now do not end their
- * sessions (they resume after the restart). */
-void tt_store_stopping(void);
+/* Id counters as stored (they only ever grow). */
+void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched);
+/* Once every row is in: give each state to its owner session, and delete
+ * (persisted) the states whose owner's session is gone. */
+void tt_store_restore_owners(void);
 
 #endif

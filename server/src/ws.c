@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* ws.c: libwebsockets front end. Reassembles incoming messages (with the
- * size cap enforced before allocating), hands them to handler.c, and drains
+ * size cap enforced before allocating), hands them to handler.c, ends each
+ * loop turn (turn.c: commit, then release), wakes the writers, and drains
  * each client's queue in SERVER_WRITEABLE, several queued messages per
- * frame. The end of each loop turn commits the turn's changes and only then
- * releases the turn's replies (tt_store_commit, client.c batches). */
+ * frame. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "ws.h"
 
@@ -15,11 +15,12 @@
 
 #include "client.h"
 #include "clock.h"
-#include "db.h"
 #include "handler.h"
 #include "log.h"
+#include "ops.h"
 #include "protocol.h"
-#include "store.h"
+#include "resume.h"
+#include "turn.h"
 
 _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 
@@ -56,7 +57,7 @@ void tt_ws_stop(void)
 		lws_cancel_service(W.ctx);
 }
 
-/* ---- end of turn: commit, then release replies ----------------------- */
+/* ---- end of turn: commit and release (turn.c), then wake the writers --- */
 
 static void schedule_turn(void);
 
@@ -78,20 +79,16 @@ static void turn_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	W.turn_scheduled = false;
-	/* scheduled sets due now are applied in this turn, committed with it */
-	double now = tt_clock_now();
-	tt_store_run_schedules(now);
-	double due = tt_store_next_schedule();
-	if (due >= 0)
-		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
-				 (lws_usec_t)((due - now) * 1e6) + 1);
-	if (tt_store_commit() < 0) {
+	if (tt_turn_end() < 0) {
 		tt_log_error("commit failed: stopping rather than acknowledging lost updates");
 		W.failed = 1;
 		tt_ws_stop();
 		return;
 	}
-	tt_batch_committed = tt_batch_current++;
+	double due = tt_ops_next_due();
+	if (due >= 0)
+		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
+				 (lws_usec_t)((due - tt_clock_now()) * 1e6) + 1);
 	/* Wake the writers of replies at once, then the rest a slice at a
 	 * time: between slices a poll round reads input, so a writer's next
 	 * set arrives while its previous fan-out drains, and later recipients
@@ -147,7 +144,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	keepalive();
-	tt_store_tick();
+	tt_resume_tick();
 	schedule_turn();
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 }
@@ -290,7 +287,8 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* an upgrade that did not offer tutti.v1 lands on this protocol:
-		 * refuse it rather than accept a socket nobody reads (probe §3.1) */
+		 * lws would bind it to this HTTP protocol and drop its messages
+		 * silently: refuse it rather than accept a socket nobody reads */
 		return 1;
 	case LWS_CALLBACK_HTTP: {
 		unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
@@ -334,7 +332,8 @@ static const struct lws_protocols protocols[] = {
 	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
-/* .mjs and .wasm are not in lws's table and would get 415 (probe §3.2). */
+/* .mjs, .wasm, .map, .webmanifest and extensionless files are not in lws's
+ * MIME table and would be refused with 415 Unsupported Media Type. */
 static const struct lws_protocol_vhost_options mime_any = {NULL, NULL, "*", "application/octet-stream"};
 static const struct lws_protocol_vhost_options mime_manifest = {&mime_any, NULL, ".webmanifest", "application/manifest+json"};
 static const struct lws_protocol_vhost_options mime_map = {&mime_manifest, NULL, ".map", "application/json"};
@@ -345,7 +344,6 @@ int tt_ws_run(const tt_config *cfg)
 {
 	static char origin[4096];
 	W.cfg = cfg;
-	tt_client_max_queue = cfg->max_queue;
 	lws_set_log_level(cfg->verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
 
 	if (!realpath(cfg->web, origin)) {
@@ -404,11 +402,11 @@ int tt_ws_run(const tt_config *cfg)
 			break;
 	tt_log_info("stopping");
 	/* make the last turn durable before the connections go */
-	if (!W.failed && tt_store_commit() < 0)
+	if (!W.failed && tt_turn_commit() < 0)
 		W.failed = 1;
 	lws_sul_cancel(&W.turn);
 	lws_sul_cancel(&W.sched);
-	tt_store_stopping(); /* sessions outlive this run: they resume after it */
+	tt_resume_stopping(); /* sessions outlive this run: they resume after it */
 	/* tell every client we are going away (1001), for at most half a
 	 * second; they resume once the server is back */
 	for (tt_client *c = tt_client_first(); c; c = c->next) {
@@ -426,10 +424,9 @@ int tt_ws_run(const tt_config *cfg)
 	lws_sul_cancel(&W.tick);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
-	/* sessions closed by the stop are recorded as gone (resume windows) */
-	if (!W.failed && tt_store_commit() < 0)
+	/* sessions closed by the stop are recorded as gone (resume windows),
+	 * and the clock exactly */
+	if (!W.failed && tt_turn_stop() < 0)
 		W.failed = 1;
-	if (!W.failed)
-		tt_db_save_clock();
 	return W.failed ? -1 : 0;
 }

@@ -2,7 +2,7 @@
 /* driver.c: a main() for the fuzz targets when libFuzzer is not linked. It
  * replays every file named on the command line, and every file of every
  * directory named there (sorted, one level), through LLVMFuzzerTestOneInput,
- * so CTest runs each seed corpus in any build, sanitizers on (STYLE.md §24).
+ * so CTest runs each seed corpus in any build, sanitizers on.
  * Each input gets a buffer of its exact size, so ASan sees any overread. */
 #include <dirent.h>
 #include <stdint.h>

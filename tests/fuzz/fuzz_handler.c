@@ -27,7 +27,7 @@
  * state ({since: 0}), the server "restarts" (store, handler and database
  * closed, then opened again from the file, schemas loaded), and the same
  * look must give the same answers: every committed state, value, seq,
- * time, history and pending schedule restored (DESIGN.md §3). */
+ * time, history and pending schedule restored. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,12 +38,15 @@
 #include "clock.h"
 #include "codec.h"
 #include "config.h"
-#include "db.h"
 #include "handler.h"
 #include "log.h"
+#include "ops.h"
 #include "protocol.h"
+#include "resume.h"
+#include "schemas.h"
+#include "server.h"
 #include "session.h"
-#include "store.h"
+#include "turn.h"
 
 #define MAX_CLIENTS 4
 
@@ -262,9 +265,7 @@ static void print_msg(int i, tt_msg *m)
 /* End of a loop turn, as ws.c does it: commit, release, write everything. */
 static void end_turn(void)
 {
-	tt_store_run_schedules(tt_clock_now());
-	tt_assert(tt_store_commit() == 0);
-	tt_batch_committed = tt_batch_current++;
+	tt_assert(tt_turn_end() == 0);
 	tt_client_take_urgent();
 	while (tt_client_next_pending())
 		;
@@ -306,8 +307,7 @@ static void look(tt_buf *out)
 	tt_enc_uint(&req, 1);
 	tt_enc_nil(&req);
 	send_msg(c, tt_buf_data(&req), req.len);
-	tt_assert(tt_store_commit() == 0);
-	tt_batch_committed = tt_batch_current++;
+	tt_assert(tt_turn_end() == 0);
 	tt_msg *m;
 	tt_value list = tt_nil();
 	unsigned char *copy = NULL;
@@ -334,8 +334,7 @@ static void look(tt_buf *out)
 		tt_enc_str(&req, "since");
 		tt_enc_uint(&req, 0);
 		send_msg(c, tt_buf_data(&req), req.len);
-		tt_assert(tt_store_commit() == 0);
-		tt_batch_committed = tt_batch_current++;
+		tt_assert(tt_turn_end() == 0);
 		while ((m = tt_client_ready(c, 0))) {
 			size_t off = 0;
 			tt_value v;
@@ -355,7 +354,7 @@ static void look(tt_buf *out)
 	}
 	tt_handler_closed(c);
 	tt_client_free(c);
-	tt_assert(tt_store_commit() == 0);
+	tt_assert(tt_turn_commit() == 0);
 	tt_buf_free(&req);
 	tt_arena_destroy(&a);
 }
@@ -363,24 +362,19 @@ static void look(tt_buf *out)
 static void boot(tt_config *cfg)
 {
 	tt_error err;
-	tt_clock_start(0);
-	tt_assert(tt_store_init(cfg) == 0);
-	tt_assert(tt_handler_init(cfg) == 0);
-	if (tt_db_open(cfg, &err) < 0) {
+	if (tt_server_open(cfg, &err) < 0) {
 		fprintf(stderr, "fuzz_handler: db: %s\n", err.msg);
 		abort();
 	}
 	/* classes: two files, the second only when the limit allows it */
-	if (tt_store_load_schemas(cfg->schemas, &err) < 0)
+	if (tt_schemas_load(cfg->schemas, &err) < 0)
 		tt_assert(cfg->max_classes < 3);
-	tt_assert(tt_store_commit() == 0);
+	tt_assert(tt_turn_commit() == 0);
 }
 
 static void shutdown_server(void)
 {
-	tt_handler_destroy();
-	tt_store_destroy();
-	tt_db_close();
+	tt_server_close();
 }
 
 /* Everything committed must come back after a restart. */
@@ -394,8 +388,8 @@ static void round_trip(tt_config *cfg)
 	tt_buf_init(&after, 0);
 	/* no schedule may fall due between the two looks: run those of the
 	 * next minute now (a restart applies the ones that passed) */
-	tt_store_run_schedules(tt_clock_now() + 60);
-	tt_assert(tt_store_commit() == 0);
+	tt_ops_run_due(tt_clock_now() + 60);
+	tt_assert(tt_turn_commit() == 0);
 	look(&before);
 	shutdown_server();
 	boot(cfg);
@@ -430,7 +424,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		cfg.max_rate = 8;
 	if (flags & 128)
 		cfg.max_states = cfg.max_instances = cfg.max_classes = 3;
-	tt_client_max_queue = cfg.max_queue;
 	bool persist = data[1] & 1;
 	if (persist) {
 		remove_db();
@@ -472,7 +465,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		off += len;
 		if (ctl & 16)
-			tt_store_tick();
+			tt_resume_tick();
 		if (ctl & 4)
 			end_turn();
 	}
@@ -483,12 +476,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		tt_client_free(g_clients[i]);
 		g_clients[i] = NULL;
 	}
-	tt_store_tick();
-	tt_assert(tt_store_commit() == 0);
+	tt_resume_tick();
+	tt_assert(tt_turn_commit() == 0);
 	if (persist)
 		round_trip(&cfg);
 	shutdown_server();
-	tt_msg_pool_free();
 	tt_assert(tt_client_first() == NULL);
 	return 0;
 }

@@ -9,12 +9,14 @@
 #include "client.h"
 #include "clock.h"
 #include "config.h"
-#include "db.h"
 #include "handler.h"
 #include "log.h"
+#include "ops.h"
 #include "protocol.h"
+#include "server.h"
 #include "store.h"
 #include "tt_test.h"
+#include "turn.h"
 
 typedef struct fx {
 	tt_config cfg;
@@ -23,11 +25,11 @@ typedef struct fx {
 	tt_client *c[3];
 } fx;
 
-/* End of a loop turn as ws.c does it: commit and release the replies. */
+/* End of a loop turn as ws.c does it: commit and release the replies (the
+ * wake-up lists are emptied: there is no socket to wake). */
 static void turn(void)
 {
-	assert_int_equal(tt_store_commit(), 0);
-	tt_batch_committed = tt_batch_current++;
+	assert_int_equal(tt_turn_end(), 0);
 	tt_client_take_urgent();
 	while (tt_client_next_pending())
 		;
@@ -138,11 +140,8 @@ static int setup(void **state)
 	tt_log_level = TT_LOG_ERROR;
 	tt_arena_init(&f->a, 0);
 	f->d = tt_decoder_new();
-	tt_clock_start(0);
-	tt_store_init(&f->cfg);
-	tt_handler_init(&f->cfg);
 	tt_error err;
-	if (tt_db_open(&f->cfg, &err) < 0)
+	if (tt_server_open(&f->cfg, &err) < 0)
 		return -1;
 	tt_value desc = tj(&f->a, "{\"i\": {\"type\": \"integer\", \"default\": 0, \"min\": 0, \"max\": 10},"
 				  " \"f\": {\"type\": \"float\", \"default\": 0.5, \"filterChange\": false},"
@@ -167,10 +166,7 @@ static int teardown(void **state)
 		tt_handler_closed(f->c[i]);
 		tt_client_free(f->c[i]);
 	}
-	tt_handler_destroy();
-	tt_store_destroy();
-	tt_db_close();
-	tt_msg_pool_free();
+	tt_server_close();
 	tt_decoder_free(f->d);
 	tt_arena_destroy(&f->a);
 	free(f);
@@ -567,7 +563,7 @@ static void test_scheduled(void **state)
 	assert_int_equal(get(get(&r, "values"), "i")->v.i, 3); /* not applied yet */
 	/* at `at`: applied, an UPDATE with the schedule id to everyone,
 	 * the requester included, time = at */
-	tt_store_run_schedules(1e6);
+	tt_ops_run_due(1e6);
 	turn();
 	tt_client *all[3] = {a, b, c};
 	for (int i = 0; i < 3; i++) {
@@ -585,7 +581,7 @@ static void test_scheduled(void **state)
 	expect_result(f, a, 8);
 	next(f, b);
 	next(f, c);
-	tt_store_run_schedules(2e6);
+	tt_ops_run_due(2e6);
 	turn();
 	none_queued(a);
 	none_queued(b);
@@ -604,7 +600,7 @@ static void test_scheduled(void **state)
 	expect_result(f, a, 11);
 	next(f, b);
 	next(f, c);
-	tt_store_run_schedules(4e6);
+	tt_ops_run_due(4e6);
 	turn();
 	none_queued(a);
 	none_queued(b);

@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/* fanout.c: one message per event, shared by the recipients that see all
+ * of it; a filtered recipient gets its own encoding, queued as urgent. */
+#include "fanout.h"
+
+#include "client.h"
+#include "wire.h"
+
+static tt_buf g_out; /* encoding of the message being sent */
+
+void tt_fanout_cleanup(void)
+{
+	tt_buf_free(&g_out);
+}
+
+void tt_fanout_update(const tt_state *st, const tt_changes *cs, const tt_session *skip,
+		      uint64_t sched)
+{
+	tt_msg *shared = NULL;
+	for (uint32_t i = 0; i < st->n_subs; i++) {
+		const tt_sub *sub = &st->subs[i];
+		tt_client *to = sub->session->client;
+		if (sub->session == skip || !to)
+			continue;
+		if (sub->n_all) {
+			if (!shared) {
+				tt_wire_update(&g_out, st, cs, NULL, sched);
+				shared = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+			}
+			tt_client_send(to, shared);
+		} else if (tt_wire_update(&g_out, st, cs, &sub->mask, sched)) {
+			tt_client_send_buf(to, &g_out);
+		}
+	}
+	tt_msg_unref(shared);
+}
+
+void tt_fanout_scheduled(const tt_sched *sc, const tt_session *skip)
+{
+	const tt_state *st = sc->st;
+	tt_msg *shared = NULL;
+	for (uint32_t i = 0; i < st->n_subs; i++) {
+		const tt_sub *sub = &st->subs[i];
+		tt_client *to = sub->session->client;
+		if (sub->session == skip || !to)
+			continue;
+		if (sub->n_all) {
+			if (!shared) {
+				tt_wire_scheduled(&g_out, sc, NULL);
+				shared = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+			}
+			tt_client_send(to, shared);
+		} else if (tt_wire_scheduled(&g_out, sc, &sub->mask)) {
+			tt_client_send_buf(to, &g_out);
+		}
+	}
+	tt_msg_unref(shared);
+}
+
+static void notice(const tt_state *st, const char *kind)
+{
+	tt_msg *m = NULL;
+	for (tt_session *s = tt_session_first(); s; s = s->next) {
+		if (!s->client || !tt_store_observes(s, st->ce))
+			continue;
+		if (!m) {
+			tt_wire_notice(&g_out, kind, st);
+			m = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+		}
+		tt_client_send(s->client, m);
+	}
+	tt_msg_unref(m);
+}
+
+void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip)
+{
+	tt_msg *m = NULL;
+	for (uint32_t i = 0; i < st->n_subs; i++) {
+		tt_client *to = st->subs[i].session->client;
+		if (st->subs[i].session == skip || !to)
+			continue;
+		if (!m) {
+			tt_wire_deleted(&g_out, st->id, reason);
+			m = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+		}
+		tt_client_send(to, m);
+	}
+	tt_msg_unref(m);
+	notice(st, "delete");
+}
+
+void tt_fanout_created(const tt_state *st)
+{
+	notice(st, "create");
+}

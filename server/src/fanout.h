@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* fanout.h: who receives what. An applied update, a scheduled set, a
+ * deleted state or a notice goes to every subscriber or observer it
+ * concerns, encoded once and shared by every recipient that sees all of
+ * it (one refcounted message, client.h), encoded again only for a
+ * recipient whose filter leaves part of it out. Recipients without a
+ * connection (a session waiting to resume) get nothing: they catch up on
+ * resume. */
+#ifndef TT_FANOUT_H
+#define TT_FANOUT_H
+
+#include <stdint.h>
+
+#include "store.h"
+
+/* The update just applied to st (cs, after tt_store_apply), to every
+ * subscriber but the session skip (the writer, answered by its RESULT;
+ * NULL: nobody skipped). sched: the schedule it applies, 0 for none. */
+void tt_fanout_update(const tt_state *st, const tt_changes *cs, const tt_session *skip,
+		      uint64_t sched);
+/* A set scheduled on sc->st, to every subscriber but skip. */
+void tt_fanout_scheduled(const tt_sched *sc, const tt_session *skip);
+/* st is about to be deleted: DELETED to its subscribers but skip, and a
+ * "delete" NOTICE to the observers of its class. */
+void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip);
+/* st was created: a "create" NOTICE to the observers of its class. */
+void tt_fanout_created(const tt_state *st);
+/* Free the encoding buffer (at exit). */
+void tt_fanout_cleanup(void);
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: MIT */
+/* restore.c: the loader of the database's rows. A row that cannot be read
+ * stops the start (a corrupt database is never half restored); a row that
+ * refers to something gone (an instance of a deleted state) is skipped. */
+#include "restore.h"
+
+#include <string.h>
+
+#include "clock.h"
+#include "codec.h"
+#include "store.h"
+
+/* Decode one stored msgpack blob into out (in a, which the caller frees). */
+static int decode(const void *p, size_t len, tt_arena *a, tt_value *out, tt_error *err)
+{
+	tt_decoder *dec = tt_decoder_new();
+	size_t off = 0;
+	int rc = tt_decode(dec, p, len, &off, a, out, err);
+	tt_decoder_free(dec);
+	if (rc < 0)
+		return tt_fail(err, TT_INTERNAL, "corrupt row in the database");
+	return 0;
+}
+
+static void on_meta(const char *key, double v)
+{
+	if (!strcmp(key, "clock"))
+		/* the clock continues past every time it sent, never backwards */
+		tt_clock_start(v);
+	else if (!strcmp(key, "next_state"))
+		tt_store_restore_ids((uint64_t)v, 0, 0);
+	else if (!strcmp(key, "next_instance"))
+		tt_store_restore_ids(0, (uint64_t)v, 0);
+	else if (!strcmp(key, "next_sched"))
+		tt_store_restore_ids(0, 0, (uint64_t)v);
+	else if (!strcmp(key, "next_session"))
+		tt_session_set_next_id((uint64_t)v);
+}
+
+static int on_class(const char *name, size_t len, const void *desc, size_t desc_len,
+		    tt_error *err)
+{
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	tt_value d;
+	bool created;
+	int rc = decode(desc, desc_len, &a, &d, err);
+	if (rc == 0)
+		rc = tt_store_define(name, len, &d, &created, err);
+	tt_arena_destroy(&a);
+	return rc;
+}
+
+static int on_state(const tt_db_state_row *r, tt_error *err)
+{
+	tt_class_entry *ce = tt_store_class(r->cls, r->cls_len);
+	if (!ce)
+		return tt_fail(err, TT_INTERNAL, "state %llu of unknown class \"%.*s\"",
+			       (unsigned long long)r->id, (int)r->cls_len, r->cls);
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	tt_value vals;
+	int rc = decode(r->vals, r->vals_len, &a, &vals, err);
+	if (rc == 0)
+		rc = tt_store_restore_state(r->id, ce, r->owner, r->seq, r->time, &vals, err);
+	tt_arena_destroy(&a);
+	return rc;
+}
+
+static void on_event(const tt_db_event_row *r)
+{
+	tt_state *st = tt_store_state(r->state);
+	if (st)
+		tt_store_restore_event(st, r->seq, r->time, r->origin, r->changes, r->len);
+}
+
+static void on_session(uint64_t id, const char *token, size_t len, bool gone, double gone_at)
+{
+	/* connected when the server stopped: gone since the restart */
+	tt_session_restore(id, token, len, gone ? gone_at : tt_clock_now());
+}
+
+static int on_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
+		       size_t len, tt_error *err)
+{
+	tt_session *s = tt_session_by_id(session);
+	tt_state *st = tt_store_state(state);
+	if (!s || !st)
+		return 0;
+	tt_mask mask;
+	bool filtered = false;
+	if (len) {
+		tt_arena a;
+		tt_arena_init(&a, 0);
+		tt_value f;
+		int rc = decode(filter, len, &a, &f, err);
+		filtered = rc == 0 && f.type == TT_ARRAY &&
+			   tt_store_filter(st->ce->cls, &f, &mask, NULL) == 0;
+		tt_arena_destroy(&a);
+		if (rc < 0)
+			return rc;
+	}
+	tt_store_restore_instance(id, s, st, filtered ? &mask : NULL);
+	return 0;
+}
+
+static void on_tombstone(uint64_t state, const char *reason)
+{
+	tt_store_restore_tombstone(state, reason);
+}
+
+static void on_schedule(const tt_db_sched_row *r)
+{
+	tt_state *st = tt_store_state(r->state);
+	if (st)
+		tt_store_restore_schedule(r->id, st, r->at, r->origin, r->changes, r->len);
+}
+
+static void on_observe(uint64_t session, const char *cls, size_t len)
+{
+	tt_session *s = tt_session_by_id(session);
+	tt_class_entry *ce = cls ? tt_store_class(cls, len) : NULL;
+	if (s && (!cls || ce))
+		tt_store_observe(s, ce, true);
+}
+
+const tt_db_loader tt_restore_loader = {
+	.meta = on_meta,
+	.klass = on_class,
+	.state = on_state,
+	.event = on_event,
+	.session = on_session,
+	.instance = on_instance,
+	.tombstone = on_tombstone,
+	.schedule = on_schedule,
+	.observe = on_observe,
+};
+
+void tt_restore_done(void)
+{
+	tt_store_restore_owners();
+}

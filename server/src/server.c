@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* server.c: module start-up and shutdown order. */
+#include "server.h"
+
+#include "client.h"
+#include "clock.h"
+#include "db.h"
+#include "fanout.h"
+#include "handler.h"
+#include "ops.h"
+#include "restore.h"
+#include "resume.h"
+#include "store.h"
+#include "turn.h"
+#include "wire.h"
+
+int tt_server_open(const tt_config *cfg, tt_error *err)
+{
+	tt_clock_start(0); /* the database's clock, when it has one, moves it on */
+	tt_client_init(cfg->max_queue);
+	tt_store_init(cfg);
+	tt_ops_init(cfg);
+	tt_resume_init(cfg);
+	tt_handler_init(cfg);
+	tt_turn_init();
+	int rc = tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
+	if (rc < 0) {
+		tt_server_close();
+		return rc;
+	}
+	tt_restore_done();
+	return 0;
+}
+
+void tt_server_close(void)
+{
+	tt_handler_destroy();
+	tt_resume_destroy();
+	tt_ops_destroy();
+	tt_store_destroy();
+	tt_db_close();
+	tt_fanout_cleanup();
+	tt_wire_cleanup();
+	tt_msg_pool_free();
+}

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/* turn.c: end of a loop turn: due schedules, one commit, then the batch. */
+#include "turn.h"
+
+#include "client.h"
+#include "clock.h"
+#include "common.h"
+#include "db.h"
+#include "ops.h"
+#include "store.h"
+
+/* The sync clock is persisted this far ahead of now (refreshed at half of
+ * it, twice a second when idle), so that after a crash it restarts past
+ * every time it ever sent (PROTOCOL.md §10); a clean stop stores it
+ * exactly. */
+#define CLOCK_LEASE 1.0
+
+static double g_lease; /* the clock value persisted as the restart floor */
+
+static int commit(double clock_floor)
+{
+	tt_store_flush();
+	if (clock_floor > 0)
+		tt_db_put_meta("clock", clock_floor);
+	if (tt_db_commit() < 0)
+		return -TT_INTERNAL;
+	if (clock_floor > 0)
+		g_lease = clock_floor;
+	return 0;
+}
+
+void tt_turn_init(void)
+{
+	g_lease = 0;
+}
+
+int tt_turn_commit(void)
+{
+	double now = tt_clock_now();
+	return commit(now + CLOCK_LEASE / 2 > g_lease ? now + CLOCK_LEASE : 0);
+}
+
+int tt_turn_end(void)
+{
+	tt_ops_run_due(tt_clock_now());
+	if (tt_turn_commit() < 0)
+		return -TT_INTERNAL;
+	tt_client_release_batch();
+	return 0;
+}
+
+int tt_turn_stop(void)
+{
+	return commit(tt_clock_now());
+}
