@@ -43,6 +43,10 @@ export const ErrorCode = Object.freeze({
   // client side only
   DISCONNECTED: -1, TIMEOUT: -2, DETACHED: -3, CLOSED: -4,
 });
+/** WebSocket close codes the server uses (PROTOCOL.md §12). */
+export const CloseCode = Object.freeze({
+  GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001, PROTOCOL_ERRORS: 4002,
+});
 const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
 
 /** An error from the server (ERROR message) or from the client's own checks. */
