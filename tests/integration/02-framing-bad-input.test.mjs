@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, defineFresh, orTimeout } from './lib/harness.mjs';
-import { encode, encodeMany } from './lib/mp.mjs';
+import { encode, encodeMany } from '../lib/mp.mjs';
 
 const MAX = 4096;
 const h = useServer({ maxMessage: MAX });

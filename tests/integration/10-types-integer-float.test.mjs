@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
-import { F64 } from './lib/mp.mjs';
+import { F64 } from '../lib/mp.mjs';
 
 const CLS = uniqueClass('numbers');
 const DESC = {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
-import { RawMap, Raw } from './lib/mp.mjs';
+import { RawMap, Raw } from '../lib/mp.mjs';
 
 const CLS = uniqueClass('kinds');
 const DESC = {
