@@ -93,6 +93,10 @@ class TuttiEncoder extends Encoder {
       if (object <= MAX_SAFE_BIG && object >= MIN_SAFE_BIG) this.encodeNumber(Number(object));
       else if (object > U64_MAX || object < I64_MIN) throw new RangeError(`integer out of 64-bit range: ${object}`);
       else this.encodeBigInt64(object);
+    } else if (Object.is(object, -0)) {
+      // the library writes every safe integer as an int, -0 too: the server
+      // would store 0 while this client keeps -0
+      this.encodeNumberAsFloat(object);
     } else if (object instanceof Map) {
       // a Map keeps its key types: used for HELLO `seqs` (int -> int)
       const size = object.size;
