@@ -266,6 +266,7 @@ export function coerce(className, name, p, value) {
       if (typeof v === 'number') {
         if (!Number.isInteger(v)) throw bad('not an integer');
         if (v >= 2 ** 63 || v < -(2 ** 63)) v = BigInt(v); // exact: an integral double
+        else if (v === 0) v = 0; // -0 is an int 0 to the server
       } else if (typeof v !== 'bigint') throw bad();
       const hasMin = p.min !== null && p.min !== undefined, hasMax = p.max !== null && p.max !== undefined;
       if (typeof v === 'bigint') {
