@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* bench.c: tutti-bench, the load generator of issue 6 (DESIGN.md §8).
+/* bench.c: tutti-bench, the load generator that measures the server
+ * (performance is measured here, never by timed tests).
  *
  * It starts the server it measures (or measures one at --url), opens all its
  * clients in this one process, and prints one JSON line per scenario.
@@ -7,10 +8,10 @@
  * Why a hand-written WebSocket client on epoll rather than libwebsockets'
  * client API: the clients must stay cheaper than the server they load, on one
  * core, with up to 10,000 sockets. Debian's lws 4.1.6 services its sockets
- * with poll() (the libuv/libev loops are optional plugins, tech-probe §2),
+ * with poll() (Debian builds the libuv/libev loops as optional plugins),
  * so every wake-up scans every fd, O(N) per turn at 10,000 connections; and
- * it costs a callback plus its own rx buffering per message (the probe
- * measured its server side at ~190-225k deliveries per CPU-second). This
+ * it costs a callback plus its own rx buffering per message (a naive lws
+ * server measured here delivered ~190-225k messages per CPU-second). This
  * client does one epoll_wait per batch of ready sockets, one recv() per ready
  * socket into a shared buffer, and parses frames in place (server frames are
  * unmasked; several msgpack messages may share one frame). Measured on this
@@ -2034,9 +2035,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: tutti-bench [SCENARIO...] [OPTIONS]\n"
-"Load generator for tutti-server (issue 6, DESIGN.md section 8). Prints one\n"
-"JSON line per scenario on stdout; progress on stderr. Exit status 0 when\n"
-"every scenario's correctness checks pass (speed is never asserted).\n"
+"Load generator for tutti-server. Prints one JSON line per scenario on\n"
+"stdout; progress on stderr. Exit status 0 when every scenario's\n"
+"correctness checks pass (speed is never asserted).\n"
 "\n"
 "Scenarios (default: all):\n"
 "  fanout        K subscribers (--subs) on one state; one writer doing\n"

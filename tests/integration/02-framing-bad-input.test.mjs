@@ -1,4 +1,4 @@
-// Issue 2: framing and bad input. Not msgpack, text frames, not an array,
+// Framing and bad input. Not msgpack, text frames, not an array,
 // wrong field types, oversized messages (close 1009); the server keeps
 // serving the other clients.
 import { test } from 'node:test';

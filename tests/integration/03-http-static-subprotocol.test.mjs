@@ -1,4 +1,4 @@
-// Issue 2: the HTTP side of the port: /healthz, static files of --web, and the
+// The HTTP side of the port: /healthz, static files of --web, and the
 // WebSocket upgrade that must offer the tutti.v1 subprotocol.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 2: command line and process lifecycle. --help, bad schema files
+// Command line and process lifecycle. --help, bad schema files
 // refuse to start with a clear message, SIGTERM exits 0 (closing clients 1001).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,5 +1,6 @@
-// Bounds (DESIGN.md §7, PROTOCOL.md §11-12): per-session state and
-// attachment limits, the class limit, the message rate limit, and the close
+// Bounds (PROTOCOL.md §11-12): everything a client can make the server hold
+// or do is capped, so one client cannot starve the others: per-session state
+// and attachment limits, the class limit, the message rate limit, and the close
 // of a client that only sends garbage (4002). Each limit is started on its own
 // server so the others stay at their defaults.
 import { test } from 'node:test';

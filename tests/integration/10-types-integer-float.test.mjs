@@ -1,4 +1,4 @@
-// Issue 3: integer and float validation and coercion (PROTOCOL.md §7).
+// Integer and float validation and coercion (PROTOCOL.md §7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';

@@ -1,4 +1,4 @@
-// Issue 3: boolean, string, enum (strict type equality) and any (deep
+// Boolean, string, enum (strict type equality) and any (deep
 // equality with map key order ignored, canonical maps, duplicate keys and
 // depth refused).
 import { test } from 'node:test';

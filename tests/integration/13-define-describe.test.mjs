@@ -1,4 +1,4 @@
-// Issue 3: DEFINE (validation of descriptions, defaults validated and clipped,
+// DEFINE (validation of descriptions, defaults validated and clipped,
 // identical re-define is a no-op, different is CLASS_EXISTS) and DESCRIBE
 // (expanded descriptions with every option default).
 import { test } from 'node:test';

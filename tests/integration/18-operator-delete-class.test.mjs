@@ -1,4 +1,4 @@
-// Issue 3: class deletion by the operator (`tutti-server --db FILE
+// Class deletion by the operator (`tutti-server --db FILE
 // --delete-class NAME`, run while the server is stopped): the class and its
 // states are gone after a restart, other classes are kept, and a client that
 // resumes its session is told DELETED with reason "class deleted".

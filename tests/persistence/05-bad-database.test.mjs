@@ -1,4 +1,4 @@
-// Issue 5, "Bad database": a corrupt or unwritable database file gives a clear
+// Bad database: a corrupt or unwritable database file gives a clear
 // error at start (non-zero exit, a message naming the database on stderr),
 // never a crash (no sanitizer report, no signal), and never overwrites the
 // file (same bytes before and after).

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tt_test.h: helpers shared by the cmocka unit tests of tests/unit/: build
  * value trees from JSON or hex msgpack, and assertions that print both sides
- * (STYLE.md §21). Header-only so each test binary stays one file. */
+ * (a failure shows what was expected and what came). Header-only so each test binary stays one file. */
 #ifndef TT_TEST_H
 #define TT_TEST_H
 

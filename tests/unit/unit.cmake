@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-# cmocka unit tests (STYLE.md §21): one executable per tests/unit/test_<module>.c,
-# each registered in CTest as unit/<module>. Included from tests/tests.cmake,
+# cmocka unit tests: one executable per tests/unit/test_<module>.c, so a module
+# is tested on its own, each registered in CTest as unit/<module>. Included from tests/tests.cmake,
 # so paths are relative to the source root.
 set(TT_UNIT_CORE value codec schema json)
 set(TT_UNIT_SERVER handler)
