@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Test registration, included by the top CMakeLists.txt.
 # Each suite with C code keeps its own fragment beside its sources.
-foreach(part unit fuzz bench sync)
+foreach(part unit fuzz bench sync parity)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
   endif()
@@ -15,6 +15,7 @@ if(NODE)
     ${CMAKE_SOURCE_DIR}/tests/js/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/persistence/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/sync/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/parity/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs)
   foreach(t ${TT_NODE_TESTS})
     file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})

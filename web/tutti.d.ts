@@ -20,6 +20,11 @@ export declare const ErrorCode: Readonly<{
   DISCONNECTED: -1; TIMEOUT: -2; DETACHED: -3; CLOSED: -4;
 }>;
 
+/** WebSocket close codes the server uses (PROTOCOL.md §12). */
+export declare const CloseCode: Readonly<{
+  GOING_AWAY: 1001; TOO_BIG: 1009; SLOW_CONSUMER: 4001; PROTOCOL_ERRORS: 4002;
+}>;
+
 export declare class TuttiError extends Error {
   constructor(code: number, message: string);
   name: 'TuttiError';

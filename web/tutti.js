@@ -16,7 +16,7 @@
 // In Node, pass a WebSocket implementation: new Client({ url, WebSocket }) with
 // `import WebSocket from 'ws'`.
 
-import { Encoder, Decoder } from '@msgpack/msgpack';
+import { Encoder, Decoder, ExtData } from '@msgpack/msgpack';
 import { SyncEstimator } from './sync.js';
 
 export const PROTOCOL = 'tutti.v1';
@@ -42,6 +42,10 @@ export const ErrorCode = Object.freeze({
   LIMIT: 40, RATE_LIMIT: 41, INTERNAL: 60,
   // client side only
   DISCONNECTED: -1, TIMEOUT: -2, DETACHED: -3, CLOSED: -4,
+});
+/** WebSocket close codes the server uses (PROTOCOL.md §12). */
+export const CloseCode = Object.freeze({
+  GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001, PROTOCOL_ERRORS: 4002,
 });
 const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
 
@@ -89,6 +93,10 @@ class TuttiEncoder extends Encoder {
       if (object <= MAX_SAFE_BIG && object >= MIN_SAFE_BIG) this.encodeNumber(Number(object));
       else if (object > U64_MAX || object < I64_MIN) throw new RangeError(`integer out of 64-bit range: ${object}`);
       else this.encodeBigInt64(object);
+    } else if (Object.is(object, -0)) {
+      // the library writes every safe integer as an int, -0 too: the server
+      // would store 0 while this client keeps -0
+      this.encodeNumberAsFloat(object);
     } else if (object instanceof Map) {
       // a Map keeps its key types: used for HELLO `seqs` (int -> int)
       const size = object.size;
@@ -134,7 +142,8 @@ export function decodeAll(bytes) {
 // values: description expansion, validation, coercion, equality, copies
 
 const TYPES = new Set(['boolean', 'string', 'integer', 'float', 'enum', 'any']);
-const I64_MAX_NUM = 9223372036854775807; // rounds to 2^63
+const I64_MAX = (1n << 63n) - 1n;
+const ANY_MAX_DEPTH = 16;
 
 /** Fill a param description with its defaults, as the server's DESCRIBE does. */
 export function expandParam(d) {
@@ -200,13 +209,27 @@ function clone(v) {
   return structuredClone(v);
 }
 
-// nesting depth as the server counts it: a scalar 0, [] 1, [[1]] 2
-function depthOf(v, limit = 64) {
-  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v)) return 0;
-  if (limit <= 0) return Infinity;
-  let m = 0;
-  for (const k in v) { m = Math.max(m, depthOf(v[k], limit - 1)); if (m > limit) break; }
-  return m + 1;
+// The server sends strings as UTF-8 and refuses any that is not: a JS string
+// with a lone surrogate has no UTF-8 form (the encoder would write bytes
+// that no decoder accepts).
+const wellFormed = typeof String.prototype.isWellFormed === 'function'
+  ? (s) => s.isWellFormed()
+  : (s) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?:^|[^\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+// What the server refuses in an `any` value, or null: nesting deeper than
+// ANY_MAX_DEPTH as it counts it (a scalar 0, [] 1, [[1]] 2; bytes, msgpack
+// extensions and dates are scalars), or a string or key that is not UTF-8.
+function anyProblem(v, depth = 0) {
+  if (typeof v === 'string') return wellFormed(v) ? null : 'a string with a lone surrogate';
+  if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || v instanceof ExtData || v instanceof Date) return null;
+  if (depth >= ANY_MAX_DEPTH) return `nested deeper than ${ANY_MAX_DEPTH}`;
+  const isArray = Array.isArray(v);
+  for (const k in v) {
+    if (!isArray && !wellFormed(k)) return 'a key with a lone surrogate';
+    const why = anyProblem(v[k], depth + 1);
+    if (why) return why;
+  }
+  return null;
 }
 
 function describeValue(v) {
@@ -236,18 +259,25 @@ export function coerce(className, name, p, value) {
       return value;
     case 'string':
       if (typeof value !== 'string') throw bad();
+      if (!wellFormed(value)) throw bad('a lone surrogate: not UTF-8');
       return value;
     case 'integer': {
       let v = value;
-      if (typeof v === 'bigint') {
-        if (v > (1n << 63n) - 1n || v < I64_MIN) throw bad('out of int64 range');
-        if (v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG) v = Number(v);
-      } else if (typeof v === 'number') {
+      if (typeof v === 'number') {
         if (!Number.isInteger(v)) throw bad('not an integer');
-        if (v > I64_MAX_NUM || v < -I64_MAX_NUM) throw bad('out of int64 range');
-      } else throw bad();
-      if (p.min !== null && p.min !== undefined && v < p.min) v = p.min;
-      if (p.max !== null && p.max !== undefined && v > p.max) v = p.max;
+        if (v >= 2 ** 63 || v < -(2 ** 63)) v = BigInt(v); // exact: an integral double
+        else if (v === 0) v = 0; // -0 is an int 0 to the server
+      } else if (typeof v !== 'bigint') throw bad();
+      const hasMin = p.min !== null && p.min !== undefined, hasMax = p.max !== null && p.max !== undefined;
+      if (typeof v === 'bigint') {
+        // beyond int64 (a uint64, a huge float): clipped to the bound on its
+        // side when there is one, as the server does, else refused
+        if (v > I64_MAX) { if (!hasMax) throw bad('out of int64 range'); v = p.max; }
+        else if (v < I64_MIN) { if (!hasMin) throw bad('out of int64 range'); v = p.min; }
+        else if (v <= MAX_SAFE_BIG && v >= MIN_SAFE_BIG) v = Number(v);
+      }
+      if (hasMin && v < p.min) v = p.min;
+      if (hasMax && v > p.max) v = p.max;
       return v;
     }
     case 'float': {
@@ -264,10 +294,12 @@ export function coerce(className, name, p, value) {
       for (const item of list) if (deepEqual(item, value)) return item;
       throw bad(`not one of ${describeValue(list)}`);
     }
-    case 'any':
+    case 'any': {
       if (typeof value === 'function' || typeof value === 'symbol') throw bad();
-      if (depthOf(value) > 16) throw bad('nested deeper than 16');
+      const why = anyProblem(value);
+      if (why) throw bad(why);
       return value;
+    }
     default:
       throw bad(`unknown type ${p.type}`);
   }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* bench.c: tutti-bench, the load generator of issue 6 (DESIGN.md §8).
+/* bench.c: tutti-bench, the load generator that measures the server
+ * (performance is measured here, never by timed tests).
  *
  * It starts the server it measures (or measures one at --url), opens all its
  * clients in this one process, and prints one JSON line per scenario.
@@ -7,10 +8,10 @@
  * Why a hand-written WebSocket client on epoll rather than libwebsockets'
  * client API: the clients must stay cheaper than the server they load, on one
  * core, with up to 10,000 sockets. Debian's lws 4.1.6 services its sockets
- * with poll() (the libuv/libev loops are optional plugins, tech-probe §2),
+ * with poll() (Debian builds the libuv/libev loops as optional plugins),
  * so every wake-up scans every fd, O(N) per turn at 10,000 connections; and
- * it costs a callback plus its own rx buffering per message (the probe
- * measured its server side at ~190-225k deliveries per CPU-second). This
+ * it costs a callback plus its own rx buffering per message (a naive lws
+ * server measured here delivered ~190-225k messages per CPU-second). This
  * client does one epoll_wait per batch of ready sockets, one recv() per ready
  * socket into a shared buffer, and parses frames in place (server frames are
  * unmasked; several msgpack messages may share one frame). Measured on this
@@ -483,19 +484,29 @@ static double self_cpu_s(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
 }
 
-static int free_port(void)
+/* The port a server started with --port 0 logged ("listening on
+ * http://HOST:PORT ..."), read from its log past byte `from` (the log is
+ * appended to by every server of the run); 0 while it is not there yet.
+ * Asking the kernel for a port and reading it back leaves no window in which
+ * another process could take the port, as probing a free one first would. */
+static int logged_port(off_t from)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t l = sizeof(a);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &l) < 0) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
+	FILE *f = fopen(SV.log, "r");
+	char line[512];
+	int port = 0;
+	if (!f)
+		return 0;
+	if (fseeko(f, from, SEEK_SET) == 0) {
+		while (!port && fgets(line, sizeof(line), f)) {
+			const char *l = strstr(line, "listening on http://");
+			const char *sp = l ? strchr(l + 20, ' ') : NULL;
+			const char *colon = sp ? memrchr(l + 20, ':', (size_t)(sp - (l + 20))) : NULL;
+			if (colon)
+				port = atoi(colon + 1);
+		}
 	}
-	close(fd);
-	return ntohs(a.sin_port);
+	fclose(f);
+	return port;
 }
 
 static bool resolve(void)
@@ -566,11 +577,10 @@ static bool server_start(uint32_t history, size_t max_queue)
 {
 	if (!SV.spawned)
 		return true;
-	SV.port = free_port();
-	if (SV.port < 0 || !resolve())
-		return false;
-	char port[16], histv[16], mq[32];
-	snprintf(port, sizeof(port), "%d", SV.port);
+	struct stat log_st;
+	off_t log_from = stat(SV.log, &log_st) == 0 ? log_st.st_size : 0;
+	char histv[16], mq[32];
+	SV.port = 0;
 	snprintf(histv, sizeof(histv), "%u", history < 1000 ? 1000 : history);
 	snprintf(mq, sizeof(mq), "%zu", max_queue);
 	const char *argv[32];
@@ -579,7 +589,7 @@ static bool server_start(uint32_t history, size_t max_queue)
 	argv[a++] = "--host";
 	argv[a++] = "127.0.0.1";
 	argv[a++] = "--port";
-	argv[a++] = port;
+	argv[a++] = "0";
 	argv[a++] = "--db";
 	argv[a++] = O.db ? O.db : ":memory:";
 	argv[a++] = "--max-rate";
@@ -623,11 +633,16 @@ static bool server_start(uint32_t history, size_t max_queue)
 			SV.pid = 0;
 			return false;
 		}
-		if (port_open())
+		if (!SV.port && (SV.port = logged_port(log_from)) > 0 && !resolve()) {
+			warnx_("cannot resolve %s:%d", SV.host, SV.port);
+			server_stop();
+			return false;
+		}
+		if (SV.port && port_open())
 			return true;
 		usleep(5000);
 	}
-	warnx_("server did not open port %d within 10 s", SV.port);
+	warnx_("server did not listen within 10 s (port %d; see %s)", SV.port, SV.log);
 	server_stop();
 	return false;
 }
@@ -2034,9 +2049,9 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "Usage: tutti-bench [SCENARIO...] [OPTIONS]\n"
-"Load generator for tutti-server (issue 6, DESIGN.md section 8). Prints one\n"
-"JSON line per scenario on stdout; progress on stderr. Exit status 0 when\n"
-"every scenario's correctness checks pass (speed is never asserted).\n"
+"Load generator for tutti-server. Prints one JSON line per scenario on\n"
+"stdout; progress on stderr. Exit status 0 when every scenario's\n"
+"correctness checks pass (speed is never asserted).\n"
 "\n"
 "Scenarios (default: all):\n"
 "  fanout        K subscribers (--subs) on one state; one writer doing\n"
@@ -2056,7 +2071,7 @@ static void usage(FILE *f)
 "Options:\n"
 "  --server PATH   server binary to start for each scenario (default: the\n"
 "                  tutti-server next to this program, or $TUTTI_SERVER);\n"
-"                  started with --db :memory: --max-rate 0 on a free port\n"
+"                  started with --db :memory: --max-rate 0 --port 0\n"
 "  --url URL       measure a running server instead (ws://HOST:PORT/)\n"
 "  --pid PID       with --url: that server's pid, to read its RSS and CPU\n"
 "  --db PATH       database for the started server (default :memory:)\n"

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# tutti-bench, the load generator of issue 6, and its CTest entries.
+# tutti-bench, the load generator that measures the server, and its CTest
+# entries.
 # Included from tests/tests.cmake; paths are relative to CMAKE_SOURCE_DIR.
 add_executable(tutti-bench ${CMAKE_SOURCE_DIR}/tests/bench/bench.c)
 target_link_libraries(tutti-bench PRIVATE tutti_core m)
@@ -13,7 +14,7 @@ add_test(NAME bench/smoke
     -P ${CMAKE_SOURCE_DIR}/tests/bench/smoke.cmake)
 set_tests_properties(bench/smoke PROPERTIES TIMEOUT 300 RESOURCE_LOCK bench)
 
-# Bounded memory under a slow consumer (issue 6): the client that stops
+# Bounded memory under a slow consumer: the client that stops
 # reading is cut, the others see every update, the server's RSS stays flat.
 add_test(NAME bench/slow-consumer
   COMMAND tutti-bench slow_consumer --server $<TARGET_FILE:tutti-server>

@@ -1,4 +1,4 @@
-// Musical time in the demo (issue 7), three pages in headless Chromium
+// Musical time in the demo, three pages in headless Chromium
 // against the real server: a bang is a scheduled set ~100 ms ahead and every
 // page plans its sound for the same sync time; a page that joins after the
 // conductor pressed start finds the start in the history and enters the beat

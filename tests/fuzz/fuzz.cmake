@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-# Fuzz targets (STYLE.md §24). Each tests/fuzz/fuzz_<name>.c is built twice:
+# Fuzz targets: decoding and handling of network input with a fake client,
+# seeded from real messages and schemas. Each tests/fuzz/fuzz_<name>.c is built twice:
 #  - always, with the small replay driver (driver.c), registered in CTest as
 #    fuzz/<name> over its seed corpus tests/fuzz/corpus/<name>/;
 #  - with -DTT_FUZZ=ON (clang only), as the libFuzzer binary fuzz_<name>_lf,

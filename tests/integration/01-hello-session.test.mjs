@@ -1,4 +1,4 @@
-// Issue 2: session start. HELLO/welcome, NOT_READY, BAD_VERSION, second HELLO,
+// Session start. HELLO/welcome, NOT_READY, BAD_VERSION, second HELLO,
 // unknown message type, PING before HELLO.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,10 +1,10 @@
-// Issue 2: framing and bad input. Not msgpack, text frames, not an array,
+// Framing and bad input. Not msgpack, text frames, not an array,
 // wrong field types, oversized messages (close 1009); the server keeps
 // serving the other clients.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, defineFresh, orTimeout } from './lib/harness.mjs';
-import { encode, encodeMany } from './lib/mp.mjs';
+import { encode, encodeMany } from '../lib/mp.mjs';
 
 const MAX = 4096;
 const h = useServer({ maxMessage: MAX });

@@ -1,10 +1,10 @@
-// Issue 2: the HTTP side of the port: /healthz, static files of --web, and the
+// The HTTP side of the port: /healthz, static files of --web, and the
 // WebSocket upgrade that must offer the tutti.v1 subprotocol.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { useServer, RawClient } from './lib/harness.mjs';
-import { httpGet } from './lib/server.mjs';
+import { httpGet } from '../lib/server.mjs';
 
 const h = useServer({
   webFiles: {
@@ -16,36 +16,36 @@ const h = useServer({
 });
 
 test('GET /healthz answers 200', async () => {
-  const r = await httpGet(`${h.httpUrl}/healthz`);
+  const r = await httpGet(`${h.httpUrl}healthz`);
   assert.equal(r.status, 200);
 });
 
 test('a .mjs file of --web is served with its bytes and a JavaScript content type', async () => {
-  const r = await httpGet(`${h.httpUrl}/hello.mjs`);
+  const r = await httpGet(`${h.httpUrl}hello.mjs`);
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), 'export const hello = "tutti-static-mjs";\n');
   assert.match(r.headers['content-type'] ?? '', /^(text|application)\/javascript\b/);
 });
 
 test('GET / serves index.html as text/html', async () => {
-  const r = await httpGet(`${h.httpUrl}/`);
+  const r = await httpGet(`${h.httpUrl}`);
   assert.equal(r.status, 200);
   assert.match(r.body.toString(), /integration-index/);
   assert.match(r.headers['content-type'] ?? '', /^text\/html\b/);
 });
 
 test('a file in a subdirectory is served, with a JSON content type for .json and text/css for .css', async () => {
-  const r = await httpGet(`${h.httpUrl}/sub/data.json`);
+  const r = await httpGet(`${h.httpUrl}sub/data.json`);
   assert.equal(r.status, 200);
   assert.equal(r.body.toString(), '{"ok":true}\n');
   assert.match(r.headers['content-type'] ?? '', /^application\/json\b/);
-  const c = await httpGet(`${h.httpUrl}/style.css`);
+  const c = await httpGet(`${h.httpUrl}style.css`);
   assert.equal(c.status, 200);
   assert.match(c.headers['content-type'] ?? '', /^text\/css\b/);
 });
 
 test('a missing file answers 404', async () => {
-  const r = await httpGet(`${h.httpUrl}/no-such-file.js`);
+  const r = await httpGet(`${h.httpUrl}no-such-file.js`);
   assert.equal(r.status, 404);
 });
 
@@ -66,7 +66,7 @@ test('a path escaping --web with .. is not served', async () => {
 });
 
 test('a query string does not prevent serving the file (cache busting: /hello.mjs?v=2)', async () => {
-  const r = await httpGet(`${h.httpUrl}/hello.mjs?v=2`);
+  const r = await httpGet(`${h.httpUrl}hello.mjs?v=2`);
   assert.equal(r.status, 200);
   assert.match(r.body.toString(), /tutti-static-mjs/);
 });

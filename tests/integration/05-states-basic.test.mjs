@@ -1,4 +1,4 @@
-// Issue 2: the basic state life cycle between two raw clients: define, create,
+// The basic state life cycle between two raw clients: define, create,
 // attach, set (diff to the other client, RESULT and no UPDATE to the
 // requester), invalid set, detach, delete, owner disconnect.
 import { test } from 'node:test';

@@ -1,17 +1,18 @@
-// Bounds (DESIGN.md §7, PROTOCOL.md §11-12): per-session state and
-// attachment limits, the class limit, the message rate limit, and the close
+// Bounds (PROTOCOL.md §11-12): everything a client can make the server hold
+// or do is capped, so one client cannot starve the others: per-session state
+// and attachment limits, the class limit, the message rate limit, and the close
 // of a client that only sends garbage (4002). Each limit is started on its own
 // server so the others stay at their defaults.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './lib/server.mjs';
-import { RawClient, T, E } from './lib/client.mjs';
+import { startServer } from '../lib/server.mjs';
+import { RawClient, T, E } from '../lib/client.mjs';
 import { orTimeout } from './lib/harness.mjs';
 
 const DESC = { v: { type: 'integer', default: 0 } };
 
 async function withServer(opts, fn) {
-  const srv = await startServer(opts);
+  const srv = await startServer({ schemas: [], resumeWindow: 0, ...opts }); // no class, sessions go at once
   const clients = [];
   const open = async () => { const c = await RawClient.open(srv.url); clients.push(c); return c; };
   try {
@@ -19,12 +20,12 @@ async function withServer(opts, fn) {
     for (const c of clients) c.assertWellFormed();
   } finally {
     await Promise.all(clients.map((c) => c.close()));
-    await srv.stopAndCheck();
+    await srv.stop();
   }
 }
 
 test('--max-states: a session past its limit gets LIMIT at CREATE; other sessions and a freed slot still work', async () => {
-  await withServer({ extraArgs: ['--max-states', '3'] }, async (srv, open) => {
+  await withServer({ args: ['--max-states', '3'] }, async (srv, open) => {
     const a = await open();
     await a.call(T.DEFINE, 'lim', DESC);
     const made = [];
@@ -42,7 +43,7 @@ test('--max-states: a session past its limit gets LIMIT at CREATE; other session
 });
 
 test('--max-instances: a session past its limit gets LIMIT at ATTACH; a detach frees a slot', async () => {
-  await withServer({ extraArgs: ['--max-instances', '3'] }, async (srv, open) => {
+  await withServer({ args: ['--max-instances', '3'] }, async (srv, open) => {
     const o = await open();
     await o.call(T.DEFINE, 'lim', DESC);
     const s = await o.call(T.CREATE, 'lim', {});
@@ -56,7 +57,7 @@ test('--max-instances: a session past its limit gets LIMIT at ATTACH; a detach f
 });
 
 test('--max-classes: DEFINE past the limit gets LIMIT; an identical re-DEFINE is still a no-op', async () => {
-  await withServer({ extraArgs: ['--max-classes', '2'] }, async (srv, open) => {
+  await withServer({ args: ['--max-classes', '2'] }, async (srv, open) => {
     const a = await open();
     await a.call(T.DEFINE, 'k1', DESC);
     await a.call(T.DEFINE, 'k2', DESC);
@@ -67,7 +68,7 @@ test('--max-classes: DEFINE past the limit gets LIMIT; an identical re-DEFINE is
 });
 
 test('--max-rate: requests past the rate get RATE_LIMIT, each request still gets exactly one reply, other clients are not affected', async () => {
-  await withServer({ extraArgs: ['--max-rate', '20'] }, async (srv, open) => {
+  await withServer({ args: ['--max-rate', '20'] }, async (srv, open) => {
     const a = await open();
     const b = await open();
     await new Promise((r) => setTimeout(r, 1100)); // a fresh one-second window for both
@@ -131,7 +132,7 @@ test('protocol errors between valid requests answered with an ERROR (UNKNOWN_CLA
 });
 
 test('--max-queue: a client that stops reading is closed with 4001 while the others get every update', { timeout: 60000 }, async () => {
-  await withServer({ extraArgs: ['--max-queue', '65536'], maxMessage: 1024 * 1024 }, async (srv, open) => {
+  await withServer({ args: ['--max-queue', '65536'], maxMessage: 1024 * 1024 }, async (srv, open) => {
     const o = await open();
     const slow = await open();
     const fast = await open();

@@ -1,8 +1,8 @@
-// Issue 3: integer and float validation and coercion (PROTOCOL.md §7).
+// Integer and float validation and coercion (PROTOCOL.md §7).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
-import { F64 } from './lib/mp.mjs';
+import { F64 } from '../lib/mp.mjs';
 
 const CLS = uniqueClass('numbers');
 const DESC = {

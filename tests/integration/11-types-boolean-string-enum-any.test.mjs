@@ -1,10 +1,10 @@
-// Issue 3: boolean, string, enum (strict type equality) and any (deep
+// Boolean, string, enum (strict type equality) and any (deep
 // equality with map key order ignored, canonical maps, duplicate keys and
 // depth refused).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';
-import { RawMap, Raw } from './lib/mp.mjs';
+import { RawMap, Raw } from '../lib/mp.mjs';
 
 const CLS = uniqueClass('kinds');
 const DESC = {

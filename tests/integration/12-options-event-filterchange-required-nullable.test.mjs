@@ -1,4 +1,4 @@
-// Issue 3: param options event, filterChange, required, nullable, local.
+// Param options event, filterChange, required, nullable, local.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, E, uniqueClass, assertNames, RawClient } from './lib/harness.mjs';

@@ -1,4 +1,4 @@
-// Issue 3: DEFINE (validation of descriptions, defaults validated and clipped,
+// DEFINE (validation of descriptions, defaults validated and clipped,
 // identical re-define is a no-op, different is CLASS_EXISTS) and DESCRIBE
 // (expanded descriptions with every option default).
 import { test } from 'node:test';
@@ -133,7 +133,7 @@ test('a float default below min is clipped at definition', async (t) => {
 
 test('an integral float default for an integer is accepted (3.0 -> 3)', async (t) => {
   const c = await h.client(t);
-  const { F64 } = await import('./lib/mp.mjs');
+  const { F64 } = await import('../lib/mp.mjs');
   const cls = await defineFresh(c, { x: { type: 'integer', default: new F64(3.0) } });
   assert.equal((await c.describe(cls)).x.default, 3);
 });

@@ -1,4 +1,4 @@
-// Issue 3: atomic sets (one bad key rejects everything, with the right code,
+// Atomic sets (one bad key rejects everything, with the right code,
 // a message naming class, param and value, nothing applied or broadcast,
 // exactly one reply), no-op sets, seq +1 per applied update.
 import { test } from 'node:test';

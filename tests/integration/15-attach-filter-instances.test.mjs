@@ -1,4 +1,4 @@
-// Issue 3: ATTACH by class (oldest state), by class + id, with a filter the
+// ATTACH by class (oldest state), by class + id, with a filter the
 // server enforces; two attachments to one state by one client; ids never
 // reused.
 import { test } from 'node:test';

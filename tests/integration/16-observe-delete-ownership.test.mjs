@@ -1,4 +1,4 @@
-// Issue 3: OBSERVE one class / all classes (current states, then create and
+// OBSERVE one class / all classes (current states, then create and
 // delete notices), UNOBSERVE; DELETE ownership rules and notifications.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 3: schema files. `"server": true` classes get one state created and
+// Schema files. `"server": true` classes get one state created and
 // owned by the server (session 0); `"server": false` classes are only defined.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

@@ -1,4 +1,4 @@
-// Issue 3: many clients and many states at once (100 clients, 1000 states):
+// Many clients and many states at once (100 clients, 1000 states):
 // every client sees each state's updates in seq order with no gap, and states
 // are isolated from each other.
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// Issue 3 (ordering under load): one state fanned out to many subscribers,
+// Ordering under load: one state fanned out to many subscribers,
 // several writers at once, and a DELETE or an owner leaving in the middle of
 // a stream of sets: no gap, no duplicate, nothing after DELETED, one reply
 // per request.

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, RawClient } from './lib/harness.mjs';
-import { F64, RawMap } from './lib/mp.mjs';
+import { F64, RawMap } from '../lib/mp.mjs';
 
 const SEED = Number(process.env.TUTTI_IT_SEED ?? 20261122);
 const COUNT = Number(process.env.TUTTI_IT_RANDOM ?? 3000);

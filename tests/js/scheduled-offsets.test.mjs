@@ -1,5 +1,5 @@
-// Issue 7: "several clients with different artificial clock offsets fire the
-// listener for an `at` update within the estimation error of `at`".
+// Several clients with different artificial clock offsets fire the listener
+// for an `at` update within the estimation error of `at`.
 // Three clients in this process, each with its own local clock: offsets of
 // an hour and of 12345.678 s, two of them drifting by ±100 ppm. They share
 // one real clock (performance.now()), so the real instants at which their

@@ -1,17 +1,19 @@
-// Shared test fixture: start the real tutti-server on a free port.
+// The one server fixture of every Node suite: starts the real tutti-server
+// with `--port 0` (the kernel picks the port, the server's log line names
+// it, so no other process can take it in between), stops it with SIGTERM and
+// fails on a non-zero exit or a sanitizer report.
 //
 //   import { startServer } from '../lib/server.mjs';
-//   const srv = await startServer({ schemas: { demo: {...} } });
+//   const srv = await startServer({ schemas: [{ class, server, description }], resumeWindow: 0 });
 //   ... srv.url (ws://127.0.0.1:PORT/), srv.httpUrl (http://127.0.0.1:PORT/)
-//   await srv.stop();   // SIGTERM; throws if the exit is not 0 or stderr has sanitizer reports
+//   await srv.stop();   // SIGTERM; throws on exit != 0, a signal, or a sanitizer report
 //
-// Env: TUTTI_SERVER (path of the tutti-server binary; default
-// $TUTTI_ROOT/build/tutti-server), TUTTI_ROOT (repo root; default: two levels
-// above this file).
+// Env: TUTTI_SERVER (the tutti-server binary; default $TUTTI_ROOT/build/tutti-server),
+// TUTTI_ROOT (the repo root; default two levels above this file).
 
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,138 +21,215 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(process.env.TUTTI_ROOT || join(dirname(fileURLToPath(import.meta.url)), '..', '..'));
 export const SERVER = resolve(process.env.TUTTI_SERVER || join(ROOT, 'build', 'tutti-server'));
 
-const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
+/** What ASan, LSan, UBSan, TSan and MSan print: any of it on stderr fails the test. */
+export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
+
+/** The server's start-up line, e.g. "listening on http://127.0.0.1:41234 (web ...". */
+const LISTENING = /listening on http:\/\/\S+:(\d+) /;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** The last n characters of s (for messages). */
+export function tail(s, n = 4000) {
+  return s.length > n ? '...' + s.slice(-n) : s;
+}
+
+/** Throw when stderr holds a sanitizer report. */
+export function assertNoSanitizer(stderr, what = 'tutti-server') {
+  if (SANITIZER.test(stderr)) throw new Error(`${what} reported a sanitizer error:\n${tail(stderr, 8000)}`);
+}
 
 /** True when the server binary exists (tests may skip themselves otherwise). */
 export function serverAvailable() { return existsSync(SERVER); }
 
-/** A free TCP port on 127.0.0.1 (bind port 0, read it, close). */
-export function freePort() {
+// Temporary directories made here are removed when the test process ends,
+// whatever way the test ended (a killed server's schemas may be reused by a
+// restart until then).
+const temps = new Set();
+process.on('exit', () => { for (const d of temps) rmSync(d, { recursive: true, force: true }); });
+
+/** A fresh temporary directory, removed when the process exits. */
+export function tmpDir(prefix = 'tutti-test-') {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.add(d);
+  return d;
+}
+
+/**
+ * Write schema files into dir (created if missing). `schemas` is either
+ * - an array of `{class, server, description}` (written as NN-<class>.json,
+ *   in order) or of `{file, content}` raw files, or
+ * - an object `{fileName: body}` (".json" appended when missing; a string
+ *   body is written as it is).
+ */
+export function writeSchemas(dir, schemas = []) {
+  mkdirSync(dir, { recursive: true });
+  if (Array.isArray(schemas)) {
+    schemas.forEach((s, i) => {
+      if (s.file) writeFileSync(join(dir, s.file), s.content);
+      else writeFileSync(join(dir, `${String(i).padStart(2, '0')}-${s.class}.json`), JSON.stringify(s, null, 2));
+    });
+  } else {
+    for (const [name, body] of Object.entries(schemas)) {
+      writeFileSync(join(dir, name.endsWith('.json') ? name : `${name}.json`), typeof body === 'string' ? body : JSON.stringify(body, null, 2));
+    }
+  }
+  return dir;
+}
+
+/** Write {relPath: content} under dir. */
+function writeFiles(dir, files) {
+  for (const [rel, content] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    writeFileSync(join(dir, rel), content);
+  }
+  return dir;
+}
+
+/** HTTP GET with a bounded time. Resolves {status, headers, body (Buffer)}. */
+export function httpGet(url, { timeout = 5000, headers = {} } = {}) {
   return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
+    const req = request(url, { headers, timeout }, (r) => {
+      const chunks = [];
+      r.on('data', (c) => chunks.push(c));
+      r.on('end', () => res({ status: r.statusCode, headers: r.headers, body: Buffer.concat(chunks) }));
+      r.on('error', rej);
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${url}: timeout`)));
+    req.on('error', rej);
+    req.end();
+  });
+}
+
+function spawnServer(args, env) {
+  if (!existsSync(SERVER)) throw new Error(`tutti-server not found at ${SERVER} (set TUTTI_SERVER)`);
+  return spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env, ...env } });
+}
+
+/**
+ * Run the binary to completion (--help, a refused start, --delete-class...).
+ * Killed after `timeout` ms. Resolves {code, signal, stdout, stderr, ms, timedOut}.
+ */
+export function runServerToExit(args, { timeout = 10000, env = {} } = {}) {
+  return new Promise((res) => {
+    const t0 = Date.now();
+    const child = spawnServer(args, env);
+    let stdout = '', stderr = '', timedOut = false;
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
+    child.on('error', (err) => { stderr += `\nspawn error: ${err.message}`; });
+    // 'close' comes after the pipes drained: nothing of stderr is lost
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      res({ code, signal, stdout, stderr, ms: Date.now() - t0, timedOut });
     });
   });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function healthy(httpUrl, timeoutMs) {
+async function healthy(port, timeout) {
   try {
-    const r = await fetch(new URL('/healthz', httpUrl), { signal: AbortSignal.timeout(timeoutMs) });
-    await r.arrayBuffer().catch(() => {});
-    return r.status === 200;
+    return (await httpGet(`http://127.0.0.1:${port}/healthz`, { timeout })).status === 200;
   } catch { return false; }
 }
 
 /**
- * Start tutti-server.
+ * Start tutti-server. Every option is the server's default unless given:
+ * a test that depends on one (the resume window above all) says so.
  * @param {object} [opts]
- * @param {string} [opts.schemasDir] directory of schemas (default: $TUTTI_ROOT/schemas unless `schemas` is given)
- * @param {Object<string, object>} [opts.schemas] schema files to write into a fresh temp dir:
- *   { fileName: {class, server, description} } (".json" is appended when missing)
- * @param {string} [opts.webDir] default $TUTTI_ROOT/web
+ * @param {string} [opts.schemasDir] an existing schemas directory
+ * @param {Array|Object} [opts.schemas] schema files for a fresh directory (see writeSchemas);
+ *   without schemas or schemasDir: the repo's schemas/
+ * @param {string} [opts.webDir] an existing web directory
+ * @param {Object<string,string>} [opts.webFiles] {relPath: content} for a fresh web directory;
+ *   without webFiles or webDir: the repo's web/
  * @param {string} [opts.db] default ':memory:'
- * @param {number} [opts.resumeWindow] seconds (--resume-window)
+ * @param {number} [opts.port] only to restart on the port of an earlier server (default 0: the kernel picks)
+ * @param {number} [opts.resumeWindow] seconds (--resume-window; the server's default is 60)
  * @param {number} [opts.history] (--history)
  * @param {number} [opts.maxMessage] bytes (--max-message)
- * @param {string[]} [opts.args] extra arguments
- * @param {object} [opts.env] extra environment
- * @param {number} [opts.startTimeout=10000] ms to wait for /healthz
- * @returns {Promise<{port:number, url:string, httpUrl:string, proc:import('node:child_process').ChildProcess,
- *   schemasDir:string, stop:(opts?:{timeout?:number, allowFail?:boolean})=>Promise<{code:number|null, signal:string|null, stderr:string}>,
- *   kill9:()=>Promise<void>, stderr:()=>string, stdout:()=>string}>}
+ * @param {string[]} [opts.args] more arguments (they come last, so they win)
+ * @param {object} [opts.env] more environment
+ * @param {number} [opts.startTimeout=15000] ms until the server must answer /healthz
  */
 export async function startServer(opts = {}) {
-  if (!existsSync(SERVER)) throw new Error(`tutti-server not found at ${SERVER} (set TUTTI_SERVER)`);
   let schemasDir = opts.schemasDir;
-  let tmp = null;
-  if (!schemasDir && opts.schemas) {
-    tmp = mkdtempSync(join(tmpdir(), 'tutti-schemas-'));
-    schemasDir = tmp;
-    for (const [name, body] of Object.entries(opts.schemas)) {
-      writeFileSync(join(tmp, name.endsWith('.json') ? name : `${name}.json`), typeof body === 'string' ? body : JSON.stringify(body, null, 2));
+  if (!schemasDir) schemasDir = opts.schemas ? writeSchemas(tmpDir('tutti-schemas-'), opts.schemas) : join(ROOT, 'schemas');
+  let webDir = opts.webDir;
+  if (!webDir) webDir = opts.webFiles ? writeFiles(tmpDir('tutti-web-'), opts.webFiles) : join(ROOT, 'web');
+
+  const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--schemas', schemasDir, '--web', webDir,
+    '--db', opts.db ?? ':memory:'];
+  if (opts.resumeWindow !== undefined) args.push('--resume-window', String(opts.resumeWindow));
+  if (opts.history !== undefined) args.push('--history', String(opts.history));
+  if (opts.maxMessage !== undefined) args.push('--max-message', String(opts.maxMessage));
+  if (opts.args) args.push(...opts.args);
+
+  const proc = spawnServer(args, opts.env || {});
+  let stderr = '', stdout = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  proc.stdout.on('data', (d) => { stdout += d; });
+  proc.on('error', (err) => { stderr += `\nspawn error: ${err.message}`; });
+  let exited = null;
+  const exitP = new Promise((res) => proc.on('close', (code, signal) => { exited = { code, signal }; res(exited); }));
+
+  const deadline = Date.now() + (opts.startTimeout ?? 15000);
+  let port = 0, ok = false;
+  while (Date.now() < deadline && !exited) {
+    if (!port) {
+      const m = LISTENING.exec(stderr);
+      if (!m) { await sleep(20); continue; }
+      port = Number(m[1]);
     }
+    if (await healthy(port, 1000)) { ok = true; break; }
+    await sleep(50);
   }
-  if (!schemasDir) schemasDir = join(ROOT, 'schemas');
-  if (!existsSync(schemasDir)) mkdirSync(schemasDir, { recursive: true });
-  const webDir = opts.webDir || join(ROOT, 'web');
+  if (!ok) {
+    if (!exited) { proc.kill('SIGKILL'); await exitP; }
+    throw new Error(`tutti-server did not become healthy (port ${port || 'not logged'}, exit ${JSON.stringify(exited)})\n` +
+      `args: ${args.join(' ')}\nstderr:\n${tail(stderr)}`);
+  }
 
-  let lastErr = null;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    // Without opts.port the kernel picks the port (--port 0) and the server's
-    // log line names it: no other process can take it between a probe and
-    // the bind (a race seen as stray 1006/1001 closes on a busy machine).
-    let port = opts.port || 0;
-    const args = ['--host', '127.0.0.1', '--port', String(port), '--schemas', schemasDir, '--web', webDir, '--db', opts.db || ':memory:'];
-    if (opts.resumeWindow !== undefined) args.push('--resume-window', String(opts.resumeWindow));
-    if (opts.history !== undefined) args.push('--history', String(opts.history));
-    if (opts.maxMessage !== undefined) args.push('--max-message', String(opts.maxMessage));
-    if (opts.args) args.push(...opts.args);
-    const proc = spawn(SERVER, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env, ...(opts.env || {}) },
-    });
-    let stderr = '', stdout = '';
-    proc.stderr.on('data', (d) => { stderr += d; });
-    proc.stdout.on('data', (d) => { stdout += d; });
-    let exited = null;
-    const exitP = new Promise((res) => proc.on('exit', (code, signal) => { exited = { code, signal }; res(exited); }));
-    proc.on('error', (err) => { stderr += `\nspawn error: ${err.message}`; });
-
-    const deadline = Date.now() + (opts.startTimeout ?? 10000);
-    let ok = false;
-    while (Date.now() < deadline && !exited) {
-      if (!port) {
-        const m = /listening on http:\/\/[^\s]+:(\d+) /.exec(stderr);
-        if (!m) { await sleep(20); continue; }
-        port = Number(m[1]);
+  let stopped = false;
+  return {
+    port, args, proc, schemasDir, webDir,
+    url: `ws://127.0.0.1:${port}/`,
+    httpUrl: `http://127.0.0.1:${port}/`,
+    stderr: () => stderr,
+    stdout: () => stdout,
+    /** null while running, else {code, signal}. */
+    exited: () => exited,
+    /**
+     * SIGTERM and wait (SIGKILL after `timeout` ms). Unless allowFail, throws
+     * when the server had died by itself, did not exit in time, exited with a
+     * signal or a code other than 0, or printed a sanitizer report.
+     * Resolves {code, signal, stderr, timedOut}.
+     */
+    async stop({ timeout = 10000, allowFail = false } = {}) {
+      if (stopped) return { ...exited, stderr, timedOut: false };
+      stopped = true;
+      const diedBefore = exited;
+      if (!exited) proc.kill('SIGTERM');
+      let timedOut = false;
+      const t = setTimeout(() => { if (!exited) { timedOut = true; proc.kill('SIGKILL'); } }, timeout);
+      const { code, signal } = await exitP;
+      clearTimeout(t);
+      if (!allowFail) {
+        assertNoSanitizer(stderr);
+        const how = code === null ? `signal ${signal}` : `code ${code}`;
+        if (diedBefore) throw new Error(`tutti-server died during the test (${how}):\n${tail(stderr)}`);
+        if (timedOut) throw new Error(`tutti-server did not exit within ${timeout} ms of SIGTERM:\n${tail(stderr)}`);
+        if (code !== 0) throw new Error(`tutti-server exited with ${how} on SIGTERM:\n${tail(stderr)}`);
       }
-      if (await healthy(`http://127.0.0.1:${port}/`, 500)) { ok = true; break; }
-      await sleep(50);
-    }
-    const url = `ws://127.0.0.1:${port}/`;
-    const httpUrl = `http://127.0.0.1:${port}/`;
-    if (!ok) {
-      if (!exited) { proc.kill('SIGKILL'); await exitP; }
-      lastErr = new Error(`tutti-server did not become healthy on port ${port} (exit ${JSON.stringify(exited)}):\n${stderr.slice(-4000)}`);
-      if (opts.port) break;
-      continue; // port taken meanwhile? retry on another one
-    }
-
-    let stopped = false;
-    const srv = {
-      port, url, httpUrl, proc, schemasDir,
-      stderr: () => stderr,
-      stdout: () => stdout,
-      /** SIGTERM, wait, check exit 0 and no sanitizer report. */
-      async stop({ timeout = 10000, allowFail = false } = {}) {
-        if (stopped) return { ...exited, stderr };
-        stopped = true;
-        if (!exited) proc.kill('SIGTERM');
-        const t = setTimeout(() => { if (!exited) proc.kill('SIGKILL'); }, timeout);
-        const { code, signal } = await exitP;
-        clearTimeout(t);
-        if (tmp) rmSync(tmp, { recursive: true, force: true });
-        if (!allowFail) {
-          if (SANITIZER.test(stderr)) throw new Error(`tutti-server reported a sanitizer error:\n${stderr.slice(-8000)}`);
-          if (code !== 0) throw new Error(`tutti-server exited with ${code === null ? `signal ${signal}` : `code ${code}`} on SIGTERM:\n${stderr.slice(-4000)}`);
-        }
-        return { code, signal, stderr };
-      },
-      /** SIGKILL (a crash); no exit check. */
-      async kill9() {
-        if (!exited) proc.kill('SIGKILL');
-        await exitP;
-        stopped = true; // the schemas dir is kept: a test may restart on it
-      },
-    };
-    return srv;
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-  throw lastErr;
+      return { code, signal, stderr, timedOut };
+    },
+    /** SIGKILL (a crash). Checks nothing but the sanitizer: a report before the kill is still a bug. */
+    async kill9() {
+      if (!exited) proc.kill('SIGKILL');
+      await exitP;
+      stopped = true;
+      assertNoSanitizer(stderr);
+      return exited;
+    },
+  };
 }

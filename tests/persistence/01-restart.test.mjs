@@ -1,4 +1,4 @@
-// Issue 5, "Restart": classes, states, values, seq, history and ids survive a
+// Restart: classes, states, values, seq, history and ids survive a
 // clean stop (SIGTERM) and a kill -9; ids continue (never reused, not even
 // the id of a deleted state); the sync clock continues (never backwards).
 import { test } from 'node:test';

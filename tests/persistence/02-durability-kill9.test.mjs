@@ -1,4 +1,4 @@
-// Issue 5, "Durability": writers get updates acknowledged while the server is
+// Durability: writers get updates acknowledged while the server is
 // kill -9ed again and again (at least 20 cycles) on the same database file.
 // An update is acknowledged (RESULT) only after its transaction committed, so
 // every acknowledged update must be in the restored state and its history.

@@ -1,4 +1,4 @@
-// Issue 5, "Late join": a client attaching after N events gets the current
+// Late join: a client attaching after N events gets the current
 // values and the last n events in order (ATTACH `history: n`), or exactly the
 // events after s (`since: s`); `historyComplete` is false when the asked range
 // has left the history (--history 10); event params are in the history while

@@ -1,4 +1,4 @@
-// Issue 5, "Resume" (PROTOCOL.md §3, §9): a client whose socket is cut
+// Resume (PROTOCOL.md §3, §9): a client whose socket is cut
 // mid-stream (and one cut across a server restart) gets exactly the events it
 // missed, in order, no gap, no duplicate, or a SNAPSHOT when they left the
 // history; it keeps its session, instances, owned states and observes. An

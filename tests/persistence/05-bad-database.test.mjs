@@ -1,4 +1,4 @@
-// Issue 5, "Bad database": a corrupt or unwritable database file gives a clear
+// Bad database: a corrupt or unwritable database file gives a clear
 // error at start (non-zero exit, a message naming the database on stderr),
 // never a crash (no sanitizer report, no signal), and never overwrites the
 // file (same bytes before and after).
@@ -8,12 +8,12 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync, readFileSync, mkdirSync, readdirSync, existsSync, statSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Site, runToExit, sha256, tempDir, assertNoSanitizer, tail, SANITIZER, ROOT } from './lib/persist.mjs';
+import { Site, runServerToExit, sha256, tmpDir, assertNoSanitizer, tail, SANITIZER, ROOT } from './lib/persist.mjs';
 
 const MAX_MS = 6000; // "quickly": a refusal needs no more than SQLite's 2 s busy timeout
 
 function dirFor(t) {
-  const d = tempDir('tutti-baddb-');
+  const d = tmpDir('tutti-baddb-');
   t.after(() => rmSync(d, { recursive: true, force: true }));
   mkdirSync(join(d, 'schemas'));
   return d;
@@ -25,7 +25,7 @@ function args(dir, db, extra = []) {
 
 /** The server must refuse to start: exit code != 0, no signal, fast, a clear message naming the db. */
 async function assertRefused(dir, db, { mention = [], extra = [] } = {}) {
-  const r = await runToExit(args(dir, db, extra), { timeout: MAX_MS + 1000 });
+  const r = await runServerToExit(args(dir, db, extra), { timeout: MAX_MS + 1000 });
   const ctx = `stderr:\n${tail(r.stderr)}`;
   assert.equal(r.timedOut, false, `the server did not exit (it should refuse the database ${db}); ${ctx}`);
   assert.equal(r.signal, null, `the server died of signal ${r.signal} (a crash); ${ctx}`);
@@ -203,7 +203,7 @@ test('a database in use by a running tutti-server: a second server on it refuses
   const a = await site.client();
   await a.define('room', { n: { type: 'integer', default: 0 } });
   const r = await a.create('room', { n: 1 });
-  const res = await runToExit(args(site.dir, site.db, ['--port', '0', '--resume-window', '60']), { timeout: MAX_MS + 1000 });
+  const res = await runServerToExit(args(site.dir, site.db, ['--port', '0', '--resume-window', '60']), { timeout: MAX_MS + 1000 });
   assert.equal(res.timedOut, false, `the second server started on a database in use:\n${tail(res.stderr)}`);
   assert.notEqual(res.code, 0);
   assert.equal(res.signal, null);
@@ -228,7 +228,7 @@ test('a schema file changed since the database was written: a clear refusal nami
   const file = join(site.schemasDir, readdirSync(site.schemasDir)[0]);
   writeFileSync(file, JSON.stringify(schema({ volume: { type: 'float', default: 0.5 }, pan: { type: 'float', default: 0 } })));
   const before = sha256(site.db);
-  const r = await runToExit(args(site.dir, site.db, ['--schemas', site.schemasDir]), { timeout: MAX_MS + 1000 });
+  const r = await runServerToExit(args(site.dir, site.db, ['--schemas', site.schemasDir]), { timeout: MAX_MS + 1000 });
   assert.equal(r.timedOut, false, `started with a schema that contradicts the database:\n${tail(r.stderr)}`);
   assert.notEqual(r.code, 0);
   assert.equal(r.signal, null);
@@ -248,7 +248,7 @@ test('a refused start does not disturb a good database: the same file starts aft
   await site.stop();
   const before = sha256(site.db);
   // a second server on the same (good) file with a bad option refuses without touching it
-  const bad = await runToExit(args(site.dir, site.db, ['--history', 'lots']), { timeout: 10000 });
+  const bad = await runServerToExit(args(site.dir, site.db, ['--history', 'lots']), { timeout: 10000 });
   assert.notEqual(bad.code, 0);
   assert.equal(bad.signal, null);
   assert.equal(sha256(site.db), before);

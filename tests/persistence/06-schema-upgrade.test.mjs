@@ -1,4 +1,4 @@
-// Issue 5: "schema version in PRAGMA user_version with a migration path".
+// The schema version lives in PRAGMA user_version, with a migration path.
 // A database written by an earlier tutti-server must open with a newer one:
 // same user_version means same tables, and a new layout gets a new version
 // and a migration. Here: a database in the layout of the first persistent

@@ -1,4 +1,4 @@
-// Clock-sync accuracy on loopback against the real server (issue 7): a raw
+// Clock-sync accuracy on loopback against the real server: a raw
 // WebSocket client drives web/sync.js with a fake local clock offset by
 // 12345.678 s and running 100 ppm fast. After the first series the estimate
 // must be within 0.5 ms of the true server time, where "true" is measured by

@@ -1,4 +1,4 @@
-// Clock-sync accuracy under jitter (issue 7): the server and a client in two
+// Clock-sync accuracy under jitter: the server and a client in two
 // network namespaces joined by a veth pair, each end delayed by
 // `tc netem delay 20ms 5ms` (so 20 ms ± 5 ms each way, uniform), the client
 // clock offset by 12345.678 s and 100 ppm fast. The estimate's error must stay

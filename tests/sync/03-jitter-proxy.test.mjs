@@ -1,4 +1,4 @@
-// Clock-sync accuracy under jitter without kernel help (issue 7): the same
+// Clock-sync accuracy under jitter without kernel help: the same
 // check as 02-jitter-netns (20 ms ± 5 ms uniform each way, client clock
 // offset by 12345.678 s and 100 ppm fast, error <= 2 ms p95), with the delay
 // made by a TCP proxy process (delay-proxy.mjs) instead of tc netem, so it

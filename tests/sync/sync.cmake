@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-# Clock-sync estimator tests (issue 7). Included from tests/tests.cmake, so
+# Clock-sync estimator tests. Included from tests/tests.cmake, so
 # paths are relative to the source root. shared/sync.c is compiled into the
 # test itself (not linked from tutti_core) so this works whether or not the
 # core library lists it; the test needs nothing else from the core.

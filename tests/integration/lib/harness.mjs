@@ -1,11 +1,16 @@
 // One server per test file: started in before(), stopped in after() with the
 // exit-0 / no-sanitizer check. Clients opened through `h.client(t)` are closed
 // at the end of their test.
+//
+// Integration tests start from an empty class table (`schemas: []`) and a
+// resume window of 0 (a closed connection's session and instances go at
+// once, so counts of instances and presence are exact); a test that needs
+// anything else passes it.
 
 import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from './server.mjs';
-import { RawClient, T, E, ERROR_NAMES, short } from './client.mjs';
+import { startServer } from '../../lib/server.mjs';
+import { RawClient, T, E, ERROR_NAMES, short } from '../../lib/client.mjs';
 
 export { T, E, ERROR_NAMES, short, RawClient };
 
@@ -39,10 +44,10 @@ export function useServer(opts = {}, setup = null) {
     },
   };
   before(async () => {
-    h.server = await startServer(opts);
+    h.server = await startServer({ schemas: [], resumeWindow: 0, ...opts });
     if (setup) await setup(h);
   }, { timeout: 30000 });
-  after(async () => { if (h.server) await h.server.stopAndCheck(); }, { timeout: 30000 });
+  after(async () => { if (h.server) await h.server.stop(); }, { timeout: 30000 });
   return h;
 }
 

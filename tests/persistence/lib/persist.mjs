@@ -1,8 +1,9 @@
 // Persistence test helpers: one server "site" = a temp dir holding a database
 // file and a schemas dir, on which the real tutti-server is started, stopped
 // (SIGTERM), killed (SIGKILL) and started again. Built on the shared fixture
-// tests/lib/server.mjs (each start gets a fresh free port); every server's
-// stderr is kept and checked for sanitizer reports, whatever way it ended.
+// tests/lib/server.mjs (each start gets a port of its own, --port 0); every
+// server's stderr is kept and checked for sanitizer reports, whatever way it
+// ended.
 //
 //   const site = await Site.create(t, { schemas: [...], history: 100 });
 //   await site.start();            // site.url
@@ -10,33 +11,19 @@
 //   await site.kill9();            // SIGKILL: clean stderr so far
 //   // t.after: anything still running is killed, the dir removed
 
-import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync, readFileSync, existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
-import { startServer, SERVER, ROOT } from '../../lib/server.mjs';
-import { RawClient, T, E, short } from '../../integration/lib/client.mjs';
+import { startServer, runServerToExit, tmpDir, tail, assertNoSanitizer, SANITIZER, SERVER, ROOT } from '../../lib/server.mjs';
+import { RawClient, T, E, short } from '../../lib/client.mjs';
 
-export { RawClient, T, E, short, SERVER, ROOT };
-
-export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
+export { RawClient, T, E, short, SERVER, ROOT, runServerToExit, tmpDir, tail, assertNoSanitizer, SANITIZER };
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export function tail(s, n = 4000) { return s.length > n ? '...' + s.slice(-n) : s; }
-
-export function assertNoSanitizer(stderr, what = 'tutti-server') {
-  assert.ok(!SANITIZER.test(stderr), `${what}: sanitizer report on stderr:\n${tail(stderr, 8000)}`);
-}
-
 export function sha256(path) {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
-
-export function tempDir(prefix = 'tutti-persist-') {
-  return mkdtempSync(join(tmpdir(), prefix));
 }
 
 /** Resolve `p` or reject after `ms` with a message naming `what`. */
@@ -63,7 +50,7 @@ export class Site {
   }
 
   constructor(o = {}) {
-    this.dir = tempDir();
+    this.dir = tmpDir('tutti-persist-');
     this.db = join(this.dir, 'tutti.db');
     this.schemasDir = join(this.dir, 'schemas');
     mkdirSync(this.schemasDir);
@@ -83,30 +70,11 @@ export class Site {
     return [...a, ...(this.o.args || []), ...extra];
   }
 
-  /**
-   * Start the server on the site's database (fresh port). Other test runs on
-   * the machine start servers on free ports too: between the fixture's
-   * freePort() and the bind, another server may take the port, and the
-   * fixture's /healthz poll would then find *that* server. So the start is
-   * only accepted once our process owns the listening socket.
-   */
+  /** Start the server on the site's database (a fresh port each time). */
   async start({ args = [], startTimeout = 15000 } = {}) {
     assert.equal(this.srv, null, 'a server of this site is already running');
-    let last = '';
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const srv = await startServer({ db: this.db, schemasDir: this.schemasDir, args: this.args(args), startTimeout });
-      const deadline = Date.now() + 5000;
-      let mine = false;
-      while (Date.now() < deadline && srv.proc.exitCode === null && srv.proc.signalCode === null) {
-        if (listensOn(srv.proc.pid, srv.port)) { mine = true; break; }
-        await sleep(20);
-      }
-      if (mine) { this.srv = srv; return srv; }
-      await srv.kill9();
-      last = srv.stderr();
-      this.runs.push({ how: 'start-lost-port', stderr: last });
-    }
-    throw new Error(`tutti-server never owned its port:\n${tail(last)}`);
+    this.srv = await startServer({ db: this.db, schemasDir: this.schemasDir, args: this.args(args), startTimeout });
+    return this.srv;
   }
 
   /** The running server must not have died by itself. */
@@ -131,10 +99,9 @@ export class Site {
     const srv = this.srv;
     this.assertAlive('server before kill -9');
     this.srv = null;
-    await srv.kill9();
-    const stderr = srv.stderr();
-    this.runs.push({ how: 'kill9', stderr });
-    assertNoSanitizer(stderr);
+    this.runs.push({ how: 'kill9', stderr: '' });
+    await srv.kill9(); // throws on a sanitizer report
+    this.runs.at(-1).stderr = srv.stderr();
   }
 
   /** A connected raw client (no HELLO); closed when the site is destroyed. */
@@ -160,7 +127,7 @@ export class Site {
       this.srv = null;
       const p = srv.proc;
       if (p.exitCode !== null || p.signalCode !== null) died = `exit ${p.exitCode}, signal ${p.signalCode}`;
-      await srv.kill9();
+      await srv.kill9().catch(() => {}); // its stderr is checked below, with the others
       this.runs.push({ how: 'destroy', stderr: srv.stderr() });
     }
     rmSync(this.dir, { recursive: true, force: true });
@@ -170,50 +137,6 @@ export class Site {
     for (const r of this.runs) assertNoSanitizer(r.stderr, `tutti-server (${r.how})`);
     assert.equal(died, null, `the server died by itself during the test (${died}):\n${tail(this.runs.at(-1).stderr)}`);
   }
-}
-
-/** True when process `pid` holds the socket listening on 127.0.0.1:`port` (Linux /proc). */
-export function listensOn(pid, port) {
-  const hex = port.toString(16).toUpperCase().padStart(4, '0');
-  const inodes = new Set();
-  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text;
-    try { text = readFileSync(f, 'utf8'); } catch { continue; }
-    for (const line of text.split('\n').slice(1)) {
-      const c = line.trim().split(/\s+/);
-      if (c.length > 9 && c[1].endsWith(`:${hex}`) && c[3] === '0A') inodes.add(c[9]);
-    }
-  }
-  if (!inodes.size) return false;
-  let fds;
-  try { fds = readdirSync(`/proc/${pid}/fd`); } catch { return false; }
-  for (const fd of fds) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m && inodes.has(m[1])) return true;
-    } catch { /* closed meanwhile */ }
-  }
-  return false;
-}
-
-/**
- * Run tutti-server to completion with `args` (for start-up refusals).
- * Resolves {code, signal, stdout, stderr, ms, timedOut}.
- */
-export function runToExit(args, { timeout = 10000 } = {}) {
-  return new Promise((resolve) => {
-    const t0 = Date.now();
-    const child = spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env } });
-    let stdout = '', stderr = '', timedOut = false;
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
-    child.on('error', (err) => { stderr += `\nspawn error: ${err.message}`; });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - t0, timedOut });
-    });
-  });
 }
 
 /** Events of `list` as compact [seq, changes] pairs (for messages). */

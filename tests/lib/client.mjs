@@ -1,25 +1,21 @@
-// A raw protocol client for the integration tests: WebSocket + msgpack, no
-// library logic. It records everything the server sends, in arrival order.
+// The raw protocol client of the tests: WebSocket + msgpack, no library
+// logic, so a test controls every byte it sends. It records everything the
+// server sends, in arrival order. Message types and error codes come from
+// web/tutti.js, whose numbers tests/js/protocol-numbers.test.mjs checks
+// against the C headers.
 
 import WebSocket from 'ws';
 import { decodeMulti } from '@msgpack/msgpack';
 import assert from 'node:assert/strict';
+import { MSG, ErrorCode, CloseCode, PROTOCOL, VERSION } from '../../web/tutti.js';
 import { encode, encodeMany } from './mp.mjs';
 
-export const T = {
-  HELLO: 1, DEFINE: 2, CREATE: 3, ATTACH: 4, DETACH: 5, DELETE: 6, SET: 7,
-  OBSERVE: 8, UNOBSERVE: 9, HISTORY: 10, DESCRIBE: 11, PING: 12,
-  RESULT: 64, ERROR: 65, UPDATE: 66, DELETED: 67, NOTICE: 68, PONG: 69, SNAPSHOT: 70,
-};
-
-export const E = {
-  BAD_MESSAGE: 1, UNKNOWN_TYPE: 2, NOT_READY: 3, BAD_VERSION: 4, BAD_REQUEST: 5,
-  UNKNOWN_CLASS: 10, CLASS_EXISTS: 11, BAD_DESCRIPTION: 12,
-  UNKNOWN_STATE: 20, UNKNOWN_INSTANCE: 21, NOT_OWNER: 22,
-  UNKNOWN_PARAM: 30, BAD_VALUE: 31, NOT_NULLABLE: 32, REQUIRED: 33, LOCAL_PARAM: 34, FILTERED: 35, BAD_FILTER: 36,
-  LIMIT: 40, RATE_LIMIT: 41, INTERNAL: 60,
-};
+/** Message types. */
+export const T = MSG;
+/** The server's error codes (the negative, client-only codes of tutti.js left out). */
+export const E = Object.freeze(Object.fromEntries(Object.entries(ErrorCode).filter(([, v]) => v > 0)));
 export const ERROR_NAMES = Object.fromEntries(Object.entries(E).map(([k, v]) => [v, k]));
+export { CloseCode, PROTOCOL, VERSION };
 
 export const DEFAULT_TIMEOUT = Number(process.env.TUTTI_IT_TIMEOUT ?? 5000);
 
@@ -71,7 +67,7 @@ export class RawClient {
     });
   }
 
-  static connect(url, { protocols = ['tutti.v1'], timeout = DEFAULT_TIMEOUT, wsOptions = {} } = {}) {
+  static connect(url, { protocols = [PROTOCOL], timeout = DEFAULT_TIMEOUT, wsOptions = {} } = {}) {
     return new Promise((resolve, reject) => {
       const ws = protocols === null ? new WebSocket(url, wsOptions) : new WebSocket(url, protocols, wsOptions);
       ws.binaryType = 'nodebuffer';
@@ -91,7 +87,7 @@ export class RawClient {
   }
 
   /** Connect and HELLO; resolves the client, with `welcome` set. */
-  static async open(url, helloOpts = { version: 1 }) {
+  static async open(url, helloOpts = { version: VERSION }) {
     const c = await RawClient.connect(url);
     c.welcome = await c.hello(helloOpts);
     return c;
@@ -160,7 +156,7 @@ export class RawClient {
     return { reqId: reply[1], code: reply[2], message: reply[3] };
   }
 
-  hello(opts = { version: 1 }) { return this.call(T.HELLO, opts); }
+  hello(opts = { version: VERSION }) { return this.call(T.HELLO, opts); }
   define(cls, description) { return this.call(T.DEFINE, cls, description); }
   describe(cls) { return this.call(T.DESCRIBE, cls); }
   create(cls, init = {}) { return this.call(T.CREATE, cls, init); }

@@ -1,9 +1,14 @@
-// A small msgpack *encoder* for the integration tests. It gives full control
-// over the bytes sent to the server: floats with an integral value (F64),
-// maps with duplicate or non-string keys (RawMap), raw bytes (Raw). Incoming
-// messages are decoded with @msgpack/msgpack (decodeMulti).
+// A small msgpack *encoder* for the tests. It gives full control over the
+// bytes sent to the server: floats with an integral value (F64), float32
+// (F32), maps with duplicate or non-string keys (RawMap), raw bytes (Raw).
+// Incoming messages are decoded with @msgpack/msgpack (decodeMulti).
 
 export class F64 {
+  constructor(v) { this.v = v; }
+}
+
+/** A float32 (the value is rounded to float32 when written). */
+export class F32 {
   constructor(v) { this.v = v; }
 }
 
@@ -61,6 +66,7 @@ function enc(v, out) {
     if (Number.isSafeInteger(v) && !Object.is(v, -0)) encodeInt(v, out);
     else encodeFloat(v, out);
   } else if (v instanceof F64) encodeFloat(v.v, out);
+  else if (v instanceof F32) { const b = Buffer.alloc(5); b[0] = 0xca; b.writeFloatBE(v.v, 1); out.push(b); }
   else if (v instanceof Raw) out.push(v.bytes);
   else if (typeof v === 'string') {
     const s = Buffer.from(v, 'utf8');
