@@ -20,6 +20,7 @@ const char *tt_code_name(int code)
 	case TT_UNKNOWN_STATE: return "UNKNOWN_STATE";
 	case TT_UNKNOWN_INSTANCE: return "UNKNOWN_INSTANCE";
 	case TT_NOT_OWNER: return "NOT_OWNER";
+	case TT_UNKNOWN_SCHEDULE: return "UNKNOWN_SCHEDULE";
 	case TT_UNKNOWN_PARAM: return "UNKNOWN_PARAM";
 	case TT_BAD_VALUE: return "BAD_VALUE";
 	case TT_NOT_NULLABLE: return "NOT_NULLABLE";
@@ -29,6 +30,8 @@ const char *tt_code_name(int code)
 	case TT_BAD_FILTER: return "BAD_FILTER";
 	case TT_LIMIT: return "LIMIT";
 	case TT_RATE_LIMIT: return "RATE_LIMIT";
+	case TT_FORBIDDEN: return "FORBIDDEN";
+	case TT_UNAUTHORIZED: return "UNAUTHORIZED";
 	case TT_INTERNAL: return "INTERNAL";
 	default: return "UNKNOWN";
 	}

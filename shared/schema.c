@@ -15,8 +15,11 @@ static const char *const type_names[] = {
 /* Option keys with a meaning; anything else lands in `extra`. */
 static const char *const known_keys[] = {
 	"type", "default", "nullable", "event", "required", "filterChange",
-	"immediate", "acknowledge", "local", "min", "max", "list", "metas"
+	"immediate", "acknowledge", "local", "min", "max", "list", "metas", "maxBytes"
 };
+
+/* Largest maxBytes a class may declare. */
+#define MAX_BYTES_LIMIT (1u << 30)
 
 bool tt_name_ok(const tt_value *v)
 {
@@ -48,6 +51,8 @@ static bool is_extra_key(const tt_param *p, const tt_value *k)
 		return true;
 	if (tt_str_eq(k, "min") || tt_str_eq(k, "max"))
 		return p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT;
+	if (tt_str_eq(k, "maxBytes"))
+		return p->type != TT_PT_STRING && p->type != TT_PT_ANY;
 	return tt_str_eq(k, "list") && p->type != TT_PT_ENUM;
 }
 
@@ -89,6 +94,10 @@ int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 			return tt_fail(err, TT_BAD_VALUE,
 				       "class \"%s\": invalid value for string param \"%s\": not UTF-8",
 				       c->name, p->name);
+		if (p->max_bytes && in->len > p->max_bytes)
+			return tt_fail(err, TT_BAD_VALUE,
+				       "class \"%s\": param \"%s\": a string of %u bytes is longer than its maxBytes %u",
+				       c->name, p->name, in->len, p->max_bytes);
 		*out = *in;
 		return 0;
 	case TT_PT_INTEGER: {
@@ -261,6 +270,16 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *e
 			return DFAIL("class \"%s\": param \"%s\": 'min' is greater than 'max'", cn, pn);
 	}
 
+	/* size bound of strings and `any` values, in bytes (an `any` counts
+	 * its msgpack encoding, checked where it is encoded) */
+	const tt_value *mb = tt_map_get(pd, "maxBytes");
+	if (mb && (p->type == TT_PT_STRING || p->type == TT_PT_ANY)) {
+		if (mb->type != TT_INT || mb->v.i < 1 || mb->v.i > MAX_BYTES_LIMIT)
+			return DFAIL("class \"%s\": param \"%s\": 'maxBytes' must be an integer from 1 to %u",
+				     cn, pn, MAX_BYTES_LIMIT);
+		p->max_bytes = (uint32_t)mb->v.i;
+	}
+
 	/* enum list */
 	const tt_value *list = tt_map_get(pd, "list");
 	if (p->type == TT_PT_ENUM) {
@@ -332,7 +351,7 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *e
 /* The expanded description of one param as a tree (arena). */
 static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 {
-	uint32_t n = 10 + p->extra.len;
+	uint32_t n = 11 + p->extra.len;
 	if (p->type == TT_PT_INTEGER || p->type == TT_PT_FLOAT)
 		n += 2;
 	if (p->type == TT_PT_ENUM)
@@ -359,6 +378,8 @@ static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 	}
 	if (p->type == TT_PT_ENUM)
 		KV("list", p->list);
+	if (p->max_bytes) /* only when given: classes without it keep their identity */
+		KV("maxBytes", tt_int(p->max_bytes));
 #undef KV
 	for (uint32_t k = 0; k < p->extra.len; k++)
 		kv[i++] = p->extra.v.pairs[k];

@@ -35,6 +35,7 @@ typedef struct tt_param {
 	int64_t imin, imax; /* integer bounds (INT64_MIN/MAX when unbounded) */
 	double fmin, fmax;  /* float bounds (-inf/+inf when unbounded) */
 	bool has_min, has_max;
+	uint32_t max_bytes; /* string/any: maxBytes option, 0 = the server's default */
 	tt_value def;     /* coerced default, nil for event/required */
 	tt_value list;    /* enum: the allowed values */
 	tt_value metas;   /* map */

@@ -113,11 +113,11 @@ tt_client *tt_client_new(void *wsi)
 static void drop_queue(tt_client *c)
 {
 	while (c->q_len) {
-		tt_msg_unref(c->q[c->q_head]);
+		tt_msg_unref(c->q[c->q_head].m);
 		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 		c->q_len--;
 	}
-	c->q_bytes = 0;
+	c->q_bytes = c->q_reply_bytes = 0;
 }
 
 void tt_client_free(tt_client *c)
@@ -170,6 +170,14 @@ static void mark_pending(tt_client *c, bool urgent)
 	c->pending = true;
 }
 
+void tt_client_finish(tt_client *c, int code)
+{
+	if (!c->closing && !c->finish_code) {
+		c->finish_code = code;
+		mark_pending(c, true);
+	}
+}
+
 void tt_client_close(tt_client *c, int code)
 {
 	if (c->closing)
@@ -180,19 +188,11 @@ void tt_client_close(tt_client *c, int code)
 	mark_pending(c, true);
 }
 
-void tt_client_send(tt_client *c, tt_msg *m)
+static void enqueue(tt_client *c, tt_msg *m, bool reply)
 {
-	if (c->closing)
-		return;
-	if (c->q_bytes + msg_cost(m) > g_max_queue) {
-		tt_log_warn("client %p: outgoing queue over %zu bytes, closing as a slow consumer",
-			    (void *)c, g_max_queue);
-		tt_client_close(c, 4001);
-		return;
-	}
 	if (c->q_len == c->q_cap) {
 		uint32_t cap = c->q_cap ? c->q_cap * 2 : 16;
-		tt_msg **q = tt_malloc(sizeof(*q) * cap);
+		tt_qent *q = tt_malloc(sizeof(*q) * cap);
 		for (uint32_t i = 0; i < c->q_len; i++)
 			q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
 		free(c->q);
@@ -201,37 +201,74 @@ void tt_client_send(tt_client *c, tt_msg *m)
 		c->q_cap = cap;
 	}
 	tt_msg_ref(m);
-	c->q[(c->q_head + c->q_len) & (c->q_cap - 1)] = m;
+	tt_qent *e = &c->q[(c->q_head + c->q_len) & (c->q_cap - 1)];
+	e->m = m;
+	e->reply = reply;
 	c->q_len++;
 	c->q_bytes += msg_cost(m);
+	if (reply)
+		c->q_reply_bytes += msg_cost(m);
+}
+
+void tt_client_send(tt_client *c, tt_msg *m)
+{
+	if (c->closing)
+		return;
+	if (c->q_bytes - c->q_reply_bytes + msg_cost(m) > g_max_queue) {
+		tt_log_warn("client %s: outgoing queue over %zu bytes, closing as a slow consumer",
+			    c->addr_text, g_max_queue);
+		tt_client_close(c, 4001);
+		return;
+	}
+	enqueue(c, m, false);
 	mark_pending(c, false);
 }
 
-void tt_client_send_buf(tt_client *c, const tt_buf *b)
+static void send_own(tt_client *c, const tt_buf *b, bool reply)
 {
 	if (c->closing)
 		return;
 	tt_msg *m = tt_msg_new(tt_buf_data(b), b->len);
-	tt_client_send(c, m);
+	if (reply)
+		enqueue(c, m, true);
+	else
+		tt_client_send(c, m);
 	tt_msg_unref(m);
 	if (!c->closing)
 		mark_pending(c, true);
+}
+
+void tt_client_send_copy(tt_client *c, const tt_buf *b)
+{
+	send_own(c, b, false);
+}
+
+void tt_client_reply(tt_client *c, const tt_buf *b)
+{
+	send_own(c, b, true);
+}
+
+bool tt_client_over(const tt_client *c)
+{
+	return c->q_bytes > g_max_queue;
 }
 
 tt_msg *tt_client_ready(const tt_client *c, uint32_t i)
 {
 	if (i >= c->q_len)
 		return NULL;
-	tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)];
+	tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)].m;
 	return m->batch <= g_released ? m : NULL;
 }
 
 void tt_client_consume(tt_client *c, uint32_t n)
 {
 	while (n-- && c->q_len) {
-		tt_msg *m = c->q[c->q_head];
-		c->q_bytes -= msg_cost(m);
-		tt_msg_unref(m);
+		tt_qent *e = &c->q[c->q_head];
+		c->q_bytes -= msg_cost(e->m);
+		if (e->reply)
+			c->q_reply_bytes -= msg_cost(e->m);
+		tt_msg_unref(e->m);
 		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 		c->q_len--;
 	}

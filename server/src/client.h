@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "peers.h"
 
 /* Headroom before each message for the WebSocket header; ws.c checks at
  * compile time that it covers LWS_PRE. */
@@ -43,16 +44,26 @@ void tt_msg_pool_free(void);
 typedef struct tt_session tt_session;
 typedef struct tt_client tt_client;
 
+typedef struct tt_qent {
+	tt_msg *m;           /* a reference */
+	bool reply;
+} tt_qent;
+
 struct tt_client {
 	void *wsi;           /* borrowed: the lws connection, valid until closed */
 	tt_session *session; /* borrowed: NULL until HELLO */
-	tt_msg **q;          /* owned ring of references */
+	unsigned char addr[TT_ADDR_LEN]; /* remote address (IPv4 mapped) */
+	char addr_text[48];  /* the same, printable */
+	tt_qent *q;          /* owned ring */
 	uint32_t q_head, q_len, q_cap;
 	size_t q_bytes;      /* payload queued + per-entry overhead (msg_cost) */
+	size_t q_reply_bytes;/* the part of q_bytes that is replies */
 	tt_buf rx;           /* reassembly of a fragmented message */
 	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
 	int close_code;
+	int finish_code;     /* no more input; close with it once the queue is written */
+	bool rx_paused;      /* its socket is not read (tt_client_over) */
 	bool rx_drop;        /* dropping the rest of an oversize message */
 	bool pending;        /* in the FIFO of clients to wake for writing */
 	bool urgent;         /* a reply is queued: wake at the end of this turn */
@@ -76,14 +87,24 @@ tt_client *tt_client_new(void *wsi);
 /* Free the client and drop its queue. Does not touch its session. */
 void tt_client_free(tt_client *c);
 
-/* Queue a reference to m for c (takes a new reference). When the queue
- * would pass --max-queue the client is closed with 4001 instead. */
+/* Queue a push: a reference to m for c (takes a new reference). When the
+ * pushes queued would pass --max-queue the client is closed with 4001
+ * instead. */
 void tt_client_send(tt_client *c, tt_msg *m);
-/* Queue a copy of the bytes of b: a reply (RESULT, ERROR, PONG) or a
- * message for this client alone; the client is woken first. */
-void tt_client_send_buf(tt_client *c, const tt_buf *b);
+/* Queue a push encoded for this client alone (a copy of b), woken at the
+ * end of the turn; bounded like tt_client_send. */
+void tt_client_send_copy(tt_client *c, const tt_buf *b);
+/* Queue a reply (a copy of b: RESULT, ERROR, PONG, a resume's catch-up),
+ * woken at the end of the turn; never closes the client. */
+void tt_client_reply(tt_client *c, const tt_buf *b);
+/* More than --max-queue bytes queued: do not take requests from c (and
+ * do not read its socket) until it drained. */
+bool tt_client_over(const tt_client *c);
 /* Stop all traffic and ask the network layer to close with code. */
 void tt_client_close(tt_client *c, int code);
+/* Take no more input; write what is queued (an ERROR saying why), then
+ * close with code. */
+void tt_client_finish(tt_client *c, int code);
 
 /* The i-th queued message if its batch is committed, else NULL. */
 tt_msg *tt_client_ready(const tt_client *c, uint32_t i);

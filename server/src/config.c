@@ -32,11 +32,36 @@ static void usage(FILE *f)
 "  --max-message BYTES  largest WebSocket message accepted (default 1048576)\n"
 "  --max-queue BYTES    outgoing bytes queued per client before it is closed\n"
 "                       as a slow consumer (default 4194304)\n"
-"  --max-states N       states one session may own (default 10000)\n"
-"  --max-instances N    attachments one session may hold (default 10000)\n"
+"  --max-states N       states one session may own (default 1000)\n"
+"  --max-instances N    attachments one session may hold (default 1000)\n"
 "  --max-classes N      classes in all (default 1000)\n"
 "  --max-rate N         messages per second per client, 0 = unlimited\n"
 "                       (default 10000)\n"
+"\n"
+"Security (README: Security; roles come from roles.json in --schemas):\n"
+"  --open               trust the default role like the others: it may set\n"
+"                       any state and define classes (a laptop ensemble on\n"
+"                       its own network; never for an audience)\n"
+"  --allow-origin O     accept WebSockets from pages of origin O too (e.g.\n"
+"                       https://piece.example.org); repeatable; '*' accepts\n"
+"                       any (default: only pages this server served)\n"
+"  --max-value-bytes B  largest string or any value (default 65536)\n"
+"  --max-state-bytes B  all the values of one state (default 1048576)\n"
+"  --history-bytes B    history kept per state, in bytes (default 1048576)\n"
+"  --max-description B  largest class description (default 65536)\n"
+"  --max-sessions N     sessions in all, waiting ones included (default 10000)\n"
+"  --max-total-states N states in all (default 100000)\n"
+"  --max-conns-per-addr N  connections from one address, 0 = no limit\n"
+"                       (default 64; raise it when phones come through NAT)\n"
+"  --max-new-sessions-per-addr N  new sessions per minute from one address,\n"
+"                       0 = no limit (default 60)\n"
+"  --max-connections N  connections in all (default: the open-file limit\n"
+"                       less a reserve for the database and files)\n"
+"  --max-schedule-ahead S  how far ahead a set may be scheduled (default 86400)\n"
+"  --max-schedules N    pending scheduled sets per session (default 100)\n"
+"  --max-memory B       bytes of values, histories and pending schedules in\n"
+"                       all; past it, writes that need more are refused\n"
+"                       (default 1073741824)\n"
 "  --delete-class NAME  delete a class and all its states from the database,\n"
 "                       then exit\n"
 "  -v, --verbose        debug logging\n"
@@ -75,6 +100,20 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		{"max-classes", required_argument, 0, 'c'},
 		{"max-rate", required_argument, 0, 'R'},
 		{"delete-class", required_argument, 0, 'D'},
+		{"open", no_argument, 0, 'O'},
+		{"allow-origin", required_argument, 0, 'a'},
+		{"max-value-bytes", required_argument, 0, 1001},
+		{"max-state-bytes", required_argument, 0, 1002},
+		{"history-bytes", required_argument, 0, 1003},
+		{"max-description", required_argument, 0, 1004},
+		{"max-sessions", required_argument, 0, 1005},
+		{"max-total-states", required_argument, 0, 1006},
+		{"max-conns-per-addr", required_argument, 0, 1007},
+		{"max-new-sessions-per-addr", required_argument, 0, 1008},
+		{"max-connections", required_argument, 0, 1009},
+		{"max-schedule-ahead", required_argument, 0, 1010},
+		{"max-schedules", required_argument, 0, 1011},
+		{"max-memory", required_argument, 0, 1012},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
@@ -89,15 +128,26 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 	cfg->history = 1000;
 	cfg->resume_window = 60;
 	cfg->keepalive = 10;
-	cfg->max_states = 10000;
-	cfg->max_instances = 10000;
+	cfg->max_states = 1000;
+	cfg->max_instances = 1000;
 	cfg->max_classes = 1000;
 	cfg->max_rate = 10000; /* far above a person or a 1 kHz sensor, far below a flood */
+	cfg->max_value_bytes = 64 << 10;
+	cfg->max_state_bytes = 1 << 20;
+	cfg->history_bytes = 1 << 20;
+	cfg->max_description = 64 << 10;
+	cfg->max_sessions = 10000;
+	cfg->max_total_states = 100000;
+	cfg->max_conns_per_addr = 64;
+	cfg->max_new_sessions_per_addr = 60;
+	cfg->max_schedule_ahead = 86400;
+	cfg->max_schedules = 100;
+	cfg->max_memory = (uint64_t)1 << 30;
 	optind = 1;
 	int c;
 	double v;
 	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
-		const char *name = NULL;
+		const char *name = "";
 		for (const struct option *o = opts; o->name; o++)
 			if (o->val == c)
 				name = o->name;
@@ -154,6 +204,38 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 			if (num(name, optarg, 0, 100000000, &v)) return -1;
 			cfg->max_rate = (uint32_t)v;
 			break;
+		case 'O': cfg->open = true; break;
+		case 'a':
+			if (cfg->n_allow_origin == TT_MAX_ORIGINS) {
+				fprintf(stderr, "tutti-server: at most %d --allow-origin\n", TT_MAX_ORIGINS);
+				return -1;
+			}
+			cfg->allow_origin[cfg->n_allow_origin++] = optarg;
+			break;
+		case 1001: if (num(name, optarg, 16, 256.0 * 1024 * 1024, &v)) return -1;
+			cfg->max_value_bytes = (uint32_t)v; break;
+		case 1002: if (num(name, optarg, 16, 1024.0 * 1024 * 1024, &v)) return -1;
+			cfg->max_state_bytes = (uint32_t)v; break;
+		case 1003: if (num(name, optarg, 1024, 1024.0 * 1024 * 1024, &v)) return -1;
+			cfg->history_bytes = (uint32_t)v; break;
+		case 1004: if (num(name, optarg, 1024, 256.0 * 1024 * 1024, &v)) return -1;
+			cfg->max_description = (uint32_t)v; break;
+		case 1005: if (num(name, optarg, 1, 10000000, &v)) return -1;
+			cfg->max_sessions = (uint32_t)v; break;
+		case 1006: if (num(name, optarg, 1, 100000000, &v)) return -1;
+			cfg->max_total_states = (uint32_t)v; break;
+		case 1007: if (num(name, optarg, 0, 10000000, &v)) return -1;
+			cfg->max_conns_per_addr = (uint32_t)v; break;
+		case 1008: if (num(name, optarg, 0, 10000000, &v)) return -1;
+			cfg->max_new_sessions_per_addr = (uint32_t)v; break;
+		case 1009: if (num(name, optarg, 0, 10000000, &v)) return -1;
+			cfg->max_connections = (uint32_t)v; break;
+		case 1010: if (num(name, optarg, 1, 1e9, &v)) return -1;
+			cfg->max_schedule_ahead = v; break;
+		case 1011: if (num(name, optarg, 1, 10000000, &v)) return -1;
+			cfg->max_schedules = (uint32_t)v; break;
+		case 1012: if (num(name, optarg, 1 << 20, 1e15, &v)) return -1;
+			cfg->max_memory = (uint64_t)v; break;
 		case 'v': cfg->verbose = 1; break;
 		case 'h': usage(stdout); return 1;
 		default:

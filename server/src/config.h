@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define TT_MAX_ORIGINS 16
+
 typedef struct tt_config {
 	const char *host;        /* --host, default 127.0.0.1 */
 	int port;                /* --port, default 8000 */
@@ -19,10 +21,25 @@ typedef struct tt_config {
 	uint32_t history;        /* --history N events per state, default 1000 */
 	double resume_window;    /* --resume-window SECONDS, default 60 */
 	double keepalive;        /* --keepalive SECONDS: ping a silent client, drop at 2.5x */
-	uint32_t max_states;     /* --max-states per session, default 10000 */
-	uint32_t max_instances;  /* --max-instances per session, default 10000 */
+	uint32_t max_states;     /* --max-states per session, default 1000 */
+	uint32_t max_instances;  /* --max-instances per session, default 1000 */
 	uint32_t max_classes;    /* --max-classes in all, default 1000 */
 	uint32_t max_rate;       /* --max-rate messages/s per client, 0 = off, default 10000 */
+	bool open;               /* --open: the default role is trusted like the others */
+	const char *allow_origin[TT_MAX_ORIGINS]; /* --allow-origin, repeatable; "*": any */
+	uint32_t n_allow_origin;
+	uint32_t max_value_bytes;   /* --max-value-bytes: string/any values, default 64 KiB */
+	uint32_t max_state_bytes;   /* --max-state-bytes: a state's values, default 1 MiB */
+	uint32_t history_bytes;     /* --history-bytes per state, default 1 MiB */
+	uint32_t max_description;   /* --max-description bytes of a class, default 64 KiB */
+	uint32_t max_sessions;      /* --max-sessions in all, default 10000 */
+	uint32_t max_total_states;  /* --max-total-states in all, default 100000 */
+	uint32_t max_conns_per_addr;/* --max-conns-per-addr, 0 = off, default 64 */
+	uint32_t max_new_sessions_per_addr; /* --max-new-sessions-per-addr per minute, default 60 */
+	uint32_t max_connections;   /* --max-connections, 0 = from the open-file limit */
+	double max_schedule_ahead;  /* --max-schedule-ahead seconds, default 86400 */
+	uint32_t max_schedules;     /* --max-schedules pending per session, default 100 */
+	uint64_t max_memory;        /* --max-memory: values, histories, schedules, default 1 GiB */
 	const char *delete_class;/* --delete-class NAME: operator deletes a class */
 	int verbose;             /* -v: debug log */
 } tt_config;

@@ -17,7 +17,8 @@
 enum op_kind {
 	OP_META = 1, OP_CLASS_PUT, OP_CLASS_DEL, OP_STATE_PUT, OP_STATE_DEL, OP_EVENT,
 	OP_EVENT_TRIM, OP_SESSION_PUT, OP_SESSION_GONE, OP_SESSION_DEL, OP_INSTANCE_PUT,
-	OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL, OP_SCHED_PUT, OP_SCHED_DEL
+	OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL, OP_SCHED_PUT, OP_SCHED_DEL,
+	OP_META_TEXT
 };
 
 enum stmt_id {
@@ -153,6 +154,15 @@ void tt_db_put_meta(const char *key, double value)
 	put_u8(OP_META);
 	put_bytes(key, strlen(key));
 	put_f64(value);
+}
+
+void tt_db_put_meta_text(const char *key, const char *value)
+{
+	if (!logging())
+		return;
+	put_u8(OP_META_TEXT);
+	put_bytes(key, strlen(key));
+	put_bytes(value, strlen(value));
 }
 
 void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len)
@@ -338,6 +348,10 @@ static int exec_op(reader *r)
 {
 	unsigned char kind = *r->p++;
 	switch (kind) {
+	case OP_META_TEXT:
+		bind_text(ST_META_PUT, 1, r);
+		bind_text(ST_META_PUT, 2, r);
+		return step(ST_META_PUT);
 	case OP_META:
 		bind_text(ST_META_PUT, 1, r);
 		bind_f64(ST_META_PUT, 2, r);
@@ -545,8 +559,12 @@ static int restore(const tt_db_loader *ld, tt_error *err)
 #define LEN(col) ((size_t)sqlite3_column_bytes(s, (col)))
 
 	QUERY("SELECT key, value FROM meta");
-	while (sqlite3_step(s) == SQLITE_ROW)
-		ld->meta(TEXT(0), sqlite3_column_double(s, 1));
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		if (sqlite3_column_type(s, 1) == SQLITE_TEXT)
+			ld->meta_text(TEXT(0), TEXT(1), LEN(1));
+		else
+			ld->meta(TEXT(0), sqlite3_column_double(s, 1));
+	}
 	QUERY("SELECT name, description FROM classes ORDER BY rowid");
 	while (sqlite3_step(s) == SQLITE_ROW)
 		if ((rc = ld->klass(TEXT(0), LEN(0), BLOB(1), LEN(1), err)) < 0)

@@ -55,6 +55,7 @@ typedef struct tt_db_sched_row {
  * stops the restore, and tt_db_open fails with that error. */
 typedef struct tt_db_loader {
 	void (*meta)(const char *key, double value);
+	void (*meta_text)(const char *key, const char *value, size_t len);
 	int (*klass)(const char *name, size_t len, const void *desc, size_t desc_len,
 		     tt_error *err);
 	int (*state)(const tt_db_state_row *r, tt_error *err);
@@ -83,6 +84,7 @@ void tt_db_close(void);
 /* Rows of the current turn, written at the next commit. Each copies what
  * it is given. Without an open file they are ignored. */
 void tt_db_put_meta(const char *key, double value);
+void tt_db_put_meta_text(const char *key, const char *value);
 void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len);
 void tt_db_del_class(const char *name, size_t len);
 void tt_db_put_state(const tt_db_state_row *r);

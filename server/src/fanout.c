@@ -29,7 +29,7 @@ void tt_fanout_update(const tt_state *st, const tt_changes *cs, const tt_session
 			}
 			tt_client_send(to, shared);
 		} else if (tt_wire_update(&g_out, st, cs, &sub->mask, sched)) {
-			tt_client_send_buf(to, &g_out);
+			tt_client_send_copy(to, &g_out);
 		}
 	}
 	tt_msg_unref(shared);
@@ -51,23 +51,52 @@ void tt_fanout_scheduled(const tt_sched *sc, const tt_session *skip)
 			}
 			tt_client_send(to, shared);
 		} else if (tt_wire_scheduled(&g_out, sc, &sub->mask)) {
-			tt_client_send_buf(to, &g_out);
+			tt_client_send_copy(to, &g_out);
 		}
 	}
 	tt_msg_unref(shared);
 }
 
-static void notice(const tt_state *st, const char *kind)
+void tt_fanout_cancelled(const tt_sched *sc, const tt_session *skip)
 {
+	const tt_state *st = sc->st;
 	tt_msg *m = NULL;
-	for (tt_session *s = tt_session_first(); s; s = s->next) {
-		if (!s->client || !tt_store_observes(s, st->ce))
+	for (uint32_t i = 0; i < st->n_subs; i++) {
+		tt_client *to = st->subs[i].session->client;
+		if (st->subs[i].session == skip || !to)
 			continue;
 		if (!m) {
-			tt_wire_notice(&g_out, kind, st);
+			tt_wire_cancelled(&g_out, sc);
 			m = tt_msg_new(tt_buf_data(&g_out), g_out.len);
 		}
-		tt_client_send(s->client, m);
+		tt_client_send(to, m);
+	}
+	tt_msg_unref(m);
+}
+
+/* A notice to each observer of st's class, once per session whether it
+ * observes the class, every class, or both; observers of every class only
+ * hear of classes their role may attach. */
+static void notice(const tt_state *st, const char *kind)
+{
+	static uint64_t mark;
+	tt_msg *m = NULL;
+	mark++;
+	for (int pass = 0; pass < 2; pass++) {
+		for (tt_observe *o = pass ? tt_store_observers_all() : st->ce->observers; o;
+		     o = o->cnext) {
+			tt_session *s = o->session;
+			if (!s->client || s->mark == mark)
+				continue;
+			s->mark = mark;
+			if (pass && !tt_rights_may(st->ce->rights, TT_RIGHT_ATTACH, s->role, false))
+				continue;
+			if (!m) {
+				tt_wire_notice(&g_out, kind, st);
+				m = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+			}
+			tt_client_send(s->client, m);
+		}
 	}
 	tt_msg_unref(m);
 }

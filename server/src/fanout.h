@@ -20,6 +20,8 @@ void tt_fanout_update(const tt_state *st, const tt_changes *cs, const tt_session
 		      uint64_t sched);
 /* A set scheduled on sc->st, to every subscriber but skip. */
 void tt_fanout_scheduled(const tt_sched *sc, const tt_session *skip);
+/* A scheduled set is cancelled: CANCELLED to every subscriber but skip. */
+void tt_fanout_cancelled(const tt_sched *sc, const tt_session *skip);
 /* st is about to be deleted: DELETED to its subscribers but skip, and a
  * "delete" NOTICE to the observers of its class. */
 void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip);

@@ -42,7 +42,7 @@ void tt_handler_destroy(void)
 static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
 {
 	tt_wire_error(&H.out, rid, err->code, err->msg);
-	tt_client_send_buf(c, &H.out);
+	tt_client_reply(c, &H.out);
 	if (err->code != TT_BAD_MESSAGE && err->code != TT_UNKNOWN_TYPE) {
 		c->bad_in_row = 0; /* a readable request: not a garbage stream */
 	} else if (++c->bad_in_row >= MAX_BAD_IN_ROW) {
@@ -77,7 +77,7 @@ static void ping(tt_client *c, const tt_value *msg, double recv_time)
 static const uint8_t n_args[] = {
 	[TT_MSG_HELLO] = 1, [TT_MSG_DEFINE] = 2, [TT_MSG_CREATE] = 2, [TT_MSG_ATTACH] = 3,
 	[TT_MSG_DETACH] = 1, [TT_MSG_DELETE] = 1, [TT_MSG_SET] = 2, [TT_MSG_OBSERVE] = 1,
-	[TT_MSG_UNOBSERVE] = 1, [TT_MSG_HISTORY] = 2, [TT_MSG_DESCRIBE] = 1,
+	[TT_MSG_UNOBSERVE] = 1, [TT_MSG_HISTORY] = 2, [TT_MSG_DESCRIBE] = 1, [TT_MSG_CANCEL] = 2,
 };
 
 static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *err)
@@ -134,6 +134,12 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 	case TT_MSG_DELETE: return tt_op_delete(c, rid, inst, err);
 	case TT_MSG_SET: return tt_op_set(c, rid, inst, &a[1], msg->len == 5 ? &a[2] : NULL, err);
 	case TT_MSG_HISTORY: return tt_op_history(c, rid, inst, &a[1], err);
+	case TT_MSG_CANCEL: {
+		uint64_t sched;
+		if (!get_uint(&a[1], &sched))
+			return tt_fail(err, TT_BAD_MESSAGE, "schedule id must be a non-negative integer");
+		return tt_op_cancel(c, rid, inst, sched, err);
+	}
 	default: return tt_fail(err, TT_UNKNOWN_TYPE, "unknown message type");
 	}
 }
@@ -153,7 +159,7 @@ static bool rate_ok(tt_client *c)
 void tt_handler_message(tt_client *c, const void *data, size_t len)
 {
 	size_t off = 0;
-	while (off < len && !c->closing) {
+	while (off < len && !c->closing && !c->finish_code) {
 		tt_value msg;
 		tt_error err;
 		uint64_t rid = 0;
@@ -163,13 +169,27 @@ void tt_handler_message(tt_client *c, const void *data, size_t len)
 			send_error(c, 0, &err);
 			break;
 		}
-		if (!rate_ok(c)) {
+		bool is_ping = msg.type == TT_ARRAY && msg.len >= 1 && msg.v.items[0].type == TT_INT &&
+			       msg.v.items[0].v.i == TT_MSG_PING;
+		if (!is_ping && tt_client_over(c)) {
+			/* replies it asked for wait unread: it gets no more until it
+			 * reads them (only a small ERROR, and its socket is no longer
+			 * read meanwhile) */
+			if (msg.type == TT_ARRAY && msg.len >= 2)
+				get_uint(&msg.v.items[1], &rid);
+			tt_fail(&err, TT_LIMIT,
+				"%zu bytes of replies wait unread: read them before asking more",
+				c->q_bytes);
+			send_error(c, rid, &err);
+		} else if (!rate_ok(c)) {
 			if (msg.type == TT_ARRAY && msg.len >= 2)
 				get_uint(&msg.v.items[1], &rid);
 			tt_fail(&err, TT_RATE_LIMIT, "more than %u messages per second", H.cfg->max_rate);
 			send_error(c, rid, &err);
 		} else if ((rc = dispatch(c, &msg, &rid, &err)) < 0) {
 			send_error(c, rid, &err);
+			if (rc == -TT_UNAUTHORIZED)
+				tt_client_finish(c, TT_CLOSE_UNAUTHORIZED);
 		} else {
 			c->bad_in_row = 0;
 		}

@@ -20,13 +20,15 @@ typedef struct tt_event {
 typedef struct tt_history {
 	tt_event *ring; /* owned */
 	uint32_t cap, head, len; /* head: oldest */
+	size_t bytes;   /* changes bytes of the kept events */
 } tt_history;
 
 void tt_history_init(tt_history *h);
 void tt_history_free(tt_history *h);
-/* Append an encoded event; the oldest leaves when max is reached. */
-void tt_history_push(tt_history *h, uint32_t max, uint64_t seq, double time, uint64_t origin,
-		     const void *changes, size_t len);
+/* Append an encoded event; the oldest leave while there are more than
+ * max events or more than max_bytes of changes (the newest always stays). */
+void tt_history_push(tt_history *h, uint32_t max, size_t max_bytes, uint64_t seq, double time,
+		     uint64_t origin, const void *changes, size_t len);
 /* The i-th kept event, oldest first. */
 const tt_event *tt_history_at(const tt_history *h, uint32_t i);
 /* Seq of the oldest kept event, or 0 when empty. */

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "log.h"
@@ -35,10 +36,18 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	/* as many connections as the system lets one process have */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+
 	tt_error err;
 	int status = 1;
 	if (tt_server_open(&cfg, &err) < 0) {
-		fprintf(stderr, "tutti-server: database %s: %s\n", cfg.db, err.msg);
+		fprintf(stderr, "tutti-server: %s: %s\n", err.code == TT_INTERNAL ? cfg.db : "roles",
+			err.msg);
 		return 1;
 	}
 	if (cfg.delete_class) {

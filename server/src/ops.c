@@ -11,14 +11,20 @@
 #include "clock.h"
 #include "codec.h"
 #include "fanout.h"
+#include "log.h"
+#include "peers.h"
 #include "protocol.h"
 #include "resume.h"
+#include "rights.h"
+#include "roles.h"
 #include "session.h"
 #include "store.h"
 #include "wire.h"
 
-/* Pending scheduled sets allowed per state. */
+/* Pending scheduled sets allowed per state, and their bytes per state. */
 #define MAX_SCHED_PER_STATE 1000
+/* Classes one session may define over the wire. */
+#define MAX_DEFINES_PER_SESSION 100
 
 static struct {
 	const tt_config *cfg;
@@ -48,7 +54,27 @@ void tt_ops_destroy(void)
 
 static void reply(tt_client *c)
 {
-	tt_client_send_buf(c, &O.out);
+	tt_client_reply(c, &O.out);
+}
+
+static const char *role_name(const tt_session *s)
+{
+	return tt_roles_get(s->role)->name;
+}
+
+static int forbidden(tt_error *err, const tt_session *s, const char *what, const char *cls)
+{
+	return tt_fail(err, TT_FORBIDDEN, "role \"%s\" may not %s class \"%s\"", role_name(s),
+		       what, cls);
+}
+
+/* May s do kind on ce (owner: it owns the state concerned)? */
+static int may(const tt_session *s, const tt_class_entry *ce, enum tt_right_kind kind,
+	       bool owner, tt_error *err)
+{
+	if (tt_rights_may(ce->rights, kind, s->role, owner))
+		return 0;
+	return forbidden(err, s, tt_right_name(kind), ce->cls->name);
 }
 
 static int class_of(const tt_value *v, tt_class_entry **out, tt_error *err)
@@ -85,23 +111,48 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 	if (!ver || ver->type != TT_INT || ver->v.i != TT_PROTOCOL_VERSION)
 		return tt_fail(err, TT_BAD_VERSION, "protocol version %d is required",
 			       TT_PROTOCOL_VERSION);
+	int role = tt_roles_auth(tt_map_get(opts, "role"), tt_map_get(opts, "roleToken"), err);
+	if (role < 0) {
+		tt_log_warn("%s: refused: %s", c->addr_text, err->msg);
+		return role;
+	}
 	const tt_value *token = tt_map_get(opts, "token");
 	tt_session *s = NULL;
 	if (token && token->type == TT_STR) {
 		s = tt_session_by_token(token->v.s, token->len);
-		if (s && s->client)
-			/* the old connection is still open (a half-open socket the
-			 * client gave up on): the new one takes the session over */
-			s->client->session = NULL;
+		if (s && s->role != (uint32_t)role)
+			s = NULL; /* a session is resumed in the role it was made in */
 	}
-	bool resumed = s != NULL;
 	double now = tt_clock_now();
-	if (!s)
-		s = tt_session_new(now);
+	char fresh[TT_TOKEN_HEX_LEN + 1];
+	bool resumed = s != NULL;
+	if (!s) {
+		if (tt_session_count() >= O.cfg->max_sessions)
+			return tt_fail(err, TT_LIMIT, "the server holds too many sessions (--max-sessions %u)",
+				       O.cfg->max_sessions);
+		if (!tt_peers_new_session(c->addr, tt_clock_mono()))
+			return tt_fail(err, TT_LIMIT,
+				       "too many new sessions from %s (--max-new-sessions-per-addr %u a minute)",
+				       c->addr_text, O.cfg->max_new_sessions_per_addr);
+		s = tt_session_new(now, fresh);
+		s->role = (uint32_t)role;
+	} else if (s->client) {
+		/* the old connection is still open (a half-open socket the
+		 * client gave up on, or someone else with the token): the new
+		 * one takes the session over, and the old one is told */
+		tt_log_info("%s: session %llu taken over from %s", c->addr_text,
+			    (unsigned long long)s->id, s->client->addr_text);
+		s->client->session = NULL;
+		tt_client_close(s->client, TT_CLOSE_TAKEN_OVER);
+	}
 	tt_store_session_live(s);
 	s->client = c;
 	c->session = s;
-	tt_wire_welcome(&O.out, rid, s, now, resumed, O.cfg->max_message, O.cfg->resume_window);
+	if (resumed) /* the token it presented */
+		memcpy(fresh, token->v.s, TT_TOKEN_HEX_LEN);
+	fresh[TT_TOKEN_HEX_LEN] = '\0';
+	tt_wire_welcome(&O.out, rid, s, fresh, role_name(s), now, resumed, O.cfg->max_message,
+			O.cfg->resume_window);
 	reply(c);
 	if (resumed)
 		tt_resume_catch_up(s, tt_map_get(opts, "seqs"));
@@ -120,12 +171,21 @@ int tt_op_define(tt_client *c, uint64_t rid, const tt_value *name, const tt_valu
 		 tt_error *err)
 {
 	bool created;
+	tt_session *s = c->session;
 	if (!tt_name_ok(name))
 		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
 			       TT_MAX_NAME);
+	if (!tt_rights_may_define(s->role))
+		return tt_fail(err, TT_FORBIDDEN,
+			       "role \"%s\" may not define classes (give the role \"define\": true in roles.json, or declare the class in a schema file)",
+			       role_name(s));
+	if (s->n_defined >= MAX_DEFINES_PER_SESSION && !tt_store_class(name->v.s, name->len))
+		return tt_fail(err, TT_LIMIT, "this session defined %d classes already",
+			       MAX_DEFINES_PER_SESSION);
 	int rc = tt_store_define(name->v.s, name->len, desc, &created, err);
 	if (rc < 0)
 		return rc;
+	s->n_defined += created;
 	tt_wire_defined(&O.out, rid, created);
 	reply(c);
 	return 0;
@@ -135,7 +195,7 @@ int tt_op_describe(tt_client *c, uint64_t rid, const tt_value *clsv, tt_error *e
 {
 	tt_class_entry *ce;
 	int rc = class_of(clsv, &ce, err);
-	if (rc < 0)
+	if (rc < 0 || (rc = may(c->session, ce, TT_RIGHT_ATTACH, false, err)) < 0)
 		return rc;
 	tt_wire_description(&O.out, rid, ce->cls);
 	reply(c);
@@ -162,13 +222,13 @@ int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *ini
 	tt_session *s = c->session;
 	tt_class_entry *ce;
 	int rc = class_of(clsv, &ce, err);
-	if (rc < 0)
+	if (rc < 0 || (rc = may(s, ce, TT_RIGHT_CREATE, false, err)) < 0)
 		return rc;
 	const tt_class *cls = ce->cls;
 	tt_value empty = {.type = TT_MAP};
 	if (init->type == TT_NIL)
 		init = &empty;
-	if ((rc = tt_store_validate(cls, NULL, init, &O.cs, err)) < 0)
+	if ((rc = tt_store_validate(cls, NULL, NULL, init, &O.cs, err)) < 0)
 		return rc;
 	for (uint32_t k = 0; k < cls->n_params; k++) {
 		if (!cls->params[k].required)
@@ -188,6 +248,9 @@ int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *ini
 	if (s->n_instances >= O.cfg->max_instances)
 		return tt_fail(err, TT_LIMIT, "this session holds too many instances (--max-instances %u)",
 			       O.cfg->max_instances);
+	if (tt_store_state_count() >= O.cfg->max_total_states)
+		return tt_fail(err, TT_LIMIT, "the server holds too many states (--max-total-states %u)",
+			       O.cfg->max_total_states);
 	tt_state *st = tt_store_state_new(ce, s->id, &O.cs, tt_clock_now());
 	tt_instance *in = tt_store_attach(st, s, NULL);
 	tt_wire_state(&O.out, rid, in, NULL, false, 0, true);
@@ -231,7 +294,7 @@ int tt_op_attach(tt_client *c, uint64_t rid, const tt_value *clsv, const tt_valu
 	tt_session *s = c->session;
 	tt_class_entry *ce;
 	int rc = class_of(clsv, &ce, err);
-	if (rc < 0)
+	if (rc < 0 || (rc = may(s, ce, TT_RIGHT_ATTACH, false, err)) < 0)
 		return rc;
 	tt_state *st;
 	if (sidv->type == TT_NIL) {
@@ -289,9 +352,14 @@ int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 	if (rc < 0)
 		return rc;
 	tt_state *st = in->state;
-	if (st->owner != c->session->id)
-		return tt_fail(err, TT_NOT_OWNER, "class \"%s\": state %llu is not owned by this session",
-			       st->ce->cls->name, (unsigned long long)st->id);
+	bool owner = st->owner == c->session->id;
+	if (!tt_rights_may(st->ce->rights, TT_RIGHT_DELETE, c->session->role, owner)) {
+		if (!owner && !(st->ce->rights && st->ce->rights->op[TT_RIGHT_DELETE].given))
+			return tt_fail(err, TT_NOT_OWNER,
+				       "class \"%s\": state %llu is not owned by this session",
+				       st->ce->cls->name, (unsigned long long)st->id);
+		return forbidden(err, c->session, "delete states of", st->ce->cls->name);
+	}
 	tt_fanout_deleted(st, "deleted", c->session);
 	tt_store_state_delete(st, "deleted");
 	tt_wire_result_nil(&O.out, rid);
@@ -306,9 +374,24 @@ int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 static int schedule(tt_client *c, uint64_t rid, const tt_instance *in, double at, tt_error *err)
 {
 	tt_state *st = in->state;
+	tt_session *s = c->session;
+	if (at - tt_clock_now() > O.cfg->max_schedule_ahead)
+		return tt_fail(err, TT_BAD_REQUEST,
+			       "a set may be scheduled at most %g s ahead (--max-schedule-ahead)",
+			       O.cfg->max_schedule_ahead);
 	if (st->scheds.n >= MAX_SCHED_PER_STATE)
 		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending",
 			       st->ce->cls->name, (unsigned long long)st->id, MAX_SCHED_PER_STATE);
+	if (s->n_sched >= O.cfg->max_schedules)
+		return tt_fail(err, TT_LIMIT, "this session has %u scheduled sets pending (--max-schedules)",
+			       s->n_sched);
+	size_t bytes = 0;
+	for (uint32_t i = 0; i < O.cs.n; i++)
+		bytes += (O.cs.vals[i].type == TT_STR || O.cs.vals[i].type == TT_RAW ? O.cs.vals[i].len : 0) + 16;
+	if (tt_store_sched_bytes(st) + bytes > O.cfg->max_state_bytes)
+		return tt_fail(err, TT_LIMIT,
+			       "class \"%s\": state %llu: its pending scheduled sets would take more than --max-state-bytes %u",
+			       st->ce->cls->name, (unsigned long long)st->id, O.cfg->max_state_bytes);
 	tt_sched *sc = tt_store_sched_add(st, at, c->session->id, &O.cs);
 	tt_wire_set_scheduled(&O.out, rid, sc, tt_sub_view(&st->subs[in->sub]));
 	reply(c);
@@ -331,8 +414,14 @@ int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const 
 									!(at >= 0 && at < 1e15))))
 			return tt_fail(err, TT_BAD_MESSAGE, "SET options must be a map {at: sync time}");
 	}
-	if ((rc = tt_store_validate(st->ce->cls, in, updates, &O.cs, err)) < 0)
+	if ((rc = tt_store_validate(st->ce->cls, st, in, updates, &O.cs, err)) < 0)
 		return rc;
+	bool owner = st->owner == c->session->id;
+	for (uint32_t i = 0; i < O.cs.n; i++)
+		if (!tt_rights_may_set(st->ce->rights, O.cs.idx[i], c->session->role, owner))
+			return tt_fail(err, TT_FORBIDDEN, "role \"%s\" may not set param \"%s\" of class \"%s\"",
+				       role_name(c->session), st->ce->cls->params[O.cs.idx[i]].name,
+				       st->ce->cls->name);
 	double now = tt_clock_now();
 	if (at > now)
 		return schedule(c, rid, in, at, err);
@@ -351,27 +440,39 @@ void tt_ops_run_due(double now)
 	tt_sched *sc;
 	while ((sc = tt_sched_first()) && sc->at <= now) {
 		tt_state *st = sc->st;
-		const tt_class *cls = st->ce->cls;
-		tt_value m;
-		size_t off = 0;
-		O.cs.n = 0;
-		tt_arena_reset(&O.arena);
-		/* the stored changes were validated when the set was made */
-		if (tt_decode(O.dec, tt_buf_data(&sc->changes), sc->changes.len, &off, &O.arena, &m,
-			      NULL) == 0 && m.type == TT_MAP) {
-			for (uint32_t i = 0; i < m.len; i++) {
-				int k = tt_class_param_index(cls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len);
-				if (k < 0)
-					continue;
-				O.cs.idx[O.cs.n] = (uint32_t)k;
-				O.cs.vals[O.cs.n++] = m.v.pairs[i].val;
-			}
-		}
-		/* the values point into sc->changes: apply before forgetting it */
+		/* validated when the set was made; the values point into
+		 * sc->changes: apply before forgetting it */
+		tt_store_changes_load(st, tt_buf_data(&sc->changes), sc->changes.len, &O.cs);
 		if (tt_store_apply(st, &O.cs, sc->origin, sc->at))
 			tt_fanout_update(st, &O.cs, NULL, sc->id);
 		tt_store_sched_remove(sc);
 	}
+}
+
+int tt_op_cancel(tt_client *c, uint64_t rid, uint64_t id, uint64_t sched, tt_error *err)
+{
+	tt_instance *in = NULL;
+	int rc = instance_of(c, id, &in, err);
+	if (rc < 0)
+		return rc;
+	tt_state *st = in->state;
+	tt_sched *sc = st->scheds.first;
+	while (sc && sc->id != sched)
+		sc = sc->next;
+	if (!sc)
+		return tt_fail(err, TT_UNKNOWN_SCHEDULE,
+			       "class \"%s\": state %llu has no pending scheduled set %llu",
+			       st->ce->cls->name, (unsigned long long)st->id, (unsigned long long)sched);
+	tt_session *s = c->session;
+	if (sc->origin != s->id && st->owner != s->id && !tt_rights_admin(s->role))
+		return tt_fail(err, TT_FORBIDDEN,
+			       "scheduled set %llu may be cancelled by its writer, the state's owner or an admin",
+			       (unsigned long long)sched);
+	tt_fanout_cancelled(sc, s);
+	tt_store_sched_remove(sc);
+	tt_wire_result_nil(&O.out, rid);
+	reply(c);
+	return 0;
 }
 
 double tt_ops_next_due(void)
@@ -387,12 +488,12 @@ int tt_op_observe(tt_client *c, uint64_t rid, const tt_value *clsv, bool on, tt_
 	tt_class_entry *ce = NULL;
 	if (clsv->type != TT_NIL) {
 		int rc = class_of(clsv, &ce, err);
-		if (rc < 0)
+		if (rc < 0 || (on && (rc = may(c->session, ce, TT_RIGHT_ATTACH, false, err)) < 0))
 			return rc;
 	}
 	tt_store_observe(c->session, ce, on);
 	if (on)
-		tt_wire_states(&O.out, rid, ce);
+		tt_wire_states(&O.out, rid, ce, c->session->role);
 	else
 		tt_wire_result_nil(&O.out, rid);
 	reply(c);

@@ -41,6 +41,10 @@ int tt_op_observe(tt_client *c, uint64_t rid, const tt_value *cls, bool on, tt_e
 int tt_op_history(tt_client *c, uint64_t rid, uint64_t instance, const tt_value *opts,
 		  tt_error *err);
 
+/* Cancel a pending scheduled set of the instance's state: its writer, the
+ * state's owner or an admin may. */
+int tt_op_cancel(tt_client *c, uint64_t rid, uint64_t instance, uint64_t sched, tt_error *err);
+
 /* Apply every scheduled set due at sync time now, as a set from its writer
  * arriving then (called at the end of a loop turn). */
 void tt_ops_run_due(double now);

@@ -8,6 +8,8 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "roles.h"
+#include "secret.h"
 #include "store.h"
 
 /* Decode one stored msgpack blob into out (in a, which the caller frees). */
@@ -35,6 +37,13 @@ static void on_meta(const char *key, double v)
 		tt_store_restore_ids(0, 0, (uint64_t)v);
 	else if (!strcmp(key, "next_session"))
 		tt_session_set_next_id((uint64_t)v);
+}
+
+static void on_meta_text(const char *key, const char *v, size_t len)
+{
+	static const char prefix[] = "role_token:";
+	if (!strncmp(key, prefix, sizeof(prefix) - 1))
+		tt_roles_restored_token(key + sizeof(prefix) - 1, v, len);
 }
 
 static int on_class(const char *name, size_t len, const void *desc, size_t desc_len,
@@ -76,8 +85,18 @@ static void on_event(const tt_db_event_row *r)
 
 static void on_session(uint64_t id, const char *token, size_t len, bool gone, double gone_at)
 {
+	/* the token's digest; a database from before digests holds the token
+	 * itself: digest it now, and store the digest (tt_restore_done) */
+	unsigned char d[TT_DIGEST_LEN];
+	bool legacy = len == TT_TOKEN_HEX_LEN;
+	if (legacy)
+		tt_secret_digest(token, len, d);
+	else if (!tt_secret_unhex(token, len, d))
+		return;
 	/* connected when the server stopped: gone since the restart */
-	tt_session_restore(id, token, len, gone ? gone_at : tt_clock_now());
+	tt_session *s = tt_session_restore(id, d, gone ? gone_at : tt_clock_now());
+	if (s)
+		s->legacy_token = legacy;
 }
 
 static int on_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
@@ -126,6 +145,7 @@ static void on_observe(uint64_t session, const char *cls, size_t len)
 
 const tt_db_loader tt_restore_loader = {
 	.meta = on_meta,
+	.meta_text = on_meta_text,
 	.klass = on_class,
 	.state = on_state,
 	.event = on_event,
@@ -139,4 +159,12 @@ const tt_db_loader tt_restore_loader = {
 void tt_restore_done(void)
 {
 	tt_store_restore_owners();
+	for (tt_session *s = tt_session_first(); s; s = s->next)
+		if (s->legacy_token) {
+			bool waiting = !s->client;
+			tt_store_session_live(s);
+			if (waiting)
+				tt_store_session_gone(s, s->gone_at);
+			s->legacy_token = false;
+		}
 }

@@ -60,7 +60,7 @@ static void catch_up_state(tt_client *c, const tt_state *st, const tt_mask *view
 	/* pending schedules again: a client ignores the ids it knows */
 	for (const tt_sched *sc = st->scheds.first; sc; sc = sc->next)
 		if (tt_wire_scheduled(&R.out, sc, view))
-			tt_client_send_buf(c, &R.out);
+			tt_client_reply(c, &R.out);
 	if (last == st->seq)
 		return;
 	uint64_t first = tt_history_first_seq(&st->hist);
@@ -68,11 +68,11 @@ static void catch_up_state(tt_client *c, const tt_state *st, const tt_mask *view
 		for (uint32_t i = 0; i < st->hist.len; i++) {
 			const tt_event *e = tt_history_at(&st->hist, i);
 			if (e->seq > last && tt_wire_update_event(&R.out, st, e, view))
-				tt_client_send_buf(c, &R.out);
+				tt_client_reply(c, &R.out);
 		}
 	} else {
 		tt_wire_snapshot(&R.out, st, view);
-		tt_client_send_buf(c, &R.out);
+		tt_client_reply(c, &R.out);
 	}
 }
 
@@ -95,7 +95,7 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 			/* a state the client knew, deleted while it was away */
 			const char *why = tt_store_tombstone(id);
 			tt_wire_deleted(&R.out, id, why ? why : "deleted");
-			tt_client_send_buf(c, &R.out);
+			tt_client_reply(c, &R.out);
 			continue;
 		}
 		if (kv->val.type != TT_INT || kv->val.v.i < 0)

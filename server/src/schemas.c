@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "json.h"
 #include "log.h"
+#include "rights.h"
 #include "store.h"
 
 static int name_cmp(const void *a, const void *b)
@@ -27,9 +28,11 @@ static int load_file(const char *path, tt_error *err)
 	const tt_value *name = tt_map_get(&root, "class");
 	const tt_value *desc = tt_map_get(&root, "description");
 	const tt_value *server = tt_map_get(&root, "server");
+	const tt_value *rights_v = tt_map_get(&root, "rights");
 	if (root.type != TT_MAP || !name || !tt_name_ok(name) || !desc) {
 		rc = tt_fail(err, TT_BAD_DESCRIPTION,
-			     "%s: expected {\"class\": NAME, \"description\": {...}, \"server\": bool}", path);
+			     "%s: expected {\"class\": NAME, \"description\": {...}, \"server\": bool, \"rights\": {...}}",
+			     path);
 		goto out;
 	}
 	if (server && server->type != TT_BOOL) {
@@ -43,6 +46,10 @@ static int load_file(const char *path, tt_error *err)
 		goto out;
 	}
 	tt_class_entry *ce = tt_store_class(name->v.s, name->len);
+	tt_rights *rights = NULL;
+	if (rights_v && (rc = tt_rights_parse(ce->cls, rights_v, path, &rights, err)) < 0)
+		goto out;
+	tt_store_class_rights(ce, rights);
 	/* a server-owned state, unless the database brought one back */
 	if (server && server->v.b && !ce->first)
 		tt_store_state_new(ce, 0, NULL, tt_clock_now());
@@ -61,7 +68,9 @@ int tt_schemas_load(const char *dir, tt_error *err)
 	struct dirent *e;
 	while ((e = readdir(d))) {
 		size_t len = strlen(e->d_name);
-		if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0 && e->d_name[0] != '.') {
+		/* roles.json holds the roles (roles.h), not a class */
+		if (len > 5 && strcmp(e->d_name + len - 5, ".json") == 0 && e->d_name[0] != '.' &&
+		    strcmp(e->d_name, "roles.json") != 0) {
 			names = tt_realloc(names, sizeof(char *) * (n + 1));
 			names[n++] = tt_strndup(e->d_name, len);
 		}

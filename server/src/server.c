@@ -10,6 +10,8 @@
 #include "ops.h"
 #include "restore.h"
 #include "resume.h"
+#include "rights.h"
+#include "roles.h"
 #include "store.h"
 #include "turn.h"
 #include "wire.h"
@@ -29,11 +31,18 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 		return rc;
 	}
 	tt_restore_done();
+	/* after the database: generated role tokens come back from it */
+	tt_rights_init(cfg->open);
+	if ((rc = tt_roles_load(cfg->schemas, err)) < 0) {
+		tt_server_close();
+		return rc;
+	}
 	return 0;
 }
 
 void tt_server_close(void)
 {
+	tt_roles_free();
 	tt_handler_destroy();
 	tt_resume_destroy();
 	tt_ops_destroy();

@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* session.c: session ids, tokens and the session list, with hash lookups
- * by id and by token (a resume, an owner, a restore: never a walk over
- * every session). */
+/* session.c: session ids, token digests and the session list, with hash
+ * lookups by id and by token (a resume, an owner, a restore: never a walk
+ * over every session). */
 #include "session.h"
 
-#include <fcntl.h>
-#include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common.h"
 #include "idmap.h"
@@ -15,56 +12,29 @@
 static struct {
 	tt_session *first;
 	tt_idmap by_id;
-	tt_idmap by_token; /* first 64 bits of the token -> session */
+	tt_idmap by_digest; /* first 64 bits of the token's digest -> session */
 	uint64_t next_id;
+	uint32_t n;
 } G = {.next_id = 1};
 
-static int hexval(char c)
+/* The digest's key in by_digest (never 0 nor UINT64_MAX, which idmap
+ * reserves). */
+static uint64_t digest_key(const unsigned char d[TT_DIGEST_LEN])
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	uint64_t k;
+	memcpy(&k, d, sizeof(k));
+	return k == 0 || k == UINT64_MAX ? 1 : k;
 }
 
-/* The token's key in by_token: its first 16 hex digits. 0 when the token
- * is not 32 lower-case hex digits (0 is never a key of an idmap). */
-static uint64_t token_key(const char *token, size_t len)
+tt_session *tt_session_restore(uint64_t id, const unsigned char digest[TT_DIGEST_LEN],
+			       double gone_at)
 {
-	if (len != TT_TOKEN_LEN)
-		return 0;
-	uint64_t k = 0;
-	for (size_t i = 0; i < TT_TOKEN_LEN; i++) {
-		int v = hexval(token[i]);
-		if (v < 0)
-			return 0;
-		if (i < 16)
-			k = (k << 4) | (uint64_t)v;
-	}
-	return k == UINT64_MAX ? 0 : k; /* UINT64_MAX marks a deleted slot */
-}
-
-static void random_token(char out[TT_TOKEN_LEN + 1])
-{
-	unsigned char raw[TT_TOKEN_LEN / 2];
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	tt_assert(fd >= 0);
-	ssize_t n = read(fd, raw, sizeof(raw));
-	close(fd);
-	tt_assert(n == (ssize_t)sizeof(raw));
-	for (size_t i = 0; i < sizeof(raw); i++)
-		snprintf(out + 2 * i, 3, "%02x", raw[i]);
-}
-
-tt_session *tt_session_restore(uint64_t id, const char *token, size_t len, double gone_at)
-{
-	uint64_t key = token_key(token, len);
-	if (!id || !key || tt_idmap_get(&G.by_token, key) || tt_idmap_get(&G.by_id, id))
+	uint64_t key = digest_key(digest);
+	if (!id || tt_idmap_get(&G.by_digest, key) || tt_idmap_get(&G.by_id, id))
 		return NULL;
 	tt_session *s = tt_calloc(1, sizeof(*s));
 	s->id = id;
-	memcpy(s->token, token, TT_TOKEN_LEN);
+	memcpy(s->digest, digest, TT_DIGEST_LEN);
 	s->gone_at = gone_at;
 	if (id >= G.next_id)
 		G.next_id = id + 1;
@@ -73,16 +43,18 @@ tt_session *tt_session_restore(uint64_t id, const char *token, size_t len, doubl
 		G.first->prev = s;
 	G.first = s;
 	tt_idmap_put(&G.by_id, id, s);
-	tt_idmap_put(&G.by_token, key, s);
+	tt_idmap_put(&G.by_digest, key, s);
+	G.n++;
 	return s;
 }
 
-tt_session *tt_session_new(double now)
+tt_session *tt_session_new(double now, char out_token[TT_TOKEN_HEX_LEN + 1])
 {
 	for (;;) {
-		char token[TT_TOKEN_LEN + 1];
-		random_token(token);
-		tt_session *s = tt_session_restore(G.next_id, token, TT_TOKEN_LEN, now);
+		unsigned char d[TT_DIGEST_LEN];
+		tt_secret_token(out_token);
+		tt_secret_digest(out_token, TT_TOKEN_HEX_LEN, d);
+		tt_session *s = tt_session_restore(G.next_id, d, now);
 		if (s)
 			return s; /* else a 64-bit prefix clash: draw again */
 	}
@@ -90,9 +62,12 @@ tt_session *tt_session_new(double now)
 
 tt_session *tt_session_by_token(const char *token, size_t len)
 {
-	uint64_t key = token_key(token, len);
-	tt_session *s = key ? tt_idmap_get(&G.by_token, key) : NULL;
-	return s && memcmp(s->token, token, TT_TOKEN_LEN) == 0 ? s : NULL;
+	if (len != TT_TOKEN_HEX_LEN)
+		return NULL;
+	unsigned char d[TT_DIGEST_LEN];
+	tt_secret_digest(token, len, d);
+	tt_session *s = tt_idmap_get(&G.by_digest, digest_key(d));
+	return s && tt_secret_equal(s->digest, d) ? s : NULL;
 }
 
 tt_session *tt_session_by_id(uint64_t id)
@@ -116,8 +91,14 @@ void tt_session_free(tt_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	tt_idmap_del(&G.by_id, s->id);
-	tt_idmap_del(&G.by_token, token_key(s->token, TT_TOKEN_LEN));
+	tt_idmap_del(&G.by_digest, digest_key(s->digest));
+	G.n--;
 	free(s);
+}
+
+uint32_t tt_session_count(void)
+{
+	return G.n;
 }
 
 uint64_t tt_session_next_id(void)
@@ -134,5 +115,5 @@ void tt_session_set_next_id(uint64_t id)
 void tt_session_cleanup(void)
 {
 	tt_idmap_free(&G.by_id);
-	tt_idmap_free(&G.by_token);
+	tt_idmap_free(&G.by_digest);
 }

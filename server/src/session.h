@@ -12,17 +12,18 @@
 #include <stdint.h>
 
 #include "client.h"
+#include "secret.h"
 
 typedef struct tt_instance tt_instance;
 typedef struct tt_observe tt_observe;
 typedef struct tt_class_entry tt_class_entry;
 struct tt_state;
 
-#define TT_TOKEN_LEN 32
-
 struct tt_session {
 	uint64_t id;         /* never 0 (0 is the server) */
-	char token[TT_TOKEN_LEN + 1]; /* hex, secret */
+	unsigned char digest[TT_DIGEST_LEN]; /* of the token (the token itself is
+					      * given to the client, never kept) */
+	uint32_t role;       /* index in roles.h's table */
 	tt_client *client;   /* borrowed: NULL while disconnected */
 	double gone_at;      /* sync time of the disconnect (continuous across restarts) */
 	tt_instance *instances; /* list through ->s_next (the model's) */
@@ -31,25 +32,36 @@ struct tt_session {
 					      * through ->onext (the model's) */
 	uint32_t n_owned;
 	tt_observe *observes; /* owned list */
+	uint32_t n_sched;    /* pending scheduled sets it made */
+	uint32_t n_defined;  /* classes it defined over the wire */
+	uint64_t mark;       /* scratch for one fan-out: already told */
+	bool legacy_token;   /* restored with a plain token: store its digest */
 	tt_session *next, *prev; /* all sessions */
 };
 
 struct tt_observe {
 	tt_class_entry *cls; /* borrowed; NULL observes every class */
-	tt_observe *next;
+	tt_session *session; /* borrowed: the observer */
+	tt_observe *next;    /* the session's observes */
+	tt_observe *cnext, *cprev; /* the class's (or every-class) observers */
 };
 
-/* New session with a fresh id and random token, in the session list. */
-tt_session *tt_session_new(double now);
-/* Restore a session with a known id and token (persistence), gone since
- * sync time gone_at. NULL when the token is malformed or taken. */
-tt_session *tt_session_restore(uint64_t id, const char *token, size_t len, double gone_at);
+/* New session with a fresh id and random token (written to out_token,
+ * which the client is told once), in the session list. */
+tt_session *tt_session_new(double now, char out_token[TT_TOKEN_HEX_LEN + 1]);
+/* Restore a session with a known id and token digest (persistence), gone
+ * since sync time gone_at. NULL when the id or digest is taken. */
+tt_session *tt_session_restore(uint64_t id, const unsigned char digest[TT_DIGEST_LEN],
+			       double gone_at);
+/* The session a token resumes, or NULL. */
 tt_session *tt_session_by_token(const char *token, size_t len);
 tt_session *tt_session_by_id(uint64_t id);
 tt_session *tt_session_first(void);
 /* Unlink and free; the caller has already released instances, observes
  * and owned states (tt_store_session_drop). Accepts NULL. */
 void tt_session_free(tt_session *s);
+/* How many sessions there are (connected or waiting to resume). */
+uint32_t tt_session_count(void);
 /* Next session id to hand out (ids are never reused, across restarts too). */
 uint64_t tt_session_next_id(void);
 void tt_session_set_next_id(uint64_t id);

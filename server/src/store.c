@@ -23,7 +23,14 @@ static struct {
 	uint64_t put_state_id, put_instance_id, put_sched_id, put_session_id; /* last put */
 	tt_state *dirty;          /* states whose values changed this turn */
 	tt_buf row;               /* encoding of one row at a time */
+	uint32_t n_states;
+	tt_observe *observe_all;  /* observes of every class (list through cnext) */
+	tt_decoder *dec;          /* stored changes back into values */
+	tt_arena arena;
+	uint64_t mem;             /* bytes of values, histories and schedules */
 } S;
+
+static void sched_forget(tt_sched *sc);
 
 void tt_changes_init(tt_changes *cs)
 {
@@ -39,6 +46,12 @@ void tt_changes_free(tt_changes *cs)
 }
 
 /* ---- values --------------------------------------------------------------- */
+
+/* Bytes a stored value counts against --max-state-bytes. */
+static size_t value_size(const tt_value *v)
+{
+	return v->type == TT_STR || v->type == TT_RAW ? v->len : 0;
+}
 
 static void slot_set(tt_slot *sl, const tt_value *v)
 {
@@ -100,10 +113,14 @@ static void init_slots(tt_state *st, const tt_changes *init)
 			slot_set(&st->slots[k], def);
 		}
 	}
-	if (!init)
-		return;
-	for (uint32_t i = 0; i < init->n; i++)
-		slot_set(&st->slots[init->idx[i]], &init->vals[i]);
+	if (init)
+		for (uint32_t i = 0; i < init->n; i++)
+			slot_set(&st->slots[init->idx[i]], &init->vals[i]);
+	S.mem -= st->value_bytes;
+	st->value_bytes = 0;
+	for (uint32_t k = 0; k < cls->n_params; k++)
+		st->value_bytes += value_size(&st->slots[k].v);
+	S.mem += st->value_bytes;
 }
 
 void tt_store_encode_values(tt_buf *b, const tt_state *st, const tt_mask *view)
@@ -137,6 +154,12 @@ tt_class_entry *tt_store_first_class(void)
 	return S.classes;
 }
 
+void tt_store_class_rights(tt_class_entry *ce, tt_rights *rights)
+{
+	tt_rights_free(ce->rights);
+	ce->rights = rights;
+}
+
 int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *out_new,
 		    tt_error *err)
 {
@@ -144,6 +167,13 @@ int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *ou
 	int rc = tt_class_create(name, len, desc, &cls, err);
 	if (rc < 0)
 		return rc;
+	if (cls->desc.len > S.cfg->max_description) {
+		size_t n = cls->desc.len;
+		tt_class_free(cls);
+		return tt_fail(err, TT_BAD_DESCRIPTION,
+			       "class \"%.*s\": its description takes %zu bytes, more than --max-description %u",
+			       (int)len, name, n, S.cfg->max_description);
+	}
 	tt_class_entry *old = tt_store_class(name, len);
 	if (old) {
 		bool same = tt_class_same(old->cls, cls);
@@ -171,6 +201,24 @@ int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *ou
 	return 0;
 }
 
+static tt_observe **observer_list(tt_class_entry *ce)
+{
+	return ce ? &ce->observers : &S.observe_all;
+}
+
+static void observe_free(tt_observe *o)
+{
+	tt_observe **head = observer_list(o->cls);
+	if (o->cprev)
+		o->cprev->cnext = o->cnext;
+	else
+		*head = o->cnext;
+	if (o->cnext)
+		o->cnext->cprev = o->cprev;
+	free(o);
+}
+
+/* Drop s's observe of ce, or all of them. */
 static void drop_observes(tt_session *s, const tt_class_entry *ce, bool all)
 {
 	tt_observe **pp = &s->observes;
@@ -178,7 +226,7 @@ static void drop_observes(tt_session *s, const tt_class_entry *ce, bool all)
 		if (all || (*pp)->cls == ce) {
 			tt_observe *o = *pp;
 			*pp = o->next;
-			free(o);
+			observe_free(o);
 		} else {
 			pp = &(*pp)->next;
 		}
@@ -188,14 +236,15 @@ static void drop_observes(tt_session *s, const tt_class_entry *ce, bool all)
 void tt_store_class_delete(tt_class_entry *ce)
 {
 	tt_assert(!ce->first);
-	for (tt_session *s = tt_session_first(); s; s = s->next)
-		drop_observes(s, ce, false);
+	while (ce->observers)
+		drop_observes(ce->observers->session, ce, false);
 	tt_class_entry **pp = &S.classes;
 	while (*pp != ce)
 		pp = &(*pp)->next;
 	*pp = ce->next;
 	S.n_classes--;
 	tt_db_del_class(ce->cls->name, ce->cls->name_len);
+	tt_rights_free(ce->rights);
 	tt_class_free(ce->cls);
 	free(ce);
 }
@@ -248,14 +297,14 @@ static tt_state *state_alloc(tt_class_entry *ce, uint64_t id, uint64_t owner)
 		ce->first = st;
 	ce->last = st;
 	ce->n_states++;
+	S.n_states++;
 	tt_idmap_put(&S.states, id, st);
 	return st;
 }
 
-tt_state *tt_store_state_new(tt_class_entry *ce, uint64_t owner, tt_changes *init, double time)
+tt_state *tt_store_state_new(tt_class_entry *ce, uint64_t owner, const tt_changes *init,
+			     double time)
 {
-	if (init)
-		to_stored_form(ce->cls, init);
 	tt_state *st = state_alloc(ce, S.next_state_id, owner);
 	tt_session *o = tt_session_by_id(owner);
 	if (o)
@@ -274,6 +323,11 @@ tt_state *tt_store_state(uint64_t id)
 tt_state *tt_store_first_state(void)
 {
 	return S.first;
+}
+
+uint32_t tt_store_state_count(void)
+{
+	return S.n_states;
 }
 
 const char *tt_store_tombstone(uint64_t id)
@@ -350,7 +404,9 @@ static void state_free(tt_state *st)
 {
 	while (st->instances)
 		instance_free(st->instances, false);
-	tt_sched_drop(&st->scheds);
+	while (st->scheds.first)
+		sched_forget(st->scheds.first);
+	S.mem -= st->value_bytes + st->hist.bytes;
 	if (st->owner) {
 		tt_session *o = tt_session_by_id(st->owner);
 		if (o && (st->oprev || st->onext || o->owned == st)) {
@@ -377,6 +433,7 @@ static void state_free(tt_state *st)
 	if (st->cprev) st->cprev->cnext = st->cnext; else ce->first = st->cnext;
 	if (st->cnext) st->cnext->cprev = st->cprev; else ce->last = st->cprev;
 	ce->n_states--;
+	S.n_states--;
 	tt_idmap_del(&S.states, st->id);
 	for (uint32_t i = 0; i < ce->cls->n_params; i++)
 		free(st->slots[i].mem);
@@ -394,8 +451,8 @@ void tt_store_state_delete(tt_state *st, const char *reason)
 	state_free(st);
 }
 
-int tt_store_validate(const tt_class *cls, const tt_instance *in, tt_value *updates,
-		      tt_changes *cs, tt_error *err)
+int tt_store_validate(const tt_class *cls, const tt_state *st, const tt_instance *in,
+		      tt_value *updates, tt_changes *cs, tt_error *err)
 {
 	cs->n = 0;
 	if (updates->type != TT_MAP)
@@ -442,7 +499,68 @@ int tt_store_validate(const tt_class *cls, const tt_instance *in, tt_value *upda
 		cs->idx[i] = (uint32_t)k;
 	}
 	cs->n = updates->len;
+	to_stored_form(cls, cs);
+	/* bytes: each value against its param's bound, the state's total
+	 * against --max-state-bytes */
+	size_t total = st ? st->value_bytes : 0;
+	for (uint32_t i = 0; i < cs->n; i++) {
+		const tt_param *p = &cls->params[cs->idx[i]];
+		size_t n = value_size(&cs->vals[i]);
+		uint32_t max = p->max_bytes ? p->max_bytes : S.cfg->max_value_bytes;
+		if (n > max) {
+			cs->n = 0;
+			return tt_fail(err, TT_BAD_VALUE,
+				       "class \"%s\": param \"%s\": a value of %zu bytes is larger than %s %u",
+				       cls->name, p->name, n, p->max_bytes ? "its maxBytes" : "--max-value-bytes",
+				       max);
+		}
+		if (st)
+			total -= value_size(&st->slots[cs->idx[i]].v);
+		total += n;
+	}
+	if (!st) /* a new state: the defaults of the params not given */
+		for (uint32_t k = 0; k < cls->n_params; k++)
+			if (cs->seen[k] != cs->gen)
+				total += cls->params[k].type == TT_PT_STRING &&
+						 cls->params[k].def.type == TT_STR
+					 ? cls->params[k].def.len : 0;
+	if (total > S.cfg->max_state_bytes) {
+		cs->n = 0;
+		return tt_fail(err, TT_LIMIT,
+			       "class \"%s\": the state's values would take %zu bytes, more than --max-state-bytes %u",
+			       cls->name, total, S.cfg->max_state_bytes);
+	}
+	/* what it may add to memory: its values, and as much again in the
+	 * history (the history's own bound makes that an upper estimate) */
+	size_t grow = 0;
+	for (uint32_t i = 0; i < cs->n; i++)
+		grow += 2 * value_size(&cs->vals[i]) + 16;
+	if (S.mem + grow > S.cfg->max_memory) {
+		cs->n = 0;
+		return tt_fail(err, TT_LIMIT,
+			       "class \"%s\": the server's memory budget is used up (--max-memory %llu bytes)",
+			       cls->name, (unsigned long long)S.cfg->max_memory);
+	}
 	return 0;
+}
+
+void tt_store_changes_load(const tt_state *st, const void *changes, size_t len, tt_changes *cs)
+{
+	const tt_class *cls = st->ce->cls;
+	tt_value m;
+	size_t off = 0;
+	cs->n = 0;
+	tt_arena_reset(&S.arena);
+	if (tt_decode(S.dec, changes, len, &off, &S.arena, &m, NULL) < 0 || m.type != TT_MAP)
+		return;
+	for (uint32_t i = 0; i < m.len; i++) {
+		int k = tt_class_param_index(cls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len);
+		if (k < 0)
+			continue;
+		cs->idx[cs->n] = (uint32_t)k;
+		cs->vals[cs->n++] = m.v.pairs[i].val;
+	}
+	to_stored_form(cls, cs);
 }
 
 /* The keys of cs as one encoded map, into b. */
@@ -458,7 +576,6 @@ static void encode_changes(tt_buf *b, const tt_class *cls, const tt_changes *cs)
 uint32_t tt_store_apply(tt_state *st, tt_changes *cs, uint64_t origin, double time)
 {
 	const tt_class *cls = st->ce->cls;
-	to_stored_form(cls, cs);
 	/* which keys go out: changed, or filterChange:false, or event */
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < cs->n; i++) {
@@ -477,13 +594,18 @@ uint32_t tt_store_apply(tt_state *st, tt_changes *cs, uint64_t origin, double ti
 
 	st->seq++;
 	st->time = time;
+	S.mem -= st->value_bytes + st->hist.bytes;
 	for (uint32_t i = 0; i < n; i++) {
 		/* event params are volatile: sent and kept in the history, then nil */
 		tt_value nil = tt_nil();
-		slot_set(&st->slots[cs->idx[i]], cls->params[cs->idx[i]].event ? &nil : &cs->vals[i]);
+		tt_slot *sl = &st->slots[cs->idx[i]];
+		st->value_bytes -= value_size(&sl->v);
+		slot_set(sl, cls->params[cs->idx[i]].event ? &nil : &cs->vals[i]);
+		st->value_bytes += value_size(&sl->v);
 	}
-	tt_history_push(&st->hist, S.cfg->history, st->seq, time, origin, tt_buf_data(&cs->enc),
-			cs->enc.len);
+	tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, st->seq, time, origin,
+			tt_buf_data(&cs->enc), cs->enc.len);
+	S.mem += st->value_bytes + st->hist.bytes;
 	tt_db_event_row ev = {st->id, st->seq, time, origin, tt_buf_data(&cs->enc), cs->enc.len};
 	tt_db_put_event(&ev);
 	mark_dirty(st);
@@ -600,11 +722,17 @@ void tt_store_observe(tt_session *s, tt_class_entry *ce, bool on)
 	if (on) {
 		tt_observe *o = tt_calloc(1, sizeof(*o));
 		o->cls = ce;
+		o->session = s;
 		*pp = o;
+		tt_observe **head = observer_list(ce);
+		o->cnext = *head;
+		if (*head)
+			(*head)->cprev = o;
+		*head = o;
 	} else {
 		tt_observe *o = *pp;
 		*pp = o->next;
-		free(o);
+		observe_free(o);
 	}
 	tt_db_put_observe(s->id, ce ? ce->cls->name : NULL, ce ? ce->cls->name_len : 0, on);
 }
@@ -617,11 +745,18 @@ bool tt_store_observes(const tt_session *s, const tt_class_entry *ce)
 	return false;
 }
 
+tt_observe *tt_store_observers_all(void)
+{
+	return S.observe_all;
+}
+
 /* ---- sessions --------------------------------------------------------------- */
 
 void tt_store_session_live(tt_session *s)
 {
-	tt_db_put_session(s->id, s->token, TT_TOKEN_LEN);
+	char hex[2 * TT_DIGEST_LEN + 1];
+	tt_secret_hex(s->digest, hex);
+	tt_db_put_session(s->id, hex, 2 * TT_DIGEST_LEN);
 }
 
 void tt_store_session_gone(tt_session *s, double now)
@@ -653,7 +788,21 @@ static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origi
 {
 	if (id >= S.next_sched_id)
 		S.next_sched_id = id + 1;
+	tt_session *o = tt_session_by_id(origin);
+	if (o)
+		o->n_sched++;
+	S.mem += len;
 	return tt_sched_add(&st->scheds, st, id, at, origin, changes, len);
+}
+
+/* Forget a pending schedule (persisting nothing). */
+static void sched_forget(tt_sched *sc)
+{
+	tt_session *o = tt_session_by_id(sc->origin);
+	if (o && o->n_sched)
+		o->n_sched--;
+	S.mem -= sc->changes.len;
+	tt_sched_remove(sc);
 }
 
 tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs)
@@ -669,7 +818,15 @@ tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_
 void tt_store_sched_remove(tt_sched *sc)
 {
 	tt_db_del_schedule(sc->id);
-	tt_sched_remove(sc);
+	sched_forget(sc);
+}
+
+size_t tt_store_sched_bytes(const tt_state *st)
+{
+	size_t n = 0;
+	for (const tt_sched *sc = st->scheds.first; sc; sc = sc->next)
+		n += sc->changes.len;
+	return n;
 }
 
 /* ---- persistence ------------------------------------------------------------ */
@@ -684,9 +841,8 @@ static void put_id(const char *key, uint64_t next, uint64_t *last_put)
 
 void tt_store_flush(void)
 {
-	/* history in the database is trimmed in steps of 64 events, not on
-	 * every update */
-	uint32_t keep = S.cfg->history;
+	/* the database keeps what the history keeps (events and bytes),
+	 * trimmed in steps of 64 events rather than on every update */
 	for (tt_state *st = S.dirty; st;) {
 		tt_state *next = st->dirty_next;
 		tt_buf_clear(&S.row);
@@ -694,9 +850,10 @@ void tt_store_flush(void)
 		tt_db_state_row r = {st->id, st->ce->cls->name, st->ce->cls->name_len, st->owner,
 				     st->seq, st->time, tt_buf_data(&S.row), S.row.len};
 		tt_db_put_state(&r);
-		if (st->seq > keep && st->seq - keep >= st->db_trimmed + 64) {
-			tt_db_trim_events(st->id, st->seq - keep);
-			st->db_trimmed = st->seq - keep;
+		uint64_t first = tt_history_first_seq(&st->hist);
+		if (first > 1 && first - 1 >= st->db_trimmed + 64) {
+			tt_db_trim_events(st->id, first - 1);
+			st->db_trimmed = first - 1;
 		}
 		st->dirty = false;
 		st->dirty_next = NULL;
@@ -733,7 +890,7 @@ int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint
 	init_slots(st, cs);
 	st->seq = seq;
 	st->time = time;
-	st->db_trimmed = seq > S.cfg->history ? seq - S.cfg->history : 0;
+	st->db_trimmed = 0; /* set once the events are in (tt_store_restore_owners) */
 	tt_changes_free(cs);
 	free(cs);
 	return 0;
@@ -742,7 +899,10 @@ int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint
 void tt_store_restore_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
 			    const void *changes, size_t len)
 {
-	tt_history_push(&st->hist, S.cfg->history, seq, time, origin, changes, len);
+	S.mem -= st->hist.bytes;
+	tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, seq, time, origin, changes,
+			len);
+	S.mem += st->hist.bytes;
 }
 
 void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st, const tt_mask *filter)
@@ -773,6 +933,10 @@ void tt_store_restore_owners(void)
 	tt_state *st = S.first;
 	while (st) {
 		tt_state *next = st->next;
+		/* what the database holds before the history's first event goes at
+		 * the next trim */
+		uint64_t first = tt_history_first_seq(&st->hist);
+		st->db_trimmed = first > 64 ? first - 65 : 0;
 		if (st->owner) {
 			tt_session *s = tt_session_by_id(st->owner);
 			if (s)
@@ -795,6 +959,8 @@ void tt_store_init(const tt_config *cfg)
 	tt_idmap_init(&S.tombstones);
 	S.next_state_id = S.next_instance_id = S.next_sched_id = 1;
 	tt_buf_init(&S.row, 0);
+	S.dec = tt_decoder_new();
+	tt_arena_init(&S.arena, 0);
 }
 
 void tt_store_destroy(void)
@@ -811,6 +977,7 @@ void tt_store_destroy(void)
 	while (S.classes) {
 		tt_class_entry *ce = S.classes;
 		S.classes = ce->next;
+		tt_rights_free(ce->rights);
 		tt_class_free(ce->cls);
 		free(ce);
 	}
@@ -818,4 +985,6 @@ void tt_store_destroy(void)
 	tt_idmap_free(&S.instances);
 	tt_idmap_free(&S.tombstones);
 	tt_buf_free(&S.row);
+	tt_decoder_free(S.dec);
+	tt_arena_destroy(&S.arena);
 }

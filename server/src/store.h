@@ -18,6 +18,7 @@
 #include "common.h"
 #include "config.h"
 #include "history.h"
+#include "rights.h"
 #include "sched.h"
 #include "schema.h"
 #include "session.h"
@@ -42,8 +43,10 @@ typedef struct tt_state tt_state;
 
 struct tt_class_entry {
 	tt_class *cls;            /* owned */
+	tt_rights *rights;        /* owned; NULL: the defaults (rights.h) */
 	tt_state *first, *last;   /* the class's states, oldest first */
 	uint32_t n_states;
+	tt_observe *observers;    /* observes of this class (list through cnext) */
 	tt_class_entry *next;     /* in definition order */
 };
 
@@ -81,6 +84,7 @@ struct tt_state {
 	bool dirty;              /* values to persist at the next flush */
 	tt_state *dirty_next;
 	uint64_t db_trimmed;     /* events with seq <= this are trimmed on disk */
+	size_t value_bytes;      /* bytes of its string and `any` values */
 };
 
 struct tt_instance {
@@ -140,6 +144,9 @@ int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *ou
 		    tt_error *err);
 tt_class_entry *tt_store_class(const char *name, size_t len);
 tt_class_entry *tt_store_first_class(void);
+/* Give ce its rights from a schema file (takes ownership; NULL: the
+ * defaults). */
+void tt_store_class_rights(tt_class_entry *ce, tt_rights *rights);
 /* Remove a class that has no state left, and every observe of it. */
 void tt_store_class_delete(tt_class_entry *ce);
 
@@ -148,9 +155,12 @@ void tt_store_class_delete(tt_class_entry *ce);
 /* A new state of ce owned by session owner (0: the server), its values the
  * defaults with init on top (validated; NULL for defaults only; turned into
  * stored form). The caller checked the owner's limits. */
-tt_state *tt_store_state_new(tt_class_entry *ce, uint64_t owner, tt_changes *init, double time);
+tt_state *tt_store_state_new(tt_class_entry *ce, uint64_t owner, const tt_changes *init,
+			     double time);
 tt_state *tt_store_state(uint64_t id);
 tt_state *tt_store_first_state(void);
+/* How many states there are. */
+uint32_t tt_store_state_count(void);
 /* Delete a state: its instances, schedules and values go; a tombstone
  * keeps the reason for clients that resume later. Nobody is told (fanout.c
  * does that first). */
@@ -159,14 +169,21 @@ void tt_store_state_delete(tt_state *st, const char *reason);
  * or NULL when id is not known to be deleted. */
 const char *tt_store_tombstone(uint64_t id);
 
-/* Validate and coerce every key of updates for a state of cls, set through
- * instance in (NULL at create: no filter, and `required` keys must not be
- * nil). Fills cs. Atomic: the first bad key fails the whole map with
- * -TT_BAD_MESSAGE, -TT_UNKNOWN_PARAM, -TT_LOCAL_PARAM, -TT_FILTERED,
- * -TT_REQUIRED or the coercion's code, err naming class, param and value.
- * updates may be modified (`any` maps are canonicalised). */
-int tt_store_validate(const tt_class *cls, const tt_instance *in, tt_value *updates,
-		      tt_changes *cs, tt_error *err);
+/* Validate and coerce every key of updates for state st of class cls
+ * (st NULL at create), set through instance in (NULL at create: no filter,
+ * and `required` keys must not be nil). Fills cs, in stored form. Atomic:
+ * the first bad key fails the whole map with -TT_BAD_MESSAGE,
+ * -TT_UNKNOWN_PARAM, -TT_LOCAL_PARAM, -TT_FILTERED, -TT_REQUIRED or the
+ * coercion's code (-TT_BAD_VALUE for a string or `any` value over its
+ * maxBytes), and -TT_LIMIT when the state's values would pass
+ * --max-state-bytes; err names class, param and value. updates may be
+ * modified (`any` maps are canonicalised). */
+int tt_store_validate(const tt_class *cls, const tt_state *st, const tt_instance *in,
+		      tt_value *updates, tt_changes *cs, tt_error *err);
+/* cs from changes stored by the model itself (a schedule's), in stored
+ * form, for tt_store_apply. Keys the class no longer has are skipped. The
+ * values point into changes, which must outlive cs's use. */
+void tt_store_changes_load(const tt_state *st, const void *changes, size_t len, tt_changes *cs);
 /* Apply validated changes to st at sync time `time`, written by session
  * origin. Keeps the keys that go out (changed, filterChange false, or
  * event), and when there is one: seq + 1, the event in the history,
@@ -192,6 +209,8 @@ void tt_store_detach(tt_instance *in);
 void tt_store_observe(tt_session *s, tt_class_entry *ce, bool on);
 /* True when s observes ce or every class. */
 bool tt_store_observes(const tt_session *s, const tt_class_entry *ce);
+/* The observes of every class (NULL observes: list through cnext). */
+tt_observe *tt_store_observers_all(void);
 
 /* ---- sessions ----------------------------------------------------------- */
 
@@ -211,6 +230,8 @@ uint64_t tt_store_sched_id(void);
 tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs);
 /* Forget a schedule (applied or cancelled); persisted. */
 void tt_store_sched_remove(tt_sched *sc);
+/* Bytes of st's pending schedules. */
+size_t tt_store_sched_bytes(const tt_state *st);
 
 /* ---- persistence -------------------------------------------------------- */
 

@@ -144,15 +144,18 @@ void tt_wire_result_nil(tt_buf *b, uint64_t rid)
 	tt_enc_nil(b);
 }
 
-void tt_wire_welcome(tt_buf *b, uint64_t rid, const tt_session *s, double now, bool resumed,
-		     size_t max_message, double resume_window)
+void tt_wire_welcome(tt_buf *b, uint64_t rid, const tt_session *s, const char *token,
+		     const char *role, double now, bool resumed, size_t max_message,
+		     double resume_window)
 {
 	result(b, rid);
-	tt_enc_map(b, 6);
+	tt_enc_map(b, 7);
 	tt_enc_str(b, "session");
 	tt_enc_uint(b, s->id);
 	tt_enc_str(b, "token");
-	tt_enc_str(b, s->token);
+	tt_enc_str(b, token);
+	tt_enc_str(b, "role");
+	tt_enc_str(b, role);
 	tt_enc_str(b, "time");
 	tt_enc_float(b, now);
 	tt_enc_str(b, "resumed");
@@ -259,23 +262,27 @@ void tt_wire_set_scheduled(tt_buf *b, uint64_t rid, const tt_sched *sc, const tt
 	changes_view(b, sc->st, tt_buf_data(&sc->changes), sc->changes.len, view);
 }
 
-void tt_wire_states(tt_buf *b, uint64_t rid, const tt_class_entry *ce)
+void tt_wire_states(tt_buf *b, uint64_t rid, const tt_class_entry *ce, uint32_t role)
 {
 	result(b, rid);
 	tt_enc_map(b, 1);
 	tt_enc_str(b, "states");
 	uint32_t n = 0;
+#define VISIBLE(st) (ce || tt_rights_may((st)->ce->rights, TT_RIGHT_ATTACH, role, false))
 	for (const tt_state *st = ce ? ce->first : tt_store_first_state(); st;
 	     st = ce ? st->cnext : st->next)
-		n++;
+		n += VISIBLE(st);
 	tt_enc_array(b, n);
 	for (const tt_state *st = ce ? ce->first : tt_store_first_state(); st;
 	     st = ce ? st->cnext : st->next) {
+		if (!VISIBLE(st))
+			continue;
 		tt_enc_array(b, 3);
 		tt_enc_strn(b, st->ce->cls->name, st->ce->cls->name_len);
 		tt_enc_uint(b, st->id);
 		tt_enc_uint(b, st->owner);
 	}
+#undef VISIBLE
 }
 
 void tt_wire_history(tt_buf *b, uint64_t rid, const tt_state *st, uint64_t from, bool complete,
@@ -369,4 +376,13 @@ bool tt_wire_scheduled(tt_buf *b, const tt_sched *sc, const tt_mask *view)
 	tt_enc_uint(b, sc->id);
 	tt_enc_float(b, sc->at);
 	return changes_view(b, sc->st, tt_buf_data(&sc->changes), sc->changes.len, view) > 0;
+}
+
+void tt_wire_cancelled(tt_buf *b, const tt_sched *sc)
+{
+	tt_buf_clear(b);
+	tt_enc_array(b, 3);
+	tt_enc_uint(b, TT_MSG_CANCELLED);
+	tt_enc_uint(b, sc->st->id);
+	tt_enc_uint(b, sc->id);
 }

@@ -19,9 +19,10 @@
 
 void tt_wire_error(tt_buf *b, uint64_t rid, int code, const char *msg);
 void tt_wire_result_nil(tt_buf *b, uint64_t rid);
-/* HELLO: {session, token, time, resumed, maxMessage, resumeWindow}. */
-void tt_wire_welcome(tt_buf *b, uint64_t rid, const tt_session *s, double now, bool resumed,
-		     size_t max_message, double resume_window);
+/* HELLO: {session, token, role, time, resumed, maxMessage, resumeWindow}. */
+void tt_wire_welcome(tt_buf *b, uint64_t rid, const tt_session *s, const char *token,
+		     const char *role, double now, bool resumed, size_t max_message,
+		     double resume_window);
 /* DEFINE: {defined}. */
 void tt_wire_defined(tt_buf *b, uint64_t rid, bool created);
 /* DESCRIBE: the expanded description. */
@@ -36,8 +37,9 @@ void tt_wire_set_done(tt_buf *b, uint64_t rid, const tt_state *st, const tt_chan
 		      const tt_mask *view);
 /* SET scheduled: {scheduled, at, changes}. */
 void tt_wire_set_scheduled(tt_buf *b, uint64_t rid, const tt_sched *sc, const tt_mask *view);
-/* OBSERVE: {states: [[class, id, owner]...]} of ce (NULL: every class). */
-void tt_wire_states(tt_buf *b, uint64_t rid, const tt_class_entry *ce);
+/* OBSERVE: {states: [[class, id, owner]...]} of ce (NULL: every class
+ * role may attach). */
+void tt_wire_states(tt_buf *b, uint64_t rid, const tt_class_entry *ce, uint32_t role);
 /* HISTORY: {events, complete}, the events with seq > from. */
 void tt_wire_history(tt_buf *b, uint64_t rid, const tt_state *st, uint64_t from, bool complete,
 		     const tt_mask *view);
@@ -60,6 +62,8 @@ void tt_wire_notice(tt_buf *b, const char *kind, const tt_state *st);
 void tt_wire_snapshot(tt_buf *b, const tt_state *st, const tt_mask *view);
 /* [71, state, schedId, at, changes] */
 bool tt_wire_scheduled(tt_buf *b, const tt_sched *sc, const tt_mask *view);
+/* [72, state, schedId] */
+void tt_wire_cancelled(tt_buf *b, const tt_sched *sc);
 
 /* Free the decoder the filtered encoders use (at exit). */
 void tt_wire_cleanup(void);

@@ -7,17 +7,24 @@
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "ws.h"
 
+#include <arpa/inet.h>
 #include <libwebsockets.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "client.h"
 #include "clock.h"
 #include "handler.h"
+#include "idmap.h"
 #include "log.h"
 #include "ops.h"
+#include "peers.h"
 #include "protocol.h"
 #include "resume.h"
 #include "turn.h"
@@ -40,6 +47,10 @@ static struct {
 	uint32_t slice;      /* clients to wake this turn */
 	volatile sig_atomic_t stop;
 	int failed;
+	tt_idmap conns;      /* lws connection -> its remote address (owned copy) */
+	uint32_t max_conns;  /* connections in all */
+	double refused_logged; /* when a refusal was last logged (rate limit) */
+	uint32_t refused;    /* refusals since */
 } W;
 
 struct pss {
@@ -145,8 +156,114 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	(void)sul;
 	keepalive();
 	tt_resume_tick();
+	tt_peers_sweep(tt_clock_mono());
 	schedule_turn();
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+}
+
+/* ---- remote addresses: per-address and total connection limits ---------- */
+
+/* A socket address as 16 bytes (IPv4 mapped into IPv6) and as text. */
+static bool addr_of(const struct sockaddr *sa, unsigned char out[TT_ADDR_LEN], char *text,
+		    size_t cap)
+{
+	memset(out, 0, TT_ADDR_LEN);
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
+		out[10] = out[11] = 0xff;
+		memcpy(out + 12, &in4->sin_addr, 4);
+		if (text)
+			inet_ntop(AF_INET, &in4->sin_addr, text, (socklen_t)cap);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+		memcpy(out, &in6->sin6_addr, TT_ADDR_LEN);
+		if (text)
+			inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)cap);
+		return true;
+	}
+	return false;
+}
+
+static bool peer_of(struct lws *wsi, unsigned char out[TT_ADDR_LEN], char *text, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = lws_get_socket_fd(wsi);
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) != 0)
+		return false;
+	return addr_of((struct sockaddr *)&ss, out, text, cap);
+}
+
+/* Refusals are logged at most once a second, with a count. */
+static void refused(const char *why, const char *addr)
+{
+	double now = tt_clock_mono();
+	W.refused++;
+	if (now - W.refused_logged >= 1.0) {
+		tt_log_warn("refused a connection from %s: %s (%u refused in the last second)", addr,
+			    why, W.refused);
+		W.refused_logged = now;
+		W.refused = 0;
+	}
+}
+
+/* A new TCP connection, before lws adopts it: within the limits? */
+static int filter_connection(const struct lws_filter_network_conn_args *a)
+{
+	unsigned char addr[TT_ADDR_LEN];
+	char text[INET6_ADDRSTRLEN] = "?";
+	if (!addr_of((const struct sockaddr *)&a->cli_addr, addr, text, sizeof(text)))
+		return 0;
+	if (W.conns.len >= W.max_conns) {
+		refused("the server is full (--max-connections)", text);
+		return 1;
+	}
+	if (W.cfg->max_conns_per_addr && tt_peers_conns(addr) >= W.cfg->max_conns_per_addr) {
+		refused("too many connections from this address (--max-conns-per-addr)", text);
+		return 1;
+	}
+	return 0;
+}
+
+static void conn_created(struct lws *wsi)
+{
+	unsigned char addr[TT_ADDR_LEN];
+	if (!peer_of(wsi, addr, NULL, 0) || !tt_peers_connect(addr))
+		return;
+	unsigned char *copy = tt_malloc(TT_ADDR_LEN);
+	memcpy(copy, addr, TT_ADDR_LEN);
+	tt_idmap_put(&W.conns, (uint64_t)(uintptr_t)wsi, copy);
+}
+
+static void conn_destroyed(struct lws *wsi)
+{
+	unsigned char *addr = tt_idmap_get(&W.conns, (uint64_t)(uintptr_t)wsi);
+	if (!addr)
+		return;
+	tt_peers_disconnect(addr);
+	tt_idmap_del(&W.conns, (uint64_t)(uintptr_t)wsi);
+	free(addr);
+}
+
+/* Cross-site WebSocket hijacking: a page of another site, opened on a
+ * phone, must not drive the piece. Browsers always send Origin; native
+ * clients send none. Accept no Origin, the origin this server's own pages
+ * have (the Host the request came to), and --allow-origin. */
+static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
+{
+	char host[256];
+	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0)
+		return true;
+	for (uint32_t i = 0; i < W.cfg->n_allow_origin; i++)
+		if (!strcmp(W.cfg->allow_origin[i], "*") || !strcasecmp(W.cfg->allow_origin[i], origin))
+			return true;
+	if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) <= 0)
+		return false;
+	const char *rest = !strncasecmp(origin, "http://", 7) ? origin + 7
+			 : !strncasecmp(origin, "https://", 8) ? origin + 8 : NULL;
+	return rest && !strcasecmp(rest, host);
 }
 
 /* ---- tutti.v1 --------------------------------------------------------- */
@@ -182,20 +299,31 @@ static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 			tt_buf_clear(&c->rx);
 		}
 	}
+	if (!c->rx_paused && tt_client_over(c)) {
+		/* replies pile up unread: read nothing more until they drain */
+		c->rx_paused = true;
+		lws_rx_flow_control(wsi, 0);
+	}
 	schedule_turn();
 	return 0;
 }
 
+static int close_with(tt_client *c, struct lws *wsi)
+{
+	const char *why = c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
+			: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
+			: c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
+			: c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
+							       : "protocol errors";
+	lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
+			 strlen(why));
+	return -1;
+}
+
 static int on_writeable(tt_client *c, struct lws *wsi)
 {
-	if (c->closing) {
-		const char *why = c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
-				: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
-								       : "protocol errors";
-		lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
-				 strlen(why));
-		return -1;
-	}
+	if (c->closing)
+		return close_with(c, wsi);
 	if (c->want_ping) {
 		/* one payload byte: lws 4.1 reports no RECEIVE_PONG for an
 		 * empty pong */
@@ -239,6 +367,14 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 			return -1;
 		tt_client_consume(c, n);
 	}
+	if (c->rx_paused && !tt_client_over(c)) {
+		c->rx_paused = false;
+		lws_rx_flow_control(wsi, 1);
+	}
+	if (c->finish_code && !c->q_len) {
+		c->close_code = c->finish_code;
+		return close_with(c, wsi);
+	}
 	if (tt_client_ready(c, 0))
 		lws_callback_on_writable(wsi);
 	return 0;
@@ -251,6 +387,8 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->c = tt_client_new(wsi);
+		if (!peer_of(wsi, pss->c->addr, pss->c->addr_text, sizeof(pss->c->addr_text)))
+			snprintf(pss->c->addr_text, sizeof(pss->c->addr_text), "?");
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		if (!pss->c)
@@ -285,6 +423,28 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 {
 	struct http_pss *hp = user;
 	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+		return user ? filter_connection(user) : 0;
+	case LWS_CALLBACK_WSI_CREATE:
+		conn_created(wsi);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		conn_destroyed(wsi);
+		return 0;
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+		char origin[256];
+		if (origin_ok(wsi, origin, sizeof(origin)))
+			return 0;
+		char text[INET6_ADDRSTRLEN + 8] = "?";
+		unsigned char a[TT_ADDR_LEN];
+		peer_of(wsi, a, text, sizeof(text));
+		tt_log_warn("refused a WebSocket from %s: origin %s is not this server's (--allow-origin)",
+			    text, origin);
+		lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN,
+				       "WebSocket refused: this page's origin is not allowed "
+				       "(the server's own pages are; see --allow-origin)");
+		return 1;
+	}
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		/* an upgrade that did not offer tutti.v1 lands on this protocol:
 		 * lws would bind it to this HTTP protocol and drop its messages
@@ -383,6 +543,17 @@ int tt_ws_run(const tt_config *cfg)
 	info.pt_serv_buf_size = 65536;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
 
+	/* connections in all: the open-file limit (raised at start) less a
+	 * reserve for the database, served files and lws's own, so that
+	 * accept() never fails for want of descriptors (lws would spin on the
+	 * listening socket) */
+	struct rlimit rl;
+	uint64_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
+	W.max_conns = fds > 128 ? (uint32_t)TT_MIN(fds - 64, (uint64_t)UINT32_MAX) : 64;
+	if (cfg->max_connections && cfg->max_connections < W.max_conns)
+		W.max_conns = cfg->max_connections;
+	tt_idmap_init(&W.conns);
+	tt_peers_init(cfg->max_conns_per_addr, cfg->max_new_sessions_per_addr);
 	W.ctx = lws_create_context(&info);
 	if (!W.ctx) {
 		tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
@@ -424,6 +595,11 @@ int tt_ws_run(const tt_config *cfg)
 	lws_sul_cancel(&W.tick);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
+	for (size_t i = 0; i < W.conns.cap; i++)
+		if (W.conns.keys[i] && W.conns.keys[i] != UINT64_MAX)
+			free(W.conns.vals[i]);
+	tt_idmap_free(&W.conns);
+	tt_peers_free();
 	/* sessions closed by the stop are recorded as gone (resume windows),
 	 * and the clock exactly */
 	if (!W.failed && tt_turn_stop() < 0)

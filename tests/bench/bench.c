@@ -406,7 +406,29 @@ static struct {
 	uint32_t history, joins, payload, inflight;
 	size_t max_queue;
 	bool no_pin, decode_bench;
+	const char *server_args[16]; /* --server-arg, appended to the server's arguments */
+	uint32_t n_server_args;
 } O;
+
+/* Does the server know per-address limits (a build from before them does
+ * not, and refuses the flags that lift them)? Asked once, from --help. */
+static bool server_has_limits(void)
+{
+	static int known = -1;
+	if (known < 0) {
+		char cmd[4200];
+		snprintf(cmd, sizeof(cmd), "'%s' --help 2>/dev/null", O.server);
+		FILE *p = popen(cmd, "r");
+		char line[512];
+		known = 0;
+		while (p && fgets(line, sizeof(line), p))
+			if (strstr(line, "--max-conns-per-addr"))
+				known = 1;
+		if (p)
+			pclose(p);
+	}
+	return known == 1;
+}
 
 /* ---- the server under test -------------------------------------------- */
 
@@ -583,7 +605,7 @@ static bool server_start(uint32_t history, size_t max_queue)
 	SV.port = 0;
 	snprintf(histv, sizeof(histv), "%u", history < 1000 ? 1000 : history);
 	snprintf(mq, sizeof(mq), "%zu", max_queue);
-	const char *argv[32];
+	const char *argv[64];
 	int a = 0;
 	argv[a++] = O.server;
 	argv[a++] = "--host";
@@ -604,6 +626,17 @@ static bool server_start(uint32_t history, size_t max_queue)
 		argv[a++] = "--max-queue";
 		argv[a++] = mq;
 	}
+	if (server_has_limits()) {
+		/* every bench client comes from 127.0.0.1, thousands of them, and
+		 * the bench defines its class over the wire */
+		static const char *const lift[] = {"--open", "--max-conns-per-addr", "0",
+			"--max-new-sessions-per-addr", "0", "--max-sessions", "10000000",
+			"--max-instances", "10000000", "--max-states", "10000000"};
+		for (size_t i = 0; i < sizeof(lift) / sizeof(*lift); i++)
+			argv[a++] = lift[i];
+	}
+	for (uint32_t i = 0; i < O.n_server_args; i++)
+		argv[a++] = O.server_args[i];
 	argv[a] = NULL;
 	fflush(NULL);
 	pid_t pid = fork();
@@ -2075,6 +2108,8 @@ static void usage(FILE *f)
 "  --url URL       measure a running server instead (ws://HOST:PORT/)\n"
 "  --pid PID       with --url: that server's pid, to read its RSS and CPU\n"
 "  --db PATH       database for the started server (default :memory:)\n"
+"  --server-arg A  one more argument for the started server (repeatable),\n"
+"                  e.g. --server-arg --sync --server-arg full\n"
 "  --subs K[,K2]   fanout subscribers (default 100; all: 100,1000); open_loop\n"
 "                  uses the first (default 100)\n"
 "  --duration D    measured seconds per run (default 5)\n"
@@ -2179,6 +2214,7 @@ int main(int argc, char **argv)
 		{"inflight", required_argument, 0, 'i'}, {"max-queue", required_argument, 0, 'm'},
 		{"no-pin", no_argument, 0, 'N'},        {"decode-bench", no_argument, 0, 'B'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+		{"server-arg", required_argument, 0, 'A'},
 		{0, 0, 0, 0}};
 	O.duration = 5;
 	O.warmup = 1;
@@ -2192,6 +2228,11 @@ int main(int argc, char **argv)
 		case 'U': O.url = optarg; break;
 		case 'P': O.ext_pid = (pid_t)atoi(optarg); break;
 		case 'D': O.db = optarg; break;
+		case 'A':
+			if (O.n_server_args == sizeof(O.server_args) / sizeof(*O.server_args))
+				goto bad;
+			O.server_args[O.n_server_args++] = optarg;
+			break;
 		case 'k':
 			if (!(O.n_subs = parse_list_u(optarg, O.subs, MAX_LIST))) goto bad;
 			break;

@@ -9,7 +9,7 @@
  *              bit 4 small queues (slow-consumer closes); bit 5 history of
  *              4 events; bit 6 rate limit 8 msg/s; bit 7 limits of 3
  *              states/instances/classes
- *   byte 1     flags: bit 0 persistence round trip (below)
+ *   byte 1     flags: bit 0 persistence round trip (below); bit 1 --open
  *   then chunks: ctl, len_hi, len_lo, payload[len]
  *              ctl bits 0-1 client; bit 2 end of loop turn after (due
  *              schedules, commit, drain the queues); bit 3 reconnect the client first (closed,
@@ -139,7 +139,7 @@ static uint32_t replies_queued(const tt_client *c)
 	tt_arena a;
 	tt_arena_init(&a, 0);
 	for (uint32_t i = 0; i < c->q_len; i++) {
-		tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)];
+		tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)].m;
 		size_t off = 0;
 		tt_value v;
 		tt_error err;
@@ -150,7 +150,7 @@ static uint32_t replies_queued(const tt_client *c)
 		}
 		tt_assert(v.type == TT_ARRAY && v.len >= 2 && v.v.items[0].type == TT_INT);
 		int64_t type = v.v.items[0].v.i;
-		tt_assert(type >= TT_MSG_RESULT && type <= TT_MSG_SNAPSHOT + 1);
+		tt_assert(type >= TT_MSG_RESULT && type <= TT_MSG_CANCELLED);
 		if (type == TT_MSG_RESULT || type == TT_MSG_ERROR || type == TT_MSG_PONG)
 			n++;
 		if (type == TT_MSG_ERROR) {
@@ -184,16 +184,35 @@ static uint32_t replies_expected(const uint8_t *p, size_t len)
 /* ---- the fake network layer ------------------------------------------- */
 
 static tt_client *g_clients[MAX_CLIENTS];
+static char g_token[MAX_CLIENTS][33]; /* each slot's session token, from its welcome */
 static int g_n;
+
+/* A welcome for slot i: keep its token (the server keeps only a digest). */
+static void capture_token(int i, tt_msg *m)
+{
+	tt_arena a;
+	tt_arena_init(&a, 0);
+	size_t off = 0;
+	tt_value v;
+	if (tt_decode(g_dec, tt_msg_payload(m), m->len, &off, &a, &v, NULL) == 0 &&
+	    v.v.items[0].v.i == TT_MSG_RESULT && v.v.items[2].type == TT_MAP) {
+		const tt_value *t = tt_map_get(&v.v.items[2], "token");
+		if (t && t->type == TT_STR && t->len == 32 && tt_map_get(&v.v.items[2], "session")) {
+			memcpy(g_token[i], t->v.s, 32);
+			g_token[i][32] = '\0';
+		}
+	}
+	tt_arena_destroy(&a);
+}
 
 static void send_msg(tt_client *c, const void *p, size_t len)
 {
-	if (c->closing)
+	if (c->closing || c->finish_code)
 		return;
 	uint32_t before = replies_queued(c);
 	uint32_t want = replies_expected(p, len);
 	tt_handler_message(c, p, len);
-	if (!c->closing) {
+	if (!c->closing && !c->finish_code) {
 		uint32_t after = replies_queued(c);
 		if (after != before + want) {
 			fprintf(stderr, "fuzz_handler: %u replies to a message of %u requests\n",
@@ -235,9 +254,11 @@ static void reconnect(int i, unsigned seq)
 {
 	tt_client *c = g_clients[i];
 	char token[33] = "";
-	bool had = c->session != NULL;
+	for (uint32_t k = 0; k < c->q_len; k++)
+		capture_token(i, c->q[(c->q_head + k) & (c->q_cap - 1)].m);
+	bool had = c->session != NULL && g_token[i][0];
 	if (had)
-		memcpy(token, c->session->token, sizeof(token));
+		memcpy(token, g_token[i], sizeof(token));
 	tt_handler_closed(c);
 	tt_client_free(c);
 	g_clients[i] = c = tt_client_new(NULL);
@@ -271,7 +292,7 @@ static void end_turn(void)
 		;
 	for (int i = 0; i < g_n; i++) {
 		tt_client *c = g_clients[i];
-		if (c->closing) {
+		if (c->closing || c->finish_code) {
 			/* ws.c closes it; the client comes back and resumes */
 			reconnect(i, 0);
 			c = g_clients[i];
@@ -281,6 +302,7 @@ static void end_turn(void)
 		while (tt_client_ready(c, n)) {
 			if (g_verbose)
 				print_msg(i, tt_client_ready(c, n));
+			capture_token(i, tt_client_ready(c, n));
 			n++;
 		}
 		tt_client_consume(c, n);
@@ -425,6 +447,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (flags & 128)
 		cfg.max_states = cfg.max_instances = cfg.max_classes = 3;
 	bool persist = data[1] & 1;
+	cfg.open = data[1] & 2; /* else the default role's rights are checked */
+	memset(g_token, 0, sizeof(g_token));
 	if (persist) {
 		remove_db();
 		cfg.db = g_db;

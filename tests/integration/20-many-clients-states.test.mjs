@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { useServer, T, defineFresh, RawClient } from './lib/harness.mjs';
 
-const h = useServer({ resumeWindow: 0 });
+const h = useServer({ resumeWindow: 0, args: ['--max-instances', '10000'] }); // one client attaches every state
 
 const CLIENTS = Number(process.env.TUTTI_IT_CLIENTS ?? 100);
 const STATES_PER_CLIENT = 10;          // 1000 states

@@ -148,6 +148,11 @@ async function healthy(port, timeout) {
  * @param {number} [opts.resumeWindow] seconds (--resume-window; the server's default is 60)
  * @param {number} [opts.history] (--history)
  * @param {number} [opts.maxMessage] bytes (--max-message)
+ * @param {boolean} [opts.secure] the server's security defaults as they are: the
+ *   default role's rights checked and the per-address limits on. Without it the
+ *   fixture starts the server as a laptop ensemble would: --open (every client
+ *   trusted) and no per-address limits (every test client comes from 127.0.0.1);
+ *   tests/security/ uses secure: true
  * @param {string[]} [opts.args] more arguments (they come last, so they win)
  * @param {object} [opts.env] more environment
  * @param {number} [opts.startTimeout=15000] ms until the server must answer /healthz
@@ -163,6 +168,7 @@ export async function startServer(opts = {}) {
   if (opts.resumeWindow !== undefined) args.push('--resume-window', String(opts.resumeWindow));
   if (opts.history !== undefined) args.push('--history', String(opts.history));
   if (opts.maxMessage !== undefined) args.push('--max-message', String(opts.maxMessage));
+  if (!opts.secure) args.push('--open', '--max-conns-per-addr', '0', '--max-new-sessions-per-addr', '0');
   if (opts.args) args.push(...opts.args);
 
   const proc = spawnServer(args, opts.env || {});

@@ -83,6 +83,11 @@ void tt_db_put_meta(const char *key, double value)
 	line("meta %s %.17g", key, value);
 }
 
+void tt_db_put_meta_text(const char *key, const char *value)
+{
+	line("meta %s %s", key, value);
+}
+
 void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len)
 {
 	(void)desc;

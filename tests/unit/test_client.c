@@ -96,7 +96,7 @@ static void test_wake_lists(void **state)
 	tt_buf reply;
 	tt_buf_init(&reply, 0);
 	tt_buf_append(&reply, "r", 1);
-	tt_client_send_buf(c, &reply); /* a reply: urgent and pending */
+	tt_client_reply(c, &reply); /* a reply: urgent and pending */
 	tt_buf_free(&reply);
 	assert_ptr_equal(tt_client_take_urgent(), c);
 	assert_null(tt_client_take_urgent());

@@ -96,8 +96,15 @@ static void ld_observe(uint64_t session, const char *cls, size_t len)
 	seen("observe %llu %.*s", (unsigned long long)session, cls ? (int)len : 1, cls ? cls : "*");
 }
 
-static const tt_db_loader loader = {ld_meta, ld_class, ld_state, ld_event, ld_session,
-				    ld_instance, ld_tombstone, ld_schedule, ld_observe};
+static void ld_meta_text(const char *key, const char *v, size_t len)
+{
+	seen("meta %s %.*s", key, (int)len, v);
+}
+
+static const tt_db_loader loader = {
+	.meta = ld_meta, .meta_text = ld_meta_text, .klass = ld_class, .state = ld_state,
+	.event = ld_event, .session = ld_session, .instance = ld_instance,
+	.tombstone = ld_tombstone, .schedule = ld_schedule, .observe = ld_observe};
 
 static void reopen(void)
 {
@@ -138,6 +145,7 @@ static int teardown(void **state)
 static void put_world(void)
 {
 	tt_db_put_meta("next_state", 3);
+	tt_db_put_meta_text("role_token:conductor", "abc");
 	tt_db_put_class("k", 1, "DESC", 4);
 	tt_db_state_row s1 = {1, "k", 1, 7, 2, 1.5, "V1", 2};
 	tt_db_state_row s2 = {2, "k", 1, 0, 0, 2.5, "V2", 2};
@@ -175,6 +183,7 @@ static void test_round_trip(void **state)
 	reopen();
 	assert_string_equal(g_seen,
 		"meta next_state 3\n"
+		"meta role_token:conductor abc\n"
 		"class k DESC\n"
 		"state 1 k owner=7 seq=2 time=1.5 vals=V1\n"
 		"state 2 k owner=0 seq=0 time=2.5 vals=V2\n"
@@ -209,6 +218,7 @@ static void test_deletes_cascade(void **state)
 	reopen();
 	assert_string_equal(g_seen,
 		"meta next_state 3\n"
+		"meta role_token:conductor abc\n"
 		"state 2 k owner=0 seq=0 time=2.5 vals=V2\n"
 		"session 7 0123456789abcdef0123456789abcdef gone=0 at=0\n"
 		"tombstone 1 owner left\n"

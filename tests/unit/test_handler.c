@@ -23,6 +23,7 @@ typedef struct fx {
 	tt_arena a;
 	tt_decoder *d;
 	tt_client *c[3];
+	char token[3][33]; /* each client's session token, from its welcome */
 } fx;
 
 /* End of a loop turn as ws.c does it: commit and release the replies (the
@@ -123,19 +124,28 @@ static const tt_value *get(const tt_value *m, const char *k)
 	return v;
 }
 
+/* HELLO for a new session; keeps the token the welcome gives (the server
+ * keeps only its digest). */
 static void hello(fx *f, tt_client *c)
 {
 	sendj(f, c, "[1, 0, {\"version\": 1}]");
 	tt_value r = expect_result(f, c, 0);
 	assert_false(get(&r, "resumed")->v.b);
+	const tt_value *t = get(&r, "token");
+	assert_int_equal(t->len, 32);
+	for (int i = 0; i < 3; i++)
+		if (f->c[i] == c)
+			memcpy(f->token[i], t->v.s, 32);
 }
 
 static int setup(void **state)
 {
 	fx *f = calloc(1, sizeof(*f));
-	static char a0[] = "x", a1[] = "--db", a2[] = ":memory:";
-	char *argv[] = {a0, a1, a2, NULL};
-	if (tt_config_parse(&f->cfg, 3, argv) != 0)
+	/* --open: these tests are about the protocol, not rights (the
+	 * security tests are) */
+	static char a0[] = "x", a1[] = "--db", a2[] = ":memory:", a3[] = "--open";
+	char *argv[] = {a0, a1, a2, a3, NULL};
+	if (tt_config_parse(&f->cfg, 4, argv) != 0)
 		return -1;
 	tt_log_level = TT_LOG_ERROR;
 	tt_arena_init(&f->a, 0);
@@ -201,7 +211,8 @@ static void test_hello(void **state)
 	expect_error(f, c, 2, TT_BAD_VERSION, NULL);
 	sendj(f, c, "[1, 3, {\"version\": 1}]");
 	tt_value r = expect_result(f, c, 3);
-	assert_int_equal(r.len, 6);
+	assert_int_equal(r.len, 7);
+	assert_true(tt_str_eq(get(&r, "role"), "audience"));
 	assert_int_equal(get(&r, "session")->type, TT_INT);
 	assert_true(get(&r, "session")->v.i > 0);
 	assert_int_equal(get(&r, "token")->len, 32);
@@ -522,6 +533,7 @@ static void test_scheduled(void **state)
 {
 	fx *f = *state;
 	tt_client *a = f->c[0], *b = f->c[1], *c = f->c[2];
+	f->cfg.max_schedule_ahead = 1e9; /* far-future times that the test fires by hand */
 	int64_t sid = two_on_a_state(f);
 	/* validated at once */
 	sendj(f, a, "[7, 2, 1, {\"i\": 1.5}, {\"at\": 1e6}]");
@@ -634,7 +646,7 @@ static void test_resume(void **state)
 	tt_client *a = f->c[0];
 	int64_t sid = two_on_a_state(f);
 	char token[33];
-	memcpy(token, f->c[1]->session->token, sizeof(token));
+	memcpy(token, f->token[1], sizeof(token));
 	uint64_t session = f->c[1]->session->id;
 	drop(f, 1);
 	/* two sets while client 1 is away */

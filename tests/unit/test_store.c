@@ -48,8 +48,9 @@ static int setup(void **state)
 	if (tt_store_define("k", 1, &desc, &created, &err) < 0 || !created)
 		return -1;
 	f->k = tt_store_class("k", 1);
-	f->s1 = tt_session_new(0);
-	f->s2 = tt_session_new(0);
+	char token[TT_TOKEN_HEX_LEN + 1];
+	f->s1 = tt_session_new(0, token);
+	f->s2 = tt_session_new(0, token);
 	db_stub_clear();
 	*state = f;
 	return 0;
@@ -72,14 +73,14 @@ static void valid(fx *f, const tt_instance *in, const char *json)
 {
 	tt_value u = tj(&f->a, json);
 	tt_error err = {0};
-	if (tt_store_validate(f->k->cls, in, &u, &f->cs, &err) < 0)
+	if (tt_store_validate(f->k->cls, in ? in->state : NULL, in, &u, &f->cs, &err) < 0)
 		fail_msg("%s refused: %s", json, err.msg);
 }
 
 static int invalid_v(fx *f, const tt_instance *in, tt_value u, const char *sub)
 {
 	tt_error err = {0};
-	int rc = tt_store_validate(f->k->cls, in, &u, &f->cs, &err);
+	int rc = tt_store_validate(f->k->cls, in ? in->state : NULL, in, &u, &f->cs, &err);
 	assert_true(rc < 0);
 	assert_int_equal(-rc, err.code);
 	assert_substr(err.msg, sub);

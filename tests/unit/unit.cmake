@@ -22,7 +22,9 @@ set(TT_SRV ${CMAKE_SOURCE_DIR}/server/src)
 add_executable(test_store ${CMAKE_SOURCE_DIR}/tests/unit/test_store.c
   ${CMAKE_SOURCE_DIR}/tests/unit/db_stub.c
   ${TT_SRV}/store.c ${TT_SRV}/sched.c ${TT_SRV}/session.c ${TT_SRV}/history.c
-  ${TT_SRV}/idmap.c ${TT_SRV}/log.c ${TT_SRV}/clock.c ${TT_SRV}/config.c)
+  ${TT_SRV}/idmap.c ${TT_SRV}/log.c ${TT_SRV}/clock.c ${TT_SRV}/config.c
+  ${TT_SRV}/secret.c ${TT_SRV}/rights.c ${TT_SRV}/roles.c)
+target_link_libraries(test_store PRIVATE PkgConfig::CRYPTO)
 add_executable(test_sched ${CMAKE_SOURCE_DIR}/tests/unit/test_sched.c ${TT_SRV}/sched.c)
 foreach(mod store sched)
   target_include_directories(test_${mod} PRIVATE ${CMAKE_SOURCE_DIR}/tests/unit ${TT_SRV})
