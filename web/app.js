@@ -2,11 +2,6 @@
 import { Client } from './tutti.js';
 
 /** The class each phone creates to say "I am here" (defined by the client). */
-export const PRESENCE = {
-  hue: { type: 'integer', default: 30, min: 0, max: 359 },
-  label: { type: 'string', default: '' },
-};
-
 const STATUS_TEXT = { idle: 'offline', connecting: 'connecting…', open: 'live', reconnecting: 'reconnecting…', closed: 'offline' };
 
 /**
@@ -26,7 +21,8 @@ export async function start({ statusEl, onReady, presence = true } = {}) {
   showStatus(client.status);
   const setup = async () => {
     app.demo = await client.stateManager.attach('demo', { history: 50 });
-    await client.stateManager.defineClass('presence', PRESENCE);
+    // the presence class comes from schemas/presence.json: the audience may
+    // not define classes (roles.json)
     if (presence) app.presence = await client.stateManager.create('presence', { hue: Math.floor(Math.random() * 360) });
     app.phones = await client.stateManager.getCollection('presence');
     if (onReady) await onReady(app);

@@ -73,6 +73,8 @@ export interface HistoryEvent {
 export interface Welcome {
   session: number;
   token: string;
+  /** the role the server gave the session */
+  role: string;
   time: number;
   resumed: boolean;
   maxMessage: number;
@@ -116,7 +118,14 @@ export interface ClientOptions {
   getTime?: () => number;
   /** options of the clock estimator (web/sync.js), or false for the quick estimate only */
   sync?: Record<string, unknown> | false;
+  /** the role to take (roles.json); in a browser, default: the page's `#role=...` fragment */
+  role?: string;
+  /** that role's token; in a browser, default: the page's `#...&token=...` fragment */
+  token?: string;
 }
+
+/** {role, token} from a page's URL fragment (`#role=conductor&token=...`). */
+export declare function roleFromLocation(loc?: { hash: string } | null): { role?: string; token?: string };
 
 export type Unsubscribe = () => void;
 
@@ -136,6 +145,8 @@ export declare class Client {
   session: number;
   /** the session's resume token */
   token: string | null;
+  /** the session's role (from the welcome), null before it */
+  role: string | null;
   welcome: Welcome | null;
   /** the server's --max-message */
   maxMessage: number;
@@ -169,6 +180,8 @@ export declare class Client {
   on(event: 'syncreport', cb: (report: Record<string, any>) => void): Unsubscribe;
   /** A scheduled set became known (before `at`; its listeners fire at `at`). */
   on(event: 'scheduled', cb: (info: { stateId: number; schedId: number; at: number; changes: Record<string, any> }) => void): Unsubscribe;
+  /** A pending scheduled set was cancelled before it applied here. */
+  on(event: 'cancelled', cb: (info: { stateId: number; schedId: number }) => void): Unsubscribe;
   on(event: string, cb: (...args: any[]) => void): Unsubscribe;
   once(event: string, cb: (...args: any[]) => void): Unsubscribe;
   off(event: string, cb: (...args: any[]) => void): void;
@@ -245,6 +258,9 @@ export declare class SharedState {
   /** owner only */
   delete(): Promise<SharedState>;
   getHistory(opts?: { last?: number; since?: number }): Promise<{ events: HistoryEvent[]; complete: boolean }>;
+  /** Cancel a pending scheduled set (its writer, the state's owner or an admin may). schedId: the
+   * non-enumerable `schedId` of a scheduled set()'s result, or of the client's 'scheduled' event. */
+  cancel(schedId: number): Promise<void>;
 }
 
 export declare class SharedStateCollection implements Iterable<SharedState> {

@@ -242,6 +242,29 @@ function describeValue(v) {
   } catch { return String(v); }
 }
 
+function utf8Length(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c < 0xdc00) { n += 4; i++; } // a surrogate pair (well-formed here)
+    else n += 3;
+  }
+  return n;
+}
+
+/** {role, token} from a page's URL fragment (`#role=conductor&token=...`): the
+ * fragment never leaves the browser, so the token reaches no server log. */
+export function roleFromLocation(loc = typeof location !== 'undefined' ? location : null) {
+  if (!loc || !loc.hash || loc.hash.length < 2) return {};
+  const q = new URLSearchParams(loc.hash.slice(1));
+  const out = {};
+  if (q.get('role')) out.role = q.get('role');
+  if (q.get('token')) out.token = q.get('token');
+  return out;
+}
+
 /**
  * Validate and coerce one value for a param (PROTOCOL.md §7).
  * @returns the coerced value; throws a TuttiError otherwise.
@@ -260,6 +283,7 @@ export function coerce(className, name, p, value) {
     case 'string':
       if (typeof value !== 'string') throw bad();
       if (!wellFormed(value)) throw bad('a lone surrogate: not UTF-8');
+      if (p.maxBytes && utf8Length(value) > p.maxBytes) throw bad(`longer than maxBytes ${p.maxBytes}`);
       return value;
     case 'integer': {
       let v = value;
@@ -298,6 +322,7 @@ export function coerce(className, name, p, value) {
       if (typeof value === 'function' || typeof value === 'symbol') throw bad();
       const why = anyProblem(value);
       if (why) throw bad(why);
+      if (p.maxBytes && encode(value).byteLength > p.maxBytes) throw bad(`larger than maxBytes ${p.maxBytes}`);
       return value;
     }
     default:
@@ -390,9 +415,13 @@ export class Client extends Emitter {
    *   (default performance.now()/1000; e.g. an AudioContext's currentTime once it runs)
    * @param {object} [options.sync] options of the clock estimator (web/sync.js SyncOptions), or
    *   false for the quick estimate only (fastest of the recent PINGs)
+   * @param {string} [options.role] the role to take (PROTOCOL.md §3a); in a browser, default: the
+   *   page's URL fragment `#role=...` (roleFromLocation), else the server's default role
+   * @param {string} [options.token] that role's token; in a browser, default: `#...&token=...`
    */
   constructor(options = {}) {
     super();
+    if (options.role === undefined && options.token === undefined) options = Object.assign({}, roleFromLocation(), options);
     let url = options.url;
     if (!url && typeof location !== 'undefined') {
       url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
@@ -411,6 +440,8 @@ export class Client extends Emitter {
     this.session = 0;
     /** resume token of the session */
     this.token = null;
+    /** the role the server gave this session (from the welcome) */
+    this.role = null;
     /** the last welcome (HELLO result) */
     this.welcome = null;
     this.maxMessage = Infinity;
@@ -578,6 +609,8 @@ export class Client extends Emitter {
     this._lastRecv = now();
     this._pingSentAt = null;
     const opts = { version: VERSION };
+    if (this.options.role) opts.role = this.options.role;
+    if (this.options.token) opts.roleToken = this.options.token;
     if (this.token) {
       opts.token = this.token;
       const seqs = new Map();
@@ -608,6 +641,7 @@ export class Client extends Emitter {
     const oldSession = this.session;
     this.session = welcome.session;
     this.token = welcome.token;
+    this.role = welcome.role ?? null;
     this._attempt = 0;
     // first estimate of the clock offset, replaced by the PONGs
     if (!Number.isFinite(this.syncTravel) && typeof welcome.time === 'number') {
@@ -646,7 +680,12 @@ export class Client extends Emitter {
     this._rejectPending(new TuttiError(ErrorCode.DISCONNECTED, `connection lost (${code}${reason ? ` ${reason}` : ''})`));
     this.emit('close', { code, reason });
     if (this._closedByUser) return;
-    if (!this.options.reconnect) { this.close(); return; }
+    // refused (4003), or another connection resumed this session (4004):
+    // coming back would be refused again, or take the session back and forth
+    if (!this.options.reconnect || code === CloseCode.UNAUTHORIZED || code === CloseCode.TAKEN_OVER) {
+      this.close();
+      return;
+    }
     this._scheduleReconnect();
   }
 
@@ -834,6 +873,7 @@ export class Client extends Emitter {
         else this.stateManager._onUpdate(m[1], m[2], m[3], m[4] || {}, 'update');
         return;
       case MSG.SCHEDULED: this.stateManager._schedule(m[1], m[2], m[3], m[4] || {}); return;
+      case MSG.CANCELLED: this.stateManager._cancelled(m[1], m[2]); return;
       case MSG.SNAPSHOT: this.stateManager._onSnapshot(m[1], m[2], m[3], m[4] || {}); return;
       case MSG.DELETED: this.stateManager._onDeleted(m[1], m[2]); return;
       case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
@@ -1054,6 +1094,15 @@ export class StateManager {
     if (seq <= rec.seq) return;
     rec.seq = seq; rec.time = time;
     for (const inst of [...rec.instances]) inst._takeSilently(changes, seq, time);
+  }
+
+  _cancelled(stateId, schedId) {
+    const rec = this._records.get(stateId);
+    const entry = rec && rec.pending.get(schedId);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    rec.pending.delete(schedId);
+    if (!entry.applied) this.client.emit('cancelled', { stateId, schedId });
   }
 
   _dropSchedules(rec) {
@@ -1317,7 +1366,8 @@ export class SharedState {
         if (r && r.scheduled !== undefined && r.scheduled !== null) {
           // accepted for later: applied here at `at`, like on every other client
           this._manager._schedule(this.id, r.scheduled, r.at ?? at, wire);
-          return Object.assign(result, wire);
+          // the id to cancel it with, out of the way of the values
+          return Object.defineProperty(Object.assign(result, wire), 'schedId', { value: r.scheduled, enumerable: false });
         }
         const changes = (r && r.changes) || {};
         this._manager._applySetResult(this, r.seq, r.time, changes, immediateKeys, unackKeys);
@@ -1417,6 +1467,17 @@ export class SharedState {
   async getHistory(opts = {}) {
     if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `SharedState (${this.className}, ${this.id}) is detached`);
     return this._client._request([MSG.HISTORY, 0, this.instanceId, opts]);
+  }
+
+  /**
+   * Cancel a pending scheduled set of this state (its writer, the state's
+   * owner or an admin may): it will not be applied, here or anywhere.
+   * @param {number} schedId the id a scheduled set() resolved with, or of the 'scheduled' event
+   */
+  async cancel(schedId) {
+    if (this._detached) throw new TuttiError(ErrorCode.DETACHED, `SharedState (${this.className}, ${this.id}) is detached`);
+    await this._client._request([MSG.CANCEL, 0, this.instanceId, schedId]);
+    this._manager._cancelled(this.id, schedId);
   }
 
   // -- internals ----------------------------------------------------------

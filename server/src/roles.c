@@ -252,6 +252,22 @@ uint32_t tt_roles_default(void)
 	return R.def;
 }
 
+void tt_roles_banner(const char *base)
+{
+	for (uint32_t i = 0; i < R.n; i++) {
+		const tt_role *r = &R.roles[i];
+		if (r->is_default) {
+			tt_log_info("role %s (default): %s/%s", r->name, base, r->page);
+		} else if (r->generated) {
+			tt_log_info("role %s%s: %s/%s#role=%s&token=%s", r->name, r->admin ? " (admin)" : "",
+				    base, r->page, r->name, r->token);
+		} else {
+			tt_log_info("role %s%s: %s/%s#role=%s&token=<its token in roles.json>", r->name,
+				    r->admin ? " (admin)" : "", base, r->page, r->name);
+		}
+	}
+}
+
 int tt_roles_auth(const tt_value *role, const tt_value *token, tt_error *err)
 {
 	if (!role || role->type == TT_NIL)

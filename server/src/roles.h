@@ -53,6 +53,11 @@ const tt_role *tt_roles_get(uint32_t i);
 int tt_roles_find(const char *s, size_t n);
 uint32_t tt_roles_default(void);
 
+/* Log, for each role with a page or a generated token, the URL to open
+ * (base: "http://host:port"); the token goes in the URL's fragment, which
+ * browsers never send to a server. */
+void tt_roles_banner(const char *base);
+
 /* HELLO: the role a client proves with (role, token), each possibly NULL
  * or nil: no role is the default role. Returns the role's index, or
  * -TT_UNAUTHORIZED with err saying why (unknown role, missing or wrong

@@ -27,6 +27,7 @@
 #include "peers.h"
 #include "protocol.h"
 #include "resume.h"
+#include "roles.h"
 #include "turn.h"
 
 _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
@@ -549,7 +550,7 @@ int tt_ws_run(const tt_config *cfg)
 	 * listening socket) */
 	struct rlimit rl;
 	uint64_t fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 ? (uint64_t)rl.rlim_cur : 1024;
-	W.max_conns = fds > 128 ? (uint32_t)TT_MIN(fds - 64, (uint64_t)UINT32_MAX) : 64;
+	W.max_conns = fds > 128 ? (uint32_t)TT_MIN(fds - 64, (uint64_t)UINT32_MAX) : (uint32_t)fds / 2;
 	if (cfg->max_connections && cfg->max_connections < W.max_conns)
 		W.max_conns = cfg->max_connections;
 	tt_idmap_init(&W.conns);
@@ -566,6 +567,13 @@ int tt_ws_run(const tt_config *cfg)
 	int port = vh ? lws_get_vhost_listen_port(vh) : cfg->port;
 	tt_log_info("listening on http://%s:%d (web %s, WebSocket protocol %s)", cfg->host,
 		    port, origin, TT_PROTOCOL_NAME);
+	char base[300];
+	snprintf(base, sizeof(base), "http://%s:%d",
+		 strcmp(cfg->host, "0.0.0.0") ? cfg->host : "127.0.0.1", port);
+	tt_roles_banner(base);
+	if (cfg->open)
+		tt_log_warn("--open: every client may set every state and define classes "
+			    "(fine for a laptop ensemble on its own network, never for an audience)");
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 	schedule_turn();
 	while (!W.stop)

@@ -17,7 +17,9 @@ export function demoPages() {
   const fx = { srv: null, context: null, userDataDir: null, pageErrors: [] };
   fx.start = async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium, or set TUTTI_CHROMIUM)`);
-    fx.srv = await startServer({ resumeWindow: 0 }); // the repo's schemas/ (demo.json) and web/
+    // the repo's schemas/ (demo.json, roles.json) and web/, with the security
+    // defaults a real audience piece runs with
+    fx.srv = await startServer({ resumeWindow: 0, secure: true });
     fx.userDataDir = mkdtempSync(join(tmpdir(), 'tutti-chromium-'));
     fx.context = await chromium.launchPersistentContext(fx.userDataDir, {
       executablePath: CHROMIUM,
@@ -39,11 +41,18 @@ export function demoPages() {
     }
     assert.deepEqual(fx.pageErrors, [], 'no uncaught errors in the pages');
   };
-  /** Open a demo page, tap "join" when it asks (audio unlock). */
+  /** The URL the server printed at start for a role (its token in the fragment). */
+  fx.roleUrl = (role) => {
+    const m = new RegExp(`role ${role}[^:]*: (http\\S+)`).exec(fx.srv.stderr());
+    assert.ok(m, `the server printed no URL for role ${role}:\n${fx.srv.stderr()}`);
+    return m[1];
+  };
+  /** Open a demo page, tap "join" when it asks (audio unlock). The conductor
+   * page opens with the conductor's URL, token included, as printed. */
   fx.openPage = async (path = '/') => {
     const page = await fx.context.newPage();
     page.on('pageerror', (err) => fx.pageErrors.push(`${path}: ${err.message}`));
-    await page.goto(new URL(path, fx.srv.httpUrl).href);
+    await page.goto(path === '/conductor.html' ? fx.roleUrl('conductor') : new URL(path, fx.srv.httpUrl).href);
     await page.waitForFunction(() => window.tutti && window.tutti.ready, null, { timeout: T });
     const join = page.locator('#join-btn');
     if (await join.count()) await join.click();
