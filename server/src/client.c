@@ -110,14 +110,24 @@ tt_client *tt_client_new(void *wsi)
 	return c;
 }
 
+/* A queue entry is one word: the message pointer with its low bit set for
+ * a reply (messages come from malloc, so the bit is free). A fan-out to
+ * thousands of queues stores and later reads one word per recipient. */
+#define REPLY_BIT ((uintptr_t)1)
+
+static inline tt_msg *ent_msg(uintptr_t e)
+{
+	return (tt_msg *)(e & ~REPLY_BIT);
+}
+
 static void drop_queue(tt_client *c)
 {
 	while (c->q_len) {
-		tt_msg_unref(c->q[c->q_head].m);
+		tt_msg_unref(ent_msg(c->q[c->q_head]));
 		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 		c->q_len--;
 	}
-	c->q_bytes = c->q_reply_bytes = 0;
+	c->q_bytes = c->q_push_bytes = 0;
 }
 
 void tt_client_free(tt_client *c)
@@ -188,40 +198,42 @@ void tt_client_close(tt_client *c, int code)
 	mark_pending(c, true);
 }
 
-static void enqueue(tt_client *c, tt_msg *m, bool reply)
+static void grow_queue(tt_client *c)
 {
-	if (c->q_len == c->q_cap) {
-		uint32_t cap = c->q_cap ? c->q_cap * 2 : 16;
-		tt_qent *q = tt_malloc(sizeof(*q) * cap);
-		for (uint32_t i = 0; i < c->q_len; i++)
-			q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
-		free(c->q);
-		c->q = q;
-		c->q_head = 0;
-		c->q_cap = cap;
-	}
-	tt_msg_ref(m);
-	tt_qent *e = &c->q[(c->q_head + c->q_len) & (c->q_cap - 1)];
-	e->m = m;
-	e->reply = reply;
-	c->q_len++;
-	c->q_bytes += msg_cost(m);
-	if (reply)
-		c->q_reply_bytes += msg_cost(m);
+	uint32_t cap = c->q_cap ? c->q_cap * 2 : 16;
+	uintptr_t *q = tt_malloc(sizeof(*q) * cap);
+	for (uint32_t i = 0; i < c->q_len; i++)
+		q[i] = c->q[(c->q_head + i) & (c->q_cap - 1)];
+	free(c->q);
+	c->q = q;
+	c->q_head = 0;
+	c->q_cap = cap;
+}
+
+static inline void enqueue(tt_client *c, tt_msg *m, size_t cost, uintptr_t reply)
+{
+	if (c->q_len == c->q_cap)
+		grow_queue(c);
+	m->refs++;
+	c->q[(c->q_head + c->q_len++) & (c->q_cap - 1)] = (uintptr_t)m | reply;
+	c->q_bytes += cost;
 }
 
 void tt_client_send(tt_client *c, tt_msg *m)
 {
 	if (c->closing)
 		return;
-	if (c->q_bytes - c->q_reply_bytes + msg_cost(m) > g_max_queue) {
+	size_t cost = msg_cost(m);
+	if (c->q_push_bytes + cost > g_max_queue) {
 		tt_log_warn("client %s: outgoing queue over %zu bytes, closing as a slow consumer",
 			    c->addr_text, g_max_queue);
 		tt_client_close(c, 4001);
 		return;
 	}
-	enqueue(c, m, false);
-	mark_pending(c, false);
+	enqueue(c, m, cost, 0);
+	c->q_push_bytes += cost;
+	if (!c->pending)
+		mark_pending(c, false);
 }
 
 static void send_own(tt_client *c, const tt_buf *b, bool reply)
@@ -230,7 +242,7 @@ static void send_own(tt_client *c, const tt_buf *b, bool reply)
 		return;
 	tt_msg *m = tt_msg_new(tt_buf_data(b), b->len);
 	if (reply)
-		enqueue(c, m, true);
+		enqueue(c, m, msg_cost(m), REPLY_BIT);
 	else
 		tt_client_send(c, m);
 	tt_msg_unref(m);
@@ -253,22 +265,29 @@ bool tt_client_over(const tt_client *c)
 	return c->q_bytes > g_max_queue;
 }
 
+tt_msg *tt_client_at(const tt_client *c, uint32_t i)
+{
+	return i < c->q_len ? ent_msg(c->q[(c->q_head + i) & (c->q_cap - 1)]) : NULL;
+}
+
 tt_msg *tt_client_ready(const tt_client *c, uint32_t i)
 {
 	if (i >= c->q_len)
 		return NULL;
-	tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)].m;
+	tt_msg *m = ent_msg(c->q[(c->q_head + i) & (c->q_cap - 1)]);
 	return m->batch <= g_released ? m : NULL;
 }
 
 void tt_client_consume(tt_client *c, uint32_t n)
 {
 	while (n-- && c->q_len) {
-		tt_qent *e = &c->q[c->q_head];
-		c->q_bytes -= msg_cost(e->m);
-		if (e->reply)
-			c->q_reply_bytes -= msg_cost(e->m);
-		tt_msg_unref(e->m);
+		uintptr_t e = c->q[c->q_head];
+		tt_msg *m = ent_msg(e);
+		size_t cost = msg_cost(m);
+		c->q_bytes -= cost;
+		if (!(e & REPLY_BIT))
+			c->q_push_bytes -= cost;
+		tt_msg_unref(m);
 		c->q_head = (c->q_head + 1) & (c->q_cap - 1);
 		c->q_len--;
 	}

@@ -44,20 +44,15 @@ void tt_msg_pool_free(void);
 typedef struct tt_session tt_session;
 typedef struct tt_client tt_client;
 
-typedef struct tt_qent {
-	tt_msg *m;           /* a reference */
-	bool reply;
-} tt_qent;
-
 struct tt_client {
 	void *wsi;           /* borrowed: the lws connection, valid until closed */
 	tt_session *session; /* borrowed: NULL until HELLO */
 	unsigned char addr[TT_ADDR_LEN]; /* remote address (IPv4 mapped) */
 	char addr_text[48];  /* the same, printable */
-	tt_qent *q;          /* owned ring */
+	uintptr_t *q;        /* owned ring of references (client.c: one word each) */
 	uint32_t q_head, q_len, q_cap;
 	size_t q_bytes;      /* payload queued + per-entry overhead (msg_cost) */
-	size_t q_reply_bytes;/* the part of q_bytes that is replies */
+	size_t q_push_bytes; /* the part of q_bytes that is pushes */
 	tt_buf rx;           /* reassembly of a fragmented message */
 	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
@@ -106,6 +101,8 @@ void tt_client_close(tt_client *c, int code);
  * close with code. */
 void tt_client_finish(tt_client *c, int code);
 
+/* The i-th queued message, released or not (tests), or NULL. */
+tt_msg *tt_client_at(const tt_client *c, uint32_t i);
 /* The i-th queued message if its batch is committed, else NULL. */
 tt_msg *tt_client_ready(const tt_client *c, uint32_t i);
 /* Drop the first n queued messages (after they were written). */

@@ -139,7 +139,7 @@ static uint32_t replies_queued(const tt_client *c)
 	tt_arena a;
 	tt_arena_init(&a, 0);
 	for (uint32_t i = 0; i < c->q_len; i++) {
-		tt_msg *m = c->q[(c->q_head + i) & (c->q_cap - 1)].m;
+		tt_msg *m = tt_client_at(c, i);
 		size_t off = 0;
 		tt_value v;
 		tt_error err;
@@ -255,7 +255,7 @@ static void reconnect(int i, unsigned seq)
 	tt_client *c = g_clients[i];
 	char token[33] = "";
 	for (uint32_t k = 0; k < c->q_len; k++)
-		capture_token(i, c->q[(c->q_head + k) & (c->q_cap - 1)].m);
+		capture_token(i, tt_client_at(c, k));
 	bool had = c->session != NULL && g_token[i][0];
 	if (had)
 		memcpy(token, g_token[i], sizeof(token));
