@@ -1335,7 +1335,7 @@ static int parse_url(tt_client *c, const char *url, tt_error *err)
 	return 0;
 }
 
-int tt_client_new(const tt_client_opts *opts, tt_client **out, tt_error *err)
+static int client_new(const tt_client_opts *opts, bool network, tt_client **out, tt_error *err)
 {
 	*out = NULL;
 	if (!opts || !opts->url)
@@ -1365,13 +1365,23 @@ int tt_client_new(const tt_client_opts *opts, tt_client **out, tt_error *err)
 	pthread_mutex_init(&c->post_lock, NULL);
 	if ((rc = parse_url(c, opts->url, err)) < 0)
 		goto fail;
-	if ((rc = tt_transport_new(c, err)) < 0)
+	if (network && (rc = tt_transport_new(c, err)) < 0)
 		goto fail;
 	*out = c;
 	return 0;
 fail:
 	tt_client_free(c);
 	return rc;
+}
+
+int tt_client_new(const tt_client_opts *opts, tt_client **out, tt_error *err)
+{
+	return client_new(opts, true, out, err);
+}
+
+int tt_client_new_detached(const tt_client_opts *opts, tt_client **out, tt_error *err)
+{
+	return client_new(opts, false, out, err);
 }
 
 void tt_client_free(tt_client *c)
@@ -1796,6 +1806,7 @@ const char *tt_state_param_type(const tt_state *s, const char *param)
 	return p && p->type < 6 ? names[p->type] : NULL;
 }
 
+tt_client *tt_state_client(const tt_state *s) { return s->c; }
 uint64_t tt_state_id(const tt_state *s) { return s->rec->id; }
 uint64_t tt_state_instance(const tt_state *s) { return s->instance; }
 const char *tt_state_class(const tt_state *s) { return s->rec->class_name; }

@@ -157,6 +157,10 @@ struct tt_client {
 	struct tt_transport *tr;
 };
 
+/* A client without a network (c->tr NULL): the fuzz target drives it
+ * with the tt_core_* calls below; output piles up in c->out. */
+int tt_client_new_detached(const tt_client_opts *opts, tt_client **out, tt_error *err);
+
 /* Called by the transport, on the service thread. */
 void tt_core_on_open(tt_client *c);
 void tt_core_on_message(tt_client *c, const void *data, size_t len);

@@ -261,7 +261,7 @@ void tt_transport_free(tt_client *c)
 void tt_transport_open(tt_client *c)
 {
 	struct tt_transport *t = c->tr;
-	if (t->attempt_live)
+	if (!t || t->attempt_live)
 		return;
 	struct lws_client_connect_info ci;
 	memset(&ci, 0, sizeof(ci));
@@ -306,6 +306,8 @@ void tt_transport_kick(tt_client *c)
 int tt_transport_service(tt_client *c, int timeout_ms)
 {
 	struct tt_transport *t = c->tr;
+	if (!t)
+		return -TT_CLOSED;
 	turn(c);
 	if (timeout_ms > 0)
 		lws_sul_schedule(t->ctx, 0, &t->wake, wake_cb, (lws_usec_t)timeout_ms * 1000);
@@ -330,6 +332,8 @@ static void *thread_main(void *arg)
 
 int tt_transport_start(tt_client *c, tt_error *err)
 {
+	if (!c->tr)
+		return tt_fail(err, TT_USAGE, "a client without a network has no thread");
 	atomic_store(&c->thread_stop, false);
 	c->thread_running = true;
 	if (pthread_create(&c->thread, NULL, thread_main, c) != 0) {

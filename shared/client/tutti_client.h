@@ -262,6 +262,7 @@ const char *tt_state_param_type(const tt_state *s, const char *param);
  * or NULL: lets a tool parse text for the param the way the class wants. */
 const struct tt_param *tt_state_param(const tt_state *s, const char *param);
 
+tt_client *tt_state_client(const tt_state *s);
 uint64_t tt_state_id(const tt_state *s);
 uint64_t tt_state_instance(const tt_state *s);
 const char *tt_state_class(const tt_state *s);
