@@ -88,3 +88,26 @@ export async function run(cmd, args = [], opts = {}) {
 
 /** The `tutti` tool against url. */
 export const tutti = (url, args, opts = {}) => run(bin('tutti'), ['--url', url, ...args], opts);
+
+/** Start tutti-osc; resolves once it bridges `wait` (default demo:1). */
+export async function startBridge(url, args, { wait = /bridging demo:1/ } = {}) {
+  const b = start(bin('tutti-osc'), ['--url', url, ...args]);
+  await b.waitLine(wait, { stderr: true, timeout: 20000 });
+  return b;
+}
+
+/** oscdump lines parsed: {wall (timetag as Unix seconds, null for "immediate"), address, types, args, at (Date.now()/1000 on receipt)} */
+export function oscdumpLines(p) {
+  return p.lines().map((l) => {
+    const m = /^([0-9a-f]+)\.([0-9a-f]+) (\S+) ?(\S*) ?(.*)$/.exec(l);
+    if (!m) return null;
+    const sec = parseInt(m[1], 16), frac = parseInt(m[2], 16);
+    return { wall: sec === 0 && frac <= 1 ? null : sec - 2208988800 + frac / 2 ** 32, address: m[3], types: m[4], args: m[5], line: l };
+  }).filter(Boolean);
+}
+
+/** Wait for the first line matching re, and note when it arrived (Unix seconds). */
+export async function arrival(p, re, opts = {}) {
+  const line = await p.waitLine(re, opts);
+  return { line, t: Date.now() / 1000 };
+}
