@@ -86,6 +86,10 @@ static void copy_text(const tt_value *v, char *out, size_t cap, const char *dflt
 		return;
 	}
 	size_t n = v->len < cap - 1 ? v->len : cap - 1;
+	if (n == 0) {
+		snprintf(out, cap, "%s", dflt);
+		return;
+	}
 	while (n > 0 && n < v->len && ((unsigned char)v->v.s[n] & 0xc0) == 0x80)
 		n--; /* cut on a character boundary */
 	memcpy(out, v->v.s, n);
@@ -93,6 +97,13 @@ static void copy_text(const tt_value *v, char *out, size_t cap, const char *dflt
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)out[i] < 0x20)
 			out[i] = ' ';
+}
+
+/* Names reach the API as C strings: one with a NUL byte (valid UTF-8, and
+ * accepted by the server) could not be named, so such a class is refused. */
+static bool c_name_ok(const tt_value *v)
+{
+	return tt_name_ok(v) && !memchr(v->v.s, '\0', v->len);
 }
 
 static double now_local(void)
@@ -610,7 +621,7 @@ static int rec_from_result(tt_client *c, const tt_value *r, tt_rec **out, tt_err
 	uint64_t state, owner = 0, seq = 0;
 	double time = 0;
 	const tt_value *cls = tt_map_get(r, "class"), *desc = tt_map_get(r, "description");
-	if (!as_uint(tt_map_get(r, "state"), &state) || !cls || !tt_name_ok(cls) || !desc)
+	if (!as_uint(tt_map_get(r, "state"), &state) || !cls || !c_name_ok(cls) || !desc)
 		return tt_fail(err, TT_BAD_MESSAGE, "malformed attach result from the server");
 	as_uint(tt_map_get(r, "owner"), &owner);
 	as_uint(tt_map_get(r, "seq"), &seq);
@@ -628,6 +639,13 @@ static int rec_from_result(tt_client *c, const tt_value *r, tt_rec **out, tt_err
 	tt_error e2;
 	if (tt_class_create(cls->v.s, cls->len, desc, &k, &e2) < 0)
 		return tt_fail(err, TT_BAD_MESSAGE, "server sent an invalid description: %s", e2.msg);
+	for (uint32_t i = 0; i < k->n_params; i++) {
+		if (memchr(k->params[i].name, '\0', k->params[i].name_len)) {
+			tt_class_free(k);
+			return tt_fail(err, TT_BAD_MESSAGE, "class \"%.*s\": a param name has a NUL byte",
+				       (int)cls->len, cls->v.s);
+		}
+	}
 	rec = tt_calloc(1, sizeof(*rec));
 	rec->id = state;
 	rec->class_name = tt_strndup(cls->v.s, cls->len);
@@ -726,7 +744,7 @@ static void on_attach_result(tt_client *c, tt_req *q, const tt_value *r)
 static void notify(tt_client *c, tt_obs *only, const char *kind, const tt_value *cls,
 		   uint64_t state, uint64_t owner)
 {
-	if (!tt_name_ok(cls))
+	if (!c_name_ok(cls))
 		return;
 	char name[TT_MAX_NAME + 1];
 	memcpy(name, cls->v.s, cls->len);
