@@ -47,13 +47,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "arena.h"
-#include "common.h"
-#include "value.h"
-
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "arena.h"
+#include "common.h"
+#include "schema.h"
+#include "value.h"
 
 /* Client-side codes: never sent by the server (whose codes are below 100). */
 enum {
