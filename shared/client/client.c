@@ -710,8 +710,8 @@ static tt_state *instance_new(tt_client *c, tt_rec *rec, uint64_t instance, bool
 static void on_attach_result(tt_client *c, tt_req *q, const tt_value *r)
 {
 	tt_error err;
-	tt_rec *rec;
-	uint64_t instance;
+	tt_rec *rec = NULL;
+	uint64_t instance = 0;
 	tt_reply rep = {.result = r, .message = ""};
 	if (r->type != TT_MAP || !as_uint(tt_map_get(r, "instance"), &instance) ||
 	    rec_from_result(c, r, &rec, &err) < 0) {
@@ -1927,6 +1927,17 @@ void tt_wait_done(tt_client *c, const tt_reply *r, void *user)
 	w->state = r->state;
 }
 
+/* The request still pending on w stops pointing at it: the caller may
+ * free w once tt_client_wait gave up. */
+static void forget_wait(tt_client *c, tt_wait *w)
+{
+	tt_req *lists[] = {c->sent, c->unsent};
+	for (int i = 0; i < 2; i++)
+		for (tt_req *r = lists[i]; r; r = r->next)
+			if (r->done == tt_wait_done && r->user == w)
+				r->done = NULL;
+}
+
 int tt_client_wait(tt_client *c, tt_wait *w, double timeout)
 {
 	if (c->depth > 0 || c->thread_running)
@@ -1934,12 +1945,16 @@ int tt_client_wait(tt_client *c, tt_wait *w, double timeout)
 	double end = timeout >= 0 ? now_local() + timeout : INFINITY;
 	while (!w->done) {
 		double left = end - now_local();
+		int rc = 0;
 		if (left <= 0)
-			return -TT_TIMEOUT;
-		int ms = left > 0.1 ? 100 : (int)(left * 1000) + 1;
-		if (tt_transport_service(c, ms) < 0 && !w->done)
-			return -TT_CLOSED;
+			rc = -TT_TIMEOUT;
+		else if (tt_transport_service(c, left > 0.1 ? 100 : (int)(left * 1000) + 1) < 0 && !w->done)
+			rc = -TT_CLOSED;
 		tt_core_reap(c);
+		if (rc < 0) {
+			forget_wait(c, w);
+			return rc;
+		}
 	}
 	return w->code ? -w->code : 0;
 }

@@ -181,7 +181,10 @@ void tt_wait_init(tt_wait *w);
 void tt_wait_done(tt_client *c, const tt_reply *r, void *user);
 /* Service until w is done or timeout seconds passed (<0: no limit).
  * Returns 0 on success, -w->code when the request failed (w->message says
- * why), or -TT_TIMEOUT. Not from a callback, nor with tt_client_start. */
+ * why), or -TT_TIMEOUT (the request then no longer refers to w, which may
+ * be freed; its reply is dropped). Not from a callback, nor with
+ * tt_client_start. A tt_wait passed to a request must stay alive until
+ * tt_client_wait returned for it. */
 int tt_client_wait(tt_client *c, tt_wait *w, double timeout);
 void tt_wait_free(tt_wait *w); /* accepts a tt_wait only initialised */
 

@@ -145,7 +145,9 @@ static int report(const char *what, int code, const char *msg)
 /* Wait for a request queued with tt_wait_done; 0 or the exit status. */
 static int wait_for(tt_wait *w, const char *what)
 {
-	int rc = tt_client_wait(G.c, w, G.timeout);
+	/* a little longer than the library's own request timeout, whose
+	 * error names the cause (connection refused, certificate...) */
+	int rc = tt_client_wait(G.c, w, G.timeout + 1);
 	if (rc == 0)
 		return 0;
 	if (rc == -TT_TIMEOUT)
@@ -211,6 +213,17 @@ static int connect_client(void)
 		return EX_USAGE;
 	}
 	return 0;
+}
+
+/* The command's CLASS[:ID] (the last argument when exact) and the
+ * connection; 0 or the exit status. */
+static int open_target(int argc, char **argv, const char *help, bool exact, target *t)
+{
+	if (optind >= argc || (exact && optind != argc - 1) || parse_target(argv[optind], t) < 0) {
+		fputs(help, stderr);
+		return EX_USAGE;
+	}
+	return connect_client();
 }
 
 /* Attach (opts may carry callbacks); *out the instance. */
@@ -454,11 +467,7 @@ static int cmd_watch(int argc, char **argv)
 		}
 	}
 	target t;
-	if (optind != argc - 1 || parse_target(argv[optind], &t) < 0) {
-		fputs(help, stderr);
-		return EX_USAGE;
-	}
-	int rc = connect_client();
+	int rc = open_target(argc, argv, help, true, &t);
 	if (rc)
 		return rc;
 	ao.on_update = watch_update;
@@ -517,11 +526,11 @@ static int cmd_get(int argc, char **argv)
 		}
 	}
 	target t;
-	if (optind >= argc || parse_target(argv[optind], &t) < 0 || (raw && optind + 1 >= argc)) {
+	if (raw && optind + 1 >= argc) {
 		fputs(help, stderr);
 		return EX_USAGE;
 	}
-	int rc = connect_client();
+	int rc = open_target(argc, argv, help, false, &t);
 	if (rc)
 		return rc;
 	tt_wait w;
@@ -609,8 +618,7 @@ static int cmd_set(int argc, char **argv)
 		}
 	}
 	target t;
-	if (optind >= argc || parse_target(argv[optind], &t) < 0 ||
-	    (optind + 1 >= argc && !json_arg)) {
+	if (optind + 1 >= argc && !json_arg) {
 		fputs(help, stderr);
 		return EX_USAGE;
 	}
@@ -620,7 +628,7 @@ static int cmd_set(int argc, char **argv)
 		fprintf(stderr, "tutti: set: --at wants a sync time or +SECONDS, not \"%s\"\n", at_arg);
 		return EX_USAGE;
 	}
-	int rc = connect_client();
+	int rc = open_target(argc, argv, help, false, &t);
 	if (rc)
 		return rc;
 	tt_wait w, ws;
@@ -844,11 +852,7 @@ static int cmd_history(int argc, char **argv)
 		}
 	}
 	target t;
-	if (optind != argc - 1 || parse_target(argv[optind], &t) < 0) {
-		fputs(help, stderr);
-		return EX_USAGE;
-	}
-	int rc = connect_client();
+	int rc = open_target(argc, argv, help, true, &t);
 	if (rc)
 		return rc;
 	tt_wait w, wh;
