@@ -577,18 +577,22 @@ out:
 
 /* ---- set -------------------------------------------------------------------- */
 
-/* Wait for the first clock estimate (a series of pings, ~2.5 s) so that an
- * `at` relative to now means now on the server's clock. */
-static int wait_clock(double timeout)
+/* Wait for a clock estimate: the first pong (a few ms: good to a half
+ * round trip, enough for a cue from a shell), or with full the end of the
+ * first series of pings (~2.5 s, what `tutti time` reports on). */
+static int wait_clock(double timeout, bool full)
 {
 	const tt_clock *k = tt_client_clock(G.c);
 	double end = tt_clock_now() + timeout;
-	while (!tt_clock_ready(k)) {
+	for (;;) {
+		tt_clock_report r;
+		tt_client_clock_report(G.c, &r);
+		if (tt_clock_ready(k) || (!full && r.online))
+			return 0;
 		if (tt_clock_now() > end)
 			return -1;
-		tt_client_service(G.c, 50);
+		tt_client_service(G.c, 20);
 	}
-	return 0;
 }
 
 static int cmd_set(int argc, char **argv)
@@ -600,8 +604,9 @@ static int cmd_set(int argc, char **argv)
 		"(name:='\"true\"', list:='[1,2]', x:=null); --json '{\"volume\":0.8}' or\n"
 		"--json - (stdin) gives them all as one JSON object. Values are validated\n"
 		"locally with the class, then by the server; a refused set changes nothing.\n"
-		"--at T schedules the set at sync time T; --at +S at S seconds from now on\n"
-		"the sync clock (e.g. --at +0.5): every client applies it at that moment.\n"
+		"--at T schedules the set at sync time T; --at +S at S seconds after the\n"
+		"command started, on the sync clock (e.g. --at +0.5): every client applies\n"
+		"it at that moment.\n"
 		"Prints the server's reply: {\"seq\",\"time\",\"changes\"} or, scheduled,\n"
 		"{\"scheduled\",\"at\",\"changes\"}.\n";
 	static const struct option lo[] = {
@@ -622,6 +627,7 @@ static int cmd_set(int argc, char **argv)
 		fputs(help, stderr);
 		return EX_USAGE;
 	}
+	double started = tt_clock_now();
 	bool relative = at_arg && at_arg[0] == '+';
 	double at = NAN;
 	if (at_arg && (!parse_num(at_arg + relative, &at) || !isfinite(at) || at < 0)) {
@@ -702,11 +708,12 @@ static int cmd_set(int argc, char **argv)
 		pairs[updates.len++].val = v;
 	}
 	if (at_arg && relative) {
-		if (wait_clock(G.timeout) < 0) {
+		if (wait_clock(G.timeout, false) < 0) {
 			rc = report("set", TT_TIMEOUT, "no clock estimate in time for --at +S");
 			goto out;
 		}
-		at += tt_clock_sync_time(tt_client_clock(G.c), tt_clock_now());
+		/* +S counts from when the command started, not from now */
+		at += tt_clock_sync_time(tt_client_clock(G.c), started);
 	}
 	if (tt_state_set(s, &updates, at_arg ? at : NAN, tt_wait_done, &ws, &err) < 0) {
 		rc = report("set", err.code, err.msg);
@@ -970,7 +977,7 @@ static int cmd_time(int argc, char **argv)
 	int rc = connect_client();
 	if (rc)
 		return rc;
-	if (wait_clock(G.timeout) < 0)
+	if (wait_clock(G.timeout, true) < 0)
 		return report("time", TT_TIMEOUT, "no clock estimate in time");
 	print_report();
 	if (watch) {

@@ -22,8 +22,9 @@ test('kill -9 of the server: the C client and tutti watch resume and see the nex
   try {
     const ready = await client.waitLine(/^READY session=\d+/, { timeout: 20000 });
     const session = /session=(\d+)/.exec(ready)[1];
-    await watch.until(() => /reconnecting|/.test('') && watch.proc.pid, { what: 'watch started' });
-    await new Promise((r) => setTimeout(r, 1000)); // watch attached
+    // the watcher is attached once it prints an update
+    await tutti(srv.url, ['set', 'demo', 'volume=0.11']);
+    await watch.until(() => watch.json().find((u) => u.changes && u.changes.volume === 0.11), { what: 'watch attached' });
     await srv.kill9();
     srv = await startServer({ db, schemasDir, resumeWindow: 60, port: srv.port });
     const set = await tutti(srv.url, ['set', 'demo', 'volume=0.42']);
