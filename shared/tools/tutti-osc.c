@@ -540,7 +540,7 @@ static void on_scheduled(tt_state *s, uint64_t id, double at, const tt_value *ch
 	if (!b->r->out)
 		return;
 	double local = tt_clock_local_time(tt_client_clock(B.c), at);
-	remember_bundle(b->id, id, tt_clock_now() + (local - tt_clock_now()) + 120);
+	remember_bundle(b->id, id, local + 120);
 	/* plain destinations get it at `at`, from on_update */
 	send_changes(b, changes, false, true, local);
 }
