@@ -7,6 +7,11 @@
 add_executable(native_client_test ${CMAKE_SOURCE_DIR}/tests/native/client_test.c)
 target_link_libraries(native_client_test PRIVATE tutti_client tt_warnings)
 
+# The JSON the tools print and read (cmocka).
+add_executable(test_json_dump ${CMAKE_SOURCE_DIR}/tests/native/test_json_dump.c)
+target_link_libraries(test_json_dump PRIVATE tutti_core PkgConfig::CMOCKA)
+add_test(NAME native/json-dump COMMAND test_json_dump)
+
 find_program(NODE node)
 if(NODE)
   file(GLOB TT_NATIVE_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/native/*.test.mjs)
