@@ -21,8 +21,12 @@ endif
 
 # Debian packages the build and the tests need.
 APT_BUILD := build-essential cmake pkg-config libwebsockets-dev libmsgpack-dev \
-	libsqlite3-dev libjansson-dev libcmocka-dev
-APT_TEST := chromium iproute2 procps
+	libsqlite3-dev libjansson-dev libcmocka-dev liblo-dev
+APT_TEST := chromium iproute2 procps openssl
+# Real OSC programs for the tutti-osc tests, without their recommends (the
+# SuperCollider IDE and a JACK setup are not needed headless): liblo's
+# oscdump/oscsend, Pure Data, SuperCollider's sclang.
+APT_TEST_MIN := liblo-tools puredata-core supercollider-language
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -43,6 +47,9 @@ deps-test: deps
 	@missing=""; for p in $(APT_TEST); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+	@missing=""; for p in $(APT_TEST_MIN); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; fi
 
 # npm packages: the client's (served to browsers) and the tests'.
 npm: web/node_modules/.installed tests/node_modules/.installed

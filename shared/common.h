@@ -67,7 +67,11 @@ char *tt_strndup(const char *s, size_t n);
 /* Always-on assertion for cheap invariants: logs and aborts. */
 #define tt_assert(cond) \
 	do { if (!(cond)) tt_assert_fail(#cond, __FILE__, __LINE__); } while (0)
+#ifdef __cplusplus /* the native client's header is usable from C++ */
+[[noreturn]] void tt_assert_fail(const char *what, const char *file, int line);
+#else
 _Noreturn void tt_assert_fail(const char *what, const char *file, int line);
+#endif
 
 #define TT_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TT_MAX(a, b) ((a) > (b) ? (a) : (b))

@@ -178,6 +178,8 @@ void tt_value_copy(tt_arena *a, const tt_value *src, tt_value *out)
 
 bool tt_utf8_ok(const char *s, size_t n)
 {
+	if (n == 0)
+		return true; /* msgpack-c gives an empty string a NULL pointer */
 	const unsigned char *p = (const unsigned char *)s, *end = p + n;
 	while (p < end) {
 		unsigned c = *p++;

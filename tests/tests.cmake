@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 # Test registration, included by the top CMakeLists.txt.
 # Each suite with C code keeps its own fragment beside its sources.
-foreach(part unit fuzz bench sync parity)
+foreach(part unit fuzz bench sync parity native)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
     include(${CMAKE_SOURCE_DIR}/tests/${part}/${part}.cmake)
   endif()

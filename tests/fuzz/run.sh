@@ -11,7 +11,7 @@ set -eu
 build=${1:?usage: run.sh BUILD_DIR [SECONDS] [TARGET...]}
 secs=${2:-60}
 shift 2 2>/dev/null || shift $#
-targets=${*:-codec schema handler}
+targets=${*:-codec schema handler client}
 here=$(cd "$(dirname "$0")" && pwd)
 work=${WORK:-$(mktemp -d /tmp/tt-fuzz.XXXXXX)}
 mkdir -p "$work/art"
