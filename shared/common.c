@@ -32,6 +32,8 @@ const char *tt_code_name(int code)
 	case TT_RATE_LIMIT: return "RATE_LIMIT";
 	case TT_FORBIDDEN: return "FORBIDDEN";
 	case TT_UNAUTHORIZED: return "UNAUTHORIZED";
+	case TT_ABORTED: return "ABORTED";
+	case TT_HOOK_FAILED: return "HOOK_FAILED";
 	case TT_INTERNAL: return "INTERNAL";
 	default: return "UNKNOWN";
 	}

@@ -37,6 +37,8 @@ typedef enum tt_code {
 	TT_RATE_LIMIT = 41,
 	TT_FORBIDDEN = 42,
 	TT_UNAUTHORIZED = 43,
+	TT_ABORTED = 44,
+	TT_HOOK_FAILED = 45,
 	TT_INTERNAL = 60
 } tt_code;
 

@@ -59,6 +59,8 @@ static void usage(FILE *f)
 "                       less a reserve for the database and files)\n"
 "  --max-schedule-ahead S  how far ahead a set may be scheduled (default 86400)\n"
 "  --max-schedules N    pending scheduled sets per session (default 100)\n"
+"  --hook-timeout S     how long a hook may take to answer before its request\n"
+"                       fails with HOOK_FAILED (default 2)\n"
 "  --max-memory B       bytes of values, histories and pending schedules in\n"
 "                       all; past it, writes that need more are refused\n"
 "                       (default 1073741824)\n"
@@ -114,6 +116,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		{"max-schedule-ahead", required_argument, 0, 1010},
 		{"max-schedules", required_argument, 0, 1011},
 		{"max-memory", required_argument, 0, 1012},
+		{"hook-timeout", required_argument, 0, 1013},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
@@ -143,6 +146,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 	cfg->max_schedule_ahead = 86400;
 	cfg->max_schedules = 100;
 	cfg->max_memory = (uint64_t)1 << 30;
+	cfg->hook_timeout = 2;
 	optind = 1;
 	int c;
 	double v;
@@ -236,6 +240,8 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 			cfg->max_schedules = (uint32_t)v; break;
 		case 1012: if (num(name, optarg, 1 << 20, 1e15, &v)) return -1;
 			cfg->max_memory = (uint64_t)v; break;
+		case 1013: if (num(name, optarg, 0.01, 3600, &v)) return -1;
+			cfg->hook_timeout = v; break;
 		case 'v': cfg->verbose = 1; break;
 		case 'h': usage(stdout); return 1;
 		default:

@@ -4,6 +4,7 @@
 #include "fanout.h"
 
 #include "client.h"
+#include "hooks.h"
 #include "wire.h"
 
 static tt_buf g_out; /* encoding of the message being sent */
@@ -101,8 +102,12 @@ static void notice(const tt_state *st, const char *kind)
 	tt_msg_unref(m);
 }
 
-void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip)
+void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip,
+		       bool tell_hooks)
 {
+	if (tell_hooks)
+		tt_hooks_notify_delete(st);
+	tt_hooks_state_gone(st->id);
 	tt_msg *m = NULL;
 	for (uint32_t i = 0; i < st->n_subs; i++) {
 		tt_client *to = st->subs[i].session->client;

@@ -22,9 +22,11 @@ void tt_fanout_update(const tt_state *st, const tt_changes *cs, const tt_session
 void tt_fanout_scheduled(const tt_sched *sc, const tt_session *skip);
 /* A scheduled set is cancelled: CANCELLED to every subscriber but skip. */
 void tt_fanout_cancelled(const tt_sched *sc, const tt_session *skip);
-/* st is about to be deleted: DELETED to its subscribers but skip, and a
- * "delete" NOTICE to the observers of its class. */
-void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip);
+/* st is about to be deleted: DELETED to its subscribers but skip, a
+ * "delete" NOTICE to the observers of its class, the hook jobs waiting on
+ * it fail, and (tell_hooks) its class's delete hooks are told. */
+void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session *skip,
+		       bool tell_hooks);
 /* st was created: a "create" NOTICE to the observers of its class. */
 void tt_fanout_created(const tt_state *st);
 /* Free the encoding buffer (at exit). */

@@ -7,6 +7,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "log.h"
+#include "hooks.h"
 #include "ops.h"
 #include "protocol.h"
 #include "resume.h"
@@ -78,6 +79,7 @@ static const uint8_t n_args[] = {
 	[TT_MSG_HELLO] = 1, [TT_MSG_DEFINE] = 2, [TT_MSG_CREATE] = 2, [TT_MSG_ATTACH] = 3,
 	[TT_MSG_DETACH] = 1, [TT_MSG_DELETE] = 1, [TT_MSG_SET] = 2, [TT_MSG_OBSERVE] = 1,
 	[TT_MSG_UNOBSERVE] = 1, [TT_MSG_HISTORY] = 2, [TT_MSG_DESCRIBE] = 1, [TT_MSG_CANCEL] = 2,
+	[TT_MSG_HOOK] = 2, [TT_MSG_UNHOOK] = 1, [TT_MSG_DELETE_CLASS] = 1,
 };
 
 static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *err)
@@ -90,6 +92,15 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		return tt_fail(err, TT_BAD_MESSAGE, "message type must be a positive integer");
 	if (type == TT_MSG_PING) {
 		ping(c, msg, now);
+		return 0;
+	}
+	if (type == TT_MSG_HOOK_REPLY) {
+		/* not a request: [16, callId, result], no reply */
+		uint64_t call;
+		if (msg->len != 3 || !get_uint(&msg->v.items[1], &call))
+			return tt_fail(err, TT_BAD_MESSAGE, "HOOK_REPLY is [16, callId, result]");
+		if (c->session)
+			tt_hooks_reply(c, call, &msg->v.items[2]);
 		return 0;
 	}
 	if (type >= sizeof(n_args) || !n_args[type]) {
@@ -124,6 +135,10 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 	case TT_MSG_OBSERVE:
 	case TT_MSG_UNOBSERVE:
 		return tt_op_observe(c, rid, &a[0], type == TT_MSG_OBSERVE, err);
+	case TT_MSG_HOOK:
+		return tt_op_hook(c, rid, &a[0], &a[1], err);
+	case TT_MSG_DELETE_CLASS:
+		return tt_op_delete_class(c, rid, &a[0], err);
 	default:
 		break;
 	}
@@ -131,6 +146,7 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		return tt_fail(err, TT_BAD_MESSAGE, "instance id must be a non-negative integer");
 	switch (type) {
 	case TT_MSG_DETACH: return tt_op_detach(c, rid, inst, err);
+	case TT_MSG_UNHOOK: return tt_op_unhook(c, rid, inst, err);
 	case TT_MSG_DELETE: return tt_op_delete(c, rid, inst, err);
 	case TT_MSG_SET: return tt_op_set(c, rid, inst, &a[1], msg->len == 5 ? &a[2] : NULL, err);
 	case TT_MSG_HISTORY: return tt_op_history(c, rid, inst, &a[1], err);
@@ -206,6 +222,7 @@ void tt_handler_text(tt_client *c)
 
 void tt_handler_closed(tt_client *c)
 {
+	tt_hooks_client_gone(c);
 	tt_session *s = c->session;
 	if (s && s->client == c)
 		tt_resume_gone(s);

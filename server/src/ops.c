@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "fanout.h"
+#include "hooks.h"
 #include "log.h"
 #include "peers.h"
 #include "protocol.h"
@@ -29,6 +30,7 @@
 static struct {
 	const tt_config *cfg;
 	tt_buf out;       /* the reply being built */
+	tt_buf job;       /* the values a hook job starts with */
 	tt_changes cs;    /* the set being validated and applied */
 	tt_decoder *dec;  /* scheduled sets' stored changes */
 	tt_arena arena;
@@ -38,6 +40,7 @@ void tt_ops_init(const tt_config *cfg)
 {
 	O.cfg = cfg;
 	tt_buf_init(&O.out, 0);
+	tt_buf_init(&O.job, 0);
 	tt_changes_init(&O.cs);
 	O.dec = tt_decoder_new();
 	tt_arena_init(&O.arena, 0);
@@ -46,6 +49,7 @@ void tt_ops_init(const tt_config *cfg)
 void tt_ops_destroy(void)
 {
 	tt_buf_free(&O.out);
+	tt_buf_free(&O.job);
 	tt_changes_free(&O.cs);
 	tt_decoder_free(O.dec);
 	O.dec = NULL;
@@ -55,6 +59,42 @@ void tt_ops_destroy(void)
 static void reply(tt_client *c)
 {
 	tt_client_reply(c, &O.out);
+}
+
+static void reply_error(tt_client *c, uint64_t rid, const tt_error *err)
+{
+	if (!c)
+		return;
+	tt_wire_error(&O.out, rid, err->code, err->msg);
+	reply(c);
+}
+
+/* A hook job for the request (kind, session, rid, class, state), starting
+ * with O.cs's values, or with st's values for a delete. */
+static void submit(enum tt_hook_kind kind, tt_hook_done done, const tt_session *s, uint64_t rid,
+		   tt_class_entry *ce, const tt_state *st, uint64_t instance, double at)
+{
+	tt_hook_job *job = tt_hooks_job_new();
+	job->kind = kind;
+	job->session = s->id;
+	job->rid = rid;
+	job->ce = ce;
+	job->state = st ? st->id : 0;
+	job->instance = instance;
+	job->at = at;
+	job->done = done;
+	tt_buf_clear(&O.job);
+	if (kind == TT_HOOK_DELETE)
+		tt_store_encode_values(&O.job, st, NULL);
+	else
+		tt_store_changes_encode(&O.job, ce->cls, &O.cs);
+	tt_hooks_submit(job, tt_buf_data(&O.job), O.job.len);
+}
+
+/* Why a hook job did not end DONE, as the requester's error. */
+static void hook_error(tt_error *err, enum tt_hook_outcome outcome, const char *why)
+{
+	tt_fail(err, outcome == TT_HOOK_ABORT ? TT_ABORTED : TT_HOOK_FAILED, "%s", why);
 }
 
 static const char *role_name(const tt_session *s)
@@ -208,28 +248,40 @@ int tt_ops_delete_class(const char *name, tt_error *err)
 	if (!ce)
 		return tt_fail(err, TT_UNKNOWN_CLASS, "class \"%s\" is not defined", name);
 	while (ce->first) {
-		tt_fanout_deleted(ce->first, "class deleted", NULL);
+		tt_fanout_deleted(ce->first, "class deleted", NULL, true);
 		tt_store_state_delete(ce->first, "class deleted");
 	}
+	tt_hooks_class_gone(ce);
 	tt_store_class_delete(ce);
+	return 0;
+}
+
+int tt_op_delete_class(tt_client *c, uint64_t rid, const tt_value *clsv, tt_error *err)
+{
+	if (!tt_rights_admin(c->session->role))
+		return tt_fail(err, TT_FORBIDDEN, "role \"%s\" may not delete classes (admins may)",
+			       role_name(c->session));
+	tt_class_entry *ce;
+	int rc = class_of(clsv, &ce, err);
+	if (rc < 0)
+		return rc;
+	tt_log_info("%s: class \"%s\" deleted by session %llu", c->addr_text, ce->cls->name,
+		    (unsigned long long)c->session->id);
+	tt_ops_delete_class(ce->cls->name, err);
+	tt_wire_result_nil(&O.out, rid);
+	reply(c);
 	return 0;
 }
 
 /* ---- states ------------------------------------------------------------------ */
 
-int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *init, tt_error *err)
+/* Create a state of ce for s from O.cs (validated at create): limits, the
+ * state, the creator's instance, its RESULT (c: NULL when it went), the
+ * observers' notice. */
+static int create_now(tt_client *c, tt_session *s, uint64_t rid, tt_class_entry *ce,
+		      tt_error *err)
 {
-	tt_session *s = c->session;
-	tt_class_entry *ce;
-	int rc = class_of(clsv, &ce, err);
-	if (rc < 0 || (rc = may(s, ce, TT_RIGHT_CREATE, false, err)) < 0)
-		return rc;
 	const tt_class *cls = ce->cls;
-	tt_value empty = {.type = TT_MAP};
-	if (init->type == TT_NIL)
-		init = &empty;
-	if ((rc = tt_store_validate(cls, NULL, NULL, init, &O.cs, err)) < 0)
-		return rc;
 	for (uint32_t k = 0; k < cls->n_params; k++) {
 		if (!cls->params[k].required)
 			continue;
@@ -253,10 +305,48 @@ int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *ini
 			       O.cfg->max_total_states);
 	tt_state *st = tt_store_state_new(ce, s->id, &O.cs, tt_clock_now());
 	tt_instance *in = tt_store_attach(st, s, NULL);
-	tt_wire_state(&O.out, rid, in, NULL, false, 0, true);
-	reply(c);
+	if (c) {
+		tt_wire_state(&O.out, rid, in, NULL, false, 0, true);
+		reply(c);
+	}
 	tt_fanout_created(st);
 	return 0;
+}
+
+static void create_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value *values,
+			  const char *why)
+{
+	tt_session *s = tt_session_by_id(job->session);
+	tt_client *c = s ? s->client : NULL;
+	tt_error err;
+	int rc = -1;
+	if (outcome != TT_HOOK_DONE)
+		hook_error(&err, outcome, why);
+	else if (!s)
+		return; /* its session ended: nobody to own the state */
+	else if ((rc = tt_store_validate(job->ce->cls, NULL, NULL, values, &O.cs, &err)) == 0)
+		rc = create_now(c, s, job->rid, job->ce, &err);
+	if (rc < 0)
+		reply_error(c, job->rid, &err);
+}
+
+int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *init, tt_error *err)
+{
+	tt_session *s = c->session;
+	tt_class_entry *ce;
+	int rc = class_of(clsv, &ce, err);
+	if (rc < 0 || (rc = may(s, ce, TT_RIGHT_CREATE, false, err)) < 0)
+		return rc;
+	tt_value empty = {.type = TT_MAP};
+	if (init->type == TT_NIL)
+		init = &empty;
+	if ((rc = tt_store_validate(ce->cls, NULL, NULL, init, &O.cs, err)) < 0)
+		return rc;
+	if (tt_hooks_has(ce, TT_HOOK_CREATE)) {
+		submit(TT_HOOK_CREATE, create_hooked, s, rid, ce, NULL, 0, -1);
+		return 0;
+	}
+	return create_now(c, s, rid, ce, err);
 }
 
 /* History range options {last: n} / {since: seq} (or history/since on
@@ -345,6 +435,23 @@ int tt_op_detach(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 	return 0;
 }
 
+static void delete_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value *values,
+			  const char *why)
+{
+	(void)outcome, (void)values, (void)why;
+	tt_state *st = tt_store_state(job->state);
+	tt_session *s = tt_session_by_id(job->session);
+	if (st) {
+		tt_fanout_deleted(st, "deleted", s, false);
+		tt_store_state_delete(st, "deleted");
+	}
+	tt_client *c = s ? s->client : NULL;
+	if (c) {
+		tt_wire_result_nil(&O.out, job->rid);
+		reply(c);
+	}
+}
+
 int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 {
 	tt_instance *in = NULL;
@@ -360,7 +467,12 @@ int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 				       st->ce->cls->name, (unsigned long long)st->id);
 		return forbidden(err, c->session, "delete states of", st->ce->cls->name);
 	}
-	tt_fanout_deleted(st, "deleted", c->session);
+	if (tt_hooks_has(st->ce, TT_HOOK_DELETE)) {
+		/* the hooks see the final values; they cannot prevent it */
+		submit(TT_HOOK_DELETE, delete_hooked, c->session, rid, st->ce, st, id, -1);
+		return 0;
+	}
+	tt_fanout_deleted(st, "deleted", c->session, true);
 	tt_store_state_delete(st, "deleted");
 	tt_wire_result_nil(&O.out, rid);
 	reply(c);
@@ -369,12 +481,12 @@ int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 
 /* ---- the update path -------------------------------------------------------- */
 
-/* Keep O.cs as a set to apply at sync time at: the writer gets its RESULT,
+/* Keep O.cs as a set to apply at sync time at, written by session s: the
+ * writer gets its RESULT (c: NULL when it went; view: what it may see),
  * every other subscriber a SCHEDULED (PROTOCOL.md §6a). */
-static int schedule(tt_client *c, uint64_t rid, const tt_instance *in, double at, tt_error *err)
+static int schedule(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, const tt_mask *view,
+		    double at, tt_error *err)
 {
-	tt_state *st = in->state;
-	tt_session *s = c->session;
 	if (at - tt_clock_now() > O.cfg->max_schedule_ahead)
 		return tt_fail(err, TT_BAD_REQUEST,
 			       "a set may be scheduled at most %g s ahead (--max-schedule-ahead)",
@@ -392,11 +504,65 @@ static int schedule(tt_client *c, uint64_t rid, const tt_instance *in, double at
 		return tt_fail(err, TT_LIMIT,
 			       "class \"%s\": state %llu: its pending scheduled sets would take more than --max-state-bytes %u",
 			       st->ce->cls->name, (unsigned long long)st->id, O.cfg->max_state_bytes);
-	tt_sched *sc = tt_store_sched_add(st, at, c->session->id, &O.cs);
-	tt_wire_set_scheduled(&O.out, rid, sc, tt_sub_view(&st->subs[in->sub]));
-	reply(c);
-	tt_fanout_scheduled(sc, c->session);
+	tt_sched *sc = tt_store_sched_add(st, at, s->id, &O.cs);
+	if (c) {
+		tt_wire_set_scheduled(&O.out, rid, sc, view);
+		reply(c);
+	}
+	tt_fanout_scheduled(sc, s);
 	return 0;
+}
+
+/* Apply O.cs (validated) to st now, or keep it for `at`, as written by
+ * session s; its RESULT to c (NULL: it went) seen through view. */
+static int set_now(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, const tt_mask *view,
+		   double at, tt_error *err)
+{
+	double now = tt_clock_now();
+	if (at > now)
+		return schedule(c, s, rid, st, view, at, err);
+	uint32_t n = tt_store_apply(st, &O.cs, s->id, now);
+	/* the writer's answer first, so its next set can come while the fan-out
+	 * drains */
+	if (c) {
+		tt_wire_set_done(&O.out, rid, st, &O.cs, view);
+		reply(c);
+	}
+	if (n)
+		tt_fanout_update(st, &O.cs, s, 0);
+	return 0;
+}
+
+/* What the session may see of st (NULL: all), or of none when it is no
+ * longer attached. */
+static const tt_mask *view_of(const tt_state *st, uint64_t instance, uint64_t session)
+{
+	const tt_instance *in = tt_store_instance(instance);
+	return in && in->state == st && in->session->id == session ? tt_sub_view(&st->subs[in->sub])
+								    : NULL;
+}
+
+static void set_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value *values,
+		       const char *why)
+{
+	tt_session *s = tt_session_by_id(job->session);
+	tt_client *c = s ? s->client : NULL;
+	tt_state *st = tt_store_state(job->state);
+	tt_error err;
+	int rc = -1;
+	if (outcome != TT_HOOK_DONE) {
+		hook_error(&err, outcome, why);
+	} else if (!st || !s) {
+		return; /* gone meanwhile (a deletion fails the jobs first) */
+	} else if ((rc = tt_store_validate(st->ce->cls, st, NULL, values, &O.cs, &err)) == 0) {
+		/* what the hooks changed or added is theirs: no rights check */
+		rc = set_now(c, s, job->rid, st, view_of(st, job->instance, s->id), job->at, &err);
+	} else {
+		tt_error e = err;
+		tt_fail(&err, e.code, "after the hooks: %s", e.msg);
+	}
+	if (rc < 0)
+		reply_error(c, job->rid, &err);
 }
 
 int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const tt_value *opts,
@@ -422,17 +588,12 @@ int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const 
 			return tt_fail(err, TT_FORBIDDEN, "role \"%s\" may not set param \"%s\" of class \"%s\"",
 				       role_name(c->session), st->ce->cls->params[O.cs.idx[i]].name,
 				       st->ce->cls->name);
-	double now = tt_clock_now();
-	if (at > now)
-		return schedule(c, rid, in, at, err);
-	uint32_t n = tt_store_apply(st, &O.cs, c->session->id, now);
-	/* the writer's answer first, so its next set can come while the fan-out
-	 * drains */
-	tt_wire_set_done(&O.out, rid, st, &O.cs, tt_sub_view(&st->subs[in->sub]));
-	reply(c);
-	if (n)
-		tt_fanout_update(st, &O.cs, c->session, 0);
-	return 0;
+	if (tt_hooks_has(st->ce, TT_HOOK_UPDATE)) {
+		/* scheduled sets go through the hooks when they are made */
+		submit(TT_HOOK_UPDATE, set_hooked, c->session, rid, st->ce, st, id, at);
+		return 0;
+	}
+	return set_now(c, c->session, rid, st, tt_sub_view(&st->subs[in->sub]), at, err);
 }
 
 void tt_ops_run_due(double now)
@@ -516,6 +677,41 @@ int tt_op_history(tt_client *c, uint64_t rid, uint64_t id, const tt_value *opts,
 	if (!want)
 		return tt_fail(err, TT_BAD_REQUEST, "history needs 'last' or 'since'");
 	tt_wire_history(&O.out, rid, st, from, complete, tt_instance_view(in));
+	reply(c);
+	return 0;
+}
+
+/* ---- hooks ------------------------------------------------------------------- */
+
+int tt_op_hook(tt_client *c, uint64_t rid, const tt_value *clsv, const tt_value *kindv,
+	       tt_error *err)
+{
+	if (!tt_rights_may_hook(c->session->role))
+		return tt_fail(err, TT_FORBIDDEN,
+			       "role \"%s\" may not register hooks (admins and roles with \"hooks\": true may)",
+			       role_name(c->session));
+	tt_class_entry *ce;
+	int rc = class_of(clsv, &ce, err);
+	if (rc < 0)
+		return rc;
+	static const char *const kinds[TT_HOOK_N] = {"create", "update", "delete"};
+	int kind = -1;
+	for (int k = 0; k < TT_HOOK_N; k++)
+		if (tt_str_eq(kindv, kinds[k]))
+			kind = k;
+	if (kind < 0)
+		return tt_fail(err, TT_BAD_REQUEST, "a hook is \"create\", \"update\" or \"delete\"");
+	tt_wire_hooked(&O.out, rid, tt_hooks_add(c, ce, (enum tt_hook_kind)kind));
+	reply(c);
+	return 0;
+}
+
+int tt_op_unhook(tt_client *c, uint64_t rid, uint64_t hook, tt_error *err)
+{
+	if (!tt_hooks_remove(c, hook))
+		return tt_fail(err, TT_BAD_REQUEST, "this connection has no hook %llu",
+			       (unsigned long long)hook);
+	tt_wire_result_nil(&O.out, rid);
 	reply(c);
 	return 0;
 }

@@ -45,6 +45,15 @@ int tt_op_history(tt_client *c, uint64_t rid, uint64_t instance, const tt_value 
  * state's owner or an admin may. */
 int tt_op_cancel(tt_client *c, uint64_t rid, uint64_t instance, uint64_t sched, tt_error *err);
 
+/* Hooks (hooks.h): register one on a class (kind "create", "update" or
+ * "delete"; the role must be admin or have "hooks": true), remove one. A
+ * HOOK_REPLY goes straight to tt_hooks_reply. */
+int tt_op_hook(tt_client *c, uint64_t rid, const tt_value *cls, const tt_value *kind,
+	       tt_error *err);
+int tt_op_unhook(tt_client *c, uint64_t rid, uint64_t hook, tt_error *err);
+/* Operator (admin): delete a class and its states on a running server. */
+int tt_op_delete_class(tt_client *c, uint64_t rid, const tt_value *cls, tt_error *err);
+
 /* Apply every scheduled set due at sync time now, as a set from its writer
  * arriving then (called at the end of a loop turn). */
 void tt_ops_run_due(double now);

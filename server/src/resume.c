@@ -125,7 +125,7 @@ void tt_resume_end(tt_session *s)
 {
 	while (s->owned) {
 		tt_state *st = s->owned;
-		tt_fanout_deleted(st, "owner left", s);
+		tt_fanout_deleted(st, "owner left", s, true);
 		tt_store_state_delete(st, "owner left");
 	}
 	tt_store_session_drop(s);

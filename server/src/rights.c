@@ -32,6 +32,12 @@ bool tt_rights_may_define(uint32_t role)
 	return r && (r->admin || r->define || g_open);
 }
 
+bool tt_rights_may_hook(uint32_t role)
+{
+	const tt_role *r = tt_roles_get(role);
+	return r && (r->admin || r->hooks);
+}
+
 /* Every role but the default one (and that one too in open mode). */
 static uint64_t trusted(void)
 {

@@ -58,6 +58,8 @@ bool tt_rights_may(const tt_rights *r, enum tt_right_kind kind, uint32_t role, b
  * class's set right)? */
 bool tt_rights_may_set(const tt_rights *r, uint32_t param, uint32_t role, bool owner);
 bool tt_rights_may_define(uint32_t role);
+/* Register hooks: admin, or "hooks": true. */
+bool tt_rights_may_hook(uint32_t role);
 bool tt_rights_admin(uint32_t role);
 /* "create", "attach", "set", "delete". */
 const char *tt_right_name(enum tt_right_kind kind);

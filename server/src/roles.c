@@ -133,19 +133,20 @@ static int load_file(const char *path, tt_error *err)
 		}
 		for (uint32_t j = 0; j < opts->len; j++) {
 			const tt_value *k = &opts->v.pairs[j].key;
-			static const char *const known[] = {"token", "admin", "define", "page"};
+			static const char *const known[] = {"token", "admin", "define", "hooks", "page"};
 			bool ok = false;
 			for (size_t q = 0; q < sizeof(known) / sizeof(*known); q++)
 				ok |= tt_str_eq(k, known[q]);
 			if (!ok) {
 				tt_fail(err, TT_BAD_DESCRIPTION,
-					"%s: role \"%s\": unknown key \"%.*s\" (token, admin, define, page)",
+					"%s: role \"%s\": unknown key \"%.*s\" (token, admin, define, hooks, page)",
 					path, r->name, (int)TT_MIN(k->len, 64u), k->v.s);
 				goto out;
 			}
 		}
 		if (!flag(opts, "admin", &r->admin, err, path, r->name) ||
-		    !flag(opts, "define", &r->define, err, path, r->name))
+		    !flag(opts, "define", &r->define, err, path, r->name) ||
+		    !flag(opts, "hooks", &r->hooks, err, path, r->name))
 			goto out;
 		const tt_value *page = tt_map_get(opts, "page");
 		if (page && (page->type != TT_STR || page->len >= sizeof(r->page))) {

@@ -7,6 +7,7 @@
 #include "db.h"
 #include "fanout.h"
 #include "handler.h"
+#include "hooks.h"
 #include "ops.h"
 #include "restore.h"
 #include "resume.h"
@@ -24,6 +25,7 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	tt_ops_init(cfg);
 	tt_resume_init(cfg);
 	tt_handler_init(cfg);
+	tt_hooks_init(cfg);
 	tt_turn_init();
 	int rc = tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
 	if (rc < 0) {
@@ -43,6 +45,7 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 void tt_server_close(void)
 {
 	tt_roles_free();
+	tt_hooks_destroy();
 	tt_handler_destroy();
 	tt_resume_destroy();
 	tt_ops_destroy();

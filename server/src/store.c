@@ -563,8 +563,7 @@ void tt_store_changes_load(const tt_state *st, const void *changes, size_t len, 
 	to_stored_form(cls, cs);
 }
 
-/* The keys of cs as one encoded map, into b. */
-static void encode_changes(tt_buf *b, const tt_class *cls, const tt_changes *cs)
+void tt_store_changes_encode(tt_buf *b, const tt_class *cls, const tt_changes *cs)
 {
 	tt_enc_map(b, cs->n);
 	for (uint32_t i = 0; i < cs->n; i++) {
@@ -588,7 +587,7 @@ uint32_t tt_store_apply(tt_state *st, tt_changes *cs, uint64_t origin, double ti
 	}
 	cs->n = n;
 	tt_buf_clear(&cs->enc);
-	encode_changes(&cs->enc, cls, cs);
+	tt_store_changes_encode(&cs->enc, cls, cs);
 	if (!n)
 		return 0;
 
@@ -808,7 +807,7 @@ static void sched_forget(tt_sched *sc)
 tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs)
 {
 	tt_buf_clear(&S.row);
-	encode_changes(&S.row, st->ce->cls, cs);
+	tt_store_changes_encode(&S.row, st->ce->cls, cs);
 	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, tt_buf_data(&S.row), S.row.len);
 	tt_db_sched_row r = {sc->id, st->id, at, origin, tt_buf_data(&sc->changes), sc->changes.len};
 	tt_db_put_schedule(&r);

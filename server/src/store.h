@@ -180,6 +180,8 @@ const char *tt_store_tombstone(uint64_t id);
  * modified (`any` maps are canonicalised). */
 int tt_store_validate(const tt_class *cls, const tt_state *st, const tt_instance *in,
 		      tt_value *updates, tt_changes *cs, tt_error *err);
+/* The keys of cs as one msgpack map, appended to b. */
+void tt_store_changes_encode(tt_buf *b, const tt_class *cls, const tt_changes *cs);
 /* cs from changes stored by the model itself (a schedule's), in stored
  * form, for tt_store_apply. Keys the class no longer has are skipped. The
  * values point into changes, which must outlive cs's use. */

@@ -6,6 +6,7 @@
 #include "clock.h"
 #include "common.h"
 #include "db.h"
+#include "hooks.h"
 #include "ops.h"
 #include "store.h"
 
@@ -42,6 +43,7 @@ int tt_turn_commit(void)
 
 int tt_turn_end(void)
 {
+	tt_hooks_expire(tt_clock_mono());
 	tt_ops_run_due(tt_clock_now());
 	if (tt_turn_commit() < 0)
 		return -TT_INTERNAL;

@@ -13,7 +13,8 @@
 /* Start afresh (a database was just opened: its clock lease is unknown,
  * so the first commit writes one). */
 void tt_turn_init(void);
-/* Due schedules, commit, release. 0, or -TT_INTERNAL when the commit
+/* Hooks past their deadline fail, due schedules apply, commit, release.
+ * 0, or -TT_INTERNAL when the commit
  * failed: nothing of the turn was released, and the server must stop
  * rather than acknowledge what it could not store. */
 int tt_turn_end(void);

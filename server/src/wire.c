@@ -386,3 +386,27 @@ void tt_wire_cancelled(tt_buf *b, const tt_sched *sc)
 	tt_enc_uint(b, sc->st->id);
 	tt_enc_uint(b, sc->id);
 }
+
+void tt_wire_hook_call(tt_buf *b, uint64_t call, uint64_t hook, const char *kind,
+		       const tt_class *cls, uint64_t state, const tt_buf *values,
+		       const tt_buf *current)
+{
+	tt_buf_clear(b);
+	tt_enc_array(b, 8);
+	tt_enc_uint(b, TT_MSG_HOOK_CALL);
+	tt_enc_uint(b, call);
+	tt_enc_uint(b, hook);
+	tt_enc_str(b, kind);
+	tt_enc_strn(b, cls->name, cls->name_len);
+	tt_enc_uint(b, state);
+	tt_buf_append(b, tt_buf_data(values), values->len);
+	tt_buf_append(b, tt_buf_data(current), current->len);
+}
+
+void tt_wire_hooked(tt_buf *b, uint64_t rid, uint64_t hook)
+{
+	result(b, rid);
+	tt_enc_map(b, 1);
+	tt_enc_str(b, "hook");
+	tt_enc_uint(b, hook);
+}

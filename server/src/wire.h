@@ -64,6 +64,13 @@ void tt_wire_snapshot(tt_buf *b, const tt_state *st, const tt_mask *view);
 bool tt_wire_scheduled(tt_buf *b, const tt_sched *sc, const tt_mask *view);
 /* [72, state, schedId] */
 void tt_wire_cancelled(tt_buf *b, const tt_sched *sc);
+/* [73, callId, hookId, kind, class, stateId, values, current]: a hook's
+ * turn (values and current are encoded maps, current nil but for update). */
+void tt_wire_hook_call(tt_buf *b, uint64_t call, uint64_t hook, const char *kind,
+		       const tt_class *cls, uint64_t state, const tt_buf *values,
+		       const tt_buf *current);
+/* RESULT {hook: id} */
+void tt_wire_hooked(tt_buf *b, uint64_t rid, uint64_t hook);
 
 /* Free the decoder the filtered encoders use (at exit). */
 void tt_wire_cleanup(void);

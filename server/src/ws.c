@@ -21,6 +21,7 @@
 #include "client.h"
 #include "clock.h"
 #include "handler.h"
+#include "hooks.h"
 #include "idmap.h"
 #include "log.h"
 #include "ops.h"
@@ -97,10 +98,14 @@ static void turn_cb(lws_sorted_usec_list_t *sul)
 		tt_ws_stop();
 		return;
 	}
-	double due = tt_ops_next_due();
-	if (due >= 0)
+	/* the next thing due without input: a scheduled set, or a hook's deadline */
+	double due = tt_ops_next_due(), hook = tt_hooks_next_deadline();
+	double wait = due >= 0 ? due - tt_clock_now() : -1;
+	if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
+		wait = hook - tt_clock_mono();
+	if (due >= 0 || hook >= 0)
 		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
-				 (lws_usec_t)((due - tt_clock_now()) * 1e6) + 1);
+				 (lws_usec_t)(TT_MAX(wait, 0.0) * 1e6) + 1);
 	/* Wake the writers of replies at once, then the rest a slice at a
 	 * time: between slices a poll round reads input, so a writer's next
 	 * set arrives while its previous fan-out drains, and later recipients
