@@ -34,7 +34,8 @@ enum tt_msg_type {
 	TT_MSG_SNAPSHOT = 70,
 	TT_MSG_SCHEDULED = 71,
 	TT_MSG_CANCELLED = 72,
-	TT_MSG_HOOK_CALL = 73
+	TT_MSG_HOOK_CALL = 73,
+	TT_MSG_CLASS_CHANGED = 74
 };
 
 enum tt_close_code {

@@ -193,7 +193,81 @@ static int opt_bool(const tt_value *pd, const char *key, bool dflt, bool *out)
 
 #define DFAIL(...) tt_fail(err, TT_BAD_DESCRIPTION, __VA_ARGS__)
 
-static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *err)
+/* Edit distance of two short strings (insertions, deletions,
+ * substitutions, and swaps of neighbours: "mni" is one from "min"). */
+static size_t distance(const char *a, size_t n, const char *b, size_t m)
+{
+	enum { MAX = 32 };
+	if (n >= MAX || m >= MAX)
+		return MAX;
+	size_t d[MAX + 1][MAX + 1];
+	for (size_t i = 0; i <= n; i++)
+		d[i][0] = i;
+	for (size_t j = 0; j <= m; j++)
+		d[0][j] = j;
+	for (size_t i = 1; i <= n; i++)
+		for (size_t j = 1; j <= m; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+			best = TT_MIN(best, d[i - 1][j] + 1);
+			best = TT_MIN(best, d[i][j - 1] + 1);
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+				best = TT_MIN(best, d[i - 2][j - 2] + 1);
+			d[i][j] = best;
+		}
+	return d[n][m];
+}
+
+const char *tt_nearest(const char *s, size_t n, const char *const *words, size_t n_words)
+{
+	const char *best = NULL;
+	size_t bd = 3;
+	for (size_t q = 0; q < n_words; q++) {
+		size_t d = distance(s, n, words[q], strlen(words[q]));
+		if (d < bd)
+			bd = d, best = words[q];
+	}
+	return best;
+}
+
+/* Strict: every option key must mean something for the param's type. */
+static int check_keys(const tt_class *c, const tt_param *p, const tt_value *pd, tt_error *err)
+{
+	for (uint32_t i = 0; i < pd->len; i++) {
+		const tt_value *k = &pd->v.pairs[i].key;
+		if (!is_extra_key(p, k))
+			continue;
+		if (is_known_key(k))
+			return DFAIL("class \"%s\": param \"%s\": '%.*s' does not apply to a %s param",
+				     c->name, p->name, (int)k->len, k->v.s, type_names[p->type]);
+		const char *best = tt_nearest(k->v.s, k->len, known_keys,
+					      sizeof(known_keys) / sizeof(*known_keys));
+		if (best)
+			return DFAIL("class \"%s\": param \"%s\": unknown option '%.*s': did you mean '%s'? (your own data goes under \"metas\")",
+				     c->name, p->name, (int)TT_MIN(k->len, 64u), k->v.s, best);
+		return DFAIL("class \"%s\": param \"%s\": unknown option '%.*s' (your own data goes under \"metas\")",
+			     c->name, p->name, (int)TT_MIN(k->len, 64u), k->v.s);
+	}
+	return 0;
+}
+
+/* Strict: a default outside [min, max] is a mistake, not something to clip. */
+static int check_default_bounds(const tt_class *c, const tt_param *p, const tt_value *def,
+				tt_error *err)
+{
+	double d;
+	if ((p->type != TT_PT_INTEGER && p->type != TT_PT_FLOAT) || !def || !tt_as_double(def, &d))
+		return 0;
+	if ((p->has_min && d < p->fmin) || (p->has_max && d > p->fmax)) {
+		char repr[64];
+		tt_value_repr(def, repr, sizeof(repr));
+		return DFAIL("class \"%s\": param \"%s\": default %s is outside [min, max] = [%g, %g]",
+			     c->name, p->name, repr, p->has_min ? p->fmin : -INFINITY,
+			     p->has_max ? p->fmax : INFINITY);
+	}
+	return 0;
+}
+
+static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, bool strict, tt_error *err)
 {
 	const char *cn = c->name, *pn = p->name;
 	if (pd->type != TT_MAP)
@@ -309,6 +383,9 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *e
 		p->metas.v.pairs = NULL;
 	}
 
+	if (strict && check_keys(c, p, pd, err) < 0)
+		return -TT_BAD_DESCRIPTION;
+
 	/* extra keys, kept and passed through */
 	uint32_t n_extra = 0;
 	for (uint32_t i = 0; i < pd->len; i++)
@@ -338,6 +415,8 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, tt_error *e
 	} else {
 		if (!def)
 			return DFAIL("class \"%s\": param \"%s\": 'default' is required", cn, pn);
+		if (strict && check_default_bounds(c, p, def, err) < 0)
+			return -TT_BAD_DESCRIPTION;
 		tt_value tmp, coerced;
 		tt_value_copy(&c->arena, def, &tmp);
 		tt_error e2;
@@ -388,8 +467,8 @@ static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 	out->v.pairs = kv;
 }
 
-int tt_class_create(const char *name, size_t name_len, const tt_value *description,
-		    tt_class **out, tt_error *err)
+static int create(const char *name, size_t name_len, const tt_value *description, bool strict,
+		  tt_class **out, tt_error *err)
 {
 	*out = NULL;
 	tt_class *c = tt_calloc(1, sizeof(*c));
@@ -434,7 +513,7 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 		p->name = pn;
 		p->name_len = kv->key.len;
 		c->n_params = i + 1; /* so the duplicate check sees declared params only */
-		if ((rc = parse_param(c, p, &kv->val, err)) < 0)
+		if ((rc = parse_param(c, p, &kv->val, strict, err)) < 0)
 			goto fail;
 	}
 	c->n_params = description->len;
@@ -471,6 +550,18 @@ int tt_class_create(const char *name, size_t name_len, const tt_value *descripti
 fail:
 	tt_class_free(c);
 	return rc;
+}
+
+int tt_class_create(const char *name, size_t name_len, const tt_value *description,
+		    tt_class **out, tt_error *err)
+{
+	return create(name, name_len, description, false, out, err);
+}
+
+int tt_class_create_strict(const char *name, size_t name_len, const tt_value *description,
+			   tt_class **out, tt_error *err)
+{
+	return create(name, name_len, description, true, out, err);
 }
 
 void tt_class_free(tt_class *c)

@@ -55,9 +55,16 @@ typedef struct tt_class {
 /* Build a class from a description tree (from JSON or msgpack). The tree is
  * copied; the caller keeps ownership of it. On error returns -code
  * (TT_BAD_DESCRIPTION) with err naming class, param and reason, and *out is
- * NULL. */
+ * NULL. Lenient: option keys it does not know are kept and passed through
+ * (descriptions stored or received as they are). */
 int tt_class_create(const char *name, size_t name_len, const tt_value *description,
 		    tt_class **out, tt_error *err);
+/* The same, strict: what a person writes (a schema file, DEFINE). An
+ * option key that is not an option of the param's type is refused with a
+ * did-you-mean ("mni": did you mean "min"?), and so is a default outside
+ * [min, max]; the author's own data goes under "metas". */
+int tt_class_create_strict(const char *name, size_t name_len, const tt_value *description,
+			   tt_class **out, tt_error *err);
 void tt_class_free(tt_class *c); /* accepts NULL */
 
 /* True when both classes have the same expanded description (key order and
@@ -73,6 +80,10 @@ int tt_class_param_index(const tt_class *c, const char *s, size_t n);
  * message naming class, param and value. */
 int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 		    tt_value *out, tt_error *err);
+
+/* The word of words (n_words of them) nearest to (s, n), if it is at most
+ * two edits away (a typo), else NULL: for did-you-mean messages. */
+const char *tt_nearest(const char *s, size_t n, const char *const *words, size_t n_words);
 
 /* Check a class or param name from the network: 1..TT_MAX_NAME bytes. */
 bool tt_name_ok(const tt_value *v);

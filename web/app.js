@@ -107,7 +107,7 @@ export function bindSlider(input, output, state, name, format) {
     input.style.setProperty('--fill', `${((v - min) / (max - min)) * 100}%`);
     if (output) output.textContent = format ? format(v) : v;
   };
-  input.min = p.min ?? 0; input.max = p.max ?? 1; input.step = p.step ?? 'any';
+  input.min = p.min ?? 0; input.max = p.max ?? 1; input.step = p.metas?.step ?? p.step ?? 'any';
   input.value = state.get(name); paint(state.get(name));
   input.addEventListener('pointerdown', () => { dragging = true; });
   const up = () => { dragging = false; input.value = state.get(name); paint(state.get(name)); };

@@ -8,7 +8,7 @@ export declare const MSG: Readonly<{
   OBSERVE: 8; UNOBSERVE: 9; HISTORY: 10; DESCRIBE: 11; PING: 12; CANCEL: 13;
   HOOK: 14; UNHOOK: 15; HOOK_REPLY: 16; DELETE_CLASS: 17;
   RESULT: 64; ERROR: 65; UPDATE: 66; DELETED: 67; NOTICE: 68; PONG: 69; SNAPSHOT: 70; SCHEDULED: 71; CANCELLED: 72;
-  HOOK_CALL: 73;
+  HOOK_CALL: 73; CLASS_CHANGED: 74;
 }>;
 
 /** Server codes (positive, PROTOCOL.md §11) and client-only codes (negative). */
@@ -182,6 +182,8 @@ export declare class Client {
   on(event: 'syncreport', cb: (report: Record<string, any>) => void): Unsubscribe;
   /** A scheduled set became known (before `at`; its listeners fire at `at`). */
   on(event: 'scheduled', cb: (info: { stateId: number; schedId: number; at: number; changes: Record<string, any> }) => void): Unsubscribe;
+  /** A class has a new description (its schema file changed): its states here took it. */
+  on(event: 'classchanged', cb: (info: { className: string; description: ClassDescription }) => void): Unsubscribe;
   /** A pending scheduled set was cancelled before it applied here. */
   on(event: 'cancelled', cb: (info: { stateId: number; schedId: number }) => void): Unsubscribe;
   on(event: string, cb: (...args: any[]) => void): Unsubscribe;

@@ -28,7 +28,7 @@ export const MSG = Object.freeze({
   OBSERVE: 8, UNOBSERVE: 9, HISTORY: 10, DESCRIBE: 11, PING: 12, CANCEL: 13,
   HOOK: 14, UNHOOK: 15, HOOK_REPLY: 16, DELETE_CLASS: 17,
   RESULT: 64, ERROR: 65, UPDATE: 66, DELETED: 67, NOTICE: 68, PONG: 69, SNAPSHOT: 70, SCHEDULED: 71, CANCELLED: 72,
-  HOOK_CALL: 73,
+  HOOK_CALL: 73, CLASS_CHANGED: 74,
 });
 
 /**
@@ -876,6 +876,7 @@ export class Client extends Emitter {
         return;
       case MSG.SCHEDULED: this.stateManager._schedule(m[1], m[2], m[3], m[4] || {}); return;
       case MSG.CANCELLED: this.stateManager._cancelled(m[1], m[2]); return;
+      case MSG.CLASS_CHANGED: this.stateManager._classChanged(m[1], m[2] || {}); return;
       case MSG.SNAPSHOT: this.stateManager._onSnapshot(m[1], m[2], m[3], m[4] || {}); return;
       case MSG.DELETED: this.stateManager._onDeleted(m[1], m[2]); return;
       case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
@@ -1096,6 +1097,20 @@ export class StateManager {
     if (seq <= rec.seq) return;
     rec.seq = seq; rec.time = time;
     for (const inst of [...rec.instances]) inst._takeSilently(changes, seq, time);
+  }
+
+  /** A class has a new description (PROTOCOL.md §4a): every state of it here takes it; the
+   * values of params it no longer has go; new params' values come with the UPDATE after. */
+  _classChanged(className, description) {
+    for (const rec of this._records.values()) {
+      for (const inst of rec.instances) {
+        if (inst.className !== className) continue;
+        inst._description = expandDescription(description);
+        for (const k of Object.keys(inst._values)) if (!(k in inst._description)) delete inst._values[k];
+        for (const k of inst._visibleParams()) if (!(k in inst._values)) inst._values[k] = inst._description[k].default ?? null;
+      }
+    }
+    this.client.emit('classchanged', { className, description });
   }
 
   _cancelled(stateId, schedId) {

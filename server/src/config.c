@@ -66,6 +66,9 @@ static void usage(FILE *f)
 "                       (default 1073741824)\n"
 "  --delete-class NAME  delete a class and all its states from the database,\n"
 "                       then exit\n"
+"  --reset-param C.P    when a schema file changed param P of class C so that\n"
+"                       stored values no longer fit it, reset them to the\n"
+"                       default instead of refusing to start (repeatable)\n"
 "  -v, --verbose        debug logging\n"
 "  -h, --help           this help\n");
 }
@@ -117,6 +120,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		{"max-schedules", required_argument, 0, 1011},
 		{"max-memory", required_argument, 0, 1012},
 		{"hook-timeout", required_argument, 0, 1013},
+		{"reset-param", required_argument, 0, 1014},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
@@ -242,6 +246,14 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 			cfg->max_memory = (uint64_t)v; break;
 		case 1013: if (num(name, optarg, 0.01, 3600, &v)) return -1;
 			cfg->hook_timeout = v; break;
+		case 1014:
+			if (cfg->n_reset_params == TT_MAX_ORIGINS || !strchr(optarg, '.')) {
+				fprintf(stderr, "tutti-server: --reset-param CLASS.PARAM (at most %d)\n",
+					TT_MAX_ORIGINS);
+				return -1;
+			}
+			cfg->reset_params[cfg->n_reset_params++] = optarg;
+			break;
 		case 'v': cfg->verbose = 1; break;
 		case 'h': usage(stdout); return 1;
 		default:

@@ -39,6 +39,8 @@ typedef struct tt_config {
 	uint32_t max_connections;   /* --max-connections, 0 = from the open-file limit */
 	double max_schedule_ahead;  /* --max-schedule-ahead seconds, default 86400 */
 	uint32_t max_schedules;     /* --max-schedules pending per session, default 100 */
+	const char *reset_params[TT_MAX_ORIGINS]; /* --reset-param CLASS.PARAM, repeatable */
+	uint32_t n_reset_params;
 	double hook_timeout;        /* --hook-timeout seconds, default 2 */
 	uint64_t max_memory;        /* --max-memory: values, histories, schedules, default 1 GiB */
 	const char *delete_class;/* --delete-class NAME: operator deletes a class */

@@ -127,3 +127,37 @@ void tt_fanout_created(const tt_state *st)
 {
 	notice(st, "create");
 }
+
+void tt_fanout_class_changed(const tt_class_entry *ce, const uint64_t *old_seqs)
+{
+	static uint64_t mark = (uint64_t)1 << 62; /* apart from notice()'s marks */
+	mark++;
+	tt_wire_class_changed(&g_out, ce->cls);
+	tt_msg *m = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+	for (const tt_state *st = ce->first; st; st = st->cnext)
+		for (uint32_t i = 0; i < st->n_subs; i++) {
+			tt_session *s = st->subs[i].session;
+			if (s->client && s->mark != mark) {
+				s->mark = mark;
+				tt_client_send(s->client, m);
+			}
+		}
+	for (int pass = 0; pass < 2; pass++)
+		for (tt_observe *o = pass ? tt_store_observers_all() : ce->observers; o; o = o->cnext)
+			if (o->session->client && o->session->mark != mark) {
+				o->session->mark = mark;
+				tt_client_send(o->session->client, m);
+			}
+	tt_msg_unref(m);
+	uint32_t k = 0;
+	for (const tt_state *st = ce->first; st; st = st->cnext, k++) {
+		if (st->seq <= old_seqs[k] || !st->hist.len)
+			continue;
+		const tt_event *e = tt_history_at(&st->hist, st->hist.len - 1);
+		for (uint32_t i = 0; i < st->n_subs; i++) {
+			tt_client *to = st->subs[i].session->client;
+			if (to && tt_wire_update_event(&g_out, st, e, tt_sub_view(&st->subs[i])))
+				tt_client_send_copy(to, &g_out);
+		}
+	}
+}

@@ -29,6 +29,11 @@ void tt_fanout_deleted(const tt_state *st, const char *reason, const tt_session 
 		       bool tell_hooks);
 /* st was created: a "create" NOTICE to the observers of its class. */
 void tt_fanout_created(const tt_state *st);
+/* ce has a new description (a reload of its schema file): CLASS_CHANGED to
+ * every session attached to one of its states or observing it, then each
+ * state's last event to its subscribers when its seq passed old_seqs[i]
+ * (the i-th state of the class, before the change). */
+void tt_fanout_class_changed(const tt_class_entry *ce, const uint64_t *old_seqs);
 /* Free the encoding buffer (at exit). */
 void tt_fanout_cleanup(void);
 

@@ -16,8 +16,10 @@
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	tt_ws_stop();
+	if (sig == SIGHUP)
+		tt_ws_reload();
+	else
+		tt_ws_stop();
 }
 
 int main(int argc, char **argv)
@@ -34,6 +36,7 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	/* as many connections as the system lets one process have */
@@ -61,6 +64,7 @@ int main(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
+	tt_schemas_allow_reset(cfg.reset_params, cfg.n_reset_params);
 	if (tt_schemas_load(cfg.schemas, &err) < 0) {
 		fprintf(stderr, "tutti-server: refusing to start: bad schema: %s\n", err.msg);
 		goto out;

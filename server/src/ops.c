@@ -222,7 +222,7 @@ int tt_op_define(tt_client *c, uint64_t rid, const tt_value *name, const tt_valu
 	if (s->n_defined >= MAX_DEFINES_PER_SESSION && !tt_store_class(name->v.s, name->len))
 		return tt_fail(err, TT_LIMIT, "this session defined %d classes already",
 			       MAX_DEFINES_PER_SESSION);
-	int rc = tt_store_define(name->v.s, name->len, desc, &created, err);
+	int rc = tt_store_define(name->v.s, name->len, desc, true, &created, err);
 	if (rc < 0)
 		return rc;
 	s->n_defined += created;

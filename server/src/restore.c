@@ -55,7 +55,7 @@ static int on_class(const char *name, size_t len, const void *desc, size_t desc_
 	bool created;
 	int rc = decode(desc, desc_len, &a, &d, err);
 	if (rc == 0)
-		rc = tt_store_define(name, len, &d, &created, err);
+		rc = tt_store_define(name, len, &d, false, &created, err);
 	tt_arena_destroy(&a);
 	return rc;
 }

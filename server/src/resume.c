@@ -105,18 +105,27 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 		tt_idmap_put(&last, id, &lasts[i]);
 	}
 	/* each attached state once, however many instances the session has on
-	 * it (they share one sub) */
-	tt_idmap done;
+	 * it (they share one sub); a class whose description changed at this
+	 * start is told first (once) */
+	tt_idmap done, told;
 	tt_idmap_init(&done);
+	tt_idmap_init(&told);
 	for (tt_instance *in = s->instances; in; in = in->s_next) {
 		tt_state *st = in->state;
 		if (tt_idmap_get(&done, st->id))
 			continue;
 		tt_idmap_put(&done, st->id, st);
+		uint64_t ck = (uint64_t)(uintptr_t)st->ce;
+		if (st->ce->migrated && !tt_idmap_get(&told, ck)) {
+			tt_idmap_put(&told, ck, st->ce);
+			tt_wire_class_changed(&R.out, st->ce->cls);
+			tt_client_reply(c, &R.out);
+		}
 		const uint64_t *l = tt_idmap_get(&last, st->id);
 		catch_up_state(c, st, tt_sub_view(&st->subs[in->sub]), l ? *l : UINT64_MAX);
 	}
 	tt_idmap_free(&done);
+	tt_idmap_free(&told);
 	tt_idmap_free(&last);
 	free(lasts);
 }

@@ -4,8 +4,10 @@
  * values. Every change that must survive a restart is put as a db row. */
 #include "store.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "codec.h"
 #include "db.h"
 #include "idmap.h"
@@ -31,6 +33,9 @@ static struct {
 } S;
 
 static void sched_forget(tt_sched *sc);
+static void mark_dirty(tt_state *st);
+static void sub_recompute(tt_state *st, uint32_t idx);
+static void put_instance_row(const tt_instance *in);
 
 void tt_changes_init(tt_changes *cs)
 {
@@ -160,11 +165,13 @@ void tt_store_class_rights(tt_class_entry *ce, tt_rights *rights)
 	ce->rights = rights;
 }
 
-int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *out_new,
-		    tt_error *err)
+/* A class from desc, within --max-description. */
+static int make_class(const char *name, size_t len, const tt_value *desc, bool strict,
+		      tt_class **out, tt_error *err)
 {
 	tt_class *cls;
-	int rc = tt_class_create(name, len, desc, &cls, err);
+	int rc = strict ? tt_class_create_strict(name, len, desc, &cls, err)
+			: tt_class_create(name, len, desc, &cls, err);
 	if (rc < 0)
 		return rc;
 	if (cls->desc.len > S.cfg->max_description) {
@@ -174,6 +181,17 @@ int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *ou
 			       "class \"%.*s\": its description takes %zu bytes, more than --max-description %u",
 			       (int)len, name, n, S.cfg->max_description);
 	}
+	*out = cls;
+	return 0;
+}
+
+int tt_store_define(const char *name, size_t len, const tt_value *desc, bool strict,
+		    bool *out_new, tt_error *err)
+{
+	tt_class *cls;
+	int rc = make_class(name, len, desc, strict, &cls, err);
+	if (rc < 0)
+		return rc;
 	tt_class_entry *old = tt_store_class(name, len);
 	if (old) {
 		bool same = tt_class_same(old->cls, cls);
@@ -198,6 +216,231 @@ int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *ou
 	S.n_classes++;
 	tt_db_put_class(cls->name, cls->name_len, tt_buf_data(&cls->desc), cls->desc.len);
 	*out_new = true;
+	return 0;
+}
+
+/* ---- migrating a class to a new description ------------------------------ */
+
+/* A stored value as a tree the schema code can check (an `any` decoded). */
+static int stored_tree(const tt_value *v, tt_value *out)
+{
+	if (v->type != TT_RAW) {
+		*out = *v;
+		return 0;
+	}
+	size_t off = 0;
+	return tt_decode(S.dec, v->v.s, v->len, &off, &S.arena, out, NULL);
+}
+
+static bool may_reset(const tt_class *cls, const tt_param *p, const char *const *resets,
+		      uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		const char *dot = strrchr(resets[i], '.');
+		if (dot && (size_t)(dot - resets[i]) == cls->name_len &&
+		    !memcmp(resets[i], cls->name, cls->name_len) && !strcmp(dot + 1, p->name))
+			return true;
+	}
+	return false;
+}
+
+/* The value state st's old slot takes under new param p (into out, in
+ * S.arena). 1 when it converts, 0 when it must take the default (nothing
+ * is lost: it was nil and p is not nullable), -1 when it does not fit. */
+static int convert(const tt_class *ncls, const tt_param *p, const tt_value *old, tt_value *out)
+{
+	tt_value t;
+	if (old->type == TT_NIL && !p->nullable)
+		return 0;
+	if (stored_tree(old, &t) < 0)
+		return -1;
+	tt_error e;
+	return tt_param_coerce(ncls, p, &t, out, &e) == 0 ? 1 : -1;
+}
+
+/* A history event or schedule's changes without the params ncls no longer
+ * has (from[] maps new to old), into b. Returns whether anything went. */
+static bool strip_changes(const tt_class *ncls, const void *raw, size_t len, tt_buf *b)
+{
+	tt_value m;
+	size_t off = 0;
+	tt_arena_reset(&S.arena);
+	tt_buf_clear(b);
+	if (tt_decode(S.dec, raw, len, &off, &S.arena, &m, NULL) < 0 || m.type != TT_MAP)
+		return false;
+	uint32_t keep = 0;
+	for (uint32_t i = 0; i < m.len; i++)
+		keep += tt_class_param_index(ncls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len) >= 0;
+	if (keep == m.len)
+		return false;
+	tt_enc_map(b, keep);
+	for (uint32_t i = 0; i < m.len; i++)
+		if (tt_class_param_index(ncls, m.v.pairs[i].key.v.s, m.v.pairs[i].key.len) >= 0) {
+			tt_enc_value(b, &m.v.pairs[i].key);
+			tt_enc_value(b, &m.v.pairs[i].val);
+		}
+	return true;
+}
+
+int tt_store_migrate(tt_class_entry *ce, const tt_value *desc, const char *const *resets,
+		     uint32_t n_resets, bool *out_changed, tt_error *err)
+{
+	tt_class *ncls;
+	*out_changed = false;
+	int rc = make_class(ce->cls->name, ce->cls->name_len, desc, true, &ncls, err);
+	if (rc < 0)
+		return rc;
+	tt_class *ocls = ce->cls;
+	if (tt_class_same(ocls, ncls)) {
+		tt_class_free(ncls);
+		return 0;
+	}
+	int from[TT_MAX_PARAMS];
+	for (uint32_t k = 0; k < ncls->n_params; k++)
+		from[k] = tt_class_param_index(ocls, ncls->params[k].name, ncls->params[k].name_len);
+
+	/* first check every value: a change that loses data changes nothing */
+	for (tt_state *st = ce->first; st; st = st->cnext)
+		for (uint32_t k = 0; k < ncls->n_params; k++) {
+			const tt_param *p = &ncls->params[k];
+			tt_value out;
+			tt_arena_reset(&S.arena);
+			if (from[k] < 0 || convert(ncls, p, &st->slots[from[k]].v, &out) >= 0 ||
+			    may_reset(ncls, p, resets, n_resets))
+				continue;
+			char repr[64];
+			tt_value t;
+			if (stored_tree(&st->slots[from[k]].v, &t) == 0)
+				tt_value_repr(&t, repr, sizeof(repr));
+			else
+				snprintf(repr, sizeof(repr), "?");
+			rc = tt_fail(err, TT_BAD_DESCRIPTION,
+				     "class \"%s\": param \"%s\": state %llu holds %s, which its new description refuses; "
+				     "to reset such values to the default, start once with --reset-param %s.%s",
+				     ncls->name, p->name, (unsigned long long)st->id, repr, ncls->name, p->name);
+			tt_class_free(ncls);
+			return rc;
+		}
+
+	for (uint32_t k = 0; k < ncls->n_params; k++)
+		if (from[k] < 0)
+			tt_log_info("class \"%s\": param \"%s\" added (states get its default)",
+				    ncls->name, ncls->params[k].name);
+	for (uint32_t o = 0; o < ocls->n_params; o++)
+		if (tt_class_param_index(ncls, ocls->params[o].name, ocls->params[o].name_len) < 0)
+			tt_log_info("class \"%s\": param \"%s\" removed (its values and history go)",
+				    ncls->name, ocls->params[o].name);
+
+	ce->cls = ncls;
+	tt_rights_free(ce->rights); /* per-param rights index the old params */
+	ce->rights = NULL;
+	ce->migrated = true;
+	double now = tt_clock_now();
+	tt_changes *cs = tt_malloc(sizeof(*cs));
+	tt_changes_init(cs);
+	tt_buf tmp;
+	tt_buf_init(&tmp, 0);
+	for (tt_state *st = ce->first; st; st = st->cnext) {
+		tt_slot *old = st->slots;
+		/* the kept values, converted, as a set of changes on the defaults */
+		cs->n = 0;
+		tt_arena_reset(&S.arena);
+		for (uint32_t k = 0; k < ncls->n_params; k++) {
+			if (from[k] < 0)
+				continue;
+			tt_value out;
+			if (convert(ncls, &ncls->params[k], &old[from[k]].v, &out) > 0) {
+				cs->idx[cs->n] = k;
+				cs->vals[cs->n++] = out;
+			} else if (old[from[k]].v.type != TT_NIL) {
+				tt_log_warn("class \"%s\": state %llu: param \"%s\" reset to its default (--reset-param)",
+					    ncls->name, (unsigned long long)st->id, ncls->params[k].name);
+			}
+		}
+		to_stored_form(ncls, cs);
+		st->slots = tt_calloc(ncls->n_params ? ncls->n_params : 1, sizeof(tt_slot));
+		init_slots(st, cs);
+		/* what a client holding the old values must learn: one event */
+		cs->n = 0;
+		for (uint32_t k = 0; k < ncls->n_params; k++) {
+			const tt_value *nv = &st->slots[k].v;
+			bool added = from[k] < 0;
+			if (ncls->params[k].event)
+				continue;
+			if (added || !tt_value_equal(&old[from[k]].v, nv)) {
+				if (!added)
+					tt_log_info("class \"%s\": state %llu: param \"%s\" changed to fit its new description",
+						    ncls->name, (unsigned long long)st->id, ncls->params[k].name);
+				cs->idx[cs->n] = k;
+				cs->vals[cs->n++] = *nv;
+			}
+		}
+		for (uint32_t o = 0; o < ocls->n_params; o++)
+			free(old[o].mem);
+		free(old);
+		if (cs->n) {
+			tt_buf_clear(&cs->enc);
+			tt_store_changes_encode(&cs->enc, ncls, cs);
+			S.mem -= st->hist.bytes;
+			st->seq++;
+			st->time = now;
+			tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, st->seq, now, 0,
+					tt_buf_data(&cs->enc), cs->enc.len);
+			S.mem += st->hist.bytes;
+			tt_db_event_row ev = {st->id, st->seq, now, 0, tt_buf_data(&cs->enc), cs->enc.len};
+			tt_db_put_event(&ev);
+		}
+		mark_dirty(st);
+		/* events and schedules lose the removed params */
+		for (uint32_t i = 0; i < st->hist.len; i++) {
+			tt_event *e = (tt_event *)tt_history_at(&st->hist, i);
+			if (!strip_changes(ncls, tt_buf_data(&e->changes), e->changes.len, &tmp))
+				continue;
+			S.mem -= e->changes.len;
+			st->hist.bytes -= e->changes.len;
+			tt_buf_clear(&e->changes);
+			tt_buf_append(&e->changes, tt_buf_data(&tmp), tmp.len);
+			S.mem += tmp.len;
+			st->hist.bytes += tmp.len;
+			tt_db_event_row ev = {st->id, e->seq, e->time, e->origin, tt_buf_data(&tmp), tmp.len};
+			tt_db_put_event(&ev);
+		}
+		for (tt_sched *sc = st->scheds.first, *next; sc; sc = next) {
+			next = sc->next;
+			if (!strip_changes(ncls, tt_buf_data(&sc->changes), sc->changes.len, &tmp))
+				continue;
+			if (tmp.len <= 1) { /* an empty map: nothing left to apply */
+				tt_store_sched_remove(sc);
+				continue;
+			}
+			S.mem -= sc->changes.len;
+			tt_buf_clear(&sc->changes);
+			tt_buf_append(&sc->changes, tt_buf_data(&tmp), tmp.len);
+			S.mem += tmp.len;
+			tt_db_sched_row r = {sc->id, st->id, sc->at, sc->origin, tt_buf_data(&tmp), tmp.len};
+			tt_db_put_schedule(&r);
+		}
+		/* filters name params by index: renumber them */
+		for (tt_instance *in = st->instances; in; in = in->st_next) {
+			if (!in->filtered)
+				continue;
+			tt_mask m;
+			memset(&m, 0, sizeof(m));
+			for (uint32_t k = 0; k < ncls->n_params; k++)
+				if (from[k] >= 0 && tt_mask_has(&in->mask, (uint32_t)from[k]))
+					tt_mask_set(&m, k);
+			in->mask = m;
+			put_instance_row(in);
+		}
+		for (uint32_t i = 0; i < st->n_subs; i++)
+			sub_recompute(st, i);
+	}
+	tt_buf_free(&tmp);
+	tt_changes_free(cs);
+	free(cs);
+	tt_class_free(ocls);
+	tt_db_put_class(ncls->name, ncls->name_len, tt_buf_data(&ncls->desc), ncls->desc.len);
+	*out_changed = true;
 	return 0;
 }
 
@@ -680,21 +923,27 @@ static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *fil
 	return in;
 }
 
+/* An instance's row: its filter as the names of its params. */
+static void put_instance_row(const tt_instance *in)
+{
+	tt_buf_clear(&S.row);
+	if (in->filtered) {
+		const tt_class *cls = in->state->ce->cls;
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < cls->n_params; i++)
+			n += tt_mask_has(&in->mask, i);
+		tt_enc_array(&S.row, n);
+		for (uint32_t i = 0; i < cls->n_params; i++)
+			if (tt_mask_has(&in->mask, i))
+				tt_enc_strn(&S.row, cls->params[i].name, cls->params[i].name_len);
+	}
+	tt_db_put_instance(in->id, in->session->id, in->state->id, tt_buf_data(&S.row), S.row.len);
+}
+
 tt_instance *tt_store_attach(tt_state *st, tt_session *s, const tt_mask *filter)
 {
 	tt_instance *in = instance_new(st, s, filter, S.next_instance_id);
-	tt_buf_clear(&S.row);
-	if (filter) {
-		const tt_class *cls = st->ce->cls;
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < cls->n_params; i++)
-			n += tt_mask_has(filter, i);
-		tt_enc_array(&S.row, n);
-		for (uint32_t i = 0; i < cls->n_params; i++)
-			if (tt_mask_has(filter, i))
-				tt_enc_strn(&S.row, cls->params[i].name, cls->params[i].name_len);
-	}
-	tt_db_put_instance(in->id, s->id, st->id, tt_buf_data(&S.row), S.row.len);
+	put_instance_row(in);
 	return in;
 }
 

@@ -47,6 +47,7 @@ struct tt_class_entry {
 	tt_state *first, *last;   /* the class's states, oldest first */
 	uint32_t n_states;
 	tt_observe *observers;    /* observes of this class (list through cnext) */
+	bool migrated;            /* its description changed at this start (resume tells) */
 	tt_class_entry *next;     /* in definition order */
 };
 
@@ -136,12 +137,25 @@ void tt_store_destroy(void);
 
 /* ---- classes ------------------------------------------------------------ */
 
-/* Define a class from a description tree. *out_new says whether it is new
- * (false: an identical class existed, nothing changed). -TT_CLASS_EXISTS
- * for a different description under a taken name, -TT_LIMIT past
- * --max-classes, -TT_BAD_DESCRIPTION from the schema parser. */
-int tt_store_define(const char *name, size_t len, const tt_value *desc, bool *out_new,
-		    tt_error *err);
+/* Define a class from a description tree (strict: as a person wrote it,
+ * else as stored). *out_new says whether it is new (false: an identical
+ * class existed, nothing changed). -TT_CLASS_EXISTS for a different
+ * description under a taken name, -TT_LIMIT past --max-classes,
+ * -TT_BAD_DESCRIPTION from the schema parser. */
+int tt_store_define(const char *name, size_t len, const tt_value *desc, bool strict,
+		    bool *out_new, tt_error *err);
+/* Give an existing class a new description (strict), keeping what its
+ * states hold: a param added gets its default, a param removed goes (from
+ * the history and pending schedules too), a kept param's values are
+ * validated again under its new options (clipped, or converted to a new
+ * type). A value that does not fit any more refuses the whole change
+ * (-TT_BAD_DESCRIPTION naming class, param, state and value, nothing
+ * changed) unless "class.param" is in resets: then it takes the default.
+ * What changed in a state becomes one event of the server (seq + 1), so
+ * clients catch up as with any update. Every change is logged. *out_changed
+ * is false when the description was the same. */
+int tt_store_migrate(tt_class_entry *ce, const tt_value *desc, const char *const *resets,
+		     uint32_t n_resets, bool *out_changed, tt_error *err);
 tt_class_entry *tt_store_class(const char *name, size_t len);
 tt_class_entry *tt_store_first_class(void);
 /* Give ce its rights from a schema file (takes ownership; NULL: the

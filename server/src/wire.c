@@ -410,3 +410,12 @@ void tt_wire_hooked(tt_buf *b, uint64_t rid, uint64_t hook)
 	tt_enc_str(b, "hook");
 	tt_enc_uint(b, hook);
 }
+
+void tt_wire_class_changed(tt_buf *b, const tt_class *cls)
+{
+	tt_buf_clear(b);
+	tt_enc_array(b, 3);
+	tt_enc_uint(b, TT_MSG_CLASS_CHANGED);
+	tt_enc_strn(b, cls->name, cls->name_len);
+	tt_buf_append(b, tt_buf_data(&cls->desc), cls->desc.len);
+}

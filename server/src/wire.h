@@ -69,6 +69,8 @@ void tt_wire_cancelled(tt_buf *b, const tt_sched *sc);
 void tt_wire_hook_call(tt_buf *b, uint64_t call, uint64_t hook, const char *kind,
 		       const tt_class *cls, uint64_t state, const tt_buf *values,
 		       const tt_buf *current);
+/* [74, className, description]: a class has a new description. */
+void tt_wire_class_changed(tt_buf *b, const tt_class *cls);
 /* RESULT {hook: id} */
 void tt_wire_hooked(tt_buf *b, uint64_t rid, uint64_t hook);
 

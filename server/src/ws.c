@@ -29,6 +29,7 @@
 #include "protocol.h"
 #include "resume.h"
 #include "roles.h"
+#include "schemas.h"
 #include "turn.h"
 
 _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
@@ -48,6 +49,7 @@ static struct {
 	bool input_seen;     /* a message arrived since the last turn */
 	uint32_t slice;      /* clients to wake this turn */
 	volatile sig_atomic_t stop;
+	volatile sig_atomic_t reload;
 	int failed;
 	tt_idmap conns;      /* lws connection -> its remote address (owned copy) */
 	uint32_t max_conns;  /* connections in all */
@@ -62,6 +64,13 @@ struct pss {
 struct http_pss {
 	bool healthz;
 };
+
+void tt_ws_reload(void)
+{
+	W.reload = 1;
+	if (W.ctx)
+		lws_cancel_service(W.ctx);
+}
 
 void tt_ws_stop(void)
 {
@@ -581,9 +590,15 @@ int tt_ws_run(const tt_config *cfg)
 			    "(fine for a laptop ensemble on its own network, never for an audience)");
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 	schedule_turn();
-	while (!W.stop)
+	while (!W.stop) {
 		if (lws_service(W.ctx, 0) < 0)
 			break;
+		if (W.reload) {
+			W.reload = 0;
+			tt_schemas_reload(cfg->schemas);
+			schedule_turn(); /* what the reload changed is committed, then sent */
+		}
+	}
 	tt_log_info("stopping");
 	/* make the last turn durable before the connections go */
 	if (!W.failed && tt_turn_commit() < 0)

@@ -12,5 +12,7 @@
 int tt_ws_run(const tt_config *cfg);
 /* Async-signal-safe: ask the loop to stop. */
 void tt_ws_stop(void);
+/* Async-signal-safe: ask the loop to reload the schema files (SIGHUP). */
+void tt_ws_reload(void);
 
 #endif

@@ -169,9 +169,11 @@ test('a set whose value clips to the current value changes nothing: answered, no
 test('an integer with fractional bounds [0.5, 10.5] clips to integers inside them (1 and 10)', async (t) => {
   const a = await h.client(t);
   const cls = uniqueClass('fracbounds');
-  await a.define(cls, { i: { type: 'integer', default: 0, min: 0.5, max: 10.5 } });
-  const st = await a.create(cls, {});
-  assert.equal(st.values.i, 1, 'the default 0 is clipped to the smallest integer >= 0.5');
+  // a default outside the bounds is a mistake in the description, refused
+  await a.fail(E.BAD_DESCRIPTION, T.DEFINE, cls, { i: { type: 'integer', default: 0, min: 0.5, max: 10.5 } });
+  await a.define(cls, { i: { type: 'integer', default: 1, min: 0.5, max: 10.5 } });
+  const st = await a.create(cls, { i: 0 });
+  assert.equal(st.values.i, 1, 'a value of 0 is clipped to the smallest integer >= 0.5');
   assert.deepEqual((await a.set(st.instance, { i: 100 })).changes, { i: 10 });
   assert.deepEqual((await a.set(st.instance, { i: -100 })).changes, { i: 1 });
 });

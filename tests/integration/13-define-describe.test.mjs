@@ -25,11 +25,23 @@ test('DESCRIBE of an integer param expands every option, with min/max nil when u
   assert.deepEqual(d, { x: { type: 'integer', default: 3, ...COMMON_DEFAULTS, min: null, max: null } });
 });
 
-test('DESCRIBE of a float param keeps its bounds and passes unknown keys through (step, unit)', async (t) => {
+test('DESCRIBE of a float param keeps its bounds and the author\'s own data under metas (step, unit)', async (t) => {
   const c = await h.client(t);
-  const cls = await defineFresh(c, { g: { type: 'float', default: 0.5, min: 0, max: 1, step: 0.01, unit: 'dB' } });
+  const cls = await defineFresh(c, { g: { type: 'float', default: 0.5, min: 0, max: 1, metas: { step: 0.01, unit: 'dB' } } });
   const d = await c.describe(cls);
-  assert.deepEqual(d, { g: { type: 'float', default: 0.5, ...COMMON_DEFAULTS, min: 0, max: 1, step: 0.01, unit: 'dB' } });
+  assert.deepEqual(d, { g: { type: 'float', default: 0.5, ...COMMON_DEFAULTS, min: 0, max: 1, metas: { step: 0.01, unit: 'dB' } } });
+});
+
+test('DEFINE refuses an option it does not know, with a did-you-mean, and a default outside [min, max]', async (t) => {
+  const c = await h.client(t);
+  let e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, `typo_${Date.now()}`, { x: { type: 'integer', default: 0, mni: 0 } });
+  assert.match(e.message, /unknown option 'mni': did you mean 'min'\?/);
+  e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, `unk_${Date.now()}`, { x: { type: 'float', default: 0, step: 0.1 } });
+  assert.match(e.message, /unknown option 'step'.*metas/);
+  e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, `min_${Date.now()}`, { x: { type: 'string', default: '', min: 0 } });
+  assert.match(e.message, /'min' does not apply to a string param/);
+  e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, `def_${Date.now()}`, { x: { type: 'integer', default: 5, max: 1 } });
+  assert.match(e.message, /default 5 is outside \[min, max\]/);
 });
 
 test('DESCRIBE of boolean, string, enum and any params fills every common option default', async (t) => {

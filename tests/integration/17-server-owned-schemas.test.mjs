@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { useServer, T, E } from './lib/harness.mjs';
 
 const MIXER = {
-  volume: { type: 'float', default: 0.5, min: 0, max: 1, step: 0.01 },
+  volume: { type: 'float', default: 0.5, min: 0, max: 1, metas: { step: 0.01 } },
   playing: { type: 'boolean', default: false },
   bang: { type: 'boolean', event: true },
   mode: { type: 'enum', list: ['sine', 'square'], default: 'sine' },
@@ -31,10 +31,10 @@ test('a server:true schema class has one state owned by session 0 at start', asy
   assert.deepEqual(obs.states, [['mixer', att.state, 0]]);
 });
 
-test('the schema description is expanded and passes unknown keys through (step)', async (t) => {
+test('the schema description is expanded and keeps the author\'s data under metas (step)', async (t) => {
   const c = await h.client(t);
   const d = await c.describe('mixer');
-  assert.equal(d.volume.step, 0.01);
+  assert.equal(d.volume.metas.step, 0.01);
   assert.equal(d.volume.min, 0);
   assert.equal(d.volume.filterChange, true);
   assert.equal(d.bang.nullable, true);

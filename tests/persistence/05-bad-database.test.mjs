@@ -216,7 +216,7 @@ test('a database in use by a running tutti-server: a second server on it refuses
   await site.stop();
 });
 
-test('a schema file changed since the database was written: a clear refusal naming the file and class, the database untouched', { timeout: 30000 }, async (t) => {
+test('a schema file changed so that stored values no longer fit: a clear refusal naming the file, class, param and the flag that proceeds, the database untouched', { timeout: 30000 }, async (t) => {
   const schema = (desc) => ({ class: 'mixer', server: true, description: desc });
   const site = await Site.create(t, { schemas: [schema({ volume: { type: 'float', default: 0.5 } })] });
   await site.start();
@@ -226,7 +226,9 @@ test('a schema file changed since the database was written: a clear refusal nami
   await c.close();
   await site.stop();
   const file = join(site.schemasDir, readdirSync(site.schemasDir)[0]);
-  writeFileSync(file, JSON.stringify(schema({ volume: { type: 'float', default: 0.5 }, pan: { type: 'float', default: 0 } })));
+  // a compatible change (a param added) is applied (08-schema-changes); this
+  // one cannot keep 0.9: the volume becomes a string
+  writeFileSync(file, JSON.stringify(schema({ volume: { type: 'string', default: 'loud' }, pan: { type: 'float', default: 0 } })));
   const before = sha256(site.db);
   const r = await runServerToExit(args(site.dir, site.db, ['--schemas', site.schemasDir]), { timeout: MAX_MS + 1000 });
   assert.equal(r.timedOut, false, `started with a schema that contradicts the database:\n${tail(r.stderr)}`);
@@ -234,6 +236,8 @@ test('a schema file changed since the database was written: a clear refusal nami
   assert.equal(r.signal, null);
   assertNoSanitizer(r.stderr);
   assert.ok(r.stderr.includes(file) && r.stderr.includes('mixer'), `names the schema file and the class:\n${r.stderr}`);
+  assert.ok(r.stderr.includes('"volume"') && r.stderr.includes('0.9') && r.stderr.includes('--reset-param mixer.volume'),
+    `names the param, the value and the flag that proceeds:\n${r.stderr}`);
   assert.equal(sha256(site.db), before, 'the database is untouched');
 });
 

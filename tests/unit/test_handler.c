@@ -160,7 +160,7 @@ static int setup(void **state)
 				  " \"bang\": {\"type\": \"boolean\", \"event\": true},"
 				  " \"loc\": {\"type\": \"boolean\", \"default\": false, \"local\": true}}");
 	bool created;
-	if (tt_store_define("k", 1, &desc, &created, &err) < 0 || !created)
+	if (tt_store_define("k", 1, &desc, true, &created, &err) < 0 || !created)
 		return -1;
 	for (int i = 0; i < 3; i++)
 		f->c[i] = tt_client_new(NULL);

@@ -45,7 +45,7 @@ static int setup(void **state)
 	tt_value desc = tj(&f->a, K_DESC);
 	tt_error err;
 	bool created;
-	if (tt_store_define("k", 1, &desc, &created, &err) < 0 || !created)
+	if (tt_store_define("k", 1, &desc, true, &created, &err) < 0 || !created)
 		return -1;
 	f->k = tt_store_class("k", 1);
 	char token[TT_TOKEN_HEX_LEN + 1];
@@ -121,17 +121,17 @@ static void test_define(void **state)
 			   " \"a\": {\"type\": \"any\", \"default\": {\"y\": [2], \"x\": 1}},"
 			   " \"f\": {\"type\": \"float\", \"default\": 0.5, \"filterChange\": false},"
 			   " \"i\": {\"type\": \"integer\", \"default\": 1, \"min\": 0, \"max\": 10}}");
-	assert_int_equal(tt_store_define("k", 1, &same, &created, &err), 0);
+	assert_int_equal(tt_store_define("k", 1, &same, true, &created, &err), 0);
 	assert_false(created);
 	assert_int_equal(db_stub_count("put_class"), 0);
 	/* a different description under the name */
 	tt_value other = tj(&f->a, "{\"i\": {\"type\": \"integer\", \"default\": 2}}");
-	assert_int_equal(tt_store_define("k", 1, &other, &created, &err), -TT_CLASS_EXISTS);
+	assert_int_equal(tt_store_define("k", 1, &other, true, &created, &err), -TT_CLASS_EXISTS);
 	/* a second class is persisted; a third is past --max-classes 2 */
-	assert_int_equal(tt_store_define("k2", 2, &other, &created, &err), 0);
+	assert_int_equal(tt_store_define("k2", 2, &other, true, &created, &err), 0);
 	assert_true(created);
 	assert_int_equal(db_stub_count("put_class k2"), 1);
-	assert_int_equal(tt_store_define("k3", 2, &other, &created, &err), -TT_LIMIT);
+	assert_int_equal(tt_store_define("k3", 2, &other, true, &created, &err), -TT_LIMIT);
 	assert_null(tt_store_class("k3", 2));
 	/* definition order */
 	assert_ptr_equal(tt_store_first_class(), f->k);

@@ -135,7 +135,7 @@ export class Site {
       this.runs.forEach((r, i) => writeFileSync(join(process.env.TUTTI_PERSIST_LOG_DIR, `${process.pid}-${Date.now()}-${i}-${r.how}.log`), r.stderr));
     }
     for (const r of this.runs) assertNoSanitizer(r.stderr, `tutti-server (${r.how})`);
-    assert.equal(died, null, `the server died by itself during the test (${died}):\n${tail(this.runs.at(-1).stderr)}`);
+    if (died !== null) assert.fail(`the server died by itself during the test (${died}):\n${tail(this.runs.at(-1).stderr)}`);
   }
 }
 
