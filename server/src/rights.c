@@ -49,6 +49,8 @@ static bool allows(const tt_right *r, enum tt_right_kind kind, uint32_t role, bo
 {
 	if (tt_rights_admin(role))
 		return true;
+	if (g_open && kind != TT_RIGHT_DELETE)
+		return true; /* a laptop ensemble: everyone is trusted */
 	if (r && r->given)
 		return (r->owner && owner) || ((r->roles >> role) & 1);
 	switch (kind) {

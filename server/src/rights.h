@@ -15,9 +15,10 @@
  *   define a class over the wire: roles with "define": true.
  * So the audience (the default role, no token) may look at everything and
  * write only what it created, until a schema file gives it more. With
- * --open, the defaults trust the default role like the others (a laptop
- * ensemble on its own network); what schema files say still holds. An
- * admin role may do everything. */
+ * --open every client may create, attach, set and define whatever the
+ * schema files say (a laptop ensemble on its own network); a state is
+ * still deleted by its owner, and operator actions still need an admin.
+ * An admin role may do everything. */
 #ifndef TT_RIGHTS_H
 #define TT_RIGHTS_H
 

@@ -58,7 +58,7 @@ static tt_decoder *g_dec;
 
 static const char demo_json[] =
 	"{\"class\": \"demo\", \"server\": true, \"description\": {\n"
-	" \"volume\": {\"type\": \"float\", \"default\": 0.5, \"min\": 0, \"max\": 1, \"step\": 0.01},\n"
+	" \"volume\": {\"type\": \"float\", \"default\": 0.5, \"min\": 0, \"max\": 1, \"metas\": {\"step\": 0.01}},\n"
 	" \"frequency\": {\"type\": \"float\", \"default\": 440, \"min\": 50, \"max\": 2000},\n"
 	" \"playing\": {\"type\": \"boolean\", \"default\": false},\n"
 	" \"bang\": {\"type\": \"boolean\", \"event\": true},\n"

@@ -128,19 +128,16 @@ test('an enum default not in its list is refused with BAD_DESCRIPTION', async (t
   await c.fail(E.BAD_DESCRIPTION, T.DEFINE, uniqueClass('bad'), { m: { type: 'enum', list: ['a', 'b'], default: 'c' } });
 });
 
-test('an integer default above max is clipped at definition (DESCRIBE and CREATE show max)', async (t) => {
+test('an integer default above max is refused at definition (a mistake, not something to clip)', async (t) => {
   const c = await h.client(t);
-  const cls = await defineFresh(c, { x: { type: 'integer', default: 20, min: 0, max: 10 } });
-  const d = await c.describe(cls);
-  assert.equal(d.x.default, 10);
-  const st = await c.create(cls, {});
-  assert.equal(st.values.x, 10);
+  const e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, `c12_${Date.now()}`, { x: { type: 'integer', default: 20, min: 0, max: 10 } });
+  assert.match(e.message, /param "x": default 20 is outside \[min, max\] = \[0, 10\]/);
 });
 
-test('a float default below min is clipped at definition', async (t) => {
+test('a float default below min is refused at definition', async (t) => {
   const c = await h.client(t);
-  const cls = await defineFresh(c, { g: { type: 'float', default: -1, min: 0, max: 1 } });
-  assert.equal((await c.describe(cls)).g.default, 0);
+  const e = await c.fail(E.BAD_DESCRIPTION, T.DEFINE, `c13_${Date.now()}`, { g: { type: 'float', default: -1, min: 0, max: 1 } });
+  assert.match(e.message, /param "g": default -1 is outside \[min, max\] = \[0, 1\]/);
 });
 
 test('an integral float default for an integer is accepted (3.0 -> 3)', async (t) => {

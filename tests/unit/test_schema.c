@@ -954,9 +954,49 @@ static void test_demo_schema(void **state)
 	assert_true(P(c, "bang")->event);
 	assert_true(tt_str_eq(&P(c, "mode")->def, "sine"));
 	tt_value d = desc_of(f, c);
-	assert_double_equal(get(get(&d, "volume"), "step")->v.f, 0.01);
+	assert_double_equal(get(get(get(&d, "volume"), "metas"), "step")->v.f, 0.01);
 	assert_double_equal(co_float(c, "frequency", tt_int(10)), 50.0);
 	co_bad(c, "mode", tt_str("saw"), TT_BAD_VALUE, "class \"c\": invalid value \"saw\" for enum param \"mode\"");
+}
+
+/* What a person writes is checked strictly: an unknown option gets a
+ * did-you-mean, an option of another type and a default outside [min, max]
+ * are refused; what an older server stored (extra keys kept) is still read
+ * by the lenient tt_class_create. */
+static void test_strict(void **state)
+{
+	fx *f = *state;
+	static const struct { const char *desc, *msg; } bad[] = {
+		{"{\"x\": {\"type\": \"integer\", \"default\": 0, \"mni\": 0}}", "unknown option 'mni': did you mean 'min'?"},
+		{"{\"x\": {\"type\": \"float\", \"default\": 0, \"filterchange\": false}}", "did you mean 'filterChange'?"},
+		{"{\"x\": {\"type\": \"float\", \"default\": 0, \"unit\": \"dB\"}}", "unknown option 'unit' (your own data goes under \"metas\")"},
+		{"{\"x\": {\"type\": \"string\", \"default\": \"\", \"max\": 3}}", "'max' does not apply to a string param"},
+		{"{\"x\": {\"type\": \"integer\", \"default\": 0, \"list\": [1]}}", "'list' does not apply to a integer param"},
+		{"{\"x\": {\"type\": \"integer\", \"default\": 5, \"max\": 1}}", "default 5 is outside [min, max] = [-inf, 1]"},
+		{"{\"x\": {\"type\": \"float\", \"default\": -0.5, \"min\": 0}}", "default -0.5 is outside [min, max] = [0, inf]"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		tt_value d = tj(&f->a, bad[i].desc);
+		tt_class *c = NULL;
+		tt_error err = {0};
+		assert_int_equal(tt_class_create_strict("c", 1, &d, &c, &err), -TT_BAD_DESCRIPTION);
+		assert_null(c);
+		assert_substr(err.msg, bad[i].msg);
+		/* lenient: kept (an unknown key passes through, a default is clipped) */
+		assert_int_equal(tt_class_create("c", 1, &d, &c, &err), 0);
+		tt_class_free(c);
+	}
+	tt_value ok = tj(&f->a, "{\"x\": {\"type\": \"float\", \"default\": 0.5, \"min\": 0, \"max\": 1,"
+			 " \"metas\": {\"step\": 0.01}}, \"s\": {\"type\": \"string\", \"default\": \"\", \"maxBytes\": 8}}");
+	tt_class *c = NULL;
+	tt_error err = {0};
+	assert_int_equal(tt_class_create_strict("c", 1, &ok, &c, &err), 0);
+	assert_int_equal(P(c, "s")->max_bytes, 8);
+	tt_class_free(c);
+	static const char *const words[] = {"class", "description", "server", "rights"};
+	assert_string_equal(tt_nearest("sever", 5, words, 4), "server");
+	assert_string_equal(tt_nearest("rihgts", 6, words, 4), "rights");
+	assert_null(tt_nearest("colour", 6, words, 4));
 }
 
 /* BUG(2026-11-22): PROTOCOL.md §4 says class and param names are "1 to 128
@@ -1037,6 +1077,7 @@ int main(void)
 		T(test_name_ok),
 		T(test_names_must_be_utf8),
 		T(test_demo_schema),
+		T(test_strict),
 	};
 #undef T
 	return cmocka_run_group_tests_name("schema", tests, NULL, NULL);
