@@ -166,7 +166,7 @@ export declare class Client {
 
   /** Connect and say HELLO; resolves with the welcome. */
   connect(): Promise<Welcome>;
-  /** Close for good; pending requests reject with CLOSED. */
+  /** Close for good: the session ends at once (the states it created are deleted); pending requests reject with CLOSED. */
   close(): void;
   /** Drop the connection as a network failure would (the client reconnects and resumes). */
   dropConnection(): void;

@@ -514,7 +514,11 @@ export class Client extends Emitter {
     return p;
   }
 
-  /** Close for good (no reconnection). Pending requests reject with CLOSED. */
+  /**
+   * Close for good (no reconnection): a goodbye, the server ends the session at once
+   * (the states this client created are deleted, their other users get onDetach).
+   * Pending requests reject with CLOSED.
+   */
   close() {
     if (this.status === 'closed') return;
     this._closedByUser = true;
@@ -673,8 +677,10 @@ export class Client extends Emitter {
     if (ws !== this._ws) return;
     this._detachSocket(ws);
     try {
-      // a dead connection (heartbeat) need not wait for a closing handshake: `ws` can terminate
-      if (code === 4000 && typeof ws.terminate === 'function') ws.terminate(); else ws.close();
+      // a dead connection (heartbeat) need not wait for a closing handshake: `ws` can terminate;
+      // otherwise close with 4000: not a goodbye, the server keeps the session for the resume
+      // (1000, 1001 or no code would end it)
+      if (code === 4000 && typeof ws.terminate === 'function') ws.terminate(); else ws.close(4000, 'reconnecting');
     } catch { /* ignore */ }
     this._ws = null;
     this._stopTimers();

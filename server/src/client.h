@@ -58,6 +58,7 @@ struct tt_client {
 	bool closing;        /* no more input or output; close requested */
 	int close_code;
 	int finish_code;     /* no more input; close with it once the queue is written */
+	int peer_close;      /* the close code the client sent (0: none, the line dropped) */
 	bool rx_paused;      /* its socket is not read (tt_client_over) */
 	bool rx_drop;        /* dropping the rest of an oversize message */
 	bool pending;        /* in the FIFO of clients to wake for writing */

@@ -13,6 +13,13 @@ double tt_clock_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+double tt_clock_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 void tt_clock_start(double base)
 {
 	g_mono0 = tt_clock_mono();

@@ -11,5 +11,8 @@ void tt_clock_start(double base);
 double tt_clock_now(void);
 /* Seconds of CLOCK_MONOTONIC, for timeouts. */
 double tt_clock_mono(void);
+/* Seconds since the epoch (CLOCK_REALTIME): time that also passes while the
+ * server is down, for the resume window. */
+double tt_clock_wall(void);
 
 #endif

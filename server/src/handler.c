@@ -225,6 +225,7 @@ void tt_handler_closed(tt_client *c)
 	tt_hooks_client_gone(c);
 	tt_session *s = c->session;
 	if (s && s->client == c)
-		tt_resume_gone(s);
+		tt_resume_gone(s, c->peer_close == 1000 || c->peer_close == 1001 ||
+				      c->peer_close == 1005);
 	c->session = NULL;
 }

@@ -20,7 +20,8 @@ void tt_handler_destroy(void);
 void tt_handler_message(tt_client *c, const void *data, size_t len);
 /* A text frame: answered with BAD_MESSAGE. */
 void tt_handler_text(tt_client *c);
-/* The connection of c closed (before tt_client_free). */
+/* The connection of c closed (before tt_client_free); c->peer_close says
+ * whether the client said goodbye. */
 void tt_handler_closed(tt_client *c);
 
 #endif

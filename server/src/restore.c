@@ -24,9 +24,14 @@ static int decode(const void *p, size_t len, tt_arena *a, tt_value *out, tt_erro
 	return 0;
 }
 
+/* Wall time the server was last seen alive (0: never stored). */
+static double g_alive;
+
 static void on_meta(const char *key, double v)
 {
-	if (!strcmp(key, "clock"))
+	if (!strcmp(key, "alive"))
+		g_alive = v;
+	else if (!strcmp(key, "clock"))
 		/* the clock continues past every time it sent, never backwards */
 		tt_clock_start(v);
 	else if (!strcmp(key, "next_state"))
@@ -93,8 +98,13 @@ static void on_session(uint64_t id, const char *token, size_t len, bool gone, do
 		tt_secret_digest(token, len, d);
 	else if (!tt_secret_unhex(token, len, d))
 		return;
-	/* connected when the server stopped: gone since the restart */
-	tt_session *s = tt_session_restore(id, d, gone ? gone_at : tt_clock_now());
+	/* connected when the server stopped: gone since it was last alive (a
+	 * database from before wall times holds a sync time, far below any
+	 * wall time: the same) */
+	double since = g_alive > 0 ? g_alive : tt_clock_wall();
+	if (gone && gone_at > 1e9)
+		since = gone_at;
+	tt_session *s = tt_session_restore(id, d, since);
 	if (s)
 		s->legacy_token = legacy;
 }

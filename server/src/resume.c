@@ -140,10 +140,10 @@ void tt_resume_end(tt_session *s)
 	tt_store_session_drop(s);
 }
 
-void tt_resume_gone(tt_session *s)
+void tt_resume_gone(tt_session *s, bool goodbye)
 {
-	tt_store_session_gone(s, tt_clock_now());
-	if (R.cfg->resume_window <= 0 && !R.stopping)
+	tt_store_session_gone(s, tt_clock_wall());
+	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping)
 		tt_resume_end(s);
 }
 
@@ -154,7 +154,7 @@ void tt_resume_stopping(void)
 
 void tt_resume_tick(void)
 {
-	double now = tt_clock_now();
+	double now = tt_clock_wall();
 	tt_session *s = tt_session_first();
 	while (s) {
 		tt_session *next = s->next;

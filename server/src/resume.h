@@ -23,9 +23,11 @@ void tt_resume_destroy(void);
  * meanwhile. seqs maps state id -> last seq seen (may be NULL or not a
  * map). Linear in the session's instances plus the entries of seqs. */
 void tt_resume_catch_up(tt_session *s, const tt_value *seqs);
-/* s's connection closed: its window starts (or it ends now, with a window
- * of 0, unless the server is stopping). */
-void tt_resume_gone(tt_session *s);
+/* s's connection closed: its window starts; it ends now instead when the
+ * client said goodbye (goodbye: a close frame with 1000 or 1001, a closed
+ * page or client.close()) or with a window of 0, unless the server is
+ * stopping (then every session waits for the restart). */
+void tt_resume_gone(tt_session *s, bool goodbye);
 /* End s: delete its owned states (their subscribers get DELETED "owner
  * left"), drop its instances and observes, free it. */
 void tt_resume_end(tt_session *s);

@@ -25,7 +25,7 @@ struct tt_session {
 					      * given to the client, never kept) */
 	uint32_t role;       /* index in roles.h's table */
 	tt_client *client;   /* borrowed: NULL while disconnected */
-	double gone_at;      /* sync time of the disconnect (continuous across restarts) */
+	double gone_at;      /* wall time of the disconnect (downtime counts) */
 	tt_instance *instances; /* list through ->s_next (the model's) */
 	uint32_t n_instances;
 	struct tt_state *owned, *owned_last; /* states owned, creation order, list
@@ -50,7 +50,7 @@ struct tt_observe {
  * which the client is told once), in the session list. */
 tt_session *tt_session_new(double now, char out_token[TT_TOKEN_HEX_LEN + 1]);
 /* Restore a session with a known id and token digest (persistence), gone
- * since sync time gone_at. NULL when the id or digest is taken. */
+ * since wall time gone_at. NULL when the id or digest is taken. */
 tt_session *tt_session_restore(uint64_t id, const unsigned char digest[TT_DIGEST_LEN],
 			       double gone_at);
 /* The session a token resumes, or NULL. */

@@ -21,8 +21,13 @@ static double g_lease; /* the clock value persisted as the restart floor */
 static int commit(double clock_floor)
 {
 	tt_store_flush();
-	if (clock_floor > 0)
+	if (clock_floor > 0) {
 		tt_db_put_meta("clock", clock_floor);
+		/* when the server was last seen alive: sessions connected at a
+		 * crash are gone since then, so downtime counts toward their
+		 * resume window */
+		tt_db_put_meta("alive", tt_clock_wall());
+	}
 	if (tt_db_commit() < 0)
 		return -TT_INTERNAL;
 	if (clock_floor > 0)

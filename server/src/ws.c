@@ -413,6 +413,13 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (!pss->c)
 			return -1;
 		return on_writeable(pss->c, wsi);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* the client says goodbye (1000: closed, 1001: the page went): its
+		 * session ends with the connection, not after the resume window */
+		if (pss->c)
+			pss->c->peer_close = in && len >= 2 ?
+				((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1] : 1005;
+		break;
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (pss->c)
 			pss->c->last_rx = tt_clock_mono();

@@ -1465,7 +1465,7 @@ void tt_client_close(tt_client *c)
 	fail_list(c, &c->sent, &c->sent_tail, TT_CLOSED, "client closed", false);
 	fail_list(c, &c->unsent, &c->unsent_tail, TT_CLOSED, "client closed", false);
 	leave(c);
-	tt_transport_drop(c);
+	tt_transport_goodbye(c);
 	tt_core_reap(c);
 }
 

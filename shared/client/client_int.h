@@ -187,6 +187,9 @@ void tt_transport_free(tt_client *c);
 void tt_transport_open(tt_client *c);
 /* Drop the connection at once (no closing handshake: it is dead). */
 void tt_transport_drop(tt_client *c);
+/* Close with 1000 (a clean goodbye: the server ends the session at once
+ * instead of keeping it for resume). */
+void tt_transport_goodbye(tt_client *c);
 /* Output or timers changed: make the service thread look (any thread). */
 void tt_transport_kick(tt_client *c);
 int tt_transport_service(tt_client *c, int timeout_ms);

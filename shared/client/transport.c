@@ -31,6 +31,7 @@ struct tt_transport {
 	size_t tx_cap;
 	int close_code;
 	char close_reason[124];
+	bool goodbye;          /* close with 1000 at the next write: the server ends the session */
 };
 
 static tt_client *ctx_client(struct lws *wsi)
@@ -120,6 +121,10 @@ static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 static int on_writeable(tt_client *c, struct lws *wsi)
 {
 	struct tt_transport *t = c->tr;
+	if (t->goodbye) {
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"bye", 3);
+		return -1;
+	}
 	if (!tt_core_has_output(c))
 		return 0;
 	const unsigned char *p;
@@ -251,6 +256,15 @@ void tt_transport_free(tt_client *c)
 	struct tt_transport *t = c->tr;
 	if (!t)
 		return;
+	/* say goodbye before the context goes (destroying it sends no close
+	 * frame, and the server would keep the session for resume) */
+	if (t->wsi && t->established) {
+		tt_transport_goodbye(c);
+		double until = tt_clock_now() + 0.5;
+		while (t->wsi && tt_clock_now() < until)
+			if (lws_service(t->ctx, 0) < 0)
+				break;
+	}
 	lws_context_destroy(t->ctx);
 	tt_buf_free(&t->rx);
 	free(t->tx);
@@ -281,6 +295,7 @@ void tt_transport_open(tt_client *c)
 	}
 	t->attempt_live = true;
 	t->established = false;
+	t->goodbye = false;
 	t->close_code = 0;
 	t->close_reason[0] = '\0';
 	if (!lws_client_connect_via_info(&ci))
@@ -295,6 +310,22 @@ void tt_transport_drop(tt_client *c)
 	t->close_code = 4000;
 	snprintf(t->close_reason, sizeof(t->close_reason), "dropped by the client");
 	lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void tt_transport_goodbye(tt_client *c)
+{
+	struct tt_transport *t = c->tr;
+	if (!t || !t->wsi)
+		return;
+	if (!t->established) {
+		tt_transport_drop(c);
+		return;
+	}
+	t->goodbye = true;
+	/* a server that does not answer the close is dropped after a second */
+	lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, 1);
+	lws_callback_on_writable(t->wsi);
+	lws_cancel_service(t->ctx);
 }
 
 void tt_transport_kick(tt_client *c)

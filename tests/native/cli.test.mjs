@@ -3,8 +3,8 @@
 // exit codes, --help of every command, scheduled sets with --at.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, freePort } from '../lib/server.mjs';
-import { bin, run, start, tutti } from './lib.mjs';
+import { startServer } from '../lib/server.mjs';
+import { bin, run, start, tutti, deadTcpPort } from './lib.mjs';
 
 const SCHEMAS = {
   demo: {
@@ -140,7 +140,7 @@ test('tutti: --help everywhere, a server that is not there exits 3', { timeout: 
     assert.equal(r.code, 0, `${cmd} --help`);
     assert.match(r.stdout, /usage: tutti/);
   }
-  const port = await freePort();
+  const port = await deadTcpPort();
   const r = await run(bin('tutti'), ['--url', `ws://127.0.0.1:${port}/`, '--timeout', '1', 'get', 'demo']);
   assert.equal(r.code, 3);
   assert.match(r.stderr, /cannot connect/);

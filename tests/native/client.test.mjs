@@ -4,8 +4,8 @@
 // threads; and a server that is not there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, freePort } from '../lib/server.mjs';
-import { bin, run } from './lib.mjs';
+import { startServer } from '../lib/server.mjs';
+import { bin, run, deadTcpPort } from './lib.mjs';
 
 test('the C client library: requests, updates, validation, clock, schedules, threads', { timeout: 120000 }, async () => {
   const srv = await startServer();
@@ -19,7 +19,7 @@ test('the C client library: requests, updates, validation, clock, schedules, thr
 });
 
 test('the C client library: no server, requests time out and the log says why', { timeout: 60000 }, async () => {
-  const port = await freePort();
+  const port = await deadTcpPort();
   const r = await run(bin('native_client_test'), [`ws://127.0.0.1:${port}/`, 'down']);
   assert.equal(r.code, 0, `native_client_test down failed:\n${r.stdout}\n${r.stderr.slice(-4000)}`);
 });

@@ -4,6 +4,7 @@
 // line by line, and fail on a sanitizer report or an unexpected exit.
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createServer } from 'node:net';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ROOT } from '../lib/server.mjs';
@@ -16,6 +17,16 @@ export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSa
 export const haveProgram = (p) => ['/usr/bin', '/usr/local/bin', '/bin'].some((d) => existsSync(join(d, p)));
 
 /** A free UDP port on 127.0.0.1. */
+/** A TCP port nothing listens on (bound and closed again): for tests of a
+ * connection that must fail, nothing else. */
+export function deadTcpPort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.on('error', rej);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
 export function freeUdpPort() {
   return new Promise((res, rej) => {
     const s = createSocket('udp4');

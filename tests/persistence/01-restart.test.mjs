@@ -115,7 +115,7 @@ for (const how of ['stop', 'kill9']) {
     const c = await checkRestored(site, before);
     // a second restart of the same kind changes nothing more
     const ids = await c.observe(null);
-    await c.close();
+    await c.terminate(); // its line drops: its session (and the state it made) waits to resume
     if (how === 'stop') await site.stop(); else await site.kill9();
     await site.start();
     const d = await site.client();

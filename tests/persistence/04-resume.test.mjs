@@ -377,7 +377,7 @@ test('the resume window counts from the disconnect, also across a restart: a ses
   await sleep(1500);
   await site.stop();
   await site.start();
-  await sleep(1000);                          // 2.5 s of server time since the disconnect (the clock is paused while down)
+  await sleep(1000);                          // 2.5 s since the disconnect, downtime included
   const late = await resume(site, O, { [x.state]: 0 });
   assert.equal(late.welcome.resumed, false, 'the window was over');
   const other = await site.client();

@@ -248,8 +248,7 @@ test('a refused start does not disturb a good database: the same file starts aft
   const c = await site.client();
   await c.define('room', { n: { type: 'integer', default: 0 } });
   const r = await c.create('room', { n: 5 });
-  await c.close();
-  await site.stop();
+  await site.stop(); // with the client still there: its session and state are kept
   const before = sha256(site.db);
   // a second server on the same (good) file with a bad option refuses without touching it
   const bad = await runServerToExit(args(site.dir, site.db, ['--history', 'lots']), { timeout: 10000 });
