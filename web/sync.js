@@ -264,6 +264,9 @@ export function regression(points, driftScale = Infinity) {
 
 // -- firing at a sync time ----------------------------------------------------
 
+/** A blocking sleep wakes ~0.05-0.1 ms late: sleep until this much before, then poll the clock. */
+const POLL = 0.0001;
+
 /** A synchronous sleep of about `seconds` where the thread may block (Node, workers), else null. */
 const blockingSleep = (() => {
   try {
@@ -275,9 +278,6 @@ const blockingSleep = (() => {
   }
 })();
 
-/** The last stretch polled on the clock (after a blocking sleep, which wakes ~0.1 ms late). */
-const POLL = 0.0002;
-
 /**
  * Call fn() once the sync clock reads `at` or later: never before, and late
  * by as little as the machine allows. Timers wake early (Node and browsers,
@@ -285,7 +285,9 @@ const POLL = 0.0002;
  * timer is armed `early` seconds ahead, the clock is read again on every
  * wake-up (re-armed when still early, which also follows corrections of the
  * sync estimate), and the last stretch is waited out without a timer: a
- * blocking sleep where the thread may block (Node), then polling the clock.
+ * blocking sleep where the thread may block (Node: it leaves the CPU to
+ * others meanwhile, which matters when several clients share a machine)
+ * until 0.1 ms before, then polling the clock.
  * The first check always runs from a timer, so fn() never runs inside
  * callAt().
  *
@@ -293,7 +295,9 @@ const POLL = 0.0002;
  * @param {() => void} fn
  * @param {object} o
  * @param {() => number} o.syncTime the sync clock now, e.g. () => estimator.getSyncTime()
- * @param {number} [o.early=0.002] seconds before `at` at which the timer wakes
+ * @param {number} [o.early] seconds before `at` at which the timer wakes: 5 ms where the thread
+ *   may block (Node: timers wake up to ~2 ms late on a busy machine, the sleep costs no CPU), else
+ *   2 ms (a browser's main thread polls the clock for that long)
  * @param {(fn:()=>void, ms:number) => any} [o.setTimeout]
  * @param {(handle:any) => void} [o.clearTimeout]
  * @param {((seconds:number) => void)|null} [o.sleep] synchronous sleep (default: Atomics.wait where allowed, else none)
@@ -302,10 +306,10 @@ const POLL = 0.0002;
  */
 export function callAt(at, fn, o) {
   const syncTime = o.syncTime;
-  const early = o.early ?? 0.002;
   const st = o.setTimeout || ((f, ms) => globalThis.setTimeout(f, ms));
   const ct = o.clearTimeout || ((h) => globalThis.clearTimeout(h));
   const sleep = o.sleep === undefined ? blockingSleep : o.sleep;
+  const early = o.early ?? (sleep ? 0.005 : 0.002);
   const realTime = o.realTime || defaultTime;
   let handle = null, done = false;
   const arm = (seconds) => { handle = st(step, Math.max(0, seconds * 1000)); };

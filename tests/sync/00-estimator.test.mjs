@@ -322,7 +322,8 @@ test('callAt: never before `at` with timers that wake up to 1.5 ms early, re-arm
   assert.equal(fired.length, 200);
   assert.ok(fired.every((late) => late >= 0), `fired before at: ${Math.min(...fired)}`);
   assert.ok(Math.max(...fired) < 0.001, `late by ${Math.max(...fired)}`);
-  assert.ok(sleeps.length > 0 && sleeps.every((x) => x <= 0.002 + 1e-12), 'the last stretch only is slept');
+  // with a sleep, the timer wakes 5 ms ahead and only that last stretch is slept
+  assert.ok(sleeps.length > 0 && sleeps.every((x) => x <= 0.005 + 1e-12), `the last stretch only is slept: ${Math.max(...sleeps)}`);
   // without a sleep, the clock is polled; a clock that stands still goes back to timers
   fired = [];
   let frozen = true;

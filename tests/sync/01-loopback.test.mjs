@@ -21,16 +21,17 @@ const CLOCKS = [
   { offset: -7200, drift: -100e-6 },
 ];
 const FROM = 5;     // seconds after connecting
-const UNTIL = 25;
+const UNTIL = 20;
 
 test('loopback, 4 clients at ±100 ppm, defaults: |error| p95 <= 0.25 ms from 5 s after connecting', { timeout: 90000 }, async (t) => {
   const srv = await startServer({});
   t.after(() => srv.stop());
   const { runs, bracket } = await runClients(srv.url, CLOCKS.map((c) => fakeClock(c)), { from: FROM, until: UNTIL });
   // the server's clock, from every pong seen and a dedicated probe
-  const b = bracket.merge(await probe(srv.url, { n: 300, gapMs: 3 }));
+  const b = bracket.merge(await probe(srv.url, { n: 600, gapMs: 2 }));
   t.diagnostic(`server clock bracketed to ${(b.width * 1e6).toFixed(1)} µs by ${b.n} pongs`);
-  assert.ok(b.width < 0.15e-3, `the causality bracket is too wide to judge 0.25 ms (${fmtMs(b.width)}): machine overloaded?`);
+  // the errors below are the worst case over the bracket (up to half its width more than the truth)
+  assert.ok(b.width < 0.25e-3, `the causality bracket is too wide to judge 0.25 ms (${fmtMs(b.width)}): machine overloaded?`);
 
   const all = [];
   for (const [i, { samples, back, report: r }] of runs.entries()) {
