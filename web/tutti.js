@@ -457,6 +457,7 @@ export class Client extends Emitter {
     clearTimeout(this._reconnectTimer);
     clearTimeout(this._wakeTimer);
     if (this.sync) this.sync.stop();
+    for (const rec of this.stateManager._records.values()) this.stateManager._dropSchedules(rec); // no listener after close
     if (typeof window !== 'undefined' && window.removeEventListener) {
       window.removeEventListener('online', this._onWake);
       if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this._onWake);
@@ -1046,6 +1047,7 @@ export class StateManager {
     for (const inst of [...rec.instances]) inst._applyRemote(entry.changes, ctx, null, true);
     // if nothing changed at `at` the server sends no UPDATE: forget the entry after a while
     const forget = setTimeout(() => rec.pending.delete(entry.schedId), 60000);
+    if (typeof forget === 'object' && forget.unref) forget.unref(); // Node: bookkeeping keeps no process alive
     entry.cancel = () => clearTimeout(forget);
   }
 
