@@ -4,10 +4,9 @@
  * exchanges with IRCAM's algorithm: series of pings, the fastest trips,
  * offset from the best, drift by regression over a long window (from the
  * second series on, shrunk while the window is short), monotonic smoothing,
- * and fires scheduled events never early (tt_sync_due). It does no I/O and
- * reads no clock: the
- * caller sends the pings, feeds the pongs and passes its local time (seconds,
- * monotonic) to every call. web/sync.js is the same estimator in JS; the
+ * and says when a scheduled event is due, never early (tt_sync_due). It does
+ * no I/O and reads no clock: the caller sends the pings, feeds the pongs and
+ * passes its local time (seconds, monotonic) to every call. web/sync.js is the same estimator in JS; the
  * deliberate differences from @ircam/sync are listed at the top of it.
  *
  * Loop of a native client:
@@ -23,6 +22,17 @@
  *           tt_sync_on_pong(&s, id, ct, recv, send, my_clock(), NULL);
  *   }
  *   ... tt_sync_time(&s, my_clock()) is the server's sync time now.
+ *
+ * Firing an event at sync time `at` (a scheduled set's listeners), never
+ * before, however early the OS timer wakes:
+ *
+ *   double wait;
+ *   while (!tt_sync_due(&s, at, my_clock(), &wait))
+ *       sleep_seconds(wait > 0.005 ? wait - 0.005 : wait); // or arm a timer
+ *   fire();
+ *
+ * (The ping loop above keeps running meanwhile in a real client: arm the
+ * timer for the earlier of tt_sync_next_ping_due and `at`.)
  *
  * Not thread-safe: one thread owns a tt_sync. Local times passed in must not
  * decrease from call to call. */
