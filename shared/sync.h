@@ -2,10 +2,11 @@
 /* sync.h: clock-sync estimator for native clients (libtutti core). It
  * estimates the server's sync clock (PROTOCOL.md §10) from PING/PONG
  * exchanges with IRCAM's algorithm: series of pings, the fastest trips,
- * offset from the best, drift by regression over a long window after a
- * training phase, monotonic smoothing. It does no I/O and reads no clock: the
- * caller sends the pings, feeds the pongs and passes its local time (seconds,
- * monotonic) to every call. web/sync.js is the same estimator in JS; the
+ * offset from the best, drift by regression over a long window (from the
+ * second series on, shrunk while the window is short), monotonic smoothing,
+ * and says when a scheduled event is due, never early (tt_sync_due). It does
+ * no I/O and reads no clock: the caller sends the pings, feeds the pongs and
+ * passes its local time (seconds, monotonic) to every call. web/sync.js is the same estimator in JS; the
  * deliberate differences from @ircam/sync are listed at the top of it.
  *
  * Loop of a native client:
@@ -22,6 +23,17 @@
  *   }
  *   ... tt_sync_time(&s, my_clock()) is the server's sync time now.
  *
+ * Firing an event at sync time `at` (a scheduled set's listeners), never
+ * before, however early the OS timer wakes:
+ *
+ *   double wait;
+ *   while (!tt_sync_due(&s, at, my_clock(), &wait))
+ *       sleep_seconds(wait > 0.005 ? wait - 0.005 : wait); // or arm a timer
+ *   fire();
+ *
+ * (The ping loop above keeps running meanwhile in a real client: arm the
+ * timer for the earlier of tt_sync_next_ping_due and `at`.)
+ *
  * Not thread-safe: one thread owns a tt_sync. Local times passed in must not
  * decrease from call to call. */
 #ifndef TT_SYNC_H
@@ -34,15 +46,19 @@
 #define TT_SYNC_MAX_ENTRIES 256
 /* Pings per series at most. */
 #define TT_SYNC_MAX_SERIES 64
+/* Floor of a series' offset noise, seconds (timer and event-loop noise that
+ * the spacing of the fastest trips cannot see); web/sync.js NOISE_FLOOR. */
+#define TT_SYNC_NOISE_FLOOR 20e-6
 
 typedef enum tt_sync_status {
 	TT_SYNC_NEW = 0,  /* before the first ping */
 	TT_SYNC_STARTUP,  /* first series under way: provisional estimates */
-	TT_SYNC_TRAINING, /* offset only (frequency ratio 1) */
+	TT_SYNC_TRAINING, /* offset only (frequency ratio 1): one series so far */
 	TT_SYNC_SYNC      /* offset and drift from the long-term regression */
 } tt_sync_status;
 
-/* Timing parameters, seconds. tt_sync_options_default gives IRCAM's. */
+/* Timing parameters, seconds; the defaults are web/sync.js's (its header
+ * says why each one). */
 typedef struct tt_sync_options {
 	unsigned series_len;      /* pongs per series (10), 1..TT_SYNC_MAX_SERIES */
 	unsigned startup_series_len; /* pongs in the first series (0: series_len); more
@@ -50,12 +66,20 @@ typedef struct tt_sync_options {
 	double ping_period;       /* between a pong and the next ping (0.25) */
 	double series_delay_min;  /* pause between series, drawn in [min, max] */
 	double series_delay_max;  /* (10, 20) */
+	double ramp_ratio;        /* start-up ramp (0.1): the pause after a series is this
+				   * times the time since the first ping until it reaches
+				   * series_delay_min; 0: no ramp */
+	double ramp_ping_period;  /* ping_period of the ramp's series (0.05) */
 	double ping_timeout;      /* initial pong timeout (1); x2 per timeout, x0.75 per pong */
 	double ping_timeout_max;  /* (30) */
-	double training_duration; /* offset only for this long (120) */
+	double training_duration; /* offset only for this long (0: drift from the 2nd series) */
 	double window;            /* series kept for the regression (900) */
-	double max_drift;         /* |ratio - 1| accepted (500e-6), else back to training */
-	double slew_rate;         /* corrections spread at this rate (160e-6); 0: at once */
+	double max_drift;         /* |ratio - 1| at most (500e-6); a regression far beyond
+				   * it means a clock stepped: back to training */
+	double drift_scale;       /* expected |drift| (100e-6): the prior that shrinks the
+				   * drift of a short window; inf: none, 0: no drift */
+	double slew_rate;         /* corrections spread at this rate (1000e-6, faster than
+				   * max_drift); 0: at once */
 	double step_forward;      /* forward corrections above this are applied at once (0.1) */
 	uint32_t ping_id_base;    /* first ping id (2^30) */
 	uint32_t seed;            /* PRNG seed for the pauses (any value) */
@@ -68,6 +92,7 @@ struct tt_sync_report {
 	double time_offset;         /* server minus local time of the last series */
 	double frequency_ratio;     /* d(sync)/d(local) in use, 1 while training */
 	double drift;               /* frequency_ratio - 1 */
+	double drift_uncertainty;   /* standard error of drift (drift_scale while training) */
 	bool online;                /* false after a ping timed out, until a pong */
 	double connection_duration; /* local seconds since online changed */
 	double connection_timeout;  /* current pong timeout */
@@ -92,9 +117,12 @@ typedef struct tt_sync {
 	double due;           /* local time of the next tt_sync_ping */
 	double series[TT_SYNC_MAX_SERIES][4]; /* clientSend, clientRecv, serverRecv, serverSend */
 	unsigned series_n;
-	double lt[TT_SYNC_MAX_ENTRIES][2];    /* t, T per series, oldest at lt_head */
+	double lt[TT_SYNC_MAX_ENTRIES][3];    /* t, T, noise per series, oldest at lt_head */
 	unsigned lt_head, lt_n;
 	unsigned n_series;
+	double ramp_since; /* start of the ramp: first ping, or the last reset */
+	bool fast;         /* this series is one of the ramp's */
+	double drift_unc;
 	double time_offset, rt_min, rt_mean, rt_max;
 	/* estimate E(t) = T0 + R (t - t0); shown S(t) = E(t) + correction c0
 	 * spread from local time tu at slew_rate, a = S(tu) */
@@ -102,7 +130,7 @@ typedef struct tt_sync {
 	double R, t0, T0, tu, a, c0;
 } tt_sync;
 
-/* Fill *out with the defaults (IRCAM's timing). */
+/* Fill *out with the defaults. */
 void tt_sync_options_default(tt_sync_options *out);
 
 /* Initialise *s with opts (NULL: defaults), status TT_SYNC_NEW; the first
@@ -150,6 +178,18 @@ double tt_sync_time(const tt_sync *s, double local);
 /* Inverse of tt_sync_time: the local time at which the sync clock reads
  * sync_time (exact, the smoothing included). */
 double tt_sync_local_time(const tt_sync *s, double sync_time);
+
+/* Scheduling an event at sync time `at` (a scheduled set, a note): true when
+ * it is due at local time now, i.e. tt_sync_time(s, now) >= at; false
+ * otherwise, with *out_wait (may be NULL) set to the local seconds left
+ * (> 0, at least 1 µs, so a caller never spins on a zero wait). Timers wake
+ * early as well as late (poll/epoll round to milliseconds, lws timers to the
+ * service loop): sleep *out_wait or less, then ask again, and fire only on
+ * true; the event then never runs before `at` on this estimate of the
+ * server's clock. For sub-millisecond precision, sleep *out_wait minus a
+ * millisecond or two and then nanosleep the rest. *out_wait is 0 when due;
+ * a NaN `at` is due at once, +inf never (*out_wait inf). */
+bool tt_sync_due(const tt_sync *s, double at, double now, double *out_wait);
 
 /* Fill *out with the report at local time now. */
 void tt_sync_report(const tt_sync *s, double now, struct tt_sync_report *out);

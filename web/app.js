@@ -1,5 +1,5 @@
 // Shared code of the demo pages: connection, status pill, presence, audio.
-import { Client } from './tutti.js';
+import { Client, audioOutputLatency } from './tutti.js';
 
 /** The class each phone creates to say "I am here" (defined by the client). */
 const STATUS_TEXT = { idle: 'offline', connecting: 'connecting…', open: 'live', reconnecting: 'reconnecting…', closed: 'offline' };
@@ -164,6 +164,15 @@ export class Sound {
   get ready() { return !!this.ctx && this.ctx.state === 'running' && this.enabled; }
 
   /**
+   * Seconds from scheduling a sound to hearing it: what the browser reports
+   * (tutti.js audioOutputLatency), else ASSUMED_LATENCY. {value, reported}.
+   */
+  latency() {
+    const reported = audioOutputLatency(this.ctx);
+    return reported === null ? { value: ASSUMED_LATENCY, reported: false } : { value: reported, reported: true };
+  }
+
+  /**
    * AudioContext time at which a sound must be scheduled to be *heard* at a
    * local time (seconds, the performance.now() clock of the tutti client).
    *
@@ -206,10 +215,22 @@ export class Sound {
 
 // -- the shared bang ----------------------------------------------------------
 
-/** How far ahead (seconds of sync time) a bang is scheduled: more than a phone's round trip on venue Wi-Fi. */
-export const BANG_LEAD = 0.1;
-/** A scheduled bang learned more than this late is skipped (see bindBang). */
+/**
+ * How far ahead (seconds of sync time) a bang is scheduled. Every phone must
+ * learn of it before `at` by more than its audio output latency (a sound
+ * scheduled now is heard that much later): the tap's set goes up to the
+ * server and the schedule comes down to each phone (two one-way trips on the
+ * venue's Wi-Fi: 5-50 ms each, spikes of 100+ ms), and Android phones have
+ * 40-100 ms of output latency, Bluetooth speakers 150-300 ms. 0.3 s covers
+ * two 50 ms trips plus 190 ms of latency; a phone that learns of a bang too
+ * late to play it on time plays it up to BANG_LATE late, else skips it. The
+ * price: the tapper hears the bang 0.3 s after the tap.
+ */
+export const BANG_LEAD = 0.3;
+/** A bang that could only be heard more than this late is skipped (an echo is not tutti). */
 export const BANG_LATE = 0.05;
+/** Output latency assumed where the browser reports none (older Safari): a phone's speaker. */
+export const ASSUMED_LATENCY = 0.1;
 
 /**
  * Send a bang that sounds on every phone at the same instant: a scheduled
@@ -225,24 +246,29 @@ export function sendBang(app) {
  *
  * The client tells us a schedule as soon as it knows it (client event
  * 'scheduled': our own set accepted, or another phone's pushed by the server,
- * ~BANG_LEAD before `at`): that is when the sound is planned, at
- * client.getLocalTime(at) mapped onto the audio clock (Sound.audioTime), so
- * every phone sounds together whatever its network latency. The update
- * listener fires at `at` itself (context.source 'scheduled'): it only counts
- * and flashes, and plans the sound for bangs we did not hear of in advance
- * (we attached after the set, or a bang sent without `at`).
+ * ~BANG_LEAD before `at`): that is when the sound is planned. client.planAt()
+ * says whether it can still be heard at `at` given this phone's output
+ * latency (Sound.latency); Sound.audioTime maps `at` (on the local clock)
+ * onto the audio clock, output latency included, so every phone sounds
+ * together whatever its network delay and its latency. The update listener
+ * fires at `at` itself (context.source 'scheduled'): it only counts and
+ * flashes, and plans the sound for bangs we did not hear of in advance (we
+ * attached after the set, or a bang sent without `at`).
  *
- * Late schedules: a bang whose `at` passed by at most BANG_LATE (timer or
- * main-thread jitter) plays at once; later than that it is skipped: a bang
- * heard 100 ms after the others is an echo, not tutti. A bang sent without
- * `at` (an older page) has no common time to meet: it plays at once.
+ * Late schedules: a bang that can only be heard up to BANG_LATE late plays
+ * at once; later than that it is skipped (a bang heard 100 ms after the
+ * others is an echo, not tutti). A bang sent without `at` (an older page)
+ * has no common time to meet: it plays at once. Each plan is recorded on
+ * window.tuttiPlayed and app.lastBang: {at, lead, latency, slack, onTime,
+ * skipped, ...}.
  *
  * @param {object} app from start()
  * @param {object} opts
- * @param {(localTime:number, ctx:object) => number|null} opts.play schedule the sound at a local time; returns the AudioContext time or null
+ * @param {(localTime:number, ctx:object) => number|null} opts.play schedule the sound to be heard at a local time; returns the AudioContext time or null
  * @param {(ctx:object) => void} [opts.onBang] at the bang's time (counter, flash)
+ * @param {(entry:object) => void} [opts.onPlan] after each plan (e.g. show whether it was on time)
  */
-export function bindBang(app, { play, onBang }) {
+export function bindBang(app, { play, onBang, onPlan }) {
   const { client } = app;
   const planned = new Set(); // schedIds planned already
   const plan = (at, schedId, how) => {
@@ -251,13 +277,19 @@ export function bindBang(app, { play, onBang }) {
       planned.add(schedId);
       if (planned.size > 200) planned.delete(planned.values().next().value);
     }
-    const now = client.getLocalTime();
-    const localPlannedTime = client.getLocalTime(at);
-    const late = now - localPlannedTime;
-    const entry = { kind: 'bang', at, schedId: schedId ?? null, how, plannedAt: now, localPlannedTime, lead: -late, skipped: false, audioTime: null };
-    if (schedId !== undefined && late > BANG_LATE) entry.skipped = true;
-    else entry.audioTime = play(late > 0 ? now : localPlannedTime, { at, schedId }) ?? null;
+    const latency = app.sound.ready ? app.sound.latency() : { value: 0, reported: false };
+    const p = client.planAt(at, { outputLatency: latency.value });
+    const entry = {
+      kind: 'bang', at, schedId: schedId ?? null, how, plannedAt: client.getLocalTime(), localPlannedTime: p.localTime,
+      lead: p.lead, latency: latency.value, latencyReported: latency.reported, slack: p.slack, onTime: p.onTime,
+      skipped: false, audioTime: null,
+    };
+    // heard -slack late at best: past BANG_LATE it would be an echo
+    if (schedId !== undefined && -p.slack > BANG_LATE) entry.skipped = true;
+    else entry.audioTime = play(p.localTime, { at, schedId }) ?? null; // Sound clamps a past time to now
+    app.lastBang = entry;
     recordPlayed(entry);
+    if (onPlan) onPlan(entry);
   };
   client.on('scheduled', ({ stateId, schedId, at, changes }) => {
     if (app.demo && stateId === app.demo.id && changes.bang) plan(at, schedId, 'ahead');
@@ -268,6 +300,17 @@ export function bindBang(app, { play, onBang }) {
     if (onBang) onBang(ctx);
     plan(ctx.time, ctx.schedId, ctx.schedId === undefined ? 'unscheduled' : 'at-time');
   });
+}
+
+/** One line about the last bang on this phone, for the page. */
+export function describeBang(entry) {
+  if (!entry) return '';
+  const ms = (s) => `${Math.round(s * 1000)} ms`;
+  const latency = `audio latency ${ms(entry.latency)}${entry.latencyReported ? '' : ' (assumed)'}`;
+  if (entry.skipped) return `last bang skipped: it arrived ${ms(-entry.slack)} too late to play together · ${latency}`;
+  if (entry.how === 'unscheduled') return `last bang played at once (sent without a time) · ${latency}`;
+  if (entry.onTime) return `last bang on time, ${ms(entry.slack)} to spare · ${latency}`;
+  return `last bang ${ms(-entry.slack)} late · ${latency}`;
 }
 
 // -- the beat, late joiners included ---------------------------------------

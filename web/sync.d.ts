@@ -4,7 +4,7 @@
 export type SyncStatus = 'new' | 'startup' | 'training' | 'sync';
 
 export interface SyncReport {
-  /** 'startup' during the first series, 'training' (offset only) until trainingDuration, then 'sync' (offset and drift) */
+  /** 'startup' during the first series, 'training' (offset only) after it or a reset, 'sync' (offset and drift) from the second series */
   status: SyncStatus;
   /** local seconds since the status changed */
   statusDuration: number;
@@ -14,6 +14,8 @@ export interface SyncReport {
   frequencyRatio: number;
   /** frequencyRatio - 1 (e.g. -1e-4: the local clock runs 100 ppm fast) */
   drift: number;
+  /** standard error of drift (driftScale while training) */
+  driftUncertainty: number;
   /** 'offline' after a ping timed out, until the next pong */
   connection: 'online' | 'offline';
   connectionDuration: number;
@@ -42,19 +44,25 @@ export interface SyncOptions {
   startupSeriesLength?: number;
   /** between a pong and the next ping of a series (0.25) */
   pingPeriod?: number;
-  /** pause between series drawn in [min, max] (10, 20) */
+  /** pause between series after the ramp, drawn in [min, max] (10, 20) */
   seriesDelayMin?: number;
   seriesDelayMax?: number;
+  /** start-up ramp (0.1): the pause after a series is this times the time since start(), until seriesDelayMin; 0: none */
+  rampRatio?: number;
+  /** between a pong and the next ping during the ramp (0.05) */
+  rampPingPeriod?: number;
   /** initial pong timeout (1); x2 per timeout, x0.75 per pong */
   pingTimeout?: number;
   pingTimeoutMax?: number;
-  /** offset only for this long (120) */
+  /** offset only for this long (0: drift from the second series) */
   trainingDuration?: number;
   /** series kept for the drift regression (900) */
   window?: number;
-  /** |frequencyRatio - 1| accepted (500e-6), else back to training */
+  /** |frequencyRatio - 1| at most (500e-6); a regression far beyond means a clock stepped: back to training */
   maxDrift?: number;
-  /** corrections spread at this rate, s per s (160e-6); 0: at once (may step backwards) */
+  /** expected |drift| (100e-6): shrinks the drift of a short window; Infinity: none, 0: offset only */
+  driftScale?: number;
+  /** corrections spread at this rate, s per s (1000e-6); 0: at once (may step backwards) */
   slewRate?: number;
   /** forward corrections larger than this are applied at once (0.1) */
   stepForward?: number;
@@ -85,11 +93,33 @@ export class SyncEstimator {
   stop(): void;
   /** feed a PONG; true when it answered the ping in flight */
   onPong(pingId: number, clientTime: number, serverRecv: number, serverSend: number): boolean;
+  /** local seconds until the sync clock reads syncTime (from localTime, default now): 0 once due, else > 0 */
+  timeUntil(syncTime: number, localTime?: number): number;
 }
 
-/** Offset and reference point of one series of [clientSend, clientRecv, serverRecv, serverSend] (exported for tests). */
-export function seriesEstimate(entries: Array<[number, number, number, number]>, ratio?: number):
-  { t: number; T: number; travelMin: number; travelMean: number; travelMax: number };
+export interface CallAtOptions {
+  /** the sync clock now, e.g. () => client.getSyncTime() */
+  syncTime: () => number;
+  /** seconds before `at` at which the timer wakes (0.002); the rest is waited out without a timer */
+  early?: number;
+  setTimeout?: (fn: () => void, ms: number) => unknown;
+  clearTimeout?: (handle: unknown) => void;
+  /** synchronous sleep (default: Atomics.wait where the thread may block, else none: the clock is polled) */
+  sleep?: ((seconds: number) => void) | null;
+  /** seconds, bounds the wait without a timer (default performance.now()/1000) */
+  realTime?: () => number;
+}
 
-/** Centred least squares T = T0 + R (t - t0); null when t does not vary (exported for tests). */
-export function regression(points: Array<{ t: number; T: number }>): { t0: number; T0: number; R: number } | null;
+/** Call fn() once the sync clock reads `at` or later, never before (timers that wake early are re-armed); returns cancel. */
+export function callAt(at: number, fn: () => void, options: CallAtOptions): () => void;
+
+/** Floor of a series' offset noise, seconds. */
+export const NOISE_FLOOR: number;
+
+/** Offset, reference point and noise (variance) of one series of [clientSend, clientRecv, serverRecv, serverSend] (exported for tests). */
+export function seriesEstimate(entries: Array<[number, number, number, number]>, ratio?: number):
+  { t: number; T: number; noise: number; travelMin: number; travelMean: number; travelMax: number };
+
+/** Centred least squares T = T0 + R (t - t0), the drift shrunk by the prior driftScale (default Infinity: none); null when t does not vary (exported for tests). */
+export function regression(points: Array<{ t: number; T: number; noise?: number }>, driftScale?: number):
+  { t0: number; T0: number; R: number; rawDrift: number; rawUncertainty: number; uncertainty: number } | null;

@@ -1,11 +1,11 @@
 // sync.js: clock-sync estimator of tutti (ES module, browser and Node, no
 // dependencies). It estimates the server's sync clock (PROTOCOL.md §10) from
 // PING/PONG exchanges, following IRCAM's sync algorithm (@ircam/sync 2.x, WAC
-// 2016; see the reference doc §6): series of pings, keep the fastest trips,
-// offset from the best, drift by linear regression over a long window once a
-// training phase is over, and monotonic smoothing so that the sync time never
-// steps backwards. shared/sync.c is the same estimator in C for native clients;
-// keep the two in step.
+// 2016): series of pings, keep the fastest trips, offset from the best, drift
+// by linear regression over a long window, and monotonic smoothing so that
+// the sync time never steps backwards. callAt() fires a function at a sync
+// time, never before. shared/sync.c is the same estimator in C for native
+// clients (tt_sync_due for firing); keep the two in step (tests/sync/04-parity).
 //
 // Standalone use (any transport):
 //
@@ -68,8 +68,33 @@
 //   client that was far behind does not stay late for minutes.
 // - During the first series, each pong gives a provisional estimate (applied
 //   at once, no smoothing), and the first series may be longer
-//   (`startupSeriesLength`): its error is otherwise only slewed away, at
-//   160 ppm, i.e. 6 s per millisecond.
+//   (`startupSeriesLength`).
+// - The drift is estimated from the second series on, not after a training
+//   phase of minutes (IRCAM's 120 s): phones join a piece in its first
+//   minutes, and a 100 ppm clock drifts 1 ms in 10 s. Two series close in
+//   time say little about the drift, so the regression is a ridge regression:
+//   the drift is shrunk towards 0 by a prior (`driftScale`, the expected
+//   |drift| of a clock, 100 ppm) against the noise of the series, which each
+//   series measures from the spacing of its fastest trips; as the window
+//   grows the data win (report.driftUncertainty is the standard error). A
+//   regression whose unshrunk drift is beyond `maxDrift` by more than six
+//   standard errors means a clock stepped: back to 'training' (one series).
+// - A start-up ramp: the pause after a series is `rampRatio` (0.1) times the
+//   time since start(), so series come back to back at first and thin out
+//   as the estimate firms up; the ramp's series ping every `rampPingPeriod`
+//   (50 ms). Once that pause reaches `seriesDelayMin` (at ~100 s), IRCAM's
+//   10-20 s pauses and 250 ms between pings. A reset starts the ramp again.
+//   Load per phone: ~3 pings/s on average over the first 100 s (up to 20/s
+//   in the first seconds on a fast network), then ~0.6 pings/s (10 per
+//   12.5-22.5 s): 500 phones in steady state send the server ~300 PINGs/s.
+// - Corrections are slewed at 1 ms/s (`slewRate`; IRCAM: 160 ppm): faster
+//   than the largest drift allowed (500 ppm), or a drifting clock would be
+//   corrected more slowly than it drifts; the sync clock's rate then stays
+//   within 0.1% of the local clock's, and never goes backwards.
+//
+// Measured (tests/sync/README.md): on loopback, 4 clients at ±100 ppm, error
+// p95 0.11-0.12 ms from 5 s after connecting (IRCAM's timings: 2.2 ms);
+// through 20 ms ± 5 ms each way, p95 0.40-0.54 ms from 10 s after connecting.
 //
 // Local clock: an AudioContext's currentTime advances by render quanta (128
 // frames, ~2.7-2.9 ms), which adds up to about half a quantum of noise per
@@ -82,11 +107,13 @@
  *
  * @typedef {object} SyncReport
  * @property {SyncStatus} status 'startup' during the first series, 'training'
- *   (offset only) until `trainingDuration` has passed, then 'sync' (offset and drift)
+ *   (offset only) after it (and after a reset), 'sync' (offset and drift) from the second series
+ *   (or once `trainingDuration` has passed)
  * @property {number} statusDuration seconds (local clock) since the status changed
  * @property {number} timeOffset server minus local time of the last series, seconds
  * @property {number} frequencyRatio d(sync time)/d(local time) in use (1 while training)
  * @property {number} drift frequencyRatio - 1 (e.g. -1e-4: the local clock runs 100 ppm fast)
+ * @property {number} driftUncertainty standard error of `drift` (`driftScale` while training)
  * @property {'online'|'offline'} connection 'offline' after a ping timed out, until a pong
  * @property {number} connectionDuration seconds since the connection status changed
  * @property {number} connectionTimeout current pong timeout, seconds
@@ -106,16 +133,23 @@
  * @property {number} [startupSeriesLength=seriesLength] pongs in the first series: more gives a
  *   better first estimate under heavy jitter (its error is only slewed away afterwards)
  * @property {number} [pingPeriod=0.25] seconds between a pong and the next ping of a series
- * @property {number} [seriesDelayMin=10] pause between series, seconds, drawn in [min, max]
+ * @property {number} [seriesDelayMin=10] pause between series after the ramp, seconds, drawn in [min, max]
  * @property {number} [seriesDelayMax=20]
+ * @property {number} [rampRatio=0.1] start-up ramp: the pause after a series is this times the
+ *   time since start(), until it reaches seriesDelayMin; 0: no ramp
+ * @property {number} [rampPingPeriod=0.05] seconds between a pong and the next ping in the ramp
  * @property {number} [pingTimeout=1] initial pong timeout, seconds; doubles on each timeout,
  *   shrinks x0.75 on each pong, never below this value
  * @property {number} [pingTimeoutMax=30]
- * @property {number} [trainingDuration=120] seconds of offset-only estimation before the drift
+ * @property {number} [trainingDuration=0] seconds of offset-only estimation before the drift
+ *   (0: from the second series)
  * @property {number} [window=900] seconds of series kept for the drift regression
- * @property {number} [maxDrift=500e-6] |frequencyRatio - 1| accepted; beyond, back to training
- * @property {number} [slewRate=160e-6] how fast a correction is spread (s per s); 0 = apply at once
- *   (sync time may then step backwards)
+ * @property {number} [maxDrift=500e-6] |frequencyRatio - 1| at most; a regression far beyond it
+ *   means a clock stepped: back to training
+ * @property {number} [driftScale=100e-6] expected |drift| of a clock: the prior that shrinks the drift
+ *   of a short window (Infinity: plain least squares; 0: offset only)
+ * @property {number} [slewRate=1000e-6] how fast a correction is spread (s per s), above maxDrift;
+ *   0 = apply at once (sync time may then step backwards)
  * @property {number} [stepForward=0.1] a forward correction larger than this is applied at once
  * @property {number} [pingIdBase=2**30] first ping id
  * @property {() => number} [random=Math.random] for the pause between series
@@ -128,62 +162,179 @@ const DEFAULTS = {
   pingPeriod: 0.25,
   seriesDelayMin: 10,
   seriesDelayMax: 20,
+  rampRatio: 0.1,
+  rampPingPeriod: 0.05,
   pingTimeout: 1,
   pingTimeoutMax: 30,
-  trainingDuration: 120,
+  trainingDuration: 0,
   window: 900,
   maxDrift: 500e-6,
-  slewRate: 160e-6,
+  driftScale: 100e-6,
+  slewRate: 1000e-6,
   stepForward: 0.1,
   pingIdBase: 2 ** 30,
   maxLongTermEntries: 256,
 };
+
+/**
+ * Floor of the noise of one series' offset, seconds: what the spacing of
+ * the fastest trips cannot see (timer and event-loop noise on both ends).
+ * Same constant in shared/sync.c.
+ */
+export const NOISE_FLOOR = 20e-6;
 
 const defaultTime = () => globalThis.performance.now() / 1000;
 
 /**
  * Offset and reference point of one series. `entries` are [clientSend,
  * clientRecv, serverRecv, serverSend]; `ratio` is the frequency ratio in use,
- * so that offsets are taken as T - ratio·t. Exported for tests.
- * @returns {{t:number, T:number, travelMin:number, travelMean:number, travelMax:number}}
+ * so that offsets are taken as T - ratio·t. `noise` is the variance of the
+ * offset's error, from the spacing of the fastest trips each way (see
+ * seriesNoise). Exported for tests.
+ * @returns {{t:number, T:number, noise:number, travelMin:number, travelMean:number, travelMax:number}}
  */
 export function seriesEstimate(entries, ratio = 1) {
-  let hi = Infinity, lo = -Infinity, tSum = 0;
+  let hi = Infinity, hi2 = Infinity, lo = -Infinity, lo2 = -Infinity, tSum = 0;
   let best = null, travelMin = Infinity, travelMax = -Infinity, travelSum = 0;
   for (const [cs, cr, sr, ss] of entries) {
     const travel = (cr - cs) * ratio - (ss - sr);
     travelSum += travel;
     if (travel > travelMax) travelMax = travel;
     if (travel < travelMin) { travelMin = travel; best = [cs, cr, sr, ss]; }
-    hi = Math.min(hi, sr - ratio * cs);
-    lo = Math.max(lo, ss - ratio * cr);
+    const up = sr - ratio * cs, down = ss - ratio * cr;
+    if (up < hi) { hi2 = hi; hi = up; } else if (up < hi2) hi2 = up;
+    if (down > lo) { lo2 = lo; lo = down; } else if (down > lo2) lo2 = down;
     tSum += (cs + cr) / 2;
   }
   const t = tSum / entries.length;
-  let offset;
+  let offset, noise;
   if (lo <= hi) {
     offset = (lo + hi) / 2;
+    noise = seriesNoise(entries.length, hi - lo, hi2 - hi, lo - lo2);
   } else {
     const [cs, cr, sr, ss] = best;
     offset = (sr + ss) / 2 - ratio * (cs + cr) / 2;
+    noise = seriesNoise(1, travelMin, 0, 0);
   }
-  return { t, T: offset + ratio * t, travelMin, travelMean: travelSum / entries.length, travelMax };
+  return { t, T: offset + ratio * t, noise, travelMin, travelMean: travelSum / entries.length, travelMax };
 }
 
 /**
- * Least squares T = T0 + R (t - t0) on centred values.
- * @returns {{t0:number, T0:number, R:number}|null} null when t does not vary
+ * Variance of a series' offset error. The offset is the midpoint of the
+ * fastest trip each way, so its error is half the difference of their
+ * excess delays; the gap between the fastest and the second fastest trip of
+ * a direction has the scale of that excess (for uniform or exponential
+ * delays, the same mean), hence (gapUp² + gapDown²) / 8. With one trip (or
+ * an empty bracket), the error is uniform within half the round trip.
  */
-export function regression(points) {
+function seriesNoise(n, width, gapUp, gapDown) {
+  const v = n >= 2 ? (gapUp * gapUp + gapDown * gapDown) / 8 : (width * width) / 12;
+  return v + NOISE_FLOOR * NOISE_FLOOR;
+}
+
+/**
+ * Least squares T = T0 + R (t - t0) on centred values, the drift R - 1
+ * shrunk towards 0 by the prior `driftScale` (ridge regression: the expected
+ * |drift| of a clock, against the noise of the points, `noise` their mean
+ * variance). Two points close in time say little about the drift: it is then
+ * mostly not applied; as the window grows the data win. `rawDrift` is the
+ * unshrunk slope - 1, `uncertainty` the standard error of the drift used.
+ * @param {Array<{t:number, T:number, noise?:number}>} points
+ * @param {number} [driftScale=Infinity] Infinity: plain least squares
+ * @returns {{t0:number, T0:number, R:number, rawDrift:number, rawUncertainty:number, uncertainty:number}|null}
+ *   null when t does not vary
+ */
+export function regression(points, driftScale = Infinity) {
   const n = points.length;
   if (n < 2) return null;
-  let mt = 0, mT = 0;
-  for (const p of points) { mt += p.t; mT += p.T; }
-  mt /= n; mT /= n;
+  let mt = 0, mT = 0, noise = 0;
+  for (const p of points) { mt += p.t; mT += p.T; noise += p.noise ?? 0; }
+  mt /= n; mT /= n; noise /= n;
   let v = 0, c = 0;
-  for (const p of points) { const dt = p.t - mt; v += dt * dt; c += dt * (p.T - mT); }
+  // the slope of the offset (T - t) on t: the drift, free of the large mean offset
+  for (const p of points) { const dt = p.t - mt; v += dt * dt; c += dt * ((p.T - mT) - dt); }
   if (!(v > 0)) return null;
-  return { t0: mt, T0: mT, R: c / v };
+  const lambda = driftScale === Infinity || !(noise > 0) ? 0 : noise / (driftScale * driftScale);
+  const drift = driftScale === 0 ? 0 : c / (v + lambda);
+  return {
+    t0: mt, T0: mT, R: 1 + drift,
+    rawDrift: c / v, rawUncertainty: Math.sqrt(noise / v), uncertainty: Math.sqrt(noise / (v + lambda)),
+  };
+}
+
+// -- firing at a sync time ----------------------------------------------------
+
+/** A blocking sleep wakes ~0.05-0.1 ms late: sleep until this much before, then poll the clock. */
+const POLL = 0.0001;
+
+/** A synchronous sleep of about `seconds` where the thread may block (Node, workers), else null. */
+const blockingSleep = (() => {
+  try {
+    const cell = new Int32Array(new SharedArrayBuffer(4));
+    Atomics.wait(cell, 0, 0, 0); // throws on a browser's main thread
+    return (seconds) => { Atomics.wait(cell, 0, 0, seconds * 1000); };
+  } catch {
+    return null;
+  }
+})();
+
+/**
+ * Call fn() once the sync clock reads `at` or later: never before, and late
+ * by as little as the machine allows. Timers wake early (Node and browsers,
+ * by up to ~1.5 ms: they count whole milliseconds) as well as late, so the
+ * timer is armed `early` seconds ahead, the clock is read again on every
+ * wake-up (re-armed when still early, which also follows corrections of the
+ * sync estimate), and the last stretch is waited out without a timer: a
+ * blocking sleep where the thread may block (Node: it leaves the CPU to
+ * others meanwhile, which matters when several clients share a machine)
+ * until 0.1 ms before, then polling the clock.
+ * The first check always runs from a timer, so fn() never runs inside
+ * callAt().
+ *
+ * @param {number} at sync time (seconds)
+ * @param {() => void} fn
+ * @param {object} o
+ * @param {() => number} o.syncTime the sync clock now, e.g. () => estimator.getSyncTime()
+ * @param {number} [o.early] seconds before `at` at which the timer wakes: 5 ms where the thread
+ *   may block (Node: timers wake up to ~2 ms late on a busy machine, the sleep costs no CPU), else
+ *   2 ms (a browser's main thread polls the clock for that long)
+ * @param {(fn:()=>void, ms:number) => any} [o.setTimeout]
+ * @param {(handle:any) => void} [o.clearTimeout]
+ * @param {((seconds:number) => void)|null} [o.sleep] synchronous sleep (default: Atomics.wait where allowed, else none)
+ * @param {() => number} [o.realTime] seconds, bounds the wait without a timer (default performance.now()/1000)
+ * @returns {() => void} cancel (fn will not run)
+ */
+export function callAt(at, fn, o) {
+  const syncTime = o.syncTime;
+  const st = o.setTimeout || ((f, ms) => globalThis.setTimeout(f, ms));
+  const ct = o.clearTimeout || ((h) => globalThis.clearTimeout(h));
+  const sleep = o.sleep === undefined ? blockingSleep : o.sleep;
+  const early = o.early ?? (sleep ? 0.005 : 0.002);
+  const realTime = o.realTime || defaultTime;
+  let handle = null, done = false;
+  const arm = (seconds) => { handle = st(step, Math.max(0, seconds * 1000)); };
+  function step() {
+    handle = null;
+    if (done) return;
+    let left = at - syncTime();
+    if (left > early) { arm(left - early); return; }
+    // the last stretch without a timer, bounded in real time (a clock that
+    // stands still, e.g. a suspended AudioContext, goes back to timers)
+    const giveUp = realTime() + early + 0.001;
+    while (left > 0) {
+      if (realTime() > giveUp) { arm(0.001); return; }
+      if (sleep && left > POLL) sleep(left - POLL);
+      left = at - syncTime();
+    }
+    done = true;
+    fn();
+  }
+  arm(at - syncTime() - early);
+  return () => {
+    done = true;
+    if (handle !== null) ct(handle);
+    handle = null;
+  };
 }
 
 export class SyncEstimator {
@@ -192,8 +343,8 @@ export class SyncEstimator {
     const o = { ...DEFAULTS, ...options };
     if (options.startupSeriesLength === undefined) o.startupSeriesLength = o.seriesLength;
     if (typeof o.sendPing !== 'function') throw new TypeError('SyncEstimator: sendPing(pingId, clientTime) is required');
-    for (const k of ['seriesLength', 'pingPeriod', 'seriesDelayMin', 'seriesDelayMax', 'pingTimeout', 'pingTimeoutMax',
-      'trainingDuration', 'window', 'maxDrift', 'slewRate', 'stepForward']) {
+    for (const k of ['seriesLength', 'pingPeriod', 'seriesDelayMin', 'seriesDelayMax', 'rampRatio', 'rampPingPeriod',
+      'pingTimeout', 'pingTimeoutMax', 'trainingDuration', 'window', 'maxDrift', 'driftScale', 'slewRate', 'stepForward']) {
       if (typeof o[k] !== 'number' || !(o[k] >= 0)) throw new RangeError(`SyncEstimator: option ${k} must be a number >= 0`);
     }
     for (const k of ['seriesLength', 'startupSeriesLength']) {
@@ -216,8 +367,12 @@ export class SyncEstimator {
     this._pingId = o.pingIdBase - 1;
     this._inflight = null; // {id, clientTime}
     this._series = [];     // [clientSend, clientRecv, serverRecv, serverSend]
-    this._longTerm = [];   // {t, T, travel}
+    this._longTerm = [];   // {t, T, noise}
     this._timeout = o.pingTimeout;
+    // the start-up ramp (see _nextPause), from the first start()
+    this._rampSince = 0;
+    this._fast = o.rampRatio > 0; // this series pings every rampPingPeriod
+    this._driftUncertainty = o.driftScale;
 
     this._status = 'new';
     const t = this._getTime();
@@ -273,6 +428,17 @@ export class SyncEstimator {
     return this._t0 + (syncTime - this._T0) / R;
   }
 
+  /**
+   * Local seconds left until the sync clock reads `syncTime`, from local time
+   * `localTime` (default now): 0 once it does (the event is due), else > 0
+   * (at least 1 µs, so a caller never spins on 0 while it is not due). A NaN
+   * syncTime is due at once. shared/sync.c: tt_sync_due.
+   */
+  timeUntil(syncTime, localTime = this._getTime()) {
+    if (Number.isNaN(syncTime) || this._syncAt(localTime) >= syncTime) return 0;
+    return Math.max(1e-6, this.getLocalTime(syncTime) - localTime);
+  }
+
   _estimateAt(t) { return this._T0 + this._R * (t - this._t0); }
 
   _syncAt(t) {
@@ -312,6 +478,7 @@ export class SyncEstimator {
       timeOffset: this._timeOffset,
       frequencyRatio: R,
       drift: R - 1,
+      driftUncertainty: this._driftUncertainty,
       connection: this._online ? 'online' : 'offline',
       connectionDuration: t - this._connectionSince,
       connectionTimeout: this._timeout,
@@ -364,7 +531,7 @@ export class SyncEstimator {
     });
     if (this._running) return p;
     this._running = true;
-    if (this._status === 'new') this._setStatus('startup', this._getTime());
+    if (this._status === 'new') { this._setStatus('startup', this._getTime()); this._rampSince = this._statusSince; }
     this._series = [];
     this._ping();
     return p;
@@ -423,18 +590,32 @@ export class SyncEstimator {
     if (this._series.length >= (this._status === 'startup' ? this.options.startupSeriesLength : this.options.seriesLength)) {
       this._endSeries(now);
       changed = true;
-      const { seriesDelayMin: lo, seriesDelayMax: hi } = this.options;
-      this._arm(lo + (hi - lo) * this._random(), () => this._ping());
+      this._arm(this._nextPause(now), () => this._ping());
     } else {
       if (this._status === 'startup') {
         // provisional, from the pongs so far; applied at once
         const p = seriesEstimate(this._series, 1);
         this._setEstimate(p.t, p.T, 1, now, false);
       }
-      this._arm(this.options.pingPeriod, () => this._ping());
+      this._arm(this._fast ? this.options.rampPingPeriod : this.options.pingPeriod, () => this._ping());
     }
     if (changed) this._emit();
     return true;
+  }
+
+  /**
+   * The pause after a series. During the start-up ramp it is rampRatio times
+   * the time since start(), so the series come back to back at first and
+   * thin out as the estimate firms up, each pinging every rampPingPeriod;
+   * once that pause reaches seriesDelayMin, IRCAM's pauses, drawn in
+   * [min, max], every pingPeriod.
+   */
+  _nextPause(now) {
+    const o = this.options;
+    const pause = (now - this._rampSince) * o.rampRatio;
+    this._fast = o.rampRatio > 0 && pause < o.seriesDelayMin;
+    if (this._fast) return pause;
+    return o.seriesDelayMin + (o.seriesDelayMax - o.seriesDelayMin) * this._random();
   }
 
   _endSeries(now) {
@@ -444,26 +625,31 @@ export class SyncEstimator {
     this._seriesCount++;
     this._timeOffset = s.T - s.t;
     this._travel = { min: s.travelMin, mean: s.travelMean, max: s.travelMax };
-    this._longTerm.push({ t: s.t, T: s.T, travel: s.travelMin });
+    this._longTerm.push({ t: s.t, T: s.T, noise: s.noise });
     while (this._longTerm.length > o.maxLongTermEntries || (this._longTerm.length > 1 && this._longTerm[0].t < now - o.window)) {
       this._longTerm.shift();
     }
     const first = this._status === 'startup'; // replaces the provisional estimate at once
     if (first) this._setStatus('training', now);
-    if (this._status === 'training' && now - this._statusSince < o.trainingDuration) {
-      // offset only: the frequency ratio stays 1
-      this._setEstimate(s.t, s.T, 1, now, !first);
-      return;
-    }
-    const reg = regression(this._longTerm);
-    if (reg && Math.abs(reg.R - 1) <= o.maxDrift) {
-      this._setStatus('sync', now);
-      this._setEstimate(reg.t0, reg.T0, reg.R, now);
-    } else {
-      // implausible drift (a clock stepped, a suspended device): start again
+    const training = this._status === 'training' && now - this._statusSince < o.trainingDuration;
+    let reg = training ? null : regression(this._longTerm, o.driftScale);
+    if (reg && Math.abs(reg.rawDrift) > o.maxDrift + 6 * reg.rawUncertainty) {
+      // implausible drift (a clock stepped, a suspended device): start again,
+      // pinging fast as at the start
       this._longTerm = [this._longTerm[this._longTerm.length - 1]];
       this._setStatus('training', now);
       this._statusSince = now;
+      this._rampSince = now;
+      reg = null;
+    }
+    if (reg) {
+      this._setStatus('sync', now);
+      const R = 1 + Math.max(-o.maxDrift, Math.min(o.maxDrift, reg.R - 1));
+      this._driftUncertainty = reg.uncertainty;
+      this._setEstimate(reg.t0, reg.T0, R, now);
+    } else {
+      // offset only: the frequency ratio is 1
+      this._driftUncertainty = o.driftScale;
       this._setEstimate(s.t, s.T, 1, now, !first);
     }
   }

@@ -174,14 +174,19 @@ export declare class Client {
   getLocalTime(syncTime?: number): number;
   /** The server's sync clock in seconds, now or at a local time. */
   getSyncTime(localTime?: number): number;
+  /**
+   * Can a sound still be heard at sync time `at`? (Ask when a scheduled set arrives.)
+   * outputLatency: audioOutputLatency(ctx) or an assumed value; margin (0.005 s): main thread to audio thread.
+   */
+  planAt(at: number, options?: { outputLatency?: number; margin?: number }): Plan;
 
   on(event: 'status', cb: (status: Status) => void): Unsubscribe;
   on(event: 'open' | 'resumed' | 'sessionlost', cb: (welcome: Welcome) => void): Unsubscribe;
   on(event: 'close', cb: (info: { code: number; reason: string }) => void): Unsubscribe;
   on(event: 'sync', cb: (info: { offset: number; travel: number }) => void): Unsubscribe;
   on(event: 'syncreport', cb: (report: Record<string, any>) => void): Unsubscribe;
-  /** A scheduled set became known (before `at`; its listeners fire at `at`). */
-  on(event: 'scheduled', cb: (info: { stateId: number; schedId: number; at: number; changes: Record<string, any> }) => void): Unsubscribe;
+  /** A scheduled set became known (its listeners fire at `at`, never before); lead: sync seconds left until `at` (< 0: late). */
+  on(event: 'scheduled', cb: (info: { stateId: number; schedId: number; at: number; changes: Record<string, any>; lead: number }) => void): Unsubscribe;
   /** A class has a new description (its schema file changed): its states here took it. */
   on(event: 'classchanged', cb: (info: { className: string; description: ClassDescription }) => void): Unsubscribe;
   /** A pending scheduled set was cancelled before it applied here. */
@@ -299,5 +304,22 @@ export declare function decodeAll(bytes: Uint8Array): unknown[];
 export declare function deepEqual(a: unknown, b: unknown): boolean;
 export declare function expandParam(d: ParamDescription): ParamDescription;
 export declare function coerce(className: string, name: string, p: ParamDescription, value: unknown): Value;
+
+/** What planAt() says about a sync time. */
+export interface Plan {
+  at: number;
+  /** `at` on the local clock (getLocalTime(at)) */
+  localTime: number;
+  /** seconds from now until `at` */
+  lead: number;
+  /** lead - outputLatency - margin */
+  slack: number;
+  /** slack >= 0: a sound scheduled now is heard at `at`; else late by -slack (or skip it) */
+  onTime: boolean;
+}
+
+/** The output latency of a running AudioContext (seconds) where the browser reports it, else null. */
+export function audioOutputLatency(ctx: { state: string; currentTime: number; baseLatency?: number; outputLatency?: number;
+  getOutputTimestamp?: () => { contextTime?: number; performanceTime?: number } } | null | undefined): number | null;
 
 export default Client;

@@ -17,7 +17,7 @@
 // `import WebSocket from 'ws'`.
 
 import { Encoder, Decoder, ExtData } from '@msgpack/msgpack';
-import { SyncEstimator } from './sync.js';
+import { SyncEstimator, callAt } from './sync.js';
 
 export const PROTOCOL = 'tutti.v1';
 export const VERSION = 1;
@@ -396,8 +396,9 @@ function now() { return performance.now() / 1000; }
  *   the old instances have been detached (onDetach/onDelete fired): attach again
  * - 'close' ({code, reason}): the WebSocket closed
  * - 'sync' ({offset, travel}): a better clock offset estimate
- * - 'scheduled' ({stateId, schedId, at, changes}): a scheduled set (PROTOCOL.md §6a) became
- *   known (ours accepted, another client's pushed, or pending at attach), before `at`
+ * - 'scheduled' ({stateId, schedId, at, changes, lead}): a scheduled set (PROTOCOL.md §6a)
+ *   became known (ours accepted, another client's pushed, or pending at attach); `lead` is the
+ *   sync time left until `at` (negative: late). Plan its sound now: see planAt()
  */
 export class Client extends Emitter {
   /**
@@ -525,6 +526,7 @@ export class Client extends Emitter {
     clearTimeout(this._reconnectTimer);
     clearTimeout(this._wakeTimer);
     if (this.sync) this.sync.stop();
+    for (const rec of this.stateManager._records.values()) this.stateManager._dropSchedules(rec); // no listener after close
     if (typeof window !== 'undefined' && window.removeEventListener) {
       window.removeEventListener('online', this._onWake);
       if (typeof document !== 'undefined') document.removeEventListener('visibilitychange', this._onWake);
@@ -579,6 +581,32 @@ export class Client extends Emitter {
 
   /** The clock estimator's report (status 'startup' | 'training' | 'sync', offset, drift, round trips), or null. */
   getSyncReport() { return this.sync ? this.sync.getReport() : null; }
+
+  /**
+   * Can a sound still be heard at sync time `at`? Ask when a scheduled set
+   * arrives (the 'scheduled' event), before planning its sound: a sound
+   * scheduled now is heard `outputLatency` later (audioOutputLatency() of
+   * the AudioContext: 40-100 ms on many Android phones, 150+ ms over
+   * Bluetooth), plus `margin` for this thread to hand it to the audio thread.
+   *
+   * @param {number} at sync time (seconds)
+   * @param {object} [o]
+   * @param {number} [o.outputLatency=0] seconds from scheduling a sound to hearing it
+   * @param {number} [o.margin=0.005] seconds for the main thread to reach the audio thread
+   * @returns {{at:number, localTime:number, lead:number, slack:number, onTime:boolean}}
+   *   localTime: `at` on the local clock (getLocalTime(at)), to convert to the audio clock;
+   *   lead: seconds from now until `at`; slack: lead - outputLatency - margin;
+   *   onTime: slack >= 0 (else the sound can only be late by -slack, or skipped)
+   */
+  planAt(at, { outputLatency = 0, margin = 0.005 } = {}) {
+    if (typeof at !== 'number' || !Number.isFinite(at)) throw new TypeError('planAt(at): at must be a finite sync time in seconds');
+    if (!(outputLatency >= 0) || !(margin >= 0)) throw new RangeError('planAt: outputLatency and margin must be >= 0 seconds');
+    const now = this._clock();
+    const localTime = this.getLocalTime(at);
+    const lead = localTime - now;
+    const slack = lead - outputLatency - margin;
+    return { at, localTime, lead, slack, onTime: slack >= 0 };
+  }
 
   // -- connection --------------------------------------------------------
 
@@ -1074,30 +1102,48 @@ export class StateManager {
     if (!rec) return;
     let entry = rec.pending.get(schedId);
     if (entry) { Object.assign(entry.changes, changes); return; }
-    entry = { schedId, at, changes: Object.assign({}, changes), applied: false, timer: null };
+    entry = { schedId, at, changes: Object.assign({}, changes), applied: false, cancel: null, update: null };
     rec.pending.set(schedId, entry);
-    const delay = Math.max(0, (this.client.getLocalTime(at) - this.client.getLocalTime()) * 1000);
-    entry.timer = setTimeout(() => this._applySchedule(stateId, entry), delay);
+    // at `at` on this client's clock, never before: timers wake early (Node
+    // and browsers count whole milliseconds), callAt checks the clock on
+    // wake-up and waits out the rest
+    entry.cancel = callAt(at, () => this._applySchedule(stateId, entry), { syncTime: () => this.client.getSyncTime() });
     // advance notice: listeners only fire at `at`, too late to schedule audio
-    // for `at` (timers are late, audio output has latency); a page plans it now
-    this.client.emit('scheduled', { stateId, schedId, at, changes: Object.assign({}, changes) });
+    // for `at` (audio output has latency); a page plans it now (planAt)
+    this.client.emit('scheduled', { stateId, schedId, at, changes: Object.assign({}, changes), lead: at - this.client.getSyncTime() });
   }
 
   _applySchedule(stateId, entry) {
     const rec = this._records.get(stateId);
     if (!rec || entry.applied) return;
     entry.applied = true;
+    if (entry.update) {
+      // the server's UPDATE came first: its values, seq and time, now at `at`
+      rec.pending.delete(entry.schedId);
+      const { seq, time, changes } = entry.update;
+      this._onUpdate(stateId, seq, time, changes, 'update', entry.schedId);
+      return;
+    }
     const ctx = { seq: rec.seq, time: entry.at, source: 'scheduled', schedId: entry.schedId };
     for (const inst of [...rec.instances]) inst._applyRemote(entry.changes, ctx, null, true);
     // if nothing changed at `at` the server sends no UPDATE: forget the entry after a while
-    entry.timer = setTimeout(() => rec.pending.delete(entry.schedId), 60000);
+    const forget = setTimeout(() => rec.pending.delete(entry.schedId), 60000);
+    if (typeof forget === 'object' && forget.unref) forget.unref(); // Node: bookkeeping keeps no process alive
+    entry.cancel = () => clearTimeout(forget);
   }
 
   _onScheduledUpdate(stateId, seq, time, changes, schedId) {
     const rec = this._records.get(stateId);
     if (!rec) return;
     const entry = rec.pending.get(schedId);
-    if (entry) { clearTimeout(entry.timer); rec.pending.delete(schedId); }
+    if (entry && !entry.applied && this.client.getSyncTime() < entry.at) {
+      // the server applied it at `at` on its clock, and our estimate of that
+      // clock is a little behind (less than the one-way delay): hold the
+      // UPDATE until `at` on our clock, so listeners never fire early
+      entry.update = { seq, time, changes };
+      return;
+    }
+    if (entry) { entry.cancel(); rec.pending.delete(schedId); }
     if (!entry || !entry.applied) { this._onUpdate(stateId, seq, time, changes, 'update', schedId); return; }
     // applied already: take seq and the authoritative values, no listener
     if (seq <= rec.seq) return;
@@ -1129,7 +1175,7 @@ export class StateManager {
   }
 
   _dropSchedules(rec) {
-    for (const e of rec.pending.values()) clearTimeout(e.timer);
+    for (const e of rec.pending.values()) if (e.cancel) e.cancel();
     rec.pending.clear();
   }
 
@@ -1724,6 +1770,33 @@ export class SharedStateCollection {
   find(fn) { return this._states.find(fn); }
   reduce(fn, init) { return this._states.reduce(fn, init); }
   sort(fn) { this._states.sort(fn); return this; }
+}
+
+/**
+ * The audio output latency of a running AudioContext, in seconds, where the
+ * browser reports it: the time from scheduling a sound at its currentTime to
+ * the speaker playing it. outputLatency + baseLatency where outputLatency is
+ * reported (Chrome, Firefox); else measured from getOutputTimestamp() (the
+ * context time the speaker plays now, against currentTime); else null (an
+ * older Safari, a suspended context): then assume one (phones: 0.1 s is a
+ * fair guess; Bluetooth 0.2-0.3 s). Read it again now and then: it changes
+ * when headphones or a Bluetooth speaker are connected.
+ * @param {AudioContext} ctx
+ * @returns {number|null}
+ */
+export function audioOutputLatency(ctx) {
+  if (!ctx || ctx.state !== 'running') return null;
+  const base = Number.isFinite(ctx.baseLatency) && ctx.baseLatency > 0 ? ctx.baseLatency : 0;
+  if (Number.isFinite(ctx.outputLatency) && ctx.outputLatency > 0) return ctx.outputLatency + base;
+  if (typeof ctx.getOutputTimestamp === 'function' && typeof performance !== 'undefined') {
+    const ts = ctx.getOutputTimestamp();
+    if (ts && ts.performanceTime > 0 && ts.contextTime > 0) {
+      const playingNow = ts.contextTime + (performance.now() - ts.performanceTime) / 1000;
+      const latency = ctx.currentTime - playingNow;
+      if (latency > 0 && latency < 2) return latency;
+    }
+  }
+  return null;
 }
 
 export default Client;

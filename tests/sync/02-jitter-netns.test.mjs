@@ -1,8 +1,9 @@
-// Clock-sync accuracy under jitter: the server and a client in two
+// Clock-sync accuracy under jitter: the server and two clients in two
 // network namespaces joined by a veth pair, each end delayed by
 // `tc netem delay 20ms 5ms` (so 20 ms ± 5 ms each way, uniform), the client
-// clock offset by 12345.678 s and 100 ppm fast. The estimate's error must stay
-// within 2 ms at p95 over ~40 s (training, then sync). The true error is
+// clocks hours apart and drifting ±100 ppm, default settings. The error must
+// be within 1 ms at p95 from 10 s after connecting (sampled up to 40 s),
+// as in 03-jitter-proxy. The true error is
 // measured by causality against CLOCK_MONOTONIC, which both namespaces share:
 // a probe inside the server's namespace pings it over loopback, where there
 // is no netem (see live.mjs).
@@ -25,7 +26,7 @@ import { SERVER } from '../lib/server.mjs';
 import { Bracket, analyze, quantile } from './live.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const SECONDS = 38;
+const FROM = 10, UNTIL = 40;
 
 function run(cmd, args) {
   const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10000 });
@@ -42,7 +43,7 @@ function lineReader(child) {
   return () => (lines.length ? Promise.resolve(lines.shift()) : new Promise((res) => waiters.push(res)));
 }
 
-test('jitter: netns + netem 20 ms ± 5 ms each way: error <= 2 ms p95', { timeout: 90000 }, async (t) => {
+test('jitter: netns + netem 20 ms ± 5 ms each way, defaults: |error| p95 <= 1 ms from 10 s after connecting', { timeout: 90000 }, async (t) => {
   if (process.getuid && process.getuid() !== 0) return t.skip('needs root for ip netns / tc');
   if (!existsSync(SERVER)) return t.skip(`no server binary at ${SERVER}`);
   if (!run('ip', ['-V']).ok) return t.skip('iproute2 (ip) is not installed');
@@ -95,7 +96,7 @@ test('jitter: netns + netem 20 ms ± 5 ms each way: error <= 2 ms p95', { timeou
   assert.ok(hello, `server helper failed:\n${srvErr.slice(-3000)}`);
   const { port } = JSON.parse(hello);
 
-  const cli = spawn('ip', ['netns', 'exec', C, node, join(HERE, 'netns-client.mjs'), `ws://10.213.0.1:${port}/`, String(SECONDS)],
+  const cli = spawn('ip', ['netns', 'exec', C, node, join(HERE, 'netns-client.mjs'), `ws://10.213.0.1:${port}/`, String(FROM), String(UNTIL)],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(cli);
   let cliErr = '';
@@ -110,12 +111,15 @@ test('jitter: netns + netem 20 ms ± 5 ms each way: error <= 2 ms p95', { timeou
 
   const out = JSON.parse(cliLine);
   const bracket = Bracket.from(res.bracket).merge(Bracket.from(out.bracket));
-  const a = analyze(out.samples, bracket);
-  const rep = out.report;
-  t.diagnostic(`netns${withNetem ? ' + netem 20ms±5ms' : ''}: ${a.summary}; round trips ${(rep.travelDurationMin * 1e3).toFixed(1)}..` +
-    `${(rep.travelDurationMax * 1e3).toFixed(1)} ms; status ${rep.status}, drift ${(rep.drift * 1e6).toFixed(1)} ppm after ${rep.series} series`);
   assert.ok(bracket.width < 0.5e-3, `server clock bracket too wide (${bracket.width * 1e3} ms)`);
-  assert.equal(a.back, 0, 'sync time stepped backwards');
-  assert.ok(quantile(a.errs, 0.95) <= 2e-3, `p95 error ${quantile(a.errs, 0.95) * 1e3} ms > 2 ms`);
-  if (withNetem) assert.ok(rep.travelDurationMin > 0.025, 'the netem delay was not in effect');
+  const all = [];
+  for (const [i, { samples, back, report: rep }] of out.runs.entries()) {
+    const a = analyze(samples, bracket);
+    all.push(...a.errs);
+    t.diagnostic(`client ${i}, netns${withNetem ? ' + netem 20ms±5ms' : ''}: ${a.summary}; round trips ${(rep.travelDurationMin * 1e3).toFixed(1)}..` +
+      `${(rep.travelDurationMax * 1e3).toFixed(1)} ms; status ${rep.status}, drift ${(rep.drift * 1e6).toFixed(1)} ppm after ${rep.series} series`);
+    assert.equal(back, 0, 'sync time stepped backwards');
+    if (withNetem) assert.ok(rep.travelDurationMin > 0.025, 'the netem delay was not in effect');
+  }
+  assert.ok(quantile(all, 0.95) <= 1e-3, `p95 error ${quantile(all, 0.95) * 1e3} ms > 1 ms`);
 });

@@ -156,25 +156,38 @@ export const fmtMs = (x) => `${(x * 1e3).toFixed(3)} ms`;
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Run an estimator for `seconds` after its first series, sampling its sync
- * time every `everyMs`. Returns {first, samples, report, bracket} with
- * samples [{m, s, status}] (CLOCK_MONOTONIC, estimate, status then).
+ * Run one estimator per clock against `url` (default settings unless
+ * `options`), started together right after connecting, and sample every
+ * estimate every `everyMs` from `from` to `until` seconds after connecting,
+ * all at the same instant. Returns {runs: [{samples, report, back}],
+ * bracket} with samples [{m, s}] (CLOCK_MONOTONIC, estimate) and `back` the
+ * steps backwards seen (from the end of the first series on, over the whole
+ * run); bracket merges every pong's.
  */
-export async function runAndSample(url, clock, options, { seconds, everyMs = 50 } = {}) {
-  const drv = await driveEstimator(url, clock, options);
+export async function runClients(url, clocks, { options = {}, from = 0, until = 30, everyMs = 20 } = {}) {
+  const drivers = [];
   try {
-    const first = await drv.est.start();
-    const m1 = mono();
-    const samples = [{ m: m1, s: drv.est.getSyncTime(clock.localOf(m1)), status: first.status }];
-    const end = m1 + seconds;
-    while (mono() < end) {
-      await sleep(everyMs);
+    for (const clock of clocks) drivers.push(await driveEstimator(url, clock, options));
+    const t0 = mono();
+    for (const d of drivers) d.est.start();
+    const runs = drivers.map(() => ({ samples: [], back: 0, last: -Infinity }));
+    while (mono() < t0 + until) {
       const m = mono();
-      samples.push({ m, s: drv.est.getSyncTime(clock.localOf(m)), status: drv.est.getReport().status });
+      for (const [i, d] of drivers.entries()) {
+        const s = d.est.getSyncTime(clocks[i].localOf(m));
+        if (d.est.getReport().status === 'startup') continue;
+        const r = runs[i];
+        if (s < r.last) r.back++;
+        r.last = s;
+        if (m >= t0 + from) r.samples.push({ m, s });
+      }
+      await sleep(everyMs);
     }
-    return { first, samples, report: drv.est.getReport(), bracket: drv.bracket };
+    const bracket = new Bracket();
+    for (const [i, d] of drivers.entries()) { runs[i].report = d.est.getReport(); bracket.merge(d.bracket); }
+    return { runs: runs.map(({ samples, back, report }) => ({ samples, back, report })), bracket };
   } finally {
-    drv.close();
+    for (const d of drivers) d.close();
   }
 }
 
@@ -195,16 +208,5 @@ export function analyze(samples, bracket) {
   };
 }
 
-/**
- * Timings for the jitter tests: series of 20 pings (more chances of a fast
- * trip each way when the machine is busy), training 15 s, then the drift over
- * everything seen (a 25 s window gave drift estimates off by up to 100 ppm on
- * a loaded machine, hence errors growing to 1.5 ms before the next series).
- * The first series also has 20 pings: with 10, one run in ~100 starts 2.5 ms
- * off (simulated with 20 ms ± 5 ms uniform delays) and the slewing at 160 ppm
- * takes 15 s to absorb it, which alone can push a 38 s run's p95 to ~1.9 ms.
- */
-export const JITTER_OPTIONS = {
-  seriesLength: 20, startupSeriesLength: 20, pingPeriod: 0.05, seriesDelayMin: 0.5, seriesDelayMax: 1,
-  trainingDuration: 15, window: 60,
-};
+/** The clients of the jitter tests (02, 03): hours apart, drifting +100 and -100 ppm. */
+export const JITTER_CLOCKS = [{ offset: 12345.678, drift: 100e-6 }, { offset: -3600.5, drift: -100e-6 }];

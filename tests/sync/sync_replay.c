@@ -2,11 +2,13 @@
 /* sync_replay.c: replays a trace of pings and pongs through shared/sync.c and
  * prints what it estimates, so 04-parity.test.mjs can check that the C and
  * JS estimators agree. Reads lines from stdin:
- *   opt SERIES STARTUP PERIOD DMIN DMAX TIMEOUT TMAX TRAINING WINDOW MAXDRIFT SLEW STEP
+ *   opt SERIES STARTUP PERIOD DMIN DMAX RAMP RAMPPERIOD TIMEOUT TMAX TRAINING WINDOW
+ *       MAXDRIFT DRIFTSCALE SLEW STEP
  *   ping NOW                   -> "ping ID" (the ping is sent at max(NOW, due))
  *   pong ID CT SR SS NOW       -> "pong RC"
  *   time LOCAL                 -> "time SYNC LOCAL_OF_SYNC"
- *   report NOW                 -> "report STATUS SERIES RATIO OFFSET"
+ *   report NOW                 -> "report STATUS SERIES RATIO OFFSET DRIFT_UNCERTAINTY"
+ *   due AT NOW                 -> "due 0|1 WAIT"
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,11 +29,13 @@ int main(void)
 		double a, b, c, d;
 		unsigned long id;
 		if (!strncmp(line, "opt ", 4)) {
-			if (sscanf(line + 4, "%u %u %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
+			if (sscanf(line + 4,
+				   "%u %u %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf %lf",
 				   &o.series_len, &o.startup_series_len, &o.ping_period,
-				   &o.series_delay_min, &o.series_delay_max, &o.ping_timeout,
-				   &o.ping_timeout_max, &o.training_duration, &o.window,
-				   &o.max_drift, &o.slew_rate, &o.step_forward) != 12 ||
+				   &o.series_delay_min, &o.series_delay_max, &o.ramp_ratio,
+				   &o.ramp_ping_period, &o.ping_timeout, &o.ping_timeout_max,
+				   &o.training_duration, &o.window, &o.max_drift,
+				   &o.drift_scale, &o.slew_rate, &o.step_forward) != 15 ||
 			    tt_sync_init(&s, &o) != 0) {
 				fprintf(stderr, "bad opt line: %s", line);
 				return 1;
@@ -55,8 +59,12 @@ int main(void)
 		} else if (sscanf(line, "report %lf", &a) == 1) {
 			struct tt_sync_report r;
 			tt_sync_report(&s, a, &r);
-			printf("report %s %u %.17g %.17g\n", tt_sync_status_name(r.status), r.series,
-			       r.frequency_ratio, r.time_offset);
+			printf("report %s %u %.17g %.17g %.17g\n", tt_sync_status_name(r.status),
+			       r.series, r.frequency_ratio, r.time_offset, r.drift_uncertainty);
+		} else if (sscanf(line, "due %lf %lf", &a, &b) == 2) {
+			double wait;
+			bool due = tt_sync_due(&s, a, b, &wait);
+			printf("due %d %.17g\n", due, wait);
 		} else {
 			fprintf(stderr, "bad line: %s", line);
 			return 1;

@@ -3,8 +3,10 @@
  * a simulated client and server: the client's clock is offset by 12345.678 s
  * and runs 100 ppm fast, one-way delays have a base and exponential jitter
  * from a seeded PRNG (each run is the same), the server answers 20 µs after
- * receipt. Checks: offset error after the first series, drift after the long
- * window, monotonic sync time across a server clock correction, the inverse,
+ * receipt. Checks: offset error after the first series, drift from the
+ * second series on and after the long window, the start-up ramp of fast
+ * series, monotonic sync time and the slew rate across a server clock
+ * correction, a local clock that stood still, the inverse, tt_sync_due,
  * timeouts and refused pongs. */
 #include <math.h>
 #include <setjmp.h>
@@ -184,6 +186,15 @@ static void test_options(void **state)
 	tt_sync_options_default(&o);
 	o.step_forward = INFINITY;
 	assert_int(tt_sync_init(&s, &o), 0);
+	o.drift_scale = INFINITY; /* no shrinking */
+	assert_int(tt_sync_init(&s, &o), 0);
+	o.drift_scale = NAN;
+	assert_int(tt_sync_init(&s, &o), -TT_BAD_VALUE);
+	tt_sync_options_default(&o);
+	o.ramp_ratio = -1;
+	assert_int(tt_sync_init(&s, &o), -TT_BAD_VALUE);
+	tt_sync_options_default(&o);
+	assert_true(o.slew_rate > o.max_drift);
 	assert_string_equal(tt_sync_status_name(TT_SYNC_TRAINING), "training");
 }
 
@@ -228,7 +239,7 @@ static void test_ping_pong_contract(void **state)
 	assert_near(tt_sync_time(&s, 100.2), 100.2 + 3.00005 - 100.1, 1e-9);
 	tt_sync_report(&s, 100.2, &r);
 	assert_true(r.online);
-	assert_near(tt_sync_next_ping_due(&s), 100.45, 1e-12);
+	assert_near(tt_sync_next_ping_due(&s), 100.25, 1e-12); /* the ramp: 50 ms */
 	/* the same pong twice: refused */
 	assert_int(tt_sync_on_pong(&s, UINT32_C(1) << 30, 100, 3, 3.0001, 100.3, NULL), -TT_BAD_REQUEST);
 }
@@ -309,7 +320,7 @@ static void test_longer_first_series(void **state)
 	sim_init(&m, &o);
 	while (m.s.n_series == 0)
 		run(&m, m.tau + 0.01, 0, NULL);
-	assert_true(m.tau > 19 * 0.25); /* twenty pings */
+	assert_true(m.tau > 19 * 0.05); /* twenty pings, 50 ms apart (the ramp) */
 	assert_near(err_now(&m), 0, 0.0005);
 	while (m.s.n_series == 1)
 		run(&m, m.tau + 0.01, 0, NULL);
@@ -331,16 +342,24 @@ static void test_drift_after_window(void **state)
 	sim m;
 	sim_init(&m, NULL);
 	struct tt_sync_report r;
-	run(&m, 119, 0, NULL);
+	run(&m, 5, 0, NULL);
 	tt_sync_report(&m.s, local_of(m.tau), &r);
-	assert_int(r.status, TT_SYNC_TRAINING);
-	assert_near(r.drift, 0, 0);
+	assert_int(r.status, TT_SYNC_SYNC); /* drift from the second series on */
+	assert_true(r.series >= 3);
+	worst_late_err = 0;
+	run(&m, 120, 0.05, note_err);
+	tt_sync_report(&m.s, local_of(m.tau), &r);
+	print_message("from 5 s to 120 s: worst error %.1f us, drift %.3f +- %.3f ppm\n",
+		      worst_late_err * 1e6, r.drift * 1e6, r.drift_uncertainty * 1e6);
+	assert_true(worst_late_err <= 0.0001);
+	assert_near(r.frequency_ratio, 1 / (1 + DRIFT), 5e-6);
+	assert_true(r.drift_uncertainty > 0 && r.drift_uncertainty < 5e-6);
 	run(&m, 1000, 0, NULL);
 	tt_sync_report(&m.s, local_of(m.tau), &r);
 	assert_int(r.status, TT_SYNC_SYNC);
 	/* local runs 100 ppm fast: d(server)/d(local) = 1 / (1 + 1e-4) */
 	assert_near(r.frequency_ratio, 1 / (1 + DRIFT), 2e-6);
-	assert_true(r.entries >= 40 && r.entries <= 100);
+	assert_true(r.entries >= 40 && r.entries <= 120);
 	worst_late_err = 0;
 	run(&m, 1500, 0.1, note_err);
 	print_message("drift %.3f ppm (true %.3f), worst error in sync %.1f us, %u entries\n",
@@ -348,9 +367,34 @@ static void test_drift_after_window(void **state)
 	assert_true(worst_late_err <= 0.0002);
 }
 
-static double last_sync;
+static void test_ramp(void **state)
+{
+	(void)state;
+	sim m;
+	sim_init(&m, NULL);
+	/* fast series at first: 10 pings 50 ms apart, short pauses */
+	unsigned n0 = m.n_sent;
+	run(&m, 10, 0, NULL);
+	assert_true(m.n_sent - n0 >= 80);
+	/* pauses grow with age: 0.1 x the time since the first ping */
+	run(&m, 50, 0, NULL);
+	unsigned n = m.s.n_series;
+	while (m.s.n_series == n)
+		run(&m, m.tau + 0.01, 0, NULL);
+	double pause = tt_sync_next_ping_due(&m.s) - local_of(m.tau);
+	assert_near(pause, 0.1 * (local_of(m.tau) - local_of(0)), 0.05);
+	/* steady state after ~100 s: ~0.6 pings/s (10 per 12.5-22.5 s) */
+	run(&m, 200, 0, NULL);
+	n0 = m.n_sent;
+	run(&m, 400, 0, NULL);
+	double rate = (m.n_sent - n0) / 200.0;
+	print_message("steady state: %.2f pings/s\n", rate);
+	assert_true(rate > 0.4 && rate < 0.85);
+}
+
+static double last_sync, last_local;
 static unsigned n_back, n_checks;
-static double worst_inverse;
+static double worst_inverse, worst_rate;
 
 static void check_monotonic(sim *m)
 {
@@ -359,7 +403,14 @@ static void check_monotonic(sim *m)
 	if (m->s.have) {
 		if (T < last_sync)
 			n_back++;
+		/* the sync clock's rate: R +- slew_rate at most */
+		if (m->s.status != TT_SYNC_STARTUP && last_local > 0) {
+			double rate = fabs((T - last_sync) / (local - last_local) - m->s.R);
+			if (rate > worst_rate)
+				worst_rate = rate;
+		}
 		last_sync = T;
+		last_local = m->s.status != TT_SYNC_STARTUP ? local : 0;
 		double inv = fabs(tt_sync_local_time(&m->s, T) - local);
 		if (inv > worst_inverse)
 			worst_inverse = inv;
@@ -373,8 +424,9 @@ static void test_monotonic_across_correction(void **state)
 	sim m;
 	sim_init(&m, NULL);
 	last_sync = -INFINITY;
+	last_local = 0;
 	n_back = n_checks = 0;
-	worst_inverse = 0;
+	worst_inverse = worst_rate = 0;
 	/* every 3 ms of a 3000 s run, through training, sync, and a correction
 	 * of the server's clock by -20 ms at 1000 s (the estimate then moves
 	 * back: the shown time must slow down, not step) */
@@ -387,12 +439,15 @@ static void test_monotonic_across_correction(void **state)
 	struct tt_sync_report r;
 	tt_sync_report(&m.s, local_of(m.tau), &r);
 	print_message("%u checks, %u steps back, error 100 s after the correction %.3f ms, "
-		      "at the end %.1f us, status %s, worst inverse %.3g s\n",
+		      "at the end %.1f us, status %s, worst inverse %.3g s, largest rate change %.0f ppm\n",
 		      n_checks, n_back, mid_err * 1e3, err_now(&m) * 1e6,
-		      tt_sync_status_name(r.status), worst_inverse);
+		      tt_sync_status_name(r.status), worst_inverse, worst_rate * 1e6);
 	assert_int(n_back, 0);
 	assert_true(n_checks > 900000);
-	assert_true(mid_err > 0.001); /* slewed, not stepped */
+	/* the regression over the 900 s window absorbs a step slowly */
+	assert_true(mid_err > 0.001);
+	/* corrections slewed faster than the largest drift allowed */
+	assert_true(worst_rate > 100e-6 && worst_rate <= 1000e-6 + 1e-9);
 	assert_near(err_now(&m), 0, 0.0005);
 	assert_int(r.status, TT_SYNC_SYNC);
 	assert_true(worst_inverse < 1e-8);
@@ -413,17 +468,17 @@ static void test_big_forward_correction_steps(void **state)
 	sim_init(&m, NULL);
 	run(&m, 50, 0, NULL);
 	run_series(&m);
-	/* training: the 100 ppm drift is not corrected yet, so the error grows
-	 * between series (up to ~2 ms with the default 10-20 s pauses) */
-	assert_near(err_now(&m), 0, 0.003);
+	assert_near(err_now(&m), 0, 0.0001); /* drift corrected already */
 	m.step = 1.0; /* the server's clock jumped 1 s ahead: catch up at once */
 	run_series(&m);
 	assert_near(err_now(&m), 0, 0.003);
-	/* small forward corrections are slewed: no jump */
+	/* small forward corrections are slewed (1 ms/s): no jump */
 	double before = err_now(&m);
 	m.step = 1.005;
 	run_series(&m);
 	assert_true(err_now(&m) < before - 0.003);
+	run(&m, m.tau + 6, 0, NULL);
+	assert_near(err_now(&m), 0, 0.0005);
 }
 
 static void test_lost_pongs(void **state)
@@ -442,6 +497,60 @@ static void test_lost_pongs(void **state)
 	assert_near(r.connection_timeout, 1, 1); /* not stuck at the maximum */
 }
 
+static void test_due(void **state)
+{
+	(void)state;
+	sim m;
+	sim_init(&m, NULL);
+	run(&m, 30, 0, NULL);
+	double local = local_of(m.tau), wait = -1;
+	double T = tt_sync_time(&m.s, local);
+	assert_true(tt_sync_due(&m.s, T, local, &wait));
+	assert_near(wait, 0, 0);
+	assert_true(tt_sync_due(&m.s, T - 1, local, NULL));
+	assert_false(tt_sync_due(&m.s, T + 0.3, local, &wait));
+	assert_near(wait, 0.3 / m.s.R, 1e-9);
+	assert_false(tt_sync_due(&m.s, T + 1e-12, local, &wait));
+	assert_true(wait >= 1e-6); /* never 0 while not due */
+	assert_true(tt_sync_due(&m.s, NAN, local, &wait));
+	assert_false(tt_sync_due(&m.s, INFINITY, local, &wait));
+	assert_true(isinf(wait));
+	/* the loop of a native client: sleep the wait (a timer that wakes up
+	 * to 1.5 ms early), ask again, fire on true: never before `at` */
+	uint32_t rng = 7;
+	for (int i = 0; i < 1000; i++) {
+		double at = tt_sync_time(&m.s, local) + 0.001 * (i % 300);
+		double now = local;
+		while (!tt_sync_due(&m.s, at, now, &wait)) {
+			rng ^= rng << 13;
+			rng ^= rng >> 17;
+			rng ^= rng << 5;
+			double early = 0.0015 * (double)rng / 4294967296.0;
+			now += wait > early ? wait - early : wait;
+		}
+		assert_true(tt_sync_time(&m.s, now) >= at);
+		assert_true(tt_sync_time(&m.s, now) - at < 1e-5);
+	}
+}
+
+static void test_local_clock_stood_still(void **state)
+{
+	(void)state;
+	sim m;
+	sim_init(&m, NULL);
+	run(&m, 300, 0, NULL);
+	assert_int(m.s.status, TT_SYNC_SYNC);
+	/* the local clock loses 5 s (it stood still while the device slept):
+	 * seen as the server's clock jumping 5 s ahead */
+	m.step = 5;
+	run_series(&m);
+	assert_int(m.s.status, TT_SYNC_TRAINING); /* implausible drift: reset */
+	assert_true(m.s.fast);                    /* and the ramp again */
+	run(&m, 340, 0, NULL);
+	assert_int(m.s.status, TT_SYNC_SYNC);
+	assert_near(err_now(&m), 0, 0.0002);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -451,6 +560,9 @@ int main(void)
 		cmocka_unit_test(test_first_series),
 		cmocka_unit_test(test_longer_first_series),
 		cmocka_unit_test(test_drift_after_window),
+		cmocka_unit_test(test_ramp),
+		cmocka_unit_test(test_due),
+		cmocka_unit_test(test_local_clock_stood_still),
 		cmocka_unit_test(test_monotonic_across_correction),
 		cmocka_unit_test(test_big_forward_correction_steps),
 		cmocka_unit_test(test_lost_pongs),
