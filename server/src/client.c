@@ -6,7 +6,6 @@
 
 #include "common.h"
 #include "clock.h"
-#include "log.h"
 
 static uint64_t g_batch = 1;      /* the batch being produced */
 static uint64_t g_released = 0;   /* every batch <= this may be written */
@@ -225,8 +224,6 @@ void tt_client_send(tt_client *c, tt_msg *m)
 		return;
 	size_t cost = msg_cost(m);
 	if (c->q_push_bytes + cost > g_max_queue) {
-		tt_log_warn("client %s: outgoing queue over %zu bytes, closing as a slow consumer",
-			    c->addr_text, g_max_queue);
 		tt_client_close(c, 4001);
 		return;
 	}

@@ -69,7 +69,9 @@ static void usage(FILE *f)
 "  --reset-param C.P    when a schema file changed param P of class C so that\n"
 "                       stored values no longer fit it, reset them to the\n"
 "                       default instead of refusing to start (repeatable)\n"
-"  -v, --verbose        debug logging\n"
+"  -v, --verbose        also log debug lines (each connection, libwebsockets'\n"
+"                       notices)\n"
+"  -q, --quiet          log only warnings and errors\n"
 "  -h, --help           this help\n");
 }
 
@@ -99,7 +101,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		{"resume-window", required_argument, 0, 'r'},
 		{"keepalive", required_argument, 0, 'k'},
 		{"max-message", required_argument, 0, 'm'},
-		{"max-queue", required_argument, 0, 'q'},
+		{"max-queue", required_argument, 0, 1015},
 		{"max-states", required_argument, 0, 't'},
 		{"max-instances", required_argument, 0, 'i'},
 		{"max-classes", required_argument, 0, 'c'},
@@ -122,6 +124,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 		{"hook-timeout", required_argument, 0, 1013},
 		{"reset-param", required_argument, 0, 1014},
 		{"verbose", no_argument, 0, 'v'},
+		{"quiet", no_argument, 0, 'q'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0}};
 	memset(cfg, 0, sizeof(*cfg));
@@ -154,7 +157,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 	optind = 1;
 	int c;
 	double v;
-	while ((c = getopt_long(argc, argv, "vh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "vqh", opts, NULL)) != -1) {
 		const char *name = "";
 		for (const struct option *o = opts; o->name; o++)
 			if (o->val == c)
@@ -192,7 +195,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 			if (num(name, optarg, 1024, 256.0 * 1024 * 1024, &v)) return -1;
 			cfg->max_message = (size_t)v;
 			break;
-		case 'q':
+		case 1015:
 			if (num(name, optarg, 4096, 1024.0 * 1024 * 1024, &v)) return -1;
 			cfg->max_queue = (size_t)v;
 			break;
@@ -255,6 +258,7 @@ int tt_config_parse(tt_config *cfg, int argc, char **argv)
 			cfg->reset_params[cfg->n_reset_params++] = optarg;
 			break;
 		case 'v': cfg->verbose = 1; break;
+		case 'q': cfg->verbose = -1; break;
 		case 'h': usage(stdout); return 1;
 		default:
 			fprintf(stderr, "Try 'tutti-server --help'.\n");

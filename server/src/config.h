@@ -44,7 +44,7 @@ typedef struct tt_config {
 	double hook_timeout;        /* --hook-timeout seconds, default 2 */
 	uint64_t max_memory;        /* --max-memory: values, histories, schedules, default 1 GiB */
 	const char *delete_class;/* --delete-class NAME: operator deletes a class */
-	int verbose;             /* -v: debug log */
+	int verbose;             /* 1 (-v): debug lines; -1 (-q): warnings and errors only */
 } tt_config;
 
 /* Fill cfg from argv. Returns 0 to run, 1 when --help was printed (exit 0),

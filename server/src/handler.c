@@ -42,13 +42,15 @@ void tt_handler_destroy(void)
 
 static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
 {
+	TT_LOG_LIMITED(TT_LOG_INFO, "%s: refused: %s %s", tt_session_who(c), tt_code_name(err->code),
+		       err->msg);
 	tt_wire_error(&H.out, rid, err->code, err->msg);
 	tt_client_reply(c, &H.out);
 	if (err->code != TT_BAD_MESSAGE && err->code != TT_UNKNOWN_TYPE) {
 		c->bad_in_row = 0; /* a readable request: not a garbage stream */
 	} else if (++c->bad_in_row >= MAX_BAD_IN_ROW) {
-		tt_log_warn("client %p: %u protocol errors in a row, closing", (void *)c,
-			    c->bad_in_row);
+		TT_LOG_LIMITED(TT_LOG_WARN, "%s: %u protocol errors in a row, closing",
+			       tt_session_who(c), c->bad_in_row);
 		tt_client_close(c, TT_CLOSE_PROTOCOL_ERRORS);
 	}
 }
@@ -220,12 +222,48 @@ void tt_handler_text(tt_client *c)
 	send_error(c, 0, &err);
 }
 
+/* One line for a connection that ended, with why. */
+static void log_closed(tt_client *c, bool goodbye)
+{
+	const char *who = tt_session_who(c);
+	uint32_t owned = c->session ? c->session->n_owned : 0;
+	switch (c->close_code) {
+	case TT_CLOSE_GOING_AWAY:
+		tt_log_debug("%s: closed, the server is stopping", who);
+		return;
+	case TT_CLOSE_SLOW_CONSUMER:
+		TT_LOG_LIMITED(TT_LOG_WARN, "%s: closed as a slow consumer (more than --max-queue "
+			       "bytes of updates waiting for it)", who);
+		return;
+	case TT_CLOSE_TAKEN_OVER:
+		return; /* logged by HELLO */
+	case TT_CLOSE_UNAUTHORIZED:
+	case TT_CLOSE_PROTOCOL_ERRORS:
+		return; /* logged with the refusal */
+	}
+	if (!c->session)
+		tt_log_debug("%s: connection closed before HELLO", who);
+	else if (goodbye)
+		tt_log_info("%s: left (closed with %d)%s", who, c->peer_close,
+			    owned ? "; the states it created are deleted" : "");
+	else if (H.cfg->resume_window <= 0)
+		tt_log_info("%s: connection lost; ended (--resume-window 0)%s", who,
+			    owned ? "; the states it created are deleted" : "");
+	else if (c->peer_close)
+		tt_log_info("%s: dropped (closed with %d); may resume within %g s", who,
+			    c->peer_close, H.cfg->resume_window);
+	else
+		tt_log_info("%s: connection lost; may resume within %g s", who, H.cfg->resume_window);
+}
+
 void tt_handler_closed(tt_client *c)
 {
 	tt_hooks_client_gone(c);
 	tt_session *s = c->session;
+	bool goodbye = c->peer_close == 1000 || c->peer_close == 1001 || c->peer_close == 1005;
+	if (!s || s->client == c)
+		log_closed(c, goodbye);
 	if (s && s->client == c)
-		tt_resume_gone(s, c->peer_close == 1000 || c->peer_close == 1001 ||
-				      c->peer_close == 1005);
+		tt_resume_gone(s, goodbye);
 	c->session = NULL;
 }

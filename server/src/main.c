@@ -29,7 +29,7 @@ int main(int argc, char **argv)
 	if (rc)
 		return rc > 0 ? 0 : 2;
 	if (cfg.verbose)
-		tt_log_level = TT_LOG_DEBUG;
+		tt_log_level = cfg.verbose > 0 ? TT_LOG_DEBUG : TT_LOG_WARN;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));

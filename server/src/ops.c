@@ -65,6 +65,8 @@ static void reply_error(tt_client *c, uint64_t rid, const tt_error *err)
 {
 	if (!c)
 		return;
+	TT_LOG_LIMITED(TT_LOG_INFO, "%s: refused: %s %s", tt_session_who(c), tt_code_name(err->code),
+		       err->msg);
 	tt_wire_error(&O.out, rid, err->code, err->msg);
 	reply(c);
 }
@@ -152,10 +154,8 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 		return tt_fail(err, TT_BAD_VERSION, "protocol version %d is required",
 			       TT_PROTOCOL_VERSION);
 	int role = tt_roles_auth(tt_map_get(opts, "role"), tt_map_get(opts, "roleToken"), err);
-	if (role < 0) {
-		tt_log_warn("%s: refused: %s", c->addr_text, err->msg);
-		return role;
-	}
+	if (role < 0)
+		return role; /* logged with the ERROR reply (handler.c) */
 	const tt_value *token = tt_map_get(opts, "token");
 	tt_session *s = NULL;
 	if (token && token->type == TT_STR) {
@@ -180,8 +180,8 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 		/* the old connection is still open (a half-open socket the
 		 * client gave up on, or someone else with the token): the new
 		 * one takes the session over, and the old one is told */
-		tt_log_info("%s: session %llu taken over from %s", c->addr_text,
-			    (unsigned long long)s->id, s->client->addr_text);
+		tt_log_info("%s: taken over from %s by a new connection", tt_session_name(s),
+			    s->client->addr_text);
 		s->client->session = NULL;
 		tt_client_close(s->client, TT_CLOSE_TAKEN_OVER);
 	}
@@ -191,6 +191,7 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 	if (resumed) /* the token it presented */
 		memcpy(fresh, token->v.s, TT_TOKEN_HEX_LEN);
 	fresh[TT_TOKEN_HEX_LEN] = '\0';
+	tt_log_info("%s: %s", tt_session_who(c), resumed ? "resumed" : "new session");
 	tt_wire_welcome(&O.out, rid, s, fresh, role_name(s), now, resumed, O.cfg->max_message,
 			O.cfg->resume_window);
 	reply(c);
@@ -265,8 +266,7 @@ int tt_op_delete_class(tt_client *c, uint64_t rid, const tt_value *clsv, tt_erro
 	int rc = class_of(clsv, &ce, err);
 	if (rc < 0)
 		return rc;
-	tt_log_info("%s: class \"%s\" deleted by session %llu", c->addr_text, ce->cls->name,
-		    (unsigned long long)c->session->id);
+	tt_log_info("%s: deleted class \"%s\"", tt_session_who(c), ce->cls->name);
 	tt_ops_delete_class(ce->cls->name, err);
 	tt_wire_result_nil(&O.out, rid);
 	reply(c);

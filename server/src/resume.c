@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "fanout.h"
 #include "idmap.h"
+#include "log.h"
 #include "store.h"
 #include "wire.h"
 
@@ -158,8 +159,11 @@ void tt_resume_tick(void)
 	tt_session *s = tt_session_first();
 	while (s) {
 		tt_session *next = s->next;
-		if (!s->client && now - s->gone_at >= R.cfg->resume_window)
+		if (!s->client && now - s->gone_at >= R.cfg->resume_window) {
+			tt_log_info("%s: ended, not back within the resume window%s", tt_session_name(s),
+				    s->n_owned ? "; the states it created are deleted" : "");
 			tt_resume_end(s);
+		}
 		s = next;
 	}
 }

@@ -6,8 +6,11 @@
 
 #include <string.h>
 
+#include <stdio.h>
+
 #include "common.h"
 #include "idmap.h"
+#include "roles.h"
 
 static struct {
 	tt_session *first;
@@ -110,6 +113,34 @@ void tt_session_set_next_id(uint64_t id)
 {
 	if (id > G.next_id)
 		G.next_id = id;
+}
+
+static char *who_buf(void)
+{
+	static char bufs[4][160];
+	static unsigned next;
+	return bufs[next++ % 4];
+}
+
+const char *tt_session_who(const tt_client *c)
+{
+	if (c->session)
+		return tt_session_name(c->session);
+	char *b = who_buf();
+	snprintf(b, 160, "%s", c->addr_text);
+	return b;
+}
+
+const char *tt_session_name(const tt_session *s)
+{
+	char *b = who_buf();
+	const tt_role *r = tt_roles_get(s->role);
+	if (s->client)
+		snprintf(b, 160, "session %llu (%s, %s)", (unsigned long long)s->id,
+			 r ? r->name : "?", s->client->addr_text);
+	else
+		snprintf(b, 160, "session %llu (%s)", (unsigned long long)s->id, r ? r->name : "?");
+	return b;
 }
 
 void tt_session_cleanup(void)

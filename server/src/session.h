@@ -65,6 +65,11 @@ uint32_t tt_session_count(void);
 /* Next session id to hand out (ids are never reused, across restarts too). */
 uint64_t tt_session_next_id(void);
 void tt_session_set_next_id(uint64_t id);
+/* How the log names a client: "session 12 (audience, 192.168.1.20)", or its
+ * address before HELLO. The text lives until the fourth next call. */
+const char *tt_session_who(const tt_client *c);
+/* The same for a session, connected or not. */
+const char *tt_session_name(const tt_session *s);
 /* Free the lookup tables (at exit, once every session is freed). */
 void tt_session_cleanup(void);
 

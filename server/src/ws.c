@@ -166,12 +166,23 @@ static void keepalive(void)
 	}
 }
 
+/* libwebsockets' own lines, in the server's log format. */
+static void lws_line(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	tt_log(level == LLL_ERR ? TT_LOG_ERROR : level == LLL_WARN ? TT_LOG_WARN : TT_LOG_DEBUG,
+	       "libwebsockets: %.*s", (int)n, line);
+}
+
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	keepalive();
 	tt_resume_tick();
 	tt_peers_sweep(tt_clock_mono());
+	tt_log_tick();
 	schedule_turn();
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 }
@@ -194,7 +205,9 @@ static bool addr_of(const struct sockaddr *sa, unsigned char out[TT_ADDR_LEN], c
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
 		memcpy(out, &in6->sin6_addr, TT_ADDR_LEN);
-		if (text)
+		if (text && IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) /* a phone's IPv4 as the operator knows it */
+			inet_ntop(AF_INET, out + 12, text, (socklen_t)cap);
+		else if (text)
 			inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)cap);
 		return true;
 	}
@@ -404,6 +417,7 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		pss->c = tt_client_new(wsi);
 		if (!peer_of(wsi, pss->c->addr, pss->c->addr_text, sizeof(pss->c->addr_text)))
 			snprintf(pss->c->addr_text, sizeof(pss->c->addr_text), "?");
+		tt_log_debug("%s: WebSocket opened", pss->c->addr_text);
 		break;
 	case LWS_CALLBACK_RECEIVE:
 		if (!pss->c)
@@ -526,7 +540,7 @@ int tt_ws_run(const tt_config *cfg)
 {
 	static char origin[4096];
 	W.cfg = cfg;
-	lws_set_log_level(cfg->verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
+	lws_set_log_level(cfg->verbose > 0 ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, lws_line);
 
 	if (!realpath(cfg->web, origin)) {
 		tt_log_warn("web directory %s not found: only /healthz and the WebSocket are served",
