@@ -35,7 +35,7 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	tt_restore_done();
 	/* after the database: generated role tokens come back from it */
 	tt_rights_init(cfg->open);
-	if ((rc = tt_roles_load(cfg->schemas, err)) < 0) {
+	if ((rc = tt_roles_load(cfg->schemas, cfg->roles, cfg->config, err)) < 0) {
 		tt_server_close();
 		return rc;
 	}

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "client.h"
+#include "banner.h"
 #include "clock.h"
 #include "handler.h"
 #include "hooks.h"
@@ -602,10 +603,7 @@ int tt_ws_run(const tt_config *cfg)
 	int port = vh ? lws_get_vhost_listen_port(vh) : cfg->port;
 	tt_log_info("listening on http://%s:%d (web %s, WebSocket protocol %s)", cfg->host,
 		    port, origin, TT_PROTOCOL_NAME);
-	char base[300];
-	snprintf(base, sizeof(base), "http://%s:%d",
-		 strcmp(cfg->host, "0.0.0.0") ? cfg->host : "127.0.0.1", port);
-	tt_roles_banner(base);
+	tt_banner_print("http", cfg->host, port, cfg->qr > 0 || (cfg->qr == 0 && isatty(1)));
 	if (cfg->open)
 		tt_log_warn("--open: every client may set every state and define classes "
 			    "(fine for a laptop ensemble on its own network, never for an audience)");

@@ -24,8 +24,10 @@ export const SERVER = resolve(process.env.TUTTI_SERVER || join(ROOT, 'build', 't
 /** What ASan, LSan, UBSan, TSan and MSan print: any of it on stderr fails the test. */
 export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
 
-/** The server's start-up line, e.g. "listening on http://127.0.0.1:41234 (web ...". */
-const LISTENING = /listening on http:\/\/\S+:(\d+) /;
+/** The server's start-up log line, e.g. "listening on http://127.0.0.1:41234 (web ...". */
+const LISTENING = /listening on https?:\/\/\S+:(\d+) /;
+/** The same port in the start banner on stdout (the log line is not there with -q). */
+const BANNER = /^ {2}https?:\/\/[^\s/]+:(\d+)\/$/m;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -154,6 +156,8 @@ async function healthy(port, timeout) {
  *   trusted) and no per-address limits (every test client comes from 127.0.0.1);
  *   tests/security/ uses secure: true
  * @param {string[]} [opts.args] more arguments (they come last, so they win)
+ * @param {string[]} [opts.rawArgs] exactly these arguments, none of the above
+ *   (a piece folder, a config file: the test gives the port, 0 for any)
  * @param {object} [opts.env] more environment
  * @param {number} [opts.startTimeout=15000] ms until the server must answer /healthz
  */
@@ -163,13 +167,14 @@ export async function startServer(opts = {}) {
   let webDir = opts.webDir;
   if (!webDir) webDir = opts.webFiles ? writeFiles(tmpDir('tutti-web-'), opts.webFiles) : join(ROOT, 'web');
 
-  const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--schemas', schemasDir, '--web', webDir,
+  let args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--schemas', schemasDir, '--web', webDir,
     '--db', opts.db ?? ':memory:'];
   if (opts.resumeWindow !== undefined) args.push('--resume-window', String(opts.resumeWindow));
   if (opts.history !== undefined) args.push('--history', String(opts.history));
   if (opts.maxMessage !== undefined) args.push('--max-message', String(opts.maxMessage));
   if (!opts.secure) args.push('--open', '--max-conns-per-addr', '0', '--max-new-sessions-per-addr', '0');
   if (opts.args) args.push(...opts.args);
+  if (opts.rawArgs) args = opts.rawArgs;
 
   const proc = spawnServer(args, opts.env || {});
   let stderr = '', stdout = '';
@@ -183,7 +188,7 @@ export async function startServer(opts = {}) {
   let port = 0, ok = false;
   while (Date.now() < deadline && !exited) {
     if (!port) {
-      const m = LISTENING.exec(stderr);
+      const m = LISTENING.exec(stderr) || BANNER.exec(stdout);
       if (!m) { await sleep(20); continue; }
       port = Number(m[1]);
     }

@@ -43,8 +43,8 @@ export function demoPages() {
   };
   /** The URL the server printed at start for a role (its token in the fragment). */
   fx.roleUrl = (role) => {
-    const m = new RegExp(`role ${role}[^:]*: (http\\S+)`).exec(fx.srv.stderr());
-    assert.ok(m, `the server printed no URL for role ${role}:\n${fx.srv.stderr()}`);
+    const m = new RegExp(`role ${role}[^:]*: (http\\S+)`).exec(fx.srv.stdout());
+    assert.ok(m, `the server printed no URL for role ${role}:\n${fx.srv.stdout()}`);
     return m[1];
   };
   /** Open a demo page, tap "join" when it asks (audio unlock). The conductor
