@@ -255,8 +255,15 @@ static void conn_destroyed(struct lws *wsi)
 static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 {
 	char host[256];
-	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0)
+	int len = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	if (len <= 0)
 		return true;
+	/* lws_hdr_copy fails on a header longer than the buffer: that is no
+	 * missing Origin (a site with a long host name sends one) */
+	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0) {
+		snprintf(origin, cap, "of %d bytes", len);
+		return false;
+	}
 	for (uint32_t i = 0; i < W.cfg->n_allow_origin; i++)
 		if (!strcmp(W.cfg->allow_origin[i], "*") || !strcasecmp(W.cfg->allow_origin[i], origin))
 			return true;
@@ -433,7 +440,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		conn_destroyed(wsi);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
-		char origin[256];
+		char origin[512]; /* any real origin: scheme, a 253-byte host, port */
 		if (origin_ok(wsi, origin, sizeof(origin)))
 			return 0;
 		char text[INET6_ADDRSTRLEN + 8] = "?";
