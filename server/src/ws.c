@@ -433,7 +433,9 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return user ? filter_connection(user) : 0;
-	case LWS_CALLBACK_WSI_CREATE:
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		/* not WSI_CREATE: lws 4.1 sends it before the wsi has its
+		 * socket, when the peer's address cannot be read yet */
 		conn_created(wsi);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
