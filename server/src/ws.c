@@ -283,8 +283,15 @@ static void conn_destroyed(struct lws *wsi)
 static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 {
 	char host[256];
-	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0)
+	int len = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	if (len <= 0)
 		return true;
+	/* lws_hdr_copy fails on a header longer than the buffer: that is no
+	 * missing Origin (a site with a long host name sends one) */
+	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0) {
+		snprintf(origin, cap, "of %d bytes", len);
+		return false;
+	}
 	for (uint32_t i = 0; i < W.cfg->n_allow_origin; i++)
 		if (!strcmp(W.cfg->allow_origin[i], "*") || !strcasecmp(W.cfg->allow_origin[i], origin))
 			return true;
@@ -462,14 +469,16 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return user ? filter_connection(user) : 0;
-	case LWS_CALLBACK_WSI_CREATE:
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		/* not WSI_CREATE: lws 4.1 sends it before the wsi has its
+		 * socket, when the peer's address cannot be read yet */
 		conn_created(wsi);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		conn_destroyed(wsi);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
-		char origin[256];
+		char origin[512]; /* any real origin: scheme, a 253-byte host, port */
 		if (origin_ok(wsi, origin, sizeof(origin)))
 			return 0;
 		char text[INET6_ADDRSTRLEN + 8] = "?";
