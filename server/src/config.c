@@ -336,6 +336,8 @@ static char *strdup_(const char *s)
 }
 
 /* Strings made here live as long as the configuration. */
+void tt_config_free(void);
+
 static struct {
 	char **args;
 	int n, cap;
@@ -483,6 +485,7 @@ static int load_config(tt_config *cfg, const char *path)
 
 int tt_config_parse(tt_config *cfg, int argc, char **argv)
 {
+	tt_config_free(); /* an earlier parse's strings */
 	defaults(cfg);
 	/* first look: --config, --help and a piece folder; unknown options are
 	 * reported here */

@@ -62,7 +62,8 @@ typedef struct tt_config {
  * (--config, or the piece's tutti.json: keys are the long option names,
  * paths relative to the file), then the command line, which wins. Returns 0
  * to run, 1 when --help was printed (exit 0), -1 on a usage error (message
- * printed; exit 2). The strings live until tt_config_free. */
+ * printed; exit 2). The strings live until tt_config_free or the next
+ * parse. */
 int tt_config_parse(tt_config *cfg, int argc, char **argv);
 void tt_config_free(void);
 

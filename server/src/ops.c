@@ -491,20 +491,24 @@ static int schedule(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, con
 		return tt_fail(err, TT_BAD_REQUEST,
 			       "a set may be scheduled at most %g s ahead (--max-schedule-ahead)",
 			       O.cfg->max_schedule_ahead);
-	if (st->scheds.n >= MAX_SCHED_PER_STATE)
-		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending",
-			       st->ce->cls->name, (unsigned long long)st->id, MAX_SCHED_PER_STATE);
+	/* the default role's schedules have their own room: phones cannot fill
+	 * a state's schedule for the performers */
+	uint8_t pool = s->role != tt_roles_default();
+	if (st->scheds.n_pool[pool] >= MAX_SCHED_PER_STATE)
+		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending from %s",
+			       st->ce->cls->name, (unsigned long long)st->id, MAX_SCHED_PER_STATE,
+			       pool ? "the performers' roles" : "the default role");
 	if (s->n_sched >= O.cfg->max_schedules)
 		return tt_fail(err, TT_LIMIT, "this session has %u scheduled sets pending (--max-schedules)",
 			       s->n_sched);
 	size_t bytes = 0;
 	for (uint32_t i = 0; i < O.cs.n; i++)
 		bytes += (O.cs.vals[i].type == TT_STR || O.cs.vals[i].type == TT_RAW ? O.cs.vals[i].len : 0) + 16;
-	if (tt_store_sched_bytes(st) + bytes > O.cfg->max_state_bytes)
+	if (st->scheds.bytes_pool[pool] + bytes > O.cfg->max_state_bytes)
 		return tt_fail(err, TT_LIMIT,
 			       "class \"%s\": state %llu: its pending scheduled sets would take more than --max-state-bytes %u",
 			       st->ce->cls->name, (unsigned long long)st->id, O.cfg->max_state_bytes);
-	tt_sched *sc = tt_store_sched_add(st, at, s->id, &O.cs);
+	tt_sched *sc = tt_store_sched_add(st, at, s->id, pool, &O.cs);
 	if (c) {
 		tt_wire_set_scheduled(&O.out, rid, sc, view);
 		reply(c);

@@ -138,11 +138,19 @@ static void on_tombstone(uint64_t state, const char *reason)
 	tt_store_restore_tombstone(state, reason);
 }
 
+/* The pool of a schedule (tt_sched.pool): its origin's role, when known. */
+static uint8_t sched_pool(uint64_t origin)
+{
+	const tt_session *s = tt_session_by_id(origin);
+	return s && s->role != tt_roles_default();
+}
+
 static void on_schedule(const tt_db_sched_row *r)
 {
 	tt_state *st = tt_store_state(r->state);
 	if (st)
-		tt_store_restore_schedule(r->id, st, r->at, r->origin, r->changes, r->len);
+		tt_store_restore_schedule(r->id, st, r->at, r->origin, sched_pool(r->origin), r->changes,
+					  r->len);
 }
 
 static void on_observe(uint64_t session, const char *cls, size_t len)

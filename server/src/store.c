@@ -1032,7 +1032,7 @@ uint64_t tt_store_sched_id(void)
 }
 
 static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origin,
-			    const void *changes, size_t len)
+			    uint8_t pool, const void *changes, size_t len)
 {
 	if (id >= S.next_sched_id)
 		S.next_sched_id = id + 1;
@@ -1040,7 +1040,7 @@ static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origi
 	if (o)
 		o->n_sched++;
 	S.mem += len;
-	return tt_sched_add(&st->scheds, st, id, at, origin, changes, len);
+	return tt_sched_add(&st->scheds, st, id, at, origin, pool, changes, len);
 }
 
 /* Forget a pending schedule (persisting nothing). */
@@ -1053,11 +1053,12 @@ static void sched_forget(tt_sched *sc)
 	tt_sched_remove(sc);
 }
 
-tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs)
+tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, uint8_t pool,
+			     const tt_changes *cs)
 {
 	tt_buf_clear(&S.row);
 	tt_store_changes_encode(&S.row, st->ce->cls, cs);
-	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, tt_buf_data(&S.row), S.row.len);
+	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, pool, tt_buf_data(&S.row), S.row.len);
 	tt_db_sched_row r = {sc->id, st->id, at, origin, tt_buf_data(&sc->changes), sc->changes.len};
 	tt_db_put_schedule(&r);
 	return sc;
@@ -1067,14 +1068,6 @@ void tt_store_sched_remove(tt_sched *sc)
 {
 	tt_db_del_schedule(sc->id);
 	sched_forget(sc);
-}
-
-size_t tt_store_sched_bytes(const tt_state *st)
-{
-	size_t n = 0;
-	for (const tt_sched *sc = st->scheds.first; sc; sc = sc->next)
-		n += sc->changes.len;
-	return n;
 }
 
 /* ---- persistence ------------------------------------------------------------ */
@@ -1161,9 +1154,9 @@ void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st, const t
 }
 
 void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t origin,
-			       const void *changes, size_t len)
+			       uint8_t pool, const void *changes, size_t len)
 {
-	sched_keep(st, id, at, origin, changes, len);
+	sched_keep(st, id, at, origin, pool, changes, len);
 }
 
 void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched)

@@ -242,12 +242,11 @@ void tt_store_session_drop(tt_session *s);
 
 /* Next schedule id (ids are never reused). */
 uint64_t tt_store_sched_id(void);
-/* Keep a pending schedule of st; persisted. */
-tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs);
+/* Keep a pending schedule of st in pool (tt_sched.pool); persisted. */
+tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, uint8_t pool,
+			     const tt_changes *cs);
 /* Forget a schedule (applied or cancelled); persisted. */
 void tt_store_sched_remove(tt_sched *sc);
-/* Bytes of st's pending schedules. */
-size_t tt_store_sched_bytes(const tt_state *st);
 
 /* ---- persistence -------------------------------------------------------- */
 
@@ -268,7 +267,7 @@ void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st,
 			       const tt_mask *filter);
 void tt_store_restore_tombstone(uint64_t state, const char *reason);
 void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t origin,
-			       const void *changes, size_t len);
+			       uint8_t pool, const void *changes, size_t len);
 /* Id counters as stored (they only ever grow). */
 void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched);
 /* Once every row is in: give each state to its owner session, and delete

@@ -337,7 +337,7 @@ static void test_delete_and_sessions(void **state)
 	tt_state *keep = new_state(f, f->s1, "{\"r\": 2}");
 	tt_store_attach(st, f->s2, NULL);
 	valid(f, NULL, "{\"i\": 5}");
-	tt_store_sched_add(st, 1000, f->s1->id, &f->cs);
+	tt_store_sched_add(st, 1000, f->s1->id, 0, &f->cs);
 	assert_int_equal(tt_sched_count(), 1);
 	uint64_t id = st->id;
 	tt_store_state_delete(st, "deleted");
@@ -370,7 +370,7 @@ static void test_schedules(void **state)
 	tt_sched *sc[4];
 	for (int i = 0; i < 4; i++) {
 		valid(f, NULL, "{\"i\": 2}");
-		sc[i] = tt_store_sched_add(st, ats[i], 0, &f->cs);
+		sc[i] = tt_store_sched_add(st, ats[i], 0, 0, &f->cs);
 	}
 	/* the state's list and the heap: by (at, id) */
 	assert_ptr_equal(st->scheds.first, sc[1]);
