@@ -29,9 +29,14 @@ static tt_client *g_clients;
  * memory stays within about twice the cap even when only this client still
  * holds the message. Counting whole buffers instead cut most subscribers
  * of a 40k sets/s stream on a half-second stall (tests/bench/RESULTS.md). */
+/* What a queued message holds in memory, not just its payload: a queue of
+ * 40-byte ERRORs is mostly headers, pool rounding and malloc's own words,
+ * and a bound on payload alone let one client hold several times
+ * --max-queue. */
 static size_t msg_cost(const tt_msg *m)
 {
-	return m->len + 2 * sizeof(void *);
+	return sizeof(tt_msg) + TT_WS_PRE + m->cap + 2 * sizeof(void *) /* malloc */ +
+	       sizeof(uintptr_t) /* its word in the ring */;
 }
 
 static tt_client *g_urgent;    /* list through urgent_next */
@@ -101,6 +106,7 @@ tt_client *tt_client_new(void *wsi)
 	c->wsi = wsi;
 	c->last_rx = tt_clock_mono();
 	tt_buf_init(&c->rx, 0);
+	tt_buf_init(&c->held, 0);
 	tt_buf_init(&c->frame, TT_WS_PRE);
 	c->next = g_clients;
 	if (g_clients)
@@ -136,6 +142,7 @@ void tt_client_free(tt_client *c)
 	drop_queue(c);
 	free(c->q);
 	tt_buf_free(&c->rx);
+	tt_buf_free(&c->held);
 	tt_buf_free(&c->frame);
 	if (c->prev)
 		c->prev->next = c->next;

@@ -54,6 +54,9 @@ struct tt_client {
 	size_t q_bytes;      /* payload queued + per-entry overhead (msg_cost) */
 	size_t q_push_bytes; /* the part of q_bytes that is pushes */
 	tt_buf rx;           /* reassembly of a fragmented message */
+	tt_buf held;         /* the rest of a message not handled yet: its replies
+			      * waited unread (handler.c); its socket is not read
+			      * until they drain */
 	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
 	int close_code;

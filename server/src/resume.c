@@ -84,8 +84,9 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 		return;
 	uint32_t n = seqs && seqs->type == TT_MAP ? seqs->len : 0;
 	/* last seq seen per state id, from the map: the last valid entry wins */
-	tt_idmap last;
+	tt_idmap last, told_deleted;
 	tt_idmap_init(&last);
+	tt_idmap_init(&told_deleted);
 	uint64_t *lasts = n ? tt_malloc(sizeof(*lasts) * n) : NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		const tt_pair *kv = &seqs->v.pairs[i];
@@ -93,10 +94,15 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 		if (!key_as_id(&kv->key, &id))
 			continue;
 		if (!tt_store_state(id)) {
-			/* a state the client knew, deleted while it was away */
+			/* a state the client knew, deleted while it was away: told
+			 * once, and only for a state that was (a map of 240,000
+			 * made-up ids must not queue 240,000 replies) */
 			const char *why = tt_store_tombstone(id);
-			tt_wire_deleted(&R.out, id, why ? why : "deleted");
-			tt_client_reply(c, &R.out);
+			if (why && !tt_idmap_get(&told_deleted, id)) {
+				tt_idmap_put(&told_deleted, id, (void *)why);
+				tt_wire_deleted(&R.out, id, why);
+				tt_client_reply(c, &R.out);
+			}
 			continue;
 		}
 		if (kv->val.type != TT_INT || kv->val.v.i < 0)
@@ -128,6 +134,7 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 	tt_idmap_free(&done);
 	tt_idmap_free(&told);
 	tt_idmap_free(&last);
+	tt_idmap_free(&told_deleted);
 	free(lasts);
 }
 

@@ -169,7 +169,7 @@ void tt_store_class_rights(tt_class_entry *ce, tt_rights *rights)
 static int make_class(const char *name, size_t len, const tt_value *desc, bool strict,
 		      tt_class **out, tt_error *err)
 {
-	tt_class *cls;
+	tt_class *cls = NULL;
 	int rc = strict ? tt_class_create_strict(name, len, desc, &cls, err)
 			: tt_class_create(name, len, desc, &cls, err);
 	if (rc < 0)
@@ -188,7 +188,7 @@ static int make_class(const char *name, size_t len, const tt_value *desc, bool s
 int tt_store_define(const char *name, size_t len, const tt_value *desc, bool strict,
 		    bool *out_new, tt_error *err)
 {
-	tt_class *cls;
+	tt_class *cls = NULL;
 	int rc = make_class(name, len, desc, strict, &cls, err);
 	if (rc < 0)
 		return rc;
@@ -285,7 +285,7 @@ static bool strip_changes(const tt_class *ncls, const void *raw, size_t len, tt_
 int tt_store_migrate(tt_class_entry *ce, const tt_value *desc, const char *const *resets,
 		     uint32_t n_resets, bool *out_changed, tt_error *err)
 {
-	tt_class *ncls;
+	tt_class *ncls = NULL;
 	*out_changed = false;
 	int rc = make_class(ce->cls->name, ce->cls->name_len, desc, true, &ncls, err);
 	if (rc < 0)

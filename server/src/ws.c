@@ -404,8 +404,12 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		tt_client_consume(c, n);
 	}
 	if (c->rx_paused && !tt_client_over(c)) {
-		c->rx_paused = false;
-		lws_rx_flow_control(wsi, 1);
+		/* its replies drained: the requests held meanwhile, then its socket */
+		if (tt_handler_drained(c)) {
+			c->rx_paused = false;
+			lws_rx_flow_control(wsi, 1);
+		}
+		schedule_turn();
 	}
 	if (c->finish_code && !c->q_len) {
 		c->close_code = c->finish_code;

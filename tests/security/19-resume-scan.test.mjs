@@ -78,7 +78,10 @@ test('a resume whose seqs map names 240,000 states that never existed: one DELET
     assert.equal((await back.waitReply(1, { timeout: 30000 }))[2].resumed, true);
     await back.ping(30000);
     const deleted = back.pushes.filter((m) => m[0] === T.DELETED).map((m) => m[1]);
-    assert.ok(peak - base < 16 * MiB, `one HELLO of 1 MB made the server's RSS grow by ${((peak - base) / MiB).toFixed(1)} MiB ` +
+    // the 1 MB map decodes to ~20 MB of tree for the time of the HELLO
+    // (one tree at a time, whatever the number of clients; freed after); what
+    // must not happen is a reply per entry (63 MiB for this one client)
+    assert.ok(peak - base < 32 * MiB, `one HELLO of 1 MB made the server's RSS grow by ${((peak - base) / MiB).toFixed(1)} MiB ` +
       `(${deleted.length} DELETED queued for a client that did not read)`);
     assert.equal(new Set(deleted).size, deleted.length, `${deleted.length} DELETED for ${new Set(deleted).size} ids`);
   });
