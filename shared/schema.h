@@ -73,7 +73,8 @@ int tt_class_param_index(const tt_class *c, const char *s, size_t n);
 int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 		    tt_value *out, tt_error *err);
 
-/* Check a class or param name from the network: 1..TT_MAX_NAME bytes. */
+/* Check a class or param name from the network: 1..TT_MAX_NAME bytes of
+ * UTF-8 without control characters (NUL, C0, DEL, C1). */
 bool tt_name_ok(const tt_value *v);
 
 #endif

@@ -54,8 +54,8 @@ static void reply(tt_client *c)
 static int class_of(const tt_value *v, tt_class_entry **out, tt_error *err)
 {
 	if (!tt_name_ok(v))
-		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
-			       TT_MAX_NAME);
+		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes "
+			       "of printable UTF-8 (no control characters)", TT_MAX_NAME);
 	*out = tt_store_class(v->v.s, v->len);
 	if (!*out)
 		return tt_fail(err, TT_UNKNOWN_CLASS, "class \"%.*s\" is not defined", (int)v->len,
@@ -121,8 +121,8 @@ int tt_op_define(tt_client *c, uint64_t rid, const tt_value *name, const tt_valu
 {
 	bool created;
 	if (!tt_name_ok(name))
-		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
-			       TT_MAX_NAME);
+		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes "
+			       "of printable UTF-8 (no control characters)", TT_MAX_NAME);
 	int rc = tt_store_define(name->v.s, name->len, desc, &created, err);
 	if (rc < 0)
 		return rc;
