@@ -30,6 +30,7 @@ const char *tt_code_name(int code)
 	case TT_LIMIT: return "LIMIT";
 	case TT_RATE_LIMIT: return "RATE_LIMIT";
 	case TT_INTERNAL: return "INTERNAL";
+	case TT_STORAGE: return "STORAGE";
 	default: return "UNKNOWN";
 	}
 }

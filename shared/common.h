@@ -34,7 +34,8 @@ typedef enum tt_code {
 	TT_BAD_FILTER = 36,
 	TT_LIMIT = 40,
 	TT_RATE_LIMIT = 41,
-	TT_INTERNAL = 60
+	TT_INTERNAL = 60,
+	TT_STORAGE = 61
 } tt_code;
 
 /* Name of a wire code ("BAD_VALUE"), "UNKNOWN" for anything else. */

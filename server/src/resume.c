@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
 #include "fanout.h"
 #include "idmap.h"
 #include "store.h"
@@ -134,7 +135,9 @@ void tt_resume_end(tt_session *s)
 void tt_resume_gone(tt_session *s)
 {
 	tt_store_session_gone(s, tt_clock_now());
-	if (R.cfg->resume_window <= 0 && !R.stopping)
+	/* ending deletes its states: not while the database fails (the tick
+	 * ends it once the window is over and the database works) */
+	if (R.cfg->resume_window <= 0 && !R.stopping && !tt_db_failing())
 		tt_resume_end(s);
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* turn.c: end of a loop turn: due schedules, one commit, then the batch. */
+/* turn.c: end of a loop turn: due schedules, one commit, then the batch;
+ * holding and retrying when the database fails. */
 #include "turn.h"
 
 #include "client.h"
@@ -7,6 +8,7 @@
 #include "common.h"
 #include "db.h"
 #include "ops.h"
+#include "resume.h"
 #include "store.h"
 
 /* The sync clock is persisted this far ahead of now (refreshed at half of
@@ -23,7 +25,7 @@ static int commit(double clock_floor)
 	if (clock_floor > 0)
 		tt_db_put_meta("clock", clock_floor);
 	if (tt_db_commit() < 0)
-		return -TT_INTERNAL;
+		return -TT_STORAGE;
 	if (clock_floor > 0)
 		g_lease = clock_floor;
 	return 0;
@@ -40,13 +42,35 @@ int tt_turn_commit(void)
 	return commit(now + CLOCK_LEASE / 2 > g_lease ? now + CLOCK_LEASE : 0);
 }
 
-int tt_turn_end(void)
+void tt_turn_end(void)
 {
+	if (tt_db_failing()) {
+		/* changes were refused this turn: what it produced acknowledges
+		 * nothing that waits for the disk (the tick retries) */
+		tt_client_pass_batch();
+		return;
+	}
 	tt_ops_run_due(tt_clock_now());
 	if (tt_turn_commit() < 0)
-		return -TT_INTERNAL;
-	tt_client_release_batch();
-	return 0;
+		tt_client_hold_batch();
+	else
+		tt_client_release_batch();
+}
+
+void tt_turn_tick(void)
+{
+	tt_db_check();
+	/* the commit covers the batch being produced too: its rows are in
+	 * the op log it writes */
+	if (tt_db_failing() && tt_turn_commit() == 0)
+		tt_client_release_batch();
+	if (!tt_db_failing())
+		tt_resume_tick();
+}
+
+double tt_turn_next_due(void)
+{
+	return tt_db_failing() ? -1 : tt_ops_next_due();
 }
 
 int tt_turn_stop(void)

@@ -17,6 +17,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "db.h"
 #include "handler.h"
 #include "log.h"
 #include "ops.h"
@@ -80,13 +81,8 @@ static void turn_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	W.turn_scheduled = false;
-	if (tt_turn_end() < 0) {
-		tt_log_error("commit failed: stopping rather than acknowledging lost updates");
-		W.failed = 1;
-		tt_ws_stop();
-		return;
-	}
-	double due = tt_ops_next_due();
+	tt_turn_end();
+	double due = tt_turn_next_due();
 	if (due >= 0)
 		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
 				 (lws_usec_t)((due - tt_clock_now()) * 1e6) + 1);
@@ -145,7 +141,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	keepalive();
-	tt_resume_tick();
+	tt_turn_tick();
 	schedule_turn();
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 }
@@ -366,9 +362,16 @@ static int filter_http(struct lws *wsi, const char *uri)
 	return 0;
 }
 
+/* 503 while the database fails, so that a supervisor or a load balancer
+ * sees it; the reason on one line. */
 static int healthz(struct lws *wsi)
 {
-	return http_answer(wsi, HTTP_STATUS_OK, "ok\n", false);
+	const char *failing = tt_db_failing();
+	char text[224];
+	if (!failing)
+		return http_answer(wsi, HTTP_STATUS_OK, "ok\n", false);
+	snprintf(text, sizeof(text), "storage failing: %s\n", failing);
+	return http_answer(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, text, false);
 }
 
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

@@ -265,7 +265,7 @@ static void print_msg(int i, tt_msg *m)
 /* End of a loop turn, as ws.c does it: commit, release, write everything. */
 static void end_turn(void)
 {
-	tt_assert(tt_turn_end() == 0);
+	tt_turn_end();
 	tt_client_take_urgent();
 	while (tt_client_next_pending())
 		;
@@ -307,7 +307,7 @@ static void look(tt_buf *out)
 	tt_enc_uint(&req, 1);
 	tt_enc_nil(&req);
 	send_msg(c, tt_buf_data(&req), req.len);
-	tt_assert(tt_turn_end() == 0);
+	tt_turn_end();
 	tt_msg *m;
 	tt_value list = tt_nil();
 	unsigned char *copy = NULL;
@@ -334,7 +334,7 @@ static void look(tt_buf *out)
 		tt_enc_str(&req, "since");
 		tt_enc_uint(&req, 0);
 		send_msg(c, tt_buf_data(&req), req.len);
-		tt_assert(tt_turn_end() == 0);
+		tt_turn_end();
 		while ((m = tt_client_ready(c, 0))) {
 			size_t off = 0;
 			tt_value v;

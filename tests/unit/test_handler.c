@@ -29,7 +29,7 @@ typedef struct fx {
  * wake-up lists are emptied: there is no socket to wake). */
 static void turn(void)
 {
-	assert_int_equal(tt_turn_end(), 0);
+	tt_turn_end();
 	tt_client_take_urgent();
 	while (tt_client_next_pending())
 		;
