@@ -22,7 +22,7 @@ endif
 # Debian packages the build and the tests need.
 APT_BUILD := build-essential cmake pkg-config libwebsockets-dev libmsgpack-dev \
 	libsqlite3-dev libjansson-dev libcmocka-dev
-APT_TEST := chromium iproute2 procps
+APT_TEST := chromium iproute2 procps sqlite3
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
