@@ -100,7 +100,8 @@ for (const disk of DISKS) {
   });
 }
 
-test('a crash while the disk is full loses nothing that was acknowledged, and the server restarts', { timeout: 60000 }, async (t) => {
+/** A server on a file size limit, with state s at n=1 and a set of BIG whose commit failed. */
+async function failingServer(t) {
   const disk = DISKS.find((d) => d.name.startsWith('file size'));
   const site = await siteOn(t, disk);
   const srv = await site.start();
@@ -111,6 +112,11 @@ test('a crash while the disk is full loses nothing that was acknowledged, and th
   disk.fill(srv, site.diskDir);
   w.send([T.SET, 99, s.instance, { s: BIG, n: 2 }]);
   await logMatches(srv, /cannot commit/);
+  return { site, srv, w, s };
+}
+
+test('a crash while the disk is full loses nothing that was acknowledged, and the server restarts', { timeout: 60000 }, async (t) => {
+  const { site, w, s } = await failingServer(t);
   await sleep(300);
   assert.equal(w.replies.length, 0, 'acknowledged while failing');
   await site.kill9();
@@ -125,15 +131,7 @@ test('a crash while the disk is full loses nothing that was acknowledged, and th
 });
 
 test('a clean stop while the disk is full exits non-zero and says what was not written', { timeout: 60000 }, async (t) => {
-  const disk = DISKS.find((d) => d.name.startsWith('file size'));
-  const site = await siteOn(t, disk);
-  const srv = await site.start();
-  const w = await site.client();
-  await w.define('k', DESC);
-  const s = await w.create('k', {});
-  disk.fill(srv, site.diskDir);
-  w.send([T.SET, 99, s.instance, { s: BIG }]);
-  await logMatches(srv, /cannot commit/);
+  const { site, srv } = await failingServer(t);
   site.srv = null;
   const r = await srv.stop({ allowFail: true });
   site.runs.push({ how: 'stop', stderr: r.stderr });
