@@ -130,7 +130,7 @@ static void put_bytes(const void *p, size_t n)
  * what was just read. */
 static bool logging(void)
 {
-	return D.db && D.opened;
+	return D.opened;
 }
 
 typedef struct reader {
@@ -510,8 +510,10 @@ static int heal(void);
 
 int tt_db_commit(void)
 {
-	if (!D.db)
+	if (!D.db) {
+		tt_buf_clear(&D.ops); /* no database: the rows were encoded for nothing */
 		return 0;
+	}
 	if (D.moved && heal() < 0)
 		return -TT_STORAGE;
 	if (D.ops.len) {
@@ -815,6 +817,11 @@ int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_erro
 	bool created = false;
 	memset(&D, 0, sizeof(D));
 	tt_buf_init(&D.ops, 0);
+	if (!path) {
+		(void)ld;
+		D.opened = true;
+		return 0;
+	}
 	D.mem = strcmp(path, ":memory:") == 0;
 	D.sync_full = sync_full;
 	D.path = tt_strndup(path, strlen(path));

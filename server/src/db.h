@@ -78,13 +78,16 @@ typedef struct tt_db_loader {
  * database is never half restored. Rows put while the loader runs are
  * dropped: they are what was just read. Returns 0, or -TT_INTERNAL (or the
  * loader's code) with err saying what is wrong; the file is never
- * overwritten, and nothing stays open on failure. */
+ * overwritten, and nothing stays open on failure. path NULL: no SQLite at
+ * all, the rows are encoded and dropped at each commit (the handler fuzzer
+ * runs most inputs so: opening SQLite was most of an execution). */
 int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err);
 /* Close without writing anything. Accepts a database never opened. */
 void tt_db_close(void);
 
 /* Rows of the current turn, written at the next commit. Each copies what
- * it is given. Without an open file they are ignored. */
+ * it is given. Before the database is open (or after it failed to) they are
+ * ignored. */
 void tt_db_put_meta(const char *key, double value);
 void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len);
 void tt_db_del_class(const char *name, size_t len);

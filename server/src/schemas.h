@@ -12,4 +12,13 @@
  * (the files before it stay loaded). */
 int tt_schemas_load(const char *dir, tt_error *err);
 
+/* The same in two steps, for a caller that loads the same files into many
+ * fresh models (the handler fuzzer): read and parse every file once
+ * (-code only when dir cannot be opened; a file that cannot be read is
+ * reported by apply, in its turn), then define the classes as above. */
+typedef struct tt_schema_set tt_schema_set;
+int tt_schemas_read(const char *dir, tt_schema_set **out, tt_error *err);
+int tt_schemas_apply(const tt_schema_set *set, tt_error *err);
+void tt_schema_set_free(tt_schema_set *set); /* accepts NULL */
+
 #endif
