@@ -365,6 +365,32 @@ static void test_failed_commit_keeps_rows(void **state)
 	assert_non_null(strstr(g_seen, "state 1 k owner=7"));
 }
 
+/* While writes fail, the rows waiting in memory have a budget: past it,
+ * tt_db_backlog_full tells the handler to refuse what would add more. */
+static void test_backlog_budget(void **state)
+{
+	(void)state;
+	signal(SIGXFSZ, SIG_IGN);
+	static char big[256 * 1024];
+	memset(big, 'q', sizeof(big));
+	tt_db_state_row r = {4, "k", 1, 0, 1, 1.0, big, sizeof(big)};
+	tt_db_put_state(&r);
+	assert_false(tt_db_backlog_full()); /* not failing: no budget applies */
+	limit_file_size(64 * 1024);
+	assert_int_equal(tt_db_commit(), -TT_STORAGE);
+	int n = 1;
+	while (!tt_db_backlog_full() && n < 200) {
+		tt_db_put_state(&r);
+		n++;
+	}
+	assert_true(tt_db_backlog_full());
+	assert_in_range(n, 60, 70); /* 16 MiB of 256 KiB rows */
+	limit_file_size(RLIM_INFINITY);
+	assert_int_equal(tt_db_commit(), 0);
+	assert_false(tt_db_backlog_full());
+	assert_null(tt_db_failing());
+}
+
 static void test_deleted_file_written_back(void **state)
 {
 	(void)state;
@@ -484,6 +510,7 @@ int main(void)
 		T(test_foreign_files),
 		T(test_new_file_is_private),
 		T(test_failed_commit_keeps_rows),
+		T(test_backlog_budget),
 		T(test_deleted_file_written_back),
 		T(test_replaced_file_not_overwritten),
 		T(test_damaged_page_refused),
