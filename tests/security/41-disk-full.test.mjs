@@ -46,7 +46,7 @@ for (const disk of DISKS) {
     await b.nextUpdate(s.state);
 
     disk.fill(srv, site.diskDir);
-    const held = w.request(T.SET, s.instance, { s: BIG });
+    w.send([T.SET, 77, s.instance, { s: BIG }]); // its reply is awaited after the disk is freed
     await logMatches(srv, /cannot commit: (database or disk is full|disk I\/O error)/);
     const h = await healthz(srv);
     assert.equal(h.status, 503, 'healthz while the disk is full');
@@ -75,7 +75,7 @@ for (const disk of DISKS) {
     assert.ok(srv.stderr().includes(site.db), 'the log names the database file');
 
     disk.free(srv, site.diskDir);
-    const ack = await held;
+    const ack = await w.waitReply(77, { timeout: 15000 });
     assert.equal(ack[0], T.RESULT, `the held update is acknowledged once written: ${JSON.stringify(ack).slice(0, 200)}`);
     assert.equal(ack[2].seq, 2);
     const u = await b.nextUpdate(s.state);
