@@ -51,7 +51,6 @@ struct pss {
 	tt_client *c;
 };
 
-
 void tt_ws_stop(void)
 {
 	W.stop = 1;
@@ -278,10 +277,10 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 /* ---- HTTP: files, /healthz, refusing upgrades without tutti.v1 -------- */
 
 /* A whole short answer written at once: status, a text body (none for
- * HEAD), and for 405 the methods served. close: the connection ends after
+ * HEAD), and for 405 the methods served. hang_up: the connection ends after
  * it (a refused request leaves bytes that cannot be trusted to start the
  * next one). */
-static int http_answer(struct lws *wsi, unsigned int status, const char *text, bool close)
+static int http_answer(struct lws *wsi, unsigned int status, const char *text, bool hang_up)
 {
 	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
 					  *end = buf + sizeof(buf) - 1;
@@ -294,8 +293,8 @@ static int http_answer(struct lws *wsi, unsigned int status, const char *text, b
 	    (status == HTTP_STATUS_METHOD_NOT_ALLOWED &&
 	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (unsigned char *)"GET, HEAD",
 					  9, &p, end)) ||
-	    (close && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-						   (unsigned char *)"close", 5, &p, end)) ||
+	    (hang_up && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+						     (unsigned char *)"close", 5, &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (!head && n) {
@@ -303,7 +302,7 @@ static int http_answer(struct lws *wsi, unsigned int status, const char *text, b
 		if (lws_write(wsi, start, n, LWS_WRITE_HTTP_FINAL) != (int)n)
 			return -1;
 	}
-	if (close)
+	if (hang_up)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
@@ -357,6 +356,7 @@ static int filter_http(struct lws *wsi, const char *uri)
 	      strspn(cl, "0") != strlen(cl))))
 		return http_answer(wsi, HTTP_STATUS_BAD_REQUEST,
 				   "a GET or HEAD request has no body\n", true);
+	/* the callback mount (/healthz) is not a file */
 	if (strcmp(uri, "/healthz") != 0 && !web_file_ok(uri))
 		return http_answer(wsi, HTTP_STATUS_NOT_FOUND, "not found\n", true);
 	return 0;
