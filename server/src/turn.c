@@ -3,6 +3,8 @@
  * holding and retrying when the database fails. */
 #include "turn.h"
 
+#include <stdbool.h>
+
 #include "client.h"
 #include "clock.h"
 #include "common.h"
@@ -59,11 +61,19 @@ void tt_turn_end(void)
 
 void tt_turn_tick(void)
 {
+	bool was_failing = tt_db_failing() != NULL;
 	tt_db_check();
-	/* the commit covers the batch being produced too: its rows are in
-	 * the op log it writes */
-	if (tt_db_failing() && tt_turn_commit() == 0)
-		tt_client_release_batch();
+	if (tt_db_failing()) {
+		/* the commit covers the batch being produced too: its rows are
+		 * in the op log it writes */
+		if (tt_turn_commit() == 0)
+			tt_client_release_batch();
+		else if (!was_failing)
+			/* found failing between two turns (the file deleted): the
+			 * batch being produced was made before anything was refused,
+			 * and may acknowledge changes that are not written */
+			tt_client_hold_batch();
+	}
 	if (!tt_db_failing())
 		tt_resume_tick();
 }
