@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* test_handler.c: unit tests of server/src/handler.c and the store behind
  * it, with fake clients (tt_client_new(NULL): no lws) and SQLite in memory
- * (a file for the storage failure):
- * exact replies for the session, framing, DEFINE/DESCRIBE and SET rules of
- * PROTOCOL.md §2-§7 and §11. Requests are written as JSON and encoded. */
+ * (on a file for a storage failure): exact replies for the session,
+ * framing, DEFINE/DESCRIBE and SET rules of PROTOCOL.md §2-§7 and §11.
+ * Requests are written as JSON and encoded. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
