@@ -21,10 +21,26 @@ static const char *const known_keys[] = {
 /* Largest maxBytes a class may declare. */
 #define MAX_BYTES_LIMIT (1u << 30)
 
+/* Names are shown in logs, pages and error messages: a NUL cuts them
+ * short in C, other control characters (C0, DEL, C1) rewrite a terminal or
+ * hide what a name really is. */
+static bool name_chars_ok(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+		/* U+0080..U+009F, once tt_utf8_ok has vouched for the sequence */
+		if (p[i] == 0xc2 && i + 1 < n && p[i + 1] <= 0x9f)
+			return false;
+	}
+	return tt_utf8_ok(s, n);
+}
+
 bool tt_name_ok(const tt_value *v)
 {
 	return v->type == TT_STR && v->len >= 1 && v->len <= TT_MAX_NAME &&
-	       tt_utf8_ok(v->v.s, v->len);
+	       name_chars_ok(v->v.s, v->len);
 }
 
 int tt_class_param_index(const tt_class *c, const char *s, size_t n)
@@ -479,8 +495,9 @@ static int create(const char *name, size_t name_len, const tt_value *description
 	tt_buf_init(&c->desc, 0);
 	tt_buf_init(&c->canon, 0);
 
-	if (name_len < 1 || name_len > TT_MAX_NAME || !tt_utf8_ok(name, name_len)) {
-		rc = DFAIL("class name must be 1 to %d bytes of UTF-8", TT_MAX_NAME);
+	if (name_len < 1 || name_len > TT_MAX_NAME || !name_chars_ok(name, name_len)) {
+		rc = DFAIL("class name must be 1 to %d bytes of printable UTF-8 (no control characters)",
+			   TT_MAX_NAME);
 		goto fail;
 	}
 	if (description->type != TT_MAP) {
@@ -497,8 +514,8 @@ static int create(const char *name, size_t name_len, const tt_value *description
 	for (uint32_t i = 0; i < description->len; i++) {
 		const tt_pair *kv = &description->v.pairs[i];
 		if (!tt_name_ok(&kv->key)) {
-			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes of UTF-8",
-				   c->name, TT_MAX_NAME);
+			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes of "
+				   "printable UTF-8 (no control characters)", c->name, TT_MAX_NAME);
 			goto fail;
 		}
 		if (tt_class_param_index(c, kv->key.v.s, kv->key.len) >= 0) {

@@ -14,6 +14,7 @@ if(NODE)
     ${CMAKE_SOURCE_DIR}/tests/integration/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/js/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/persistence/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/security/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/sync/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/parity/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs

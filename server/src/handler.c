@@ -6,12 +6,14 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "db.h"
 #include "log.h"
 #include "hooks.h"
 #include "ops.h"
 #include "protocol.h"
 #include "resume.h"
 #include "session.h"
+#include "store.h"
 #include "wire.h"
 
 /* Consecutive protocol errors after which a client is closed (4002). */
@@ -122,6 +124,16 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		return tt_fail(err, TT_BAD_MESSAGE, "message type %llu takes %u fields after the request id",
 			       (unsigned long long)type, n_args[type]);
 	tt_value *a = msg->v.items + 2;
+	/* the database fails (disk full, file deleted): what would change the
+	 * data is refused untouched; reads, attaches and sessions go on while
+	 * their rows wait in memory, up to a budget */
+	const char *failing = tt_db_failing();
+	if (failing && (type == TT_MSG_CREATE || type == TT_MSG_DELETE || type == TT_MSG_SET ||
+			type == TT_MSG_CANCEL || type == TT_MSG_DELETE_CLASS ||
+			(type == TT_MSG_DEFINE && !(tt_name_ok(&a[0]) &&
+						    tt_store_class(a[0].v.s, a[0].len))) ||
+			(tt_db_backlog_full() && type != TT_MSG_DESCRIBE && type != TT_MSG_HISTORY)))
+		return tt_fail(err, TT_STORAGE, "storage failed: %s; nothing was applied", failing);
 	if (type == TT_MSG_HELLO)
 		return tt_op_hello(c, rid, &a[0], err);
 	if (!c->session)

@@ -53,6 +53,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* past a file size limit (ulimit -f), a write fails with EFBIG and the
+	 * database says so, rather than the signal killing the server */
+	signal(SIGXFSZ, SIG_IGN);
 
 	/* as many connections as the system lets one process have */
 	struct rlimit rl;
@@ -85,8 +88,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tutti-server: refusing to start: bad schema: %s\n", err.msg);
 		goto out;
 	}
-	if (tt_turn_commit() < 0)
-		goto out;
+	/* a database that cannot be written (disk full) is not a reason not
+	 * to serve what it holds: the commit is retried once a second */
+	tt_turn_commit();
 	status = tt_ws_run(&cfg) < 0 ? 1 : 0;
 out:
 	tt_server_close();

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
 #include "fanout.h"
 #include "idmap.h"
 #include "log.h"
@@ -151,7 +152,9 @@ void tt_resume_end(tt_session *s)
 void tt_resume_gone(tt_session *s, bool goodbye)
 {
 	tt_store_session_gone(s, tt_clock_wall());
-	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping)
+	/* ending deletes its states: not while the database fails (the tick
+	 * ends it once the window is over and the database works) */
+	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping && !tt_db_failing())
 		tt_resume_end(s);
 }
 

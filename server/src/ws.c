@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,12 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "client.h"
 #include "banner.h"
 #include "clock.h"
+#include "db.h"
 #include "handler.h"
 #include "hooks.h"
 #include "idmap.h"
@@ -56,14 +59,12 @@ static struct {
 	uint32_t max_conns;  /* connections in all */
 	double refused_logged; /* when a refusal was last logged (rate limit) */
 	uint32_t refused;    /* refusals since */
+	char web[PATH_MAX];  /* realpath of --web; empty when it does not exist */
+	size_t web_len;
 } W;
 
 struct pss {
 	tt_client *c;
-};
-
-struct http_pss {
-	bool healthz;
 };
 
 void tt_ws_reload(void)
@@ -102,14 +103,9 @@ static void turn_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	W.turn_scheduled = false;
-	if (tt_turn_end() < 0) {
-		tt_log_error("commit failed: stopping rather than acknowledging lost updates");
-		W.failed = 1;
-		tt_ws_stop();
-		return;
-	}
+	tt_turn_end();
 	/* the next thing due without input: a scheduled set, or a hook's deadline */
-	double due = tt_ops_next_due(), hook = tt_hooks_next_deadline();
+	double due = tt_turn_next_due(), hook = tt_hooks_next_deadline();
 	double wait = due >= 0 ? due - tt_clock_now() : -1;
 	if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
 		wait = hook - tt_clock_mono();
@@ -181,7 +177,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	keepalive();
-	tt_resume_tick();
+	tt_turn_tick();
 	tt_peers_sweep(tt_clock_mono());
 	tt_log_tick();
 	schedule_turn();
@@ -466,10 +462,107 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 /* ---- HTTP: files, /healthz, refusing upgrades without tutti.v1 -------- */
 
+/* A whole short answer written at once: status, a text body (none for
+ * HEAD), and for 405 the methods served. hang_up: the connection ends after
+ * it (a refused request leaves bytes that cannot be trusted to start the
+ * next one). */
+static int http_answer(struct lws *wsi, unsigned int status, const char *text, bool hang_up)
+{
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
+					  *end = buf + sizeof(buf) - 1;
+	size_t n = strlen(text);
+	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
+	tt_assert(n <= 256);
+	if (lws_add_http_common_headers(wsi, status, "text/plain; charset=utf-8", n, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+					 (unsigned char *)"no-store", 8, &p, end) ||
+	    (status == HTTP_STATUS_METHOD_NOT_ALLOWED &&
+	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (unsigned char *)"GET, HEAD",
+					  9, &p, end)) ||
+	    (hang_up && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+						     (unsigned char *)"close", 5, &p, end)) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	if (!head && n) {
+		memcpy(start, text, n);
+		if (lws_write(wsi, start, n, LWS_WRITE_HTTP_FINAL) != (int)n)
+			return -1;
+	}
+	if (hang_up)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* A file the mount may serve: no component starting with '.' (.git, .env,
+ * editor backups), and after following every symlink, a file inside --web:
+ * a link to /etc/passwd dropped in the folder must not publish it. uri is
+ * lws's decoded path, with ".." already resolved. */
+static bool web_file_ok(const char *uri)
+{
+	for (const char *p = uri; (p = strchr(p, '/')); p++)
+		if (p[1] == '.')
+			return false;
+	if (!W.web_len)
+		return true; /* nothing is served: lws answers 404 */
+	char path[PATH_MAX], real[PATH_MAX];
+	size_t n = strlen(uri);
+	int len = snprintf(path, sizeof(path), "%s%s%s", W.web, uri,
+			   n && uri[n - 1] == '/' ? "index.html" : "");
+	if (len < 0 || (size_t)len >= sizeof(path) || !realpath(path, real))
+		return false; /* missing (lws would say 404 too), or unreadable */
+	for (int i = 0; i < 2; i++) {
+		if (strncmp(real, W.web, W.web_len) != 0 ||
+		    (real[W.web_len] != '/' && real[W.web_len] && W.web_len > 1))
+			return false;
+		struct stat sb;
+		/* a directory is served through its index.html: check that one too */
+		if (i || stat(real, &sb) < 0 || !S_ISDIR(sb.st_mode))
+			return true;
+		len = snprintf(path, sizeof(path), "%s/index.html", real);
+		if (len < 0 || (size_t)len >= sizeof(path) || !realpath(path, real))
+			return false;
+	}
+	return true;
+}
+
+/* Only what tutti serves: GET and HEAD without a body, one unambiguous
+ * Content-Length at most (two that disagree are how a request is smuggled
+ * past a proxy), files of --web by the rules above. */
+static int filter_http(struct lws *wsi, const char *uri)
+{
+	char cl[32];
+	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
+	    !lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI))
+		return http_answer(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
+				   "only GET and HEAD are served\n", true);
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) ||
+	    lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) ||
+	    (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) &&
+	     (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+	      strspn(cl, "0") != strlen(cl))))
+		return http_answer(wsi, HTTP_STATUS_BAD_REQUEST,
+				   "a GET or HEAD request has no body\n", true);
+	/* the callback mount (/healthz) is not a file */
+	if (strcmp(uri, "/healthz") != 0 && !web_file_ok(uri))
+		return http_answer(wsi, HTTP_STATUS_NOT_FOUND, "not found\n", true);
+	return 0;
+}
+
+/* 503 while the database fails, so that a supervisor or a load balancer
+ * sees it; the reason on one line. */
+static int healthz(struct lws *wsi)
+{
+	const char *failing = tt_db_failing();
+	char text[224];
+	if (!failing)
+		return http_answer(wsi, HTTP_STATUS_OK, "ok\n", false);
+	snprintf(text, sizeof(text), "storage failing: %s\n", failing);
+	return http_answer(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, text, false);
+}
+
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
 {
-	struct http_pss *hp = user;
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return user ? filter_connection(user) : 0;
@@ -482,6 +575,12 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		conn_destroyed(wsi);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+		/* WebSocket only: "Upgrade: h2c" would switch the connection to
+		 * lws's HTTP/2 code, which tutti does not use or test */
+		if (!in || strcmp(in, "websocket") != 0) {
+			http_answer(wsi, HTTP_STATUS_BAD_REQUEST, "only WebSocket upgrades\n", true);
+			return 1;
+		}
 		char origin[512]; /* any real origin: scheme, a 253-byte host, port */
 		if (origin_ok(wsi, origin, sizeof(origin)))
 			return 0;
@@ -500,37 +599,18 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		 * lws would bind it to this HTTP protocol and drop its messages
 		 * silently: refuse it rather than accept a socket nobody reads */
 		return 1;
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+		return in ? filter_http(wsi, in) : -1;
 	case LWS_CALLBACK_HTTP: {
-		unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
-						  *end = buf + sizeof(buf) - 1;
 		char uri[64];
 		/* lws also lands here for a file the mount does not have */
-		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
-		    strcmp(uri, "/healthz") != 0) {
-			lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
-			return lws_http_transaction_completed(wsi) ? -1 : 0;
-		}
-		hp->healthz = true;
-		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/plain", 3, &p, end) ||
-		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-						 (unsigned char *)"no-store", 8, &p, end) ||
-		    lws_finalize_write_http_header(wsi, start, &p, end))
-			return 1;
-		lws_callback_on_writable(wsi);
-		return 0;
+		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 &&
+		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_HEAD_URI) <= 0)
+			uri[0] = 0;
+		if (strcmp(uri, "/healthz") == 0)
+			return healthz(wsi);
+		return http_answer(wsi, HTTP_STATUS_NOT_FOUND, "not found\n", false);
 	}
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (hp && hp->healthz) {
-			unsigned char buf[LWS_PRE + 8];
-			memcpy(buf + LWS_PRE, "ok\n", 3);
-			if (lws_write(wsi, buf + LWS_PRE, 3, LWS_WRITE_HTTP_FINAL) != 3)
-				return 1;
-			hp->healthz = false;
-			if (lws_http_transaction_completed(wsi))
-				return -1;
-			return 0;
-		}
-		break;
 	default:
 		break;
 	}
@@ -538,7 +618,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 }
 
 static const struct lws_protocols protocols[] = {
-	{"http", cb_http, sizeof(struct http_pss), 0, 0, NULL, 0},
+	{"http", cb_http, 0, 0, 0, NULL, 0},
 	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
@@ -560,6 +640,10 @@ int tt_ws_run(const tt_config *cfg)
 		tt_log_warn("web directory %s not found: only /healthz and the WebSocket are served",
 			    cfg->web);
 		snprintf(origin, sizeof(origin), "%s", cfg->web);
+		W.web_len = 0;
+	} else {
+		snprintf(W.web, sizeof(W.web), "%s", origin);
+		W.web_len = strlen(W.web);
 	}
 	static struct lws_http_mount files, healthz;
 	memset(&files, 0, sizeof(files));

@@ -1018,6 +1018,40 @@ static void test_names_must_be_utf8(void **state)
 	refused_tree(f, "c", &d, "param names", NULL);
 }
 
+/* Names are printed in logs and pages: a NUL or a control character in a
+ * class or param name is refused with a message that says why, while
+ * printable UTF-8 beyond ASCII stays accepted. */
+static void test_names_must_be_printable(void **state)
+{
+	fx *f = *state;
+	static const struct {
+		const char *s;
+		size_t n;
+	} bad[] = {
+		{"a\0b", 3}, {"\0", 1}, {"ab\0", 3}, {"a\nb", 3}, {"\tx", 2}, {"\x1b[2J", 4},
+		{"x\x7f", 2}, {"\xc2\x80", 2}, {"a\xc2\x9f", 3}, {"\x1f", 1},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		tt_value v = tt_strn(bad[i].s, bad[i].n);
+		assert_false(tt_name_ok(&v));
+	}
+	static const char *const good[] = {"a b", "caf\xc3\xa9", "\xc2\xa0nbsp", "~", "\xe2\x99\xaa"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		tt_value v = tt_str(good[i]);
+		assert_true(tt_name_ok(&v));
+	}
+	tt_value d = tj(&f->a, "{}");
+	tt_class *c = NULL;
+	tt_error err;
+	assert_int_equal(tt_class_create("a\0b", 3, &d, &c, &err), -TT_BAD_DESCRIPTION);
+	assert_null(c);
+	assert_non_null(strstr(err.msg, "no control characters"));
+	refused_tree(f, "bell\a", &d, "class name", "printable");
+	/* {"a\0b": {"type": "any", "default": 0}} */
+	d = tm(&f->a, "81 a3 61 00 62 82 a4 74 79 70 65 a3 61 6e 79 a7 64 65 66 61 75 6c 74 00");
+	refused_tree(f, "c", &d, "param names", "no control characters");
+}
+
 /* BUG(2026-11-22): tt_class_create (schema.c:420) ignores the result of
  * tt_value_canon on the expanded description. When metas (or an unknown
  * option) holds a map with a duplicate key -- possible over msgpack --
@@ -1076,6 +1110,7 @@ int main(void)
 		T(test_coerce_any_depth_boundary),
 		T(test_name_ok),
 		T(test_names_must_be_utf8),
+		T(test_names_must_be_printable),
 		T(test_demo_schema),
 		T(test_strict),
 	};
