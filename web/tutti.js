@@ -723,6 +723,7 @@ export class Client extends Emitter {
       this.stateManager._sessionLost(oldSession);
     }
     this.emit('open', welcome);
+    this.stateManager._registerHooks();
     for (const w of this._connectWaiters) { clearTimeout(w.timer); w.resolve(welcome); }
     this._connectWaiters = [];
   }
@@ -738,6 +739,7 @@ export class Client extends Emitter {
     this._stopTimers();
     this._out = []; this._outBytes = 0;
     this._rejectPending(new TuttiError(ErrorCode.DISCONNECTED, `connection lost (${code}${reason ? ` ${reason}` : ''})`));
+    this.stateManager._connectionLost();
     this.emit('close', { code, reason });
     if (this._closedByUser) return;
     // refused (4003), or another connection resumed this session (4004):
@@ -945,6 +947,7 @@ export class Client extends Emitter {
       case MSG.DELETED: this.stateManager._onDeleted(m[1], m[2]); return;
       case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
       case MSG.PONG: this._onPong(m); return;
+      case MSG.HOOK_CALL: this.stateManager._onHookCall(m); return;
       default: return;
     }
   }
@@ -987,6 +990,10 @@ export class StateManager {
     this._observers = new Set();
     /** server-side observations: key ('' for all, else class name) -> count */
     this._observed = new Map();
+    /** hooks this client registered (PROTOCOL.md §8a), in registration order */
+    this._hooks = new Set();
+    /** the server's hook id -> its entry, for this connection */
+    this._hookById = new Map();
   }
 
   /**
@@ -1109,9 +1116,133 @@ export class StateManager {
     return coll;
   }
 
-  // closed for good: no timer left
+  // -- server-side logic: hooks (PROTOCOL.md §8a) ------------------------------
+  // A hook runs in this client: the server sends each create, set or delete
+  // of the class (HOOK_CALL) and waits for the answer (within its
+  // --hook-timeout). Needs a role with the right (admin, or "hooks": true).
+
+  /**
+   * Run fn(initValues, info) before each state of the class is created.
+   * Its result, as in soundworks: undefined goes on unchanged, null aborts
+   * (create() rejects ABORTED), an object replaces the init values; a throw
+   * aborts with its message. May be async. Returns the function that
+   * unregisters it; its `.ready` promise settles when the server accepted
+   * (or refused) the hook.
+   */
+  registerCreateHook(className, fn) { return this._registerHook('create', 'registerCreateHook', className, fn); }
+
+  /**
+   * Run fn(updates, currentValues, info) before each set of a state of the
+   * class (scheduled sets when they are made). undefined: go on unchanged;
+   * null: abort (set() rejects ABORTED); an object: go on with it instead
+   * (keys changed, removed or added); a throw aborts with its message.
+   */
+  registerUpdateHook(className, fn) { return this._registerHook('update', 'registerUpdateHook', className, fn); }
+
+  /**
+   * Run fn(finalValues, info) when a state of the class is deleted. It
+   * cannot prevent it; an explicit delete() waits for it.
+   */
+  registerDeleteHook(className, fn) { return this._registerHook('delete', 'registerDeleteHook', className, fn); }
+
+  /**
+   * Delete a class on the running server (admin role): its states are
+   * deleted (attached clients get onDetach, owners onDelete), its hooks and
+   * observes go. A schema file that declares it brings it back at restart.
+   */
+  async deleteClass(className) {
+    if (typeof className !== 'string') throw new TypeError('className must be a string');
+    await this.client._request([MSG.DELETE_CLASS, 0, className]);
+  }
+
+  _registerHook(kind, op, className, fn) {
+    if (typeof className !== 'string') throw new TypeError(`Cannot execute '${op}' on StateManager: argument 1 must be a class name`);
+    if (typeof fn !== 'function') throw new TypeError(`Cannot execute '${op}' on StateManager: argument 2 must be a function`);
+    const entry = { kind, className, fn, id: null, active: true, settled: false };
+    entry.ready = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
+    entry.ready.catch(() => {}); // told on the console below; awaiting .ready still throws
+    this._hooks.add(entry);
+    if (this.client.status === 'open') this._sendHook(entry);
+    const unregister = () => {
+      if (!entry.active) return;
+      entry.active = false;
+      this._hooks.delete(entry);
+      if (entry.id === null) return;
+      this._hookById.delete(entry.id);
+      if (this.client.status === 'open') this.client._request([MSG.UNHOOK, 0, entry.id]).catch(() => { /* gone with the connection */ });
+    };
+    unregister.ready = entry.ready;
+    return unregister;
+  }
+
+  _sendHook(entry) {
+    this.client._request([MSG.HOOK, 0, entry.className, entry.kind], {
+      onResult: (r) => {
+        const id = r && r.hook;
+        if (!entry.active) {
+          if (this.client.status === 'open') this.client._request([MSG.UNHOOK, 0, id]).catch(() => {});
+        } else {
+          entry.id = id;
+          this._hookById.set(id, entry);
+        }
+        return id;
+      },
+    }).then(() => {
+      if (!entry.settled) { entry.settled = true; entry.resolve(); }
+    }, (err) => {
+      if (err.code < 0) return; // the connection went: registered again on the next
+      // refused (FORBIDDEN, UNKNOWN_CLASS): the hook will never run
+      entry.active = false;
+      this._hooks.delete(entry);
+      if (typeof console !== 'undefined') console.error(`[tutti] ${entry.kind} hook on class "${entry.className}" refused: ${err.message}`);
+      if (!entry.settled) { entry.settled = true; entry.reject(err); }
+    });
+  }
+
+  // A new connection (first, resumed or not): hooks belong to a connection
+  // on the server, so every one is registered on it.
+  _registerHooks() {
+    for (const entry of this._hooks) if (entry.active && entry.id === null) this._sendHook(entry);
+  }
+
+  _connectionLost() {
+    for (const entry of this._hooks) entry.id = null;
+    this._hookById.clear();
+  }
+
+  // closed for good: no timer left, no hook
   _closed() {
     for (const rec of this._records.values()) this._dropSchedules(rec);
+    for (const entry of this._hooks) if (!entry.settled) { entry.settled = true; entry.reject(new TuttiError(ErrorCode.CLOSED, 'client closed')); }
+    this._hooks.clear();
+    this._hookById.clear();
+  }
+
+  async _onHookCall([, callId, hookId, kind, className, stateId, values, current]) {
+    const entry = this._hookById.get(hookId);
+    const ws = this.client._ws;
+    let reply = true; // a hook unregistered meanwhile: go on unchanged
+    if (entry) {
+      const info = { className, stateId: stateId || null, kind };
+      try {
+        const r = await (kind === 'update' ? entry.fn(values || {}, current || {}, info) : entry.fn(values || {}, info));
+        if (r === undefined) reply = true;
+        else if (r === null) reply = null;
+        else if (isPlainObject(r)) reply = r;
+        else reply = `the ${kind} hook returned ${describeValue(r)} (it may return an object, null to abort, or nothing)`;
+      } catch (err) {
+        reply = (err && err.message) || String(err) || `the ${kind} hook threw`;
+      }
+    }
+    if (!callId || ws !== this.client._ws || !ws) return; // a delete told (no answer waited for), or the connection went
+    let bytes;
+    try { bytes = encode([MSG.HOOK_REPLY, callId, reply]); } catch (err) {
+      bytes = encode([MSG.HOOK_REPLY, callId, `the ${kind} hook's result cannot be sent: ${err.message}`]);
+    }
+    if (bytes.byteLength > this.client.maxMessage) {
+      bytes = encode([MSG.HOOK_REPLY, callId, `the ${kind} hook's result is larger than the server's message limit`]);
+    }
+    this.client._enqueueBytes(bytes);
   }
 
   // -- internals ---------------------------------------------------------------
