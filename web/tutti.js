@@ -1283,7 +1283,8 @@ export class StateManager {
     const rec = this._records.get(stateId);
     if (!rec || entry.applied) return;
     entry.applied = true;
-    const ctx = { seq: this._scheduledSeq(rec, entry.changes), time: entry.at, source: 'scheduled', schedId: entry.schedId };
+    const ctx = { seq: rec.seq, time: entry.at, source: 'scheduled', schedId: entry.schedId };
+    ctx.seq = this._scheduledSeq(rec, entry.changes); // the seq it gets, not the last one
     for (const inst of [...rec.instances]) inst._applyRemote(entry.changes, ctx, null, true);
     // if nothing changed at `at` the server sends no UPDATE: forget the entry after a while
     entry.timer = setTimeout(() => rec.pending.delete(entry.schedId), 60000);
