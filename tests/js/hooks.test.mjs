@@ -244,7 +244,7 @@ test('timeout: a hook that does not answer fails the set with HOOK_FAILED, nothi
     const r1 = await first, r2 = await second;
     for (const r of [r1, r2]) assert.ok(r.err && r.err.code === ErrorCode.HOOK_FAILED && /in time/.test(r.err.message), String(r.err));
     assert.ok(r1.ms >= 250, `failed after ${r1.ms} ms (--hook-timeout 0.3)`);
-    assert.ok(r2.ms >= r1.ms + 250, `the second waited its turn, then its own hook's timeout (${r2.ms} ms)`);
+    assert.ok(r2.ms >= 550, `the second waited its turn, then its own hook's timeout (${r2.ms} ms)`);
     assert.equal(s.get('pitch'), 60);
     assert.equal(s.get('label'), '');
     hang = false;
@@ -259,14 +259,18 @@ const WS_URL = import.meta.resolve('ws');
 const SERVER_URL = new URL('../../web/server.js', import.meta.url).href;
 
 test('hook client lost: its process is killed while a set waits: HOOK_FAILED at once, nothing applied, its hooks are gone', async () => {
+  // a long --hook-timeout: what fails the set is the hook client going
+  const own = await startServer({ schemas: SCHEMAS, resumeWindow: 0, args: ['--hook-timeout', '60'] });
+  const ownToken = adminToken(own);
   const cls = unique('note');
-  const a = await admin();
+  const a = await connect(own, { role: 'admin', token: ownToken });
+  clients.push(a);
   await a.stateManager.defineClass(cls, NOTE);
   // the piece's logic in a process of its own, whose hook never answers
   const child = spawn(process.execPath, ['--input-type=module', '-e', `
     import WebSocket from ${JSON.stringify(WS_URL)};
     import { Server } from ${JSON.stringify(SERVER_URL)};
-    const server = new Server({ url: ${JSON.stringify(srv.url)}, token: ${JSON.stringify(token)}, WebSocket });
+    const server = new Server({ url: ${JSON.stringify(own.url)}, token: ${JSON.stringify(ownToken)}, WebSocket });
     server.stateManager.registerUpdateHook(${JSON.stringify(cls)}, () => { console.log('called'); return new Promise(() => {}); });
     await server.start();
     console.log('ready');
@@ -281,13 +285,15 @@ test('hook client lost: its process is killed while a set waits: HOOK_FAILED at 
     await waitFor(() => out.includes('called'), { what: 'the hook called' });
     const t0 = Date.now();
     child.kill('SIGKILL');
-    await assert.rejects(within(pending, 1800, 'the set (the default --hook-timeout is 2 s)'), (e) => e.code === ErrorCode.HOOK_FAILED && /went away/.test(e.message));
-    assert.ok(Date.now() - t0 < 1800);
+    await assert.rejects(within(pending, 20000, 'the set'), (e) => e.code === ErrorCode.HOOK_FAILED && /went away/.test(e.message));
+    assert.ok(Date.now() - t0 < 20000, 'long before the hook timeout');
     assert.equal(s.get('pitch'), 60);
     assert.deepEqual(await s.set({ pitch: 65 }), { pitch: 65 }, 'no hook left');
   } finally {
     child.kill('SIGKILL');
     await exited;
+    a.close();
+    await own.stop();
   }
 });
 

@@ -173,9 +173,9 @@ function delayProxy(port, ms) {
 }
 
 test('an update fired at its scheduled time reports the seq it gets, not the previous one', async () => {
-  // 80 ms each way: the listeners fire at `at` on the clients' clocks,
+  // 150 ms each way: the listeners fire at `at` on the clients' clocks,
   // before the server's UPDATE (sent at `at`) can arrive
-  const proxy = await delayProxy(srv.port, 80);
+  const proxy = await delayProxy(srv.port, 150);
   after(() => proxy.close());
   const url = `ws://127.0.0.1:${proxy.address().port}/`;
   const a = await client({ url });
@@ -248,18 +248,24 @@ test('start() and stop() are promises beside connect() and close()', async () =>
 const WS_URL = import.meta.resolve('ws');
 const TUTTI_URL = new URL('../../web/tutti.js', import.meta.url).href;
 
-/** Run a Node script (ESM) in a child process; resolves {code, out, ms, timedOut}. */
+/**
+ * Run a Node script (ESM) in a child process. Returns a promise of
+ * {code, out, ms, timedOut}, with out() (the output so far) on it.
+ */
 function runNode(body, { timeout = 30000 } = {}) {
   const src = `import WebSocket from ${JSON.stringify(WS_URL)};\nimport { Client } from ${JSON.stringify(TUTTI_URL)};\n${body}`;
-  return new Promise((resolve) => {
+  let out = '';
+  const p = new Promise((resolve) => {
     const t0 = Date.now();
     const child = spawn(process.execPath, ['--input-type=module', '-e', src], { cwd: fileURLToPath(new URL('.', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '', timedOut = false;
+    let timedOut = false;
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { out += d; });
     const t = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeout);
     child.on('close', (code) => { clearTimeout(t); resolve({ code, out, ms: Date.now() - t0, timedOut }); });
   });
+  p.out = () => out;
+  return p;
 }
 
 test('after stop() a Node process ends by itself: no timer of the client is left', async () => {
@@ -292,7 +298,7 @@ test('maxReconnectAttempts: when the server goes away for good, the client gives
       await new Promise(() => {}); // nothing else keeps the process: the client must let it end
     `);
     // the child connects, then the server goes away
-    await sleep(1500);
+    await waitFor(() => child.out().includes('connected'), { timeout: 20000, what: 'the child connected' });
     await own.stop();
     stopped = true;
     const r = await child;
