@@ -464,12 +464,16 @@ static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 	KV("acknowledge", tt_bool(p->acknowledge));
 	KV("local", tt_bool(p->local));
 	KV("metas", p->metas);
+	/* an unbounded end is an IEEE infinity, as soundworks has it (-Infinity,
+	 * +Infinity): range checks written for it keep working. msgpack carries
+	 * infinities; JSON cannot, so schema files spell them null, which parses
+	 * to the same class (a stored description re-expands the same way) */
 	if (p->type == TT_PT_INTEGER) {
-		KV("min", p->has_min ? tt_int(p->imin) : tt_nil());
-		KV("max", p->has_max ? tt_int(p->imax) : tt_nil());
+		KV("min", p->has_min ? tt_int(p->imin) : tt_float(-INFINITY));
+		KV("max", p->has_max ? tt_int(p->imax) : tt_float(INFINITY));
 	} else if (p->type == TT_PT_FLOAT) {
-		KV("min", p->has_min ? tt_float(p->fmin) : tt_nil());
-		KV("max", p->has_max ? tt_float(p->fmax) : tt_nil());
+		KV("min", tt_float(p->fmin));
+		KV("max", tt_float(p->fmax));
 	}
 	if (p->type == TT_PT_ENUM)
 		KV("list", p->list);

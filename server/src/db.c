@@ -22,7 +22,7 @@
  * more are refused too (tt_db_backlog_full): the op log is memory. */
 #define BACKLOG_MAX (16u << 20)
 
-#define SCHEMA_VERSION 2
+#define SCHEMA_VERSION 3
 
 enum op_kind {
 	OP_META = 1, OP_CLASS_PUT, OP_CLASS_DEL, OP_STATE_PUT, OP_STATE_DEL, OP_EVENT,
@@ -45,8 +45,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_CLASS_PUT] = "INSERT OR REPLACE INTO classes(name, description) VALUES (?1, ?2)",
 	[ST_CLASS_DEL] = "DELETE FROM classes WHERE name = ?1",
-	[ST_STATE_PUT] = "INSERT OR REPLACE INTO states(id, class, owner, seq, time, vals) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_STATE_PUT] = "INSERT OR REPLACE INTO states(id, class, owner, seq, time, vals, init) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_STATE_DEL] = "DELETE FROM states WHERE id = ?1",
 	[ST_STATE_EVENTS_DEL] = "DELETE FROM events WHERE state = ?1",
 	[ST_STATE_INSTANCES_DEL] = "DELETE FROM instances WHERE state = ?1",
@@ -93,8 +93,11 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	"CREATE TABLE scheduled (id INTEGER PRIMARY KEY, state INTEGER NOT NULL, at REAL NOT NULL,"
 	"  origin INTEGER NOT NULL, changes BLOB NOT NULL);"
 	"ALTER TABLE sessions ADD COLUMN gone_at REAL;",
+	/* 3: each state's values given at creation (getInitValues, and the
+	 * default a `required` param reports); NULL in rows from before */
+	"ALTER TABLE states ADD COLUMN init BLOB;",
 };
-static const int N_TABLES[SCHEMA_VERSION] = {7, 9};
+static const int N_TABLES[SCHEMA_VERSION] = {7, 9, 9};
 static const char *const TABLES =
 	"'meta','classes','states','events','sessions','instances','observes',"
 	"'tombstones','scheduled'";
@@ -211,6 +214,7 @@ void tt_db_put_state(const tt_db_state_row *r)
 	put_u64(r->seq);
 	put_f64(r->time);
 	put_bytes(r->vals, r->vals_len);
+	put_bytes(r->init, r->init_len);
 }
 
 void tt_db_del_state(uint64_t id, const char *reason)
@@ -386,6 +390,7 @@ static int exec_op(reader *r)
 		bind_u64(ST_STATE_PUT, 4, r);
 		bind_f64(ST_STATE_PUT, 5, r);
 		bind_blob(ST_STATE_PUT, 6, r);
+		bind_blob(ST_STATE_PUT, 7, r);
 		return step(ST_STATE_PUT);
 	case OP_STATE_DEL: {
 		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
@@ -724,10 +729,12 @@ static int restore(const tt_db_loader *ld, tt_error *err)
 	ROWS
 		if ((rc = ld->klass(TEXT(0), LEN(0), BLOB(1), LEN(1), err)) < 0)
 			goto out;
-	QUERY("SELECT id, class, owner, seq, time, vals FROM states ORDER BY id");
+	QUERY("SELECT id, class, owner, seq, time, vals, init FROM states ORDER BY id");
 	ROWS {
+		bool has_init = sqlite3_column_type(s, 6) != SQLITE_NULL;
 		tt_db_state_row row = {U64(0), TEXT(1), LEN(1), U64(2), U64(3),
-				       sqlite3_column_double(s, 4), BLOB(5), LEN(5)};
+				       sqlite3_column_double(s, 4), BLOB(5), LEN(5),
+				       has_init ? BLOB(6) : NULL, has_init ? LEN(6) : 0};
 		if ((rc = ld->state(&row, err)) < 0)
 			goto out;
 	}

@@ -32,6 +32,9 @@ typedef struct tt_db_state_row {
 	double time;
 	const void *vals;  /* msgpack map of every param's value */
 	size_t vals_len;
+	const void *init;  /* msgpack map of the values given at creation; NULL
+			    * (len 0) when read from a row stored before them */
+	size_t init_len;
 } tt_db_state_row;
 
 typedef struct tt_db_event_row {

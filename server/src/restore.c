@@ -73,10 +73,13 @@ static int on_state(const tt_db_state_row *r, tt_error *err)
 			       (unsigned long long)r->id, (int)r->cls_len, r->cls);
 	tt_arena a;
 	tt_arena_init(&a, 0);
-	tt_value vals;
+	tt_value vals, init;
 	int rc = decode(r->vals, r->vals_len, &a, &vals, err);
+	if (rc == 0 && r->init)
+		rc = decode(r->init, r->init_len, &a, &init, err);
 	if (rc == 0)
-		rc = tt_store_restore_state(r->id, ce, r->owner, r->seq, r->time, &vals, err);
+		rc = tt_store_restore_state(r->id, ce, r->owner, r->seq, r->time, &vals,
+					    r->init ? &init : NULL, err);
 	tt_arena_destroy(&a);
 	return rc;
 }

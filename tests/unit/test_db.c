@@ -56,9 +56,10 @@ static int ld_class(const char *name, size_t len, const void *desc, size_t dlen,
 static int ld_state(const tt_db_state_row *r, tt_error *err)
 {
 	(void)err;
-	seen("state %llu %.*s owner=%llu seq=%llu time=%g vals=%.*s", (unsigned long long)r->id,
+	seen("state %llu %.*s owner=%llu seq=%llu time=%g vals=%.*s init=%.*s", (unsigned long long)r->id,
 	     (int)r->cls_len, r->cls, (unsigned long long)r->owner, (unsigned long long)r->seq,
-	     r->time, (int)(r->vals_len < 16 ? r->vals_len : 16), (const char *)r->vals);
+	     r->time, (int)(r->vals_len < 16 ? r->vals_len : 16), (const char *)r->vals,
+	     r->init ? (int)r->init_len : 6, r->init ? (const char *)r->init : "(null)");
 	return 0;
 }
 
@@ -152,8 +153,8 @@ static void put_world(void)
 	tt_db_put_meta("next_state", 3);
 	tt_db_put_meta_text("role_token:conductor", "abc");
 	tt_db_put_class("k", 1, "DESC", 4);
-	tt_db_state_row s1 = {1, "k", 1, 7, 2, 1.5, "V1", 2};
-	tt_db_state_row s2 = {2, "k", 1, 0, 0, 2.5, "V2", 2};
+	tt_db_state_row s1 = {1, "k", 1, 7, 2, 1.5, "V1", 2, "I1", 2};
+	tt_db_state_row s2 = {2, "k", 1, 0, 0, 2.5, "V2", 2, NULL, 0};
 	tt_db_put_state(&s1);
 	tt_db_put_state(&s2);
 	for (uint64_t seq = 1; seq <= 3; seq++) {
@@ -190,8 +191,8 @@ static void test_round_trip(void **state)
 		"meta next_state 3\n"
 		"meta role_token:conductor abc\n"
 		"class k DESC\n"
-		"state 1 k owner=7 seq=2 time=1.5 vals=V1\n"
-		"state 2 k owner=0 seq=0 time=2.5 vals=V2\n"
+		"state 1 k owner=7 seq=2 time=1.5 vals=V1 init=I1\n"
+		"state 2 k owner=0 seq=0 time=2.5 vals=V2 init=(null)\n"
 		"event 1 seq=1 origin=7 CH\n"
 		"event 1 seq=2 origin=7 CH\n"
 		"event 1 seq=3 origin=7 CH\n"
@@ -224,7 +225,7 @@ static void test_deletes_cascade(void **state)
 	assert_string_equal(g_seen,
 		"meta next_state 3\n"
 		"meta role_token:conductor abc\n"
-		"state 2 k owner=0 seq=0 time=2.5 vals=V2\n"
+		"state 2 k owner=0 seq=0 time=2.5 vals=V2 init=(null)\n"
 		"session 7 0123456789abcdef0123456789abcdef gone=0 at=0\n"
 		"tombstone 1 owner left\n"
 		"schedule 6 state=2 at=98\n");
@@ -353,7 +354,7 @@ static void test_failed_commit_keeps_rows(void **state)
 	assert_null(tt_db_failing());
 	static char big[256 * 1024];
 	memset(big, 'b', sizeof(big));
-	tt_db_state_row r = {3, "k", 1, 0, 1, 3.5, big, sizeof(big)};
+	tt_db_state_row r = {3, "k", 1, 0, 1, 3.5, big, sizeof(big), NULL, 0};
 	tt_db_put_state(&r);
 	limit_file_size(64 * 1024);
 	assert_int_equal(tt_db_commit(), -TT_STORAGE);
@@ -383,7 +384,7 @@ static void test_backlog_budget(void **state)
 	signal(SIGXFSZ, SIG_IGN);
 	static char big[256 * 1024];
 	memset(big, 'q', sizeof(big));
-	tt_db_state_row r = {4, "k", 1, 0, 1, 1.0, big, sizeof(big)};
+	tt_db_state_row r = {4, "k", 1, 0, 1, 1.0, big, sizeof(big), NULL, 0};
 	tt_db_put_state(&r);
 	assert_false(tt_db_backlog_full()); /* not failing: no budget applies */
 	limit_file_size(64 * 1024);
@@ -471,7 +472,7 @@ static void test_damaged_page_refused(void **state)
 	memset(vals, 'v', sizeof(vals));
 	tt_db_put_class("k", 1, "DESC", 4);
 	for (uint64_t id = 1; id <= 600; id++) {
-		tt_db_state_row r = {id, "k", 1, 0, 1, 1.0, vals, sizeof(vals)};
+		tt_db_state_row r = {id, "k", 1, 0, 1, 1.0, vals, sizeof(vals), NULL, 0};
 		tt_db_put_state(&r);
 	}
 	assert_int_equal(tt_db_commit(), 0);

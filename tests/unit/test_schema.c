@@ -420,9 +420,11 @@ static void test_expand_every_type(void **state)
 		assert_int_equal(tt_map_get(pd, "max") != NULL, num);
 		assert_int_equal(tt_map_get(pd, "list") != NULL, types[i] == TT_PT_ENUM);
 		if (num) {
-			/* unbounded: nil */
-			assert_int_equal(get(pd, "min")->type, TT_NIL);
-			assert_int_equal(get(pd, "max")->type, TT_NIL);
+			/* unbounded: -inf / +inf, as soundworks has them */
+			assert_int_equal(get(pd, "min")->type, TT_FLOAT);
+			assert_true(isinf(get(pd, "min")->v.f) && get(pd, "min")->v.f < 0);
+			assert_int_equal(get(pd, "max")->type, TT_FLOAT);
+			assert_true(isinf(get(pd, "max")->v.f) && get(pd, "max")->v.f > 0);
 		}
 		assert_int_equal(pd->len, 10u + (num ? 2u : 0u) + (types[i] == TT_PT_ENUM ? 1u : 0u));
 	}
@@ -522,7 +524,7 @@ static void test_expand_bounds(void **state)
 	assert_int_equal(get(pd, "min")->type, TT_INT);
 	assert_int_equal(get(pd, "min")->v.i, 2);
 	assert_int_equal(get(pd, "max")->v.i, 10);
-	assert_int_equal(get(get(&d, "n"), "max")->type, TT_NIL);
+	assert_true(isinf(get(get(&d, "n"), "max")->v.f));
 	/* float bounds given as ints become floats */
 	const tt_value *fd = get(&d, "f");
 	assert_int_equal(get(fd, "min")->type, TT_FLOAT);
@@ -537,8 +539,24 @@ static void test_expand_bounds(void **state)
 	assert_false(P(c, "f")->has_min);
 	assert_false(P(c, "f")->has_max);
 	d = desc_of(f, c);
-	assert_int_equal(get(get(&d, "f"), "min")->type, TT_NIL);
-	assert_int_equal(get(get(&d, "f"), "max")->type, TT_NIL);
+	assert_true(isinf(get(get(&d, "f"), "min")->v.f) && get(get(&d, "f"), "min")->v.f < 0);
+	assert_true(isinf(get(get(&d, "f"), "max")->v.f) && get(get(&d, "f"), "max")->v.f > 0);
+	/* and the same class as with null bounds (a schema file's spelling, or
+	 * a description stored by an older server) */
+	tt_value nul = tm(&f->a, "81 a1 66 84 a4 74 79 70 65 a5 66 6c 6f 61 74 a7 64 65 66 61 75 6c 74 00"
+				 " a3 6d 69 6e c0 a3 6d 61 78 c0");
+	tt_class *c2 = mk_tree(f, &nul);
+	assert_true(tt_class_same(c, c2));
+	/* an integer's unbounded ends too: a float infinity, re-parsed as unbounded */
+	tt_value iinf = tm(&f->a, "81 a1 69 84 a4 74 79 70 65 a7 69 6e 74 65 67 65 72 a7 64 65 66 61 75 6c 74 00"
+				  " a3 6d 69 6e cb ff f0 00 00 00 00 00 00 a3 6d 61 78 c0");
+	tt_class *c3 = mk_tree(f, &iinf);
+	assert_false(P(c3, "i")->has_min);
+	assert_false(P(c3, "i")->has_max);
+	d = desc_of(f, c3);
+	assert_int_equal(get(get(&d, "i"), "min")->type, TT_FLOAT);
+	assert_true(isinf(get(get(&d, "i"), "min")->v.f) && get(get(&d, "i"), "min")->v.f < 0);
+	assert_true(isinf(get(get(&d, "i"), "max")->v.f) && get(get(&d, "i"), "max")->v.f > 0);
 }
 
 static void test_default_clipped(void **state)

@@ -396,9 +396,9 @@ static void test_restore(void **state)
 	/* an unknown value type falls back to the default; an owner whose
 	 * session is gone loses its state (persisted) */
 	tt_value vals = tj(&f->a, "{\"i\": \"text\", \"s\": \"back\", \"r\": 3}");
-	assert_int_equal(tt_store_restore_state(40, f->k, f->s2->id, 7, 9.5, &vals, &err), 0);
-	assert_int_equal(tt_store_restore_state(41, f->k, 999, 1, 9.5, &vals, &err), 0);
-	assert_int_equal(tt_store_restore_state(40, f->k, 0, 1, 1, &vals, &err), -TT_INTERNAL);
+	assert_int_equal(tt_store_restore_state(40, f->k, f->s2->id, 7, 9.5, &vals, NULL, &err), 0);
+	assert_int_equal(tt_store_restore_state(41, f->k, 999, 1, 9.5, &vals, NULL, &err), 0);
+	assert_int_equal(tt_store_restore_state(40, f->k, 0, 1, 1, &vals, NULL, &err), -TT_INTERNAL);
 	tt_state *st = tt_store_state(40);
 	assert_int_equal(slot(st, f, "i")->v.i, 1);
 	assert_true(tt_str_eq(slot(st, f, "s"), "back"));
