@@ -22,7 +22,7 @@
  * more are refused too (tt_db_backlog_full): the op log is memory. */
 #define BACKLOG_MAX (16u << 20)
 
-#define SCHEMA_VERSION 3
+#define SCHEMA_VERSION 4
 
 enum op_kind {
 	OP_META = 1, OP_CLASS_PUT, OP_CLASS_DEL, OP_STATE_PUT, OP_STATE_DEL, OP_EVENT,
@@ -53,7 +53,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_EVENT_PUT] = "INSERT OR REPLACE INTO events(state, seq, time, origin, changes) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_EVENT_TRIM] = "DELETE FROM events WHERE state = ?1 AND seq <= ?2",
-	[ST_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(id, token, gone_at) VALUES (?1, ?2, NULL)",
+	[ST_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(id, token, gone_at, role) VALUES (?1, ?2, NULL, ?3)",
 	[ST_SESSION_GONE] = "UPDATE sessions SET gone_at = ?2 WHERE id = ?1",
 	[ST_SESSION_DEL] = "DELETE FROM sessions WHERE id = ?1",
 	[ST_SESSION_INSTANCES_DEL] = "DELETE FROM instances WHERE session = ?1",
@@ -96,8 +96,11 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	/* 3: each state's values given at creation (getInitValues, and the
 	 * default a `required` param reports); NULL in rows from before */
 	"ALTER TABLE states ADD COLUMN init BLOB;",
+	/* 4: the role a session was made in: it resumes in that role only,
+	 * also after a restart; NULL in rows from before (the default role) */
+	"ALTER TABLE sessions ADD COLUMN role TEXT;",
 };
-static const int N_TABLES[SCHEMA_VERSION] = {7, 9, 9};
+static const int N_TABLES[SCHEMA_VERSION] = {7, 9, 9, 9};
 static const char *const TABLES =
 	"'meta','classes','states','events','sessions','instances','observes',"
 	"'tombstones','scheduled'";
@@ -247,13 +250,14 @@ void tt_db_trim_events(uint64_t state, uint64_t upto)
 	put_u64(upto);
 }
 
-void tt_db_put_session(uint64_t id, const char *token, size_t len)
+void tt_db_put_session(uint64_t id, const char *token, size_t len, const char *role)
 {
 	if (!logging())
 		return;
 	put_u8(OP_SESSION_PUT);
 	put_u64(id);
 	put_bytes(token, len);
+	put_bytes(role, strlen(role));
 }
 
 void tt_db_session_gone(uint64_t id, double gone_at)
@@ -418,6 +422,7 @@ static int exec_op(reader *r)
 	case OP_SESSION_PUT:
 		bind_u64(ST_SESSION_PUT, 1, r);
 		bind_text(ST_SESSION_PUT, 2, r);
+		bind_text(ST_SESSION_PUT, 3, r);
 		return step(ST_SESSION_PUT);
 	case OP_SESSION_GONE:
 		bind_u64(ST_SESSION_GONE, 1, r);
@@ -744,10 +749,10 @@ static int restore(const tt_db_loader *ld, tt_error *err)
 				       LEN(4)};
 		ld->event(&row);
 	}
-	QUERY("SELECT id, token, gone_at FROM sessions ORDER BY id");
+	QUERY("SELECT id, token, gone_at, role FROM sessions ORDER BY id");
 	ROWS
 		ld->session(U64(0), TEXT(1), LEN(1), sqlite3_column_type(s, 2) != SQLITE_NULL,
-			    sqlite3_column_double(s, 2));
+			    sqlite3_column_double(s, 2), TEXT(3), LEN(3));
 	QUERY("SELECT id, session, state, filter FROM instances ORDER BY id");
 	ROWS
 		if ((rc = ld->instance(U64(0), U64(1), U64(2), BLOB(3), LEN(3), err)) < 0)

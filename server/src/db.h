@@ -65,7 +65,9 @@ typedef struct tt_db_loader {
 	void (*event)(const tt_db_event_row *r);
 	/* gone: the connection was lost at gone_at (sync time); otherwise it
 	 * was connected when the server stopped */
-	void (*session)(uint64_t id, const char *token, size_t len, bool gone, double gone_at);
+	/* role: the role's name (NULL in rows from before roles were kept) */
+	void (*session)(uint64_t id, const char *token, size_t len, bool gone, double gone_at,
+			const char *role, size_t role_len);
 	/* filter: msgpack array of param names, or len 0 for none */
 	int (*instance)(uint64_t id, uint64_t session, uint64_t state, const void *filter,
 			size_t len, tt_error *err);
@@ -103,7 +105,7 @@ void tt_db_del_state(uint64_t id, const char *reason);
 void tt_db_put_event(const tt_db_event_row *r);
 /* Forget the events of state with seq <= upto. */
 void tt_db_trim_events(uint64_t state, uint64_t upto);
-void tt_db_put_session(uint64_t id, const char *token, size_t len);
+void tt_db_put_session(uint64_t id, const char *token, size_t len, const char *role);
 void tt_db_session_gone(uint64_t id, double gone_at);
 /* Deletes the session with its instances and observes. */
 void tt_db_del_session(uint64_t id);

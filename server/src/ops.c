@@ -197,7 +197,7 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 		s->client->session = NULL;
 		tt_client_close(s->client, TT_CLOSE_TAKEN_OVER);
 	}
-	tt_store_session_live(s);
+	tt_store_session_live(s, role_name(s));
 	s->client = c;
 	c->session = s;
 	if (resumed) /* the token it presented */

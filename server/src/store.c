@@ -1062,11 +1062,11 @@ tt_observe *tt_store_observers_all(void)
 
 /* ---- sessions --------------------------------------------------------------- */
 
-void tt_store_session_live(tt_session *s)
+void tt_store_session_live(tt_session *s, const char *role)
 {
 	char hex[2 * TT_DIGEST_LEN + 1];
 	tt_secret_hex(s->digest, hex);
-	tt_db_put_session(s->id, hex, 2 * TT_DIGEST_LEN);
+	tt_db_put_session(s->id, hex, 2 * TT_DIGEST_LEN, role);
 }
 
 void tt_store_session_gone(tt_session *s, double now)

@@ -239,8 +239,9 @@ tt_observe *tt_store_observers_all(void);
 
 /* ---- sessions ----------------------------------------------------------- */
 
-/* s is connected (new, or back): persisted as live. */
-void tt_store_session_live(tt_session *s);
+/* s is connected (new, or back): persisted as live, with the name of the
+ * role it was made in. */
+void tt_store_session_live(tt_session *s, const char *role);
 /* s lost its connection at sync time now: its resume window starts. */
 void tt_store_session_gone(tt_session *s, double now);
 /* Detach every instance of s and drop its observes (its owned states must

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { Client } from '../../web/tutti.js';
 import { tmpDir } from '../lib/server.mjs';
-import { secureServer, withServer, phone, closeAll, closedWithin, sleep, T, VERSION } from './lib/hostile.mjs';
+import { secureServer, withServer, schemasDir, asRole, phone, closeAll, closedWithin, sleep, T, VERSION } from './lib/hostile.mjs';
 
 const PRESENCE = { class: 'presence', description: { hue: { type: 'integer', default: 30, min: 0, max: 359 } } };
 
@@ -120,4 +120,39 @@ test('resume tokens are kept as digests: the database never holds a token a clie
   assert.ok(after, 'the session is still stored');
   assert.notEqual(after.token, plain, 'the plain token was replaced by its digest');
   assert.match(after.token, /^[0-9a-f]{64}$/);
+});
+
+test('a session resumes in the role it was made in, also after a restart; its token in another role is a new session', async () => {
+  const roles = { default: 'audience', roles: { audience: {}, conductor: { token: 'conductor-secret-0001' } } };
+  const dir = schemasDir([PRESENCE], roles);
+  const db = join(tmpDir('tutti-sec-db-'), 'tutti.db');
+  let srv = await secureServer({ schemasDir: dir, db });
+  let cond, aud;
+  try {
+    cond = await asRole(srv, 'conductor', 'conductor-secret-0001');
+    await cond.create('presence', {});
+    aud = await phone(srv, {});
+    await cond.ping();
+  } finally {
+    await srv.stop(); // with both connected: their sessions wait for a resume
+    cond?.terminate();
+    aud?.terminate();
+  }
+  srv = await secureServer({ schemasDir: dir, db });
+  try {
+    const back = await phone(srv, { hello: { version: VERSION, role: 'conductor', roleToken: 'conductor-secret-0001', token: cond.welcome.token } });
+    assert.equal(back.welcome.resumed, true, 'the conductor resumes after the restart');
+    assert.equal(back.welcome.role, 'conductor');
+    assert.equal(back.welcome.session, cond.welcome.session);
+    // an audience token presented with the conductor's credentials: a new session, not the phone's
+    const other = await phone(srv, { hello: { version: VERSION, role: 'conductor', roleToken: 'conductor-secret-0001', token: aud.welcome.token } });
+    assert.equal(other.welcome.resumed, false);
+    assert.notEqual(other.welcome.session, aud.welcome.session);
+    const phoneBack = await phone(srv, { hello: { version: VERSION, token: aud.welcome.token } });
+    assert.equal(phoneBack.welcome.resumed, true, 'the phone resumes as the audience');
+    assert.equal(phoneBack.welcome.role, 'audience');
+    for (const c of [back, other, phoneBack]) c.terminate();
+  } finally {
+    await srv.stop();
+  }
 });

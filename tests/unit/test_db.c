@@ -70,10 +70,11 @@ static void ld_event(const tt_db_event_row *r)
 	     (const char *)r->changes);
 }
 
-static void ld_session(uint64_t id, const char *token, size_t len, bool gone, double gone_at)
+static void ld_session(uint64_t id, const char *token, size_t len, bool gone, double gone_at,
+		       const char *role, size_t role_len)
 {
-	seen("session %llu %.*s gone=%d at=%g", (unsigned long long)id, (int)len, token, gone,
-	     gone ? gone_at : 0);
+	seen("session %llu %.*s gone=%d at=%g role=%.*s", (unsigned long long)id, (int)len, token,
+	     gone, gone ? gone_at : 0, role ? (int)role_len : 4, role ? role : "NULL");
 }
 
 static int ld_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
@@ -163,8 +164,8 @@ static void put_world(void)
 	}
 	tt_db_event_row e2 = {2, 1, 9, 0, "C2", 2};
 	tt_db_put_event(&e2);
-	tt_db_put_session(7, "0123456789abcdef0123456789abcdef", 32);
-	tt_db_put_session(8, "fedcba9876543210fedcba9876543210", 32);
+	tt_db_put_session(7, "0123456789abcdef0123456789abcdef", 32, "audience");
+	tt_db_put_session(8, "fedcba9876543210fedcba9876543210", 32, "conductor");
 	tt_db_session_gone(8, 42.5);
 	tt_db_put_instance(10, 7, 1, NULL, 0);
 	tt_db_put_instance(11, 8, 1, "F", 1);
@@ -197,8 +198,8 @@ static void test_round_trip(void **state)
 		"event 1 seq=2 origin=7 CH\n"
 		"event 1 seq=3 origin=7 CH\n"
 		"event 2 seq=1 origin=0 C2\n"
-		"session 7 0123456789abcdef0123456789abcdef gone=0 at=0\n"
-		"session 8 fedcba9876543210fedcba9876543210 gone=1 at=42.5\n"
+		"session 7 0123456789abcdef0123456789abcdef gone=0 at=0 role=audience\n"
+		"session 8 fedcba9876543210fedcba9876543210 gone=1 at=42.5 role=conductor\n"
 		"instance 10 session=7 state=1 filter=\n"
 		"instance 11 session=8 state=1 filter=F\n"
 		"instance 12 session=8 state=2 filter=\n"
@@ -226,7 +227,7 @@ static void test_deletes_cascade(void **state)
 		"meta next_state 3\n"
 		"meta role_token:conductor abc\n"
 		"state 2 k owner=0 seq=0 time=2.5 vals=V2 init=(null)\n"
-		"session 7 0123456789abcdef0123456789abcdef gone=0 at=0\n"
+		"session 7 0123456789abcdef0123456789abcdef gone=0 at=0 role=audience\n"
 		"tombstone 1 owner left\n"
 		"schedule 6 state=2 at=98\n");
 	/* single deletes */
@@ -361,7 +362,7 @@ static void test_failed_commit_keeps_rows(void **state)
 	assert_non_null(tt_db_failing());
 	assert_false(tt_db_backlog_full()); /* 256 KiB waiting: within the budget */
 	/* rows keep coming while it fails; a retry still fails */
-	tt_db_put_session(9, "99999999999999999999999999999999", 32);
+	tt_db_put_session(9, "99999999999999999999999999999999", 32, "audience");
 	assert_int_equal(tt_db_commit(), -TT_STORAGE);
 	/* room again: one commit writes everything kept, in order */
 	limit_file_size(RLIM_INFINITY);

@@ -78,7 +78,7 @@ test('a version 2 database (no init column, null bounds) opens with the same sch
   const stored = decode(Buffer.from(sql(site.db, "SELECT hex(description) FROM classes WHERE name = 'room'"), 'hex'));
   assert.equal(stored.n.min, -Infinity, 'stored expanded, as DESCRIBE sends it');
   const old = Buffer.from(encode(nullBounds(stored))).toString('hex');
-  sql(site.db, `UPDATE classes SET description = X'${old}' WHERE name = 'room'; ALTER TABLE states DROP COLUMN init; PRAGMA user_version = 2;`);
+  sql(site.db, `UPDATE classes SET description = X'${old}' WHERE name = 'room'; ALTER TABLE sessions DROP COLUMN role; ALTER TABLE states DROP COLUMN init; PRAGMA user_version = 2;`);
   assert.equal(decode(Buffer.from(sql(site.db, "SELECT hex(description) FROM classes WHERE name = 'room'"), 'hex')).n.min, null);
   // the schema file declares the same class: the stored one must compare equal, or the start fails (CLASS_EXISTS)
   await site.start();
@@ -92,7 +92,7 @@ test('a version 2 database (no init column, null bounds) opens with the same sch
   const s2 = await e.create('room', { name: 'z', n: 9 });
   await e.set(att.instance, { name: 'w' });
   await site.stop();
-  assert.equal(Number(sql(site.db, 'PRAGMA user_version')), 3, 'migrated');
+  assert.equal(Number(sql(site.db, 'PRAGMA user_version')), 4, 'migrated');
   assert.ok(sql(site.db, "SELECT name FROM pragma_table_info('states')").split('\n').includes('init'));
   await site.start();
   const f = await site.client();
