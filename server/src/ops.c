@@ -601,8 +601,10 @@ int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const 
 	double at = -1;
 	if (opts && opts->type != TT_NIL) {
 		const tt_value *a = opts->type == TT_MAP ? tt_map_get(opts, "at") : NULL;
+		/* an `at` in the past (even before the clock's 0, early in a
+		 * run) is an ordinary set: only non-numbers are refused */
 		if (opts->type != TT_MAP || (a && a->type != TT_NIL && (!tt_as_double(a, &at) ||
-									!(at >= 0 && at < 1e15))))
+									!(at > -1e15 && at < 1e15))))
 			return tt_fail(err, TT_BAD_MESSAGE, "SET options must be a map {at: sync time}");
 	}
 	if ((rc = tt_store_validate(st->ce->cls, st, in, updates, &O.cs, err)) < 0)

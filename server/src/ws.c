@@ -22,6 +22,8 @@
 
 #include "client.h"
 #include "banner.h"
+#include "cert.h"
+#include "http.h"
 #include "clock.h"
 #include "db.h"
 #include "handler.h"
@@ -59,8 +61,6 @@ static struct {
 	uint32_t max_conns;  /* connections in all */
 	double refused_logged; /* when a refusal was last logged (rate limit) */
 	uint32_t refused;    /* refusals since */
-	char web[PATH_MAX];  /* realpath of --web; empty when it does not exist */
-	size_t web_len;
 } W;
 
 struct pss {
@@ -460,105 +460,7 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	return 0;
 }
 
-/* ---- HTTP: files, /healthz, refusing upgrades without tutti.v1 -------- */
-
-/* A whole short answer written at once: status, a text body (none for
- * HEAD), and for 405 the methods served. hang_up: the connection ends after
- * it (a refused request leaves bytes that cannot be trusted to start the
- * next one). */
-static int http_answer(struct lws *wsi, unsigned int status, const char *text, bool hang_up)
-{
-	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
-					  *end = buf + sizeof(buf) - 1;
-	size_t n = strlen(text);
-	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
-	tt_assert(n <= 256);
-	if (lws_add_http_common_headers(wsi, status, "text/plain; charset=utf-8", n, &p, end) ||
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-					 (unsigned char *)"no-store", 8, &p, end) ||
-	    (status == HTTP_STATUS_METHOD_NOT_ALLOWED &&
-	     lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_ALLOW, (unsigned char *)"GET, HEAD",
-					  9, &p, end)) ||
-	    (hang_up && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-						     (unsigned char *)"close", 5, &p, end)) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	if (!head && n) {
-		memcpy(start, text, n);
-		if (lws_write(wsi, start, n, LWS_WRITE_HTTP_FINAL) != (int)n)
-			return -1;
-	}
-	if (hang_up)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-/* A file the mount may serve: no component starting with '.' (.git, .env,
- * editor backups), and after following every symlink, a file inside --web:
- * a link to /etc/passwd dropped in the folder must not publish it. uri is
- * lws's decoded path, with ".." already resolved. */
-static bool web_file_ok(const char *uri)
-{
-	for (const char *p = uri; (p = strchr(p, '/')); p++)
-		if (p[1] == '.')
-			return false;
-	if (!W.web_len)
-		return true; /* nothing is served: lws answers 404 */
-	char path[PATH_MAX], real[PATH_MAX];
-	size_t n = strlen(uri);
-	int len = snprintf(path, sizeof(path), "%s%s%s", W.web, uri,
-			   n && uri[n - 1] == '/' ? "index.html" : "");
-	if (len < 0 || (size_t)len >= sizeof(path) || !realpath(path, real))
-		return false; /* missing (lws would say 404 too), or unreadable */
-	for (int i = 0; i < 2; i++) {
-		if (strncmp(real, W.web, W.web_len) != 0 ||
-		    (real[W.web_len] != '/' && real[W.web_len] && W.web_len > 1))
-			return false;
-		struct stat sb;
-		/* a directory is served through its index.html: check that one too */
-		if (i || stat(real, &sb) < 0 || !S_ISDIR(sb.st_mode))
-			return true;
-		len = snprintf(path, sizeof(path), "%s/index.html", real);
-		if (len < 0 || (size_t)len >= sizeof(path) || !realpath(path, real))
-			return false;
-	}
-	return true;
-}
-
-/* Only what tutti serves: GET and HEAD without a body, one unambiguous
- * Content-Length at most (two that disagree are how a request is smuggled
- * past a proxy), files of --web by the rules above. */
-static int filter_http(struct lws *wsi, const char *uri)
-{
-	char cl[32];
-	if (!lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) &&
-	    !lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI))
-		return http_answer(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
-				   "only GET and HEAD are served\n", true);
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) ||
-	    lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, 1) ||
-	    (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) &&
-	     (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
-	      strspn(cl, "0") != strlen(cl))))
-		return http_answer(wsi, HTTP_STATUS_BAD_REQUEST,
-				   "a GET or HEAD request has no body\n", true);
-	/* the callback mount (/healthz) is not a file */
-	if (strcmp(uri, "/healthz") != 0 && !web_file_ok(uri))
-		return http_answer(wsi, HTTP_STATUS_NOT_FOUND, "not found\n", true);
-	return 0;
-}
-
-/* 503 while the database fails, so that a supervisor or a load balancer
- * sees it; the reason on one line. */
-static int healthz(struct lws *wsi)
-{
-	const char *failing = tt_db_failing();
-	char text[224];
-	if (!failing)
-		return http_answer(wsi, HTTP_STATUS_OK, "ok\n", false);
-	snprintf(text, sizeof(text), "storage failing: %s\n", failing);
-	return http_answer(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, text, false);
-}
+/* ---- HTTP (http.c), and refusing upgrades that are not tutti.v1 ------- */
 
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
@@ -578,7 +480,7 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		/* WebSocket only: "Upgrade: h2c" would switch the connection to
 		 * lws's HTTP/2 code, which tutti does not use or test */
 		if (!in || strcmp(in, "websocket") != 0) {
-			http_answer(wsi, HTTP_STATUS_BAD_REQUEST, "only WebSocket upgrades\n", true);
+			tt_http_answer(wsi, HTTP_STATUS_BAD_REQUEST, "only WebSocket upgrades\n", true);
 			return 1;
 		}
 		char origin[512]; /* any real origin: scheme, a 253-byte host, port */
@@ -600,17 +502,9 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		 * silently: refuse it rather than accept a socket nobody reads */
 		return 1;
 	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
-		return in ? filter_http(wsi, in) : -1;
-	case LWS_CALLBACK_HTTP: {
-		char uri[64];
-		/* lws also lands here for a file the mount does not have */
-		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 &&
-		    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_HEAD_URI) <= 0)
-			uri[0] = 0;
-		if (strcmp(uri, "/healthz") == 0)
-			return healthz(wsi);
-		return http_answer(wsi, HTTP_STATUS_NOT_FOUND, "not found\n", false);
-	}
+		return in ? tt_http_filter(wsi, in) : -1;
+	case LWS_CALLBACK_HTTP:
+		return tt_http_serve(wsi);
 	default:
 		break;
 	}
@@ -622,44 +516,55 @@ static const struct lws_protocols protocols[] = {
 	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
-/* .mjs, .wasm, .map, .webmanifest and extensionless files are not in lws's
- * MIME table and would be refused with 415 Unsupported Media Type. */
-static const struct lws_protocol_vhost_options mime_any = {NULL, NULL, "*", "application/octet-stream"};
-static const struct lws_protocol_vhost_options mime_manifest = {&mime_any, NULL, ".webmanifest", "application/manifest+json"};
-static const struct lws_protocol_vhost_options mime_map = {&mime_manifest, NULL, ".map", "application/json"};
-static const struct lws_protocol_vhost_options mime_wasm = {&mime_map, NULL, ".wasm", "application/wasm"};
-static const struct lws_protocol_vhost_options mime_mjs = {&mime_wasm, NULL, ".mjs", "text/javascript"};
+/* --https: the names the certificate must cover: every address phones may
+ * use, this machine's own, and its names (host, host.local for mDNS). */
+static int make_cert(const tt_config *cfg, tt_cert_paths *paths)
+{
+	char hosts[16][TT_HOST_TEXT];
+	size_t n = tt_banner_hosts(cfg->host, hosts, 12);
+	char host[64] = "", local[80] = "";
+	gethostname(host, sizeof(host) - 1);
+	const char *names[20];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		names[k++] = hosts[i];
+	names[k++] = "127.0.0.1";
+	names[k++] = "localhost";
+	if (host[0] && strcmp(host, "localhost") != 0) {
+		snprintf(local, sizeof(local), "%s.local", host);
+		names[k++] = host;
+		names[k++] = local;
+	}
+	tt_error err;
+	if (tt_cert_ensure(cfg->tls_dir, names, k, paths, &err) < 0) {
+		tt_log_error("--https: %s", err.msg);
+		return -1;
+	}
+	if (paths->made_ca)
+		tt_log_info("--https: made a certificate authority in %s (phones trust it once: "
+			    "README \"On stage\")", paths->ca);
+	if (paths->made_cert)
+		tt_log_info("--https: made a certificate for %s and this machine's names, in %s",
+			    hosts[0], paths->cert);
+	return 0;
+}
 
 int tt_ws_run(const tt_config *cfg)
 {
-	static char origin[4096];
 	W.cfg = cfg;
 	lws_set_log_level(cfg->verbose > 0 ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, lws_line);
 
-	if (!realpath(cfg->web, origin)) {
-		tt_log_warn("web directory %s not found: only /healthz and the WebSocket are served",
-			    cfg->web);
-		snprintf(origin, sizeof(origin), "%s", cfg->web);
-		W.web_len = 0;
-	} else {
-		snprintf(W.web, sizeof(W.web), "%s", origin);
-		W.web_len = strlen(W.web);
+	/* HTTPS: the operator's certificate, or one from a local authority */
+	static tt_cert_paths paths;
+	const char *cert = cfg->tls_cert, *key = cfg->tls_key;
+	if (cfg->https) {
+		if (make_cert(cfg, &paths) < 0)
+			return -1;
+		cert = paths.cert;
+		key = paths.key;
 	}
-	static struct lws_http_mount files, healthz;
-	memset(&files, 0, sizeof(files));
-	files.mountpoint = "/";
-	files.mountpoint_len = 1;
-	files.origin = origin;
-	files.def = "index.html";
-	files.origin_protocol = LWSMPRO_FILE;
-	files.extra_mimetypes = &mime_mjs;
-	memset(&healthz, 0, sizeof(healthz));
-	healthz.mount_next = &files;
-	healthz.mountpoint = "/healthz";
-	healthz.mountpoint_len = 8;
-	healthz.origin = "http";
-	healthz.origin_protocol = LWSMPRO_CALLBACK;
-
+	bool tls = cert != NULL;
+	const struct lws_http_mount *mounts = tt_http_init(cfg->web, cfg->https ? paths.ca : NULL);
 	/* zero: no per-connection lws timers (see keepalive()); leaving the
 	 * policy out is not enough, lws then applies its default one */
 	static const lws_retry_bo_t retry = {
@@ -671,11 +576,22 @@ int tt_ws_run(const tt_config *cfg)
 	info.port = cfg->port;
 	info.iface = cfg->host;
 	info.protocols = protocols;
-	info.mounts = &healthz;
+	info.mounts = mounts;
 	info.vhost_name = "tutti";
 	info.retry_and_idle_policy = &retry;
 	info.pt_serv_buf_size = 65536;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+	if (tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+				/* plain HTTP on the same port: redirected to https:// */
+				LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT |
+				LWS_SERVER_OPTION_REDIRECT_HTTP_TO_HTTPS;
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+		/* HTTP/1.1 only: a browser that negotiated HTTP/2 would carry the
+		 * WebSocket over it (RFC 8441), a path tutti does not use */
+		info.alpn = "http/1.1";
+	}
 
 	/* connections in all: the open-file limit (raised at start) less a
 	 * reserve for the database, served files and lws's own, so that
@@ -690,17 +606,24 @@ int tt_ws_run(const tt_config *cfg)
 	tt_peers_init(cfg->max_conns_per_addr, cfg->max_new_sessions_per_addr);
 	W.ctx = lws_create_context(&info);
 	if (!W.ctx) {
-		tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
-			     cfg->host, cfg->port);
+		if (tls)
+			tt_log_error("cannot listen on %s:%d with TLS (port in use, or is %s / %s "
+				     "not a readable certificate and key?)", cfg->host, cfg->port, cert, key);
+		else
+			tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
+				     cfg->host, cfg->port);
+		tt_http_destroy();
 		return -1;
 	}
 	/* --port 0: the kernel picks a free port; the log line says which
 	 * (test fixtures read it, so no other process can take it first) */
 	struct lws_vhost *vh = lws_get_vhost_by_name(W.ctx, "tutti");
 	int port = vh ? lws_get_vhost_listen_port(vh) : cfg->port;
-	tt_log_info("listening on http://%s:%d (web %s, WebSocket protocol %s)", cfg->host,
-		    port, origin, TT_PROTOCOL_NAME);
-	tt_banner_print("http", cfg->host, port, cfg->qr > 0 || (cfg->qr == 0 && isatty(1)));
+	const char *web = tt_http_web_dir();
+	tt_log_info("listening on %s://%s:%d (web %s, WebSocket protocol %s)", tls ? "https" : "http",
+		    cfg->host, port, web ? web : cfg->web, TT_PROTOCOL_NAME);
+	tt_banner_print(tls ? "https" : "http", cfg->host, port,
+			cfg->qr > 0 || (cfg->qr == 0 && isatty(1)));
 	if (cfg->open)
 		tt_log_warn("--open: every client may set every state and define classes "
 			    "(fine for a laptop ensemble on its own network, never for an audience)");
@@ -744,6 +667,7 @@ int tt_ws_run(const tt_config *cfg)
 			free(W.conns.vals[i]);
 	tt_idmap_free(&W.conns);
 	tt_peers_free();
+	tt_http_destroy();
 	/* sessions closed by the stop are recorded as gone (resume windows),
 	 * and the clock exactly */
 	if (!W.failed && tt_turn_stop() < 0)

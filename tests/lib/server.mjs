@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,9 +26,9 @@ export const SERVER = resolve(process.env.TUTTI_SERVER || join(ROOT, 'build', 't
 export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
 
 /** The server's start-up log line, e.g. "listening on http://127.0.0.1:41234 (web ...". */
-const LISTENING = /listening on https?:\/\/\S+:(\d+) /;
+const LISTENING = /listening on (https?):\/\/\S+:(\d+) /;
 /** The same port in the start banner on stdout (the log line is not there with -q). */
-const BANNER = /^ {2}https?:\/\/[^\s/]+:(\d+)\/$/m;
+const BANNER = /^ {2}(https?):\/\/[^\s/]+:(\d+)\/$/m;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -88,10 +89,16 @@ function writeFiles(dir, files) {
   return dir;
 }
 
-/** HTTP GET with a bounded time. Resolves {status, headers, body (Buffer)}. */
-export function httpGet(url, { timeout = 5000, headers = {} } = {}) {
+/**
+ * HTTP(S) GET with a bounded time. Resolves {status, headers, body (Buffer)}.
+ * https: `ca` (PEM) to trust; without it any certificate is taken (the
+ * server's own, made by --https).
+ */
+export function httpGet(url, { timeout = 5000, headers = {}, ca } = {}) {
   return new Promise((res, rej) => {
-    const req = request(url, { headers, timeout }, (r) => {
+    const get = url.startsWith('https:') ? httpsRequest : request;
+    const tls = url.startsWith('https:') ? (ca ? { ca } : { rejectUnauthorized: false }) : {};
+    const req = get(url, { headers, timeout, ...tls }, (r) => {
       const chunks = [];
       r.on('data', (c) => chunks.push(c));
       r.on('end', () => res({ status: r.statusCode, headers: r.headers, body: Buffer.concat(chunks) }));
@@ -129,9 +136,9 @@ export function runServerToExit(args, { timeout = 10000, env = {} } = {}) {
   });
 }
 
-async function healthy(port, timeout) {
+async function healthy(port, timeout, scheme = 'http') {
   try {
-    return (await httpGet(`http://127.0.0.1:${port}/healthz`, { timeout })).status === 200;
+    return (await httpGet(`${scheme}://127.0.0.1:${port}/healthz`, { timeout })).status === 200;
   } catch { return false; }
 }
 
@@ -185,14 +192,15 @@ export async function startServer(opts = {}) {
   const exitP = new Promise((res) => proc.on('close', (code, signal) => { exited = { code, signal }; res(exited); }));
 
   const deadline = Date.now() + (opts.startTimeout ?? 15000);
-  let port = 0, ok = false;
+  let port = 0, ok = false, scheme = 'http';
   while (Date.now() < deadline && !exited) {
     if (!port) {
       const m = LISTENING.exec(stderr) || BANNER.exec(stdout);
       if (!m) { await sleep(20); continue; }
-      port = Number(m[1]);
+      scheme = m[1];
+      port = Number(m[2]);
     }
-    if (await healthy(port, 1000)) { ok = true; break; }
+    if (await healthy(port, 1000, scheme)) { ok = true; break; }
     await sleep(50);
   }
   if (!ok) {
@@ -204,8 +212,10 @@ export async function startServer(opts = {}) {
   let stopped = false;
   return {
     port, args, proc, schemasDir, webDir,
-    url: `ws://127.0.0.1:${port}/`,
-    httpUrl: `http://127.0.0.1:${port}/`,
+    url: `${scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${port}/`,
+    httpUrl: `${scheme}://127.0.0.1:${port}/`,
+    /** "https" when the server serves TLS (--https, --tls-cert). */
+    scheme,
     stderr: () => stderr,
     stdout: () => stdout,
     /** null while running, else {code, signal}. */
