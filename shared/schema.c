@@ -39,8 +39,10 @@ static bool name_chars_ok(const char *s, size_t n)
 
 bool tt_name_ok(const tt_value *v)
 {
+	/* names are map keys in descriptions: "__proto__" is one a JavaScript
+	 * client cannot decode */
 	return v->type == TT_STR && v->len >= 1 && v->len <= TT_MAX_NAME &&
-	       name_chars_ok(v->v.s, v->len);
+	       name_chars_ok(v->v.s, v->len) && !tt_str_eq(v, "__proto__");
 }
 
 int tt_class_param_index(const tt_class *c, const char *s, size_t n)
@@ -72,13 +74,31 @@ static bool is_extra_key(const tt_param *p, const tt_value *k)
 	return tt_str_eq(k, "list") && p->type != TT_PT_ENUM;
 }
 
+static bool is_int(const tt_value *v)
+{
+	return v->type == TT_INT || v->type == TT_UINT;
+}
+
+/* An integer a double holds exactly, as a JavaScript number does. */
+static bool int_safe(const tt_value *v)
+{
+	return v->type == TT_INT ? v->v.i > -(1ll << 53) && v->v.i < (1ll << 53)
+				 : v->v.u < (1ull << 53);
+}
+
 static bool enum_match(const tt_value *a, const tt_value *b)
 {
 	double x, y;
-	/* numbers compare by value (JavaScript sends 1.0 as 1 and back), any
-	 * other pair needs the same type: "1" is not 1 */
+	/* two integers compare exactly: 2^53 + 1 is not 2^53, though they
+	 * are the same double (TT_UINT holds only what TT_INT cannot) */
+	if (is_int(a) && is_int(b))
+		return a->type == b->type && a->v.u == b->v.u;
+	/* numbers compare by value (JavaScript sends 1.0 as 1 and back), but
+	 * only where a double holds the integer (a JavaScript BigInt equals
+	 * no number); any other pair needs the same type: "1" is not 1 */
 	if (tt_as_double(a, &x) && tt_as_double(b, &y))
-		return x == y && !(a->type == TT_FLOAT && isnan(a->v.f));
+		return x == y && !(a->type == TT_FLOAT && isnan(a->v.f)) &&
+		       (!is_int(a) || int_safe(a)) && (!is_int(b) || int_safe(b));
 	return tt_value_equal(a, b);
 }
 
@@ -178,7 +198,7 @@ int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
 				       c->name, p->name, TT_ANY_MAX_DEPTH);
 		if (!tt_value_utf8_ok(in))
 			return tt_fail(err, TT_BAD_VALUE,
-				       "class \"%s\": invalid value for any param \"%s\": map keys must be strings, strings UTF-8",
+				       "class \"%s\": invalid value for any param \"%s\": map keys must be strings (not \"__proto__\"), strings UTF-8",
 				       c->name, p->name);
 		if (!tt_value_canon(in, TT_ANY_MAX_DEPTH + 1))
 			return tt_fail(err, TT_BAD_VALUE,
@@ -392,6 +412,9 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, bool strict
 	if (metas) {
 		if (tt_value_depth(metas) > TT_ANY_MAX_DEPTH)
 			return DFAIL("class \"%s\": param \"%s\": 'metas' is nested too deep", cn, pn);
+		if (!tt_value_utf8_ok(metas))
+			return DFAIL("class \"%s\": param \"%s\": 'metas' keys must be strings (not \"__proto__\"), strings UTF-8",
+				     cn, pn);
 		tt_value_copy(&c->arena, metas, &p->metas);
 	} else {
 		p->metas.type = TT_MAP;

@@ -224,11 +224,15 @@ bool tt_value_utf8_ok(const tt_value *v)
 	case TT_MAP:
 		/* map keys are strings (PROTOCOL.md §1): JavaScript decoders
 		 * refuse nil or boolean keys, and a map of other keys is not an
-		 * object */
-		for (uint32_t i = 0; i < v->len; i++)
-			if (v->v.pairs[i].key.type != TT_STR ||
-			    !tt_value_utf8_ok(&v->v.pairs[i].key) || !tt_value_utf8_ok(&v->v.pairs[i].val))
+		 * object; nor "__proto__", which @msgpack/msgpack refuses (it
+		 * would set the object's prototype): a JS client would drop
+		 * every frame carrying it */
+		for (uint32_t i = 0; i < v->len; i++) {
+			const tt_value *k = &v->v.pairs[i].key;
+			if (k->type != TT_STR || tt_str_eq(k, "__proto__") || !tt_value_utf8_ok(k) ||
+			    !tt_value_utf8_ok(&v->v.pairs[i].val))
 				return false;
+		}
 		return true;
 	default:
 		return true;

@@ -228,6 +228,9 @@ function anyProblem(v, depth = 0) {
   if (v === null || typeof v !== 'object' || ArrayBuffer.isView(v) || v instanceof ExtData || v instanceof Date) return null;
   if (depth >= ANY_MAX_DEPTH) return `nested deeper than ${ANY_MAX_DEPTH}`;
   const isArray = Array.isArray(v);
+  // an own "__proto__" key (JSON.parse makes one) would reach every other
+  // client as a map their decoder refuses: the server refuses it too
+  if (!isArray && Object.prototype.hasOwnProperty.call(v, '__proto__')) return 'a key "__proto__"';
   for (const k in v) {
     if (!isArray && !wellFormed(k)) return 'a key with a lone surrogate';
     const why = anyProblem(v[k], depth + 1);
