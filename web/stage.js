@@ -170,7 +170,12 @@ export function keepAwake({ notice: show = true } = {}) {
   const onVisible = () => {
     if (state.released || !doc || doc.visibilityState !== 'visible') return;
     if (state.sentinel && !state.sentinel.released) return;
-    request().catch(() => {});
+    request().then((s) => {
+      if (!s.ok) return;
+      // refused at first (the page was hidden, a battery saver...), granted now: say so
+      state.status = Promise.resolve(s);
+      doc.querySelector?.('.tutti-notice[data-reason="wakelock-refused"]')?.remove();
+    });
   };
   if (doc) doc.addEventListener('visibilitychange', onVisible);
   state.release = () => {

@@ -127,6 +127,19 @@ test('a secure page: the lock is granted, and taken again when the page comes ba
   assert.equal(docListeners.has('visibilitychange'), false);
 });
 
+test('refused at first, granted when the page comes back: keepAwake() then answers ok', async () => {
+  const docListeners = new Map();
+  const wl = fakeWakeLock({ refuse: 'the page is hidden' });
+  browser({ secure: true, wakeLock: wl, docListeners });
+  assert.equal((await keepAwake({ notice: false })).reason, 'refused');
+  delete wl.request; // a new stand-in that grants
+  Object.assign(wl, fakeWakeLock());
+  docListeners.get('visibilitychange')();
+  await new Promise((r) => setImmediate(r));
+  const s = await keepAwake();
+  assert.deepEqual([s.ok, s.reason], [true, null]);
+});
+
 test('iOS motion permission: granted, denied, and a probe that gets no reading', async () => {
   let answer = 'granted';
   const DME = function DeviceMotionEvent() {};
