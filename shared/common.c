@@ -35,6 +35,7 @@ const char *tt_code_name(int code)
 	case TT_ABORTED: return "ABORTED";
 	case TT_HOOK_FAILED: return "HOOK_FAILED";
 	case TT_INTERNAL: return "INTERNAL";
+	case TT_STORAGE: return "STORAGE";
 	default: return "UNKNOWN";
 	}
 }

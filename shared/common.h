@@ -39,7 +39,8 @@ typedef enum tt_code {
 	TT_UNAUTHORIZED = 43,
 	TT_ABORTED = 44,
 	TT_HOOK_FAILED = 45,
-	TT_INTERNAL = 60
+	TT_INTERNAL = 60,
+	TT_STORAGE = 61
 } tt_code;
 
 /* Name of a wire code ("BAD_VALUE"), "UNKNOWN" for anything else. */

@@ -21,10 +21,26 @@ static const char *const known_keys[] = {
 /* Largest maxBytes a class may declare. */
 #define MAX_BYTES_LIMIT (1u << 30)
 
+/* Names are shown in logs, pages and error messages: a NUL cuts them
+ * short in C, other control characters (C0, DEL, C1) rewrite a terminal or
+ * hide what a name really is. */
+static bool name_chars_ok(const char *s, size_t n)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			return false;
+		/* U+0080..U+009F, once tt_utf8_ok has vouched for the sequence */
+		if (p[i] == 0xc2 && i + 1 < n && p[i + 1] <= 0x9f)
+			return false;
+	}
+	return tt_utf8_ok(s, n);
+}
+
 bool tt_name_ok(const tt_value *v)
 {
 	return v->type == TT_STR && v->len >= 1 && v->len <= TT_MAX_NAME &&
-	       tt_utf8_ok(v->v.s, v->len);
+	       name_chars_ok(v->v.s, v->len);
 }
 
 int tt_class_param_index(const tt_class *c, const char *s, size_t n)
@@ -448,12 +464,16 @@ static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 	KV("acknowledge", tt_bool(p->acknowledge));
 	KV("local", tt_bool(p->local));
 	KV("metas", p->metas);
+	/* an unbounded end is an IEEE infinity, as soundworks has it (-Infinity,
+	 * +Infinity): range checks written for it keep working. msgpack carries
+	 * infinities; JSON cannot, so schema files spell them null, which parses
+	 * to the same class (a stored description re-expands the same way) */
 	if (p->type == TT_PT_INTEGER) {
-		KV("min", p->has_min ? tt_int(p->imin) : tt_nil());
-		KV("max", p->has_max ? tt_int(p->imax) : tt_nil());
+		KV("min", p->has_min ? tt_int(p->imin) : tt_float(-INFINITY));
+		KV("max", p->has_max ? tt_int(p->imax) : tt_float(INFINITY));
 	} else if (p->type == TT_PT_FLOAT) {
-		KV("min", p->has_min ? tt_float(p->fmin) : tt_nil());
-		KV("max", p->has_max ? tt_float(p->fmax) : tt_nil());
+		KV("min", tt_float(p->fmin));
+		KV("max", tt_float(p->fmax));
 	}
 	if (p->type == TT_PT_ENUM)
 		KV("list", p->list);
@@ -479,8 +499,9 @@ static int create(const char *name, size_t name_len, const tt_value *description
 	tt_buf_init(&c->desc, 0);
 	tt_buf_init(&c->canon, 0);
 
-	if (name_len < 1 || name_len > TT_MAX_NAME || !tt_utf8_ok(name, name_len)) {
-		rc = DFAIL("class name must be 1 to %d bytes of UTF-8", TT_MAX_NAME);
+	if (name_len < 1 || name_len > TT_MAX_NAME || !name_chars_ok(name, name_len)) {
+		rc = DFAIL("class name must be 1 to %d bytes of printable UTF-8 (no control characters)",
+			   TT_MAX_NAME);
 		goto fail;
 	}
 	if (description->type != TT_MAP) {
@@ -497,8 +518,8 @@ static int create(const char *name, size_t name_len, const tt_value *description
 	for (uint32_t i = 0; i < description->len; i++) {
 		const tt_pair *kv = &description->v.pairs[i];
 		if (!tt_name_ok(&kv->key)) {
-			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes of UTF-8",
-				   c->name, TT_MAX_NAME);
+			rc = DFAIL("class \"%s\": param names must be strings of 1 to %d bytes of "
+				   "printable UTF-8 (no control characters)", c->name, TT_MAX_NAME);
 			goto fail;
 		}
 		if (tt_class_param_index(c, kv->key.v.s, kv->key.len) >= 0) {

@@ -85,7 +85,8 @@ int tt_param_coerce(const tt_class *c, const tt_param *p, tt_value *in,
  * two edits away (a typo), else NULL: for did-you-mean messages. */
 const char *tt_nearest(const char *s, size_t n, const char *const *words, size_t n_words);
 
-/* Check a class or param name from the network: 1..TT_MAX_NAME bytes. */
+/* Check a class or param name from the network: 1..TT_MAX_NAME bytes of
+ * UTF-8 without control characters (NUL, C0, DEL, C1). */
 bool tt_name_ok(const tt_value *v);
 
 #endif

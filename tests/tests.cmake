@@ -14,9 +14,11 @@ if(NODE)
     ${CMAKE_SOURCE_DIR}/tests/integration/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/js/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/persistence/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/security/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/sync/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/parity/*.test.mjs
-    ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs)
+    ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs
+    ${CMAKE_SOURCE_DIR}/tests/security/*.test.mjs)
   foreach(t ${TT_NODE_TESTS})
     file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})
     string(REPLACE ".test.mjs" "" name ${rel})
@@ -24,7 +26,9 @@ if(NODE)
       WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
     set_tests_properties(${name} PROPERTIES TIMEOUT 300
       ENVIRONMENT "TUTTI_SERVER=$<TARGET_FILE:tutti-server>;TUTTI_ROOT=${CMAKE_SOURCE_DIR};TUTTI_BUILD=${CMAKE_BINARY_DIR}")
-    if(name MATCHES "^browser/")
+    # one Chromium at a time: the browser suite, and any other file that starts one
+    file(STRINGS ${t} starts_chromium LIMIT_COUNT 1 REGEX "from 'playwright-core'")
+    if(name MATCHES "^browser/" OR starts_chromium)
       set_tests_properties(${name} PROPERTIES RESOURCE_LOCK browser)
     endif()
   endforeach()

@@ -71,12 +71,13 @@ export function bindSlider(input, output, state, name, format) {
   const p = state.getDescription(name);
   const set = coalescer(state);
   let dragging = false;
+  // an unbounded end is ±Infinity: a slider needs finite ones
+  const min = Number.isFinite(p.min) ? p.min : 0, max = Number.isFinite(p.max) ? p.max : 1;
   const paint = (v) => {
-    const min = p.min ?? 0, max = p.max ?? 1;
     input.style.setProperty('--fill', `${((v - min) / (max - min)) * 100}%`);
     if (output) output.textContent = format ? format(v) : v;
   };
-  input.min = p.min ?? 0; input.max = p.max ?? 1; input.step = p.metas?.step ?? p.step ?? 'any';
+  input.min = min; input.max = max; input.step = p.metas?.step ?? p.step ?? 'any';
   input.value = state.get(name); paint(state.get(name));
   input.addEventListener('pointerdown', () => { dragging = true; });
   const up = () => { dragging = false; input.value = state.get(name); paint(state.get(name)); };

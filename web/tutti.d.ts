@@ -18,7 +18,7 @@ export declare const ErrorCode: Readonly<{
   UNKNOWN_STATE: 20; UNKNOWN_INSTANCE: 21; NOT_OWNER: 22; UNKNOWN_SCHEDULE: 23;
   UNKNOWN_PARAM: 30; BAD_VALUE: 31; NOT_NULLABLE: 32; REQUIRED: 33; LOCAL_PARAM: 34;
   FILTERED: 35; BAD_FILTER: 36;
-  LIMIT: 40; RATE_LIMIT: 41; FORBIDDEN: 42; UNAUTHORIZED: 43; ABORTED: 44; HOOK_FAILED: 45; INTERNAL: 60;
+  LIMIT: 40; RATE_LIMIT: 41; FORBIDDEN: 42; UNAUTHORIZED: 43; ABORTED: 44; HOOK_FAILED: 45; INTERNAL: 60; STORAGE: 61;
   DISCONNECTED: -1; TIMEOUT: -2; DETACHED: -3; CLOSED: -4;
 }>;
 
@@ -52,9 +52,11 @@ export interface ParamDescription {
   immediate?: boolean;
   acknowledge?: boolean;
   local?: boolean;
-  /** integer and float; null or ±Infinity: unbounded */
+  /** integer and float; unbounded: -Infinity / +Infinity (as given: also null or absent) */
   min?: number | null;
   max?: number | null;
+  /** in a state's description (getDescription): the value the state was created with */
+  initValue?: Value;
   /** enum only */
   list?: Value[];
   metas?: Record<string, Value>;
@@ -101,8 +103,12 @@ export interface ClientOptions {
   url?: string;
   /** a WebSocket class (Node: `import WebSocket from 'ws'`); defaults to globalThis.WebSocket */
   WebSocket?: any;
-  /** reconnect (and resume the session) when the connection drops; default true */
-  reconnect?: boolean;
+  /** reconnect (and resume the session) when the connection drops; default true.
+   * An object bounds it: { maxAttempts, backoffMin, backoffMax } */
+  reconnect?: boolean | { maxAttempts?: number; backoffMin?: number; backoffMax?: number };
+  /** connection attempts in a row after which the client gives up: status 'closed', event
+   * 'giveup', pending promises reject; default Infinity */
+  maxReconnectAttempts?: number;
   /** ms; first and longest reconnection delays (exponential backoff with jitter); 250 / 8000 */
   backoffMin?: number;
   backoffMax?: number;
@@ -149,6 +155,8 @@ export declare class Client {
   status: Status;
   /** session id (0 before the first welcome) */
   session: number;
+  /** soundworks' name: this client's node id (its session id), null before the first welcome */
+  readonly id: number | null;
   /** the session's resume token */
   token: string | null;
   /** the session's role (from the welcome), null before it */
@@ -170,7 +178,12 @@ export declare class Client {
 
   /** Connect and say HELLO; resolves with the welcome. */
   connect(): Promise<Welcome>;
-  /** Close for good: the session ends at once (the states it created are deleted); pending requests reject with CLOSED. */
+  /** soundworks' names: connect */
+  init(): Promise<void>;
+  start(): Promise<void>;
+  /** soundworks' name: close, resolved once the WebSocket closed (at most `timeout` ms) */
+  stop(options?: { timeout?: number }): Promise<void>;
+  /** Close for good: the session ends at once (the states it created are deleted); pending requests reject with CLOSED; no timer is left running. */
   close(): void;
   /** Drop the connection as a network failure would (the client reconnects and resumes). */
   dropConnection(): void;
@@ -195,6 +208,8 @@ export declare class Client {
   on(event: 'classchanged', cb: (info: { className: string; description: ClassDescription }) => void): Unsubscribe;
   /** A pending scheduled set was cancelled before it applied here. */
   on(event: 'cancelled', cb: (info: { stateId: number; schedId: number }) => void): Unsubscribe;
+  /** maxReconnectAttempts reached: the client closed. */
+  on(event: 'giveup', cb: (info: { attempts: number }) => void): Unsubscribe;
   on(event: string, cb: (...args: any[]) => void): Unsubscribe;
   once(event: string, cb: (...args: any[]) => void): Unsubscribe;
   off(event: string, cb: (...args: any[]) => void): void;
@@ -213,7 +228,23 @@ export interface ObserveOptions {
   /** skip states owned by this client */
   excludeLocal?: boolean;
   /** called for every state deleted afterwards */
-  onDelete?: (className: string, stateId: number, ownerSession: number) => unknown;
+  onDelete?: (className: string, stateId: number, nodeId: number) => unknown;
+}
+
+/** Last argument of hooks: which state (null at create) of which class. */
+export interface HookInfo {
+  className: string;
+  stateId: number | null;
+  kind: 'create' | 'update' | 'delete';
+}
+
+/** What a hook returns: nothing (go on unchanged), null (abort), or the values to go on with. */
+export type HookResult = Values | null | undefined | void;
+
+/** Unregisters a hook; `ready` settles when the server accepted it (rejects FORBIDDEN, UNKNOWN_CLASS...). */
+export interface HookHandle {
+  (): void;
+  ready: Promise<void>;
 }
 
 export declare class StateManager {
@@ -224,11 +255,19 @@ export declare class StateManager {
   create(className: string, initValues?: Values): Promise<SharedState>;
   attach(className: string, stateId?: number | null, filterOrOptions?: string[] | AttachOptions | null): Promise<SharedState>;
   attach(className: string, filterOrOptions: string[] | AttachOptions): Promise<SharedState>;
-  /** Resolves (after the callbacks for the existing states resolved) with unobserve(). */
-  observe(callback: (className: string, stateId: number, ownerSession: number) => unknown, options?: ObserveOptions): Promise<() => Promise<void>>;
-  observe(className: string | null, callback: (className: string, stateId: number, ownerSession: number) => unknown, options?: ObserveOptions): Promise<() => Promise<void>>;
+  /** Resolves (after the callbacks for the existing states resolved) with unobserve().
+   * nodeId: the creator's client id (its session), -1 for a state the server owns. */
+  observe(callback: (className: string, stateId: number, nodeId: number) => unknown, options?: ObserveOptions): Promise<() => Promise<void>>;
+  observe(className: string | null, callback: (className: string, stateId: number, nodeId: number) => unknown, options?: ObserveOptions): Promise<() => Promise<void>>;
   getCollection(className: string, filter?: string[] | null, options?: { excludeLocal?: boolean }): Promise<SharedStateCollection>;
   getCollection(className: string, options: { excludeLocal?: boolean }): Promise<SharedStateCollection>;
+  /** Hooks (PROTOCOL.md §8a; a role with the right: admin, or "hooks": true). A throw aborts with its message. */
+  registerCreateHook(className: string, fn: (initValues: Values, info: HookInfo) => HookResult | Promise<HookResult>): HookHandle;
+  registerUpdateHook(className: string, fn: (updates: Values, currentValues: Values, info: HookInfo) => HookResult | Promise<HookResult>): HookHandle;
+  /** Cannot prevent the delete; an explicit delete() waits for it. */
+  registerDeleteHook(className: string, fn: (finalValues: Values, info: HookInfo) => unknown): HookHandle;
+  /** Delete a class on the running server (admin): its states go, attached clients get onDetach. */
+  deleteClass(className: string): Promise<void>;
 }
 
 export declare class SharedState {
@@ -255,8 +294,12 @@ export declare class SharedState {
   getValuesUnsafe(): Values;
   getDescription(): ClassDescription;
   getDescription(name: string): ParamDescription;
+  /** The default values; a `required` param's is the value given at creation. */
   getDefaults(): Values;
-  /** Resolves with the applied changes (plus unchanged requested keys); rejects with a TuttiError. */
+  /** The values the state was created with (given to create(), else the defaults). */
+  getInitValues(): Values;
+  /** Resolves, after this instance's async listeners, with the applied changes (or, when nothing
+   * changed, the requested values) and the local / acknowledge:false keys; rejects with a TuttiError. */
   set(updates: Values): Promise<Values>;
   /** A scheduled set: takes effect at sync time `at` on every client (listeners fire then, source 'scheduled'); resolves once the server accepted it. */
   set(updates: Values, options: { at: number }): Promise<Values>;

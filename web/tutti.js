@@ -41,7 +41,7 @@ export const ErrorCode = Object.freeze({
   UNKNOWN_STATE: 20, UNKNOWN_INSTANCE: 21, NOT_OWNER: 22, UNKNOWN_SCHEDULE: 23,
   UNKNOWN_PARAM: 30, BAD_VALUE: 31, NOT_NULLABLE: 32, REQUIRED: 33, LOCAL_PARAM: 34,
   FILTERED: 35, BAD_FILTER: 36,
-  LIMIT: 40, RATE_LIMIT: 41, FORBIDDEN: 42, UNAUTHORIZED: 43, ABORTED: 44, HOOK_FAILED: 45, INTERNAL: 60,
+  LIMIT: 40, RATE_LIMIT: 41, FORBIDDEN: 42, UNAUTHORIZED: 43, ABORTED: 44, HOOK_FAILED: 45, INTERNAL: 60, STORAGE: 61,
   // client side only
   DISCONNECTED: -1, TIMEOUT: -2, DETACHED: -3, CLOSED: -4,
 });
@@ -162,8 +162,10 @@ export function expandParam(d) {
   if (p.required) p.default = null;
   if (p.default === undefined) p.default = null;
   if (p.type === 'integer' || p.type === 'float') {
-    if (p.min === undefined || p.min === -Infinity) p.min = null;
-    if (p.max === undefined || p.max === Infinity) p.max = null;
+    // unbounded ends are -Infinity / +Infinity, as in soundworks (JSON, and
+    // descriptions written for older servers, spell them null)
+    if (p.min === undefined || p.min === null) p.min = -Infinity;
+    if (p.max === undefined || p.max === null) p.max = Infinity;
   }
   return p;
 }
@@ -294,7 +296,9 @@ export function coerce(className, name, p, value) {
         if (v >= 2 ** 63 || v < -(2 ** 63)) v = BigInt(v); // exact: an integral double
         else if (v === 0) v = 0; // -0 is an int 0 to the server
       } else if (typeof v !== 'bigint') throw bad();
-      const hasMin = p.min !== null && p.min !== undefined, hasMax = p.max !== null && p.max !== undefined;
+      // bounded as the server parses it: -Infinity (or no min) and +Infinity (or no max) are no bound
+      const hasMin = p.min !== null && p.min !== undefined && p.min !== -Infinity;
+      const hasMax = p.max !== null && p.max !== undefined && p.max !== Infinity;
       if (typeof v === 'bigint') {
         // beyond int64 (a uint64, a huge float): clipped to the bound on its
         // side when there is one, as the server does, else refused
@@ -382,6 +386,9 @@ function reportError(err) {
 
 function now() { return performance.now() / 1000; }
 
+// soundworks' node id of a state's creator: -1 for the server
+function nodeId(ownerSession) { return ownerSession === 0 ? -1 : ownerSession; }
+
 // ---------------------------------------------------------------------------
 // Client
 
@@ -405,7 +412,11 @@ export class Client extends Emitter {
    * @param {object} [options]
    * @param {string} [options.url] ws:// URL; in a browser defaults to the page's host
    * @param {Function} [options.WebSocket] WebSocket implementation (Node: the `ws` package)
-   * @param {boolean} [options.reconnect=true] reconnect and resume when the connection drops
+   * @param {boolean|object} [options.reconnect=true] reconnect and resume when the connection
+   *   drops; or `{ maxAttempts, backoffMin, backoffMax }`
+   * @param {number} [options.maxReconnectAttempts=Infinity] connection attempts in a row after
+   *   which the client gives up and closes (status 'closed', event 'giveup'): a script whose
+   *   server went away for good can end
    * @param {number} [options.backoffMin=250] ms, first reconnection delay
    * @param {number} [options.backoffMax=8000] ms, longest reconnection delay
    * @param {number} [options.connectTimeout=10000] ms; connect() rejects (TIMEOUT) when no session
@@ -439,9 +450,19 @@ export class Client extends Emitter {
     this.WebSocket = options.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) throw new TypeError('tutti Client: no WebSocket implementation (pass options.WebSocket)');
     this.options = Object.assign({
-      reconnect: true, backoffMin: 250, backoffMax: 8000, connectTimeout: 10000, keepTrying: false,
+      reconnect: true, maxReconnectAttempts: Infinity, backoffMin: 250, backoffMax: 8000, connectTimeout: 10000, keepTrying: false,
       requestTimeout: 30000, pingInterval: 5000, heartbeatTimeout: 15000, validate: true,
     }, options);
+    if (isPlainObject(this.options.reconnect)) {
+      // reconnect: { maxAttempts, backoffMin, backoffMax }
+      const r = this.options.reconnect;
+      if (r.maxAttempts !== undefined) this.options.maxReconnectAttempts = r.maxAttempts;
+      if (r.backoffMin !== undefined) this.options.backoffMin = r.backoffMin;
+      if (r.backoffMax !== undefined) this.options.backoffMax = r.backoffMax;
+      this.options.reconnect = true;
+    }
+    const maxAttempts = this.options.maxReconnectAttempts;
+    if (!(maxAttempts >= 0)) throw new TypeError('tutti Client: maxReconnectAttempts must be a number >= 0 (Infinity: no bound)');
     /** @type {'idle'|'connecting'|'open'|'reconnecting'|'closed'} */
     this.status = 'idle';
     /** session id (0 until connected) */
@@ -501,6 +522,33 @@ export class Client extends Emitter {
     this.stats = { framesOut: 0, messagesOut: 0, requestsOut: 0, framesIn: 0, messagesIn: 0 };
   }
 
+  /**
+   * This client's node id, as soundworks names it (tutti's session id:
+   * the `ownerSession` of the states it creates); null before the first
+   * connection.
+   */
+  get id() { return this.session || null; }
+
+  /** soundworks' name: connect (the session is established when it resolves). */
+  async init() { await this.connect(); }
+
+  /** soundworks' name: connect; resolves once the session is established. */
+  async start() { await this.connect(); }
+
+  /**
+   * soundworks' name: close, and resolve once the WebSocket is closed (at
+   * most `timeout` ms). No timer of the client is left running after it.
+   */
+  async stop({ timeout = 2000 } = {}) {
+    const ws = this._ws;
+    this.close();
+    if (!ws || ws.readyState === 3) return;
+    await new Promise((resolve) => {
+      const t = setTimeout(resolve, timeout);
+      ws.onclose = () => { clearTimeout(t); resolve(); };
+    });
+  }
+
   /** Connect and say HELLO. Resolves with the welcome when the session is established. */
   connect() {
     if (this.status === 'open') return Promise.resolve(this.welcome);
@@ -523,9 +571,14 @@ export class Client extends Emitter {
   /**
    * Close for good (no reconnection): a goodbye, the server ends the session at once
    * (the states this client created are deleted, their other users get onDetach).
-   * Pending requests reject with CLOSED.
+   * Pending requests reject with CLOSED; no timer of the client is left running
+   * (scheduled sets not yet applied are dropped), so a Node process can end.
    */
   close() {
+    this._shutdown(new TuttiError(ErrorCode.CLOSED, 'client closed'));
+  }
+
+  _shutdown(err) {
     if (this.status === 'closed') return;
     this._closedByUser = true;
     clearTimeout(this._reconnectTimer);
@@ -544,8 +597,9 @@ export class Client extends Emitter {
       try { ws.close(1000, 'bye'); } catch { /* ignore */ }
     }
     this._rejectPending(new TuttiError(ErrorCode.CLOSED, 'client closed'));
-    for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(new TuttiError(ErrorCode.CLOSED, 'client closed')); }
+    for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(err); }
     this._connectWaiters = [];
+    this.stateManager._closed();
     this._setStatus('closed');
   }
 
@@ -702,6 +756,7 @@ export class Client extends Emitter {
       this.stateManager._sessionLost(oldSession);
     }
     this.emit('open', welcome);
+    this.stateManager._registerHooks();
     for (const w of this._connectWaiters) { clearTimeout(w.timer); w.resolve(welcome); }
     this._connectWaiters = [];
   }
@@ -719,18 +774,15 @@ export class Client extends Emitter {
     this._stopTimers();
     this._out = []; this._outBytes = 0;
     this._rejectPending(new TuttiError(ErrorCode.DISCONNECTED, `connection lost (${code}${reason ? ` ${reason}` : ''})`));
+    this.stateManager._connectionLost();
     this.emit('close', { code, reason });
     if (this._closedByUser) return;
     // refused (4003), or another connection resumed this session (4004):
     // coming back would be refused again, or take the session back and forth
     if (!this.options.reconnect || code === CloseCode.UNAUTHORIZED || code === CloseCode.TAKEN_OVER) {
-      if (!this._everOpened) {
-        // say why connect() failed (close() alone would say "client closed")
-        const err = new TuttiError(ErrorCode.DISCONNECTED, `could not connect to ${this.url} (${code}${reason ? ` ${reason}` : ''})`);
-        for (const w of this._connectWaiters) { clearTimeout(w.timer); w.reject(err); }
-        this._connectWaiters = [];
-      }
-      this.close();
+      // before any session, say why connect() failed (close() would say "client closed")
+      if (!this._everOpened) this._shutdown(new TuttiError(ErrorCode.DISCONNECTED, `could not connect to ${this.url} (${code}${reason ? ` ${reason}` : ''})`));
+      else this.close();
       return;
     }
     this._scheduleReconnect();
@@ -738,6 +790,13 @@ export class Client extends Emitter {
 
   _scheduleReconnect() {
     if (this._closedByUser) return;
+    if (this._attempt >= this.options.maxReconnectAttempts) {
+      // the server is gone for good, as far as this script is concerned
+      const n = this._attempt;
+      this._shutdown(new TuttiError(ErrorCode.DISCONNECTED, `could not connect to ${this.url} (${n} attempt${n === 1 ? '' : 's'}, maxReconnectAttempts)`));
+      this.emit('giveup', { attempts: n });
+      return;
+    }
     this._setStatus(this._everOpened ? 'reconnecting' : 'connecting');
     const { backoffMin, backoffMax } = this.options;
     const base = Math.min(backoffMax, backoffMin * 2 ** this._attempt);
@@ -926,6 +985,7 @@ export class Client extends Emitter {
       case MSG.DELETED: this.stateManager._onDeleted(m[1], m[2]); return;
       case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
       case MSG.PONG: this._onPong(m); return;
+      case MSG.HOOK_CALL: this.stateManager._onHookCall(m); return;
       default: return;
     }
   }
@@ -968,6 +1028,10 @@ export class StateManager {
     this._observers = new Set();
     /** server-side observations: key ('' for all, else class name) -> count */
     this._observed = new Map();
+    /** hooks this client registered (PROTOCOL.md §8a), in registration order */
+    this._hooks = new Set();
+    /** the server's hook id -> its entry, for this connection */
+    this._hookById = new Map();
   }
 
   /**
@@ -1027,9 +1091,11 @@ export class StateManager {
   /**
    * Observe the states of a class (or of every class):
    *   observe(callback), observe(className, callback), observe(className, callback, options)
-   * callback(className, stateId, ownerSession) runs for every existing state
-   * (the promise resolves after these calls resolved) and then for every new one.
-   * options: { excludeLocal: false, onDelete(className, stateId, ownerSession) }.
+   * callback(className, stateId, nodeId) runs for every existing state
+   * (the promise resolves after these calls resolved) and then for every new one;
+   * nodeId is the creator's client id (its session), -1 for a server-owned state,
+   * as in soundworks.
+   * options: { excludeLocal: false, onDelete(className, stateId, nodeId) }.
    * Resolves with an async `unobserve()` function.
    */
   async observe(...args) {
@@ -1054,7 +1120,7 @@ export class StateManager {
     const calls = [];
     for (const [cn, id, owner] of states) {
       if (!this._observerWants(observer, cn, owner)) continue;
-      try { calls.push(Promise.resolve(callback(cn, id, owner)).catch(reportError)); } catch (err) { reportError(err); }
+      try { calls.push(Promise.resolve(callback(cn, id, nodeId(owner))).catch(reportError)); } catch (err) { reportError(err); }
     }
     await Promise.all(calls);
     const unobserve = async () => {
@@ -1086,6 +1152,135 @@ export class StateManager {
     const coll = new SharedStateCollection(this, className, filter, options);
     await coll._init();
     return coll;
+  }
+
+  // -- server-side logic: hooks (PROTOCOL.md §8a) ------------------------------
+  // A hook runs in this client: the server sends each create, set or delete
+  // of the class (HOOK_CALL) and waits for the answer (within its
+  // --hook-timeout). Needs a role with the right (admin, or "hooks": true).
+
+  /**
+   * Run fn(initValues, info) before each state of the class is created.
+   * Its result, as in soundworks: undefined goes on unchanged, null aborts
+   * (create() rejects ABORTED), an object replaces the init values; a throw
+   * aborts with its message. May be async. Returns the function that
+   * unregisters it; its `.ready` promise settles when the server accepted
+   * (or refused) the hook.
+   */
+  registerCreateHook(className, fn) { return this._registerHook('create', 'registerCreateHook', className, fn); }
+
+  /**
+   * Run fn(updates, currentValues, info) before each set of a state of the
+   * class (scheduled sets when they are made). undefined: go on unchanged;
+   * null: abort (set() rejects ABORTED); an object: go on with it instead
+   * (keys changed, removed or added); a throw aborts with its message.
+   */
+  registerUpdateHook(className, fn) { return this._registerHook('update', 'registerUpdateHook', className, fn); }
+
+  /**
+   * Run fn(finalValues, info) when a state of the class is deleted. It
+   * cannot prevent it; an explicit delete() waits for it.
+   */
+  registerDeleteHook(className, fn) { return this._registerHook('delete', 'registerDeleteHook', className, fn); }
+
+  /**
+   * Delete a class on the running server (admin role): its states are
+   * deleted (attached clients get onDetach, owners onDelete), its hooks and
+   * observes go. A schema file that declares it brings it back at restart.
+   */
+  async deleteClass(className) {
+    if (typeof className !== 'string') throw new TypeError('className must be a string');
+    await this.client._request([MSG.DELETE_CLASS, 0, className]);
+  }
+
+  _registerHook(kind, op, className, fn) {
+    if (typeof className !== 'string') throw new TypeError(`Cannot execute '${op}' on StateManager: argument 1 must be a class name`);
+    if (typeof fn !== 'function') throw new TypeError(`Cannot execute '${op}' on StateManager: argument 2 must be a function`);
+    const entry = { kind, className, fn, id: null, active: true, settled: false };
+    entry.ready = new Promise((resolve, reject) => { entry.resolve = resolve; entry.reject = reject; });
+    entry.ready.catch(() => {}); // told on the console below; awaiting .ready still throws
+    this._hooks.add(entry);
+    if (this.client.status === 'open') this._sendHook(entry);
+    const unregister = () => {
+      if (!entry.active) return;
+      entry.active = false;
+      this._hooks.delete(entry);
+      if (entry.id === null) return;
+      this._hookById.delete(entry.id);
+      if (this.client.status === 'open') this.client._request([MSG.UNHOOK, 0, entry.id]).catch(() => { /* gone with the connection */ });
+    };
+    unregister.ready = entry.ready;
+    return unregister;
+  }
+
+  _sendHook(entry) {
+    this.client._request([MSG.HOOK, 0, entry.className, entry.kind], {
+      onResult: (r) => {
+        const id = r && r.hook;
+        if (!entry.active) {
+          if (this.client.status === 'open') this.client._request([MSG.UNHOOK, 0, id]).catch(() => {});
+        } else {
+          entry.id = id;
+          this._hookById.set(id, entry);
+        }
+        return id;
+      },
+    }).then(() => {
+      if (!entry.settled) { entry.settled = true; entry.resolve(); }
+    }, (err) => {
+      if (err.code < 0) return; // the connection went: registered again on the next
+      // refused (FORBIDDEN, UNKNOWN_CLASS): the hook will never run
+      entry.active = false;
+      this._hooks.delete(entry);
+      if (typeof console !== 'undefined') console.error(`[tutti] ${entry.kind} hook on class "${entry.className}" refused: ${err.message}`);
+      if (!entry.settled) { entry.settled = true; entry.reject(err); }
+    });
+  }
+
+  // A new connection (first, resumed or not): hooks belong to a connection
+  // on the server, so every one is registered on it.
+  _registerHooks() {
+    for (const entry of this._hooks) if (entry.active && entry.id === null) this._sendHook(entry);
+  }
+
+  _connectionLost() {
+    for (const entry of this._hooks) entry.id = null;
+    this._hookById.clear();
+  }
+
+  // closed for good: no timer left, no hook
+  _closed() {
+    for (const rec of this._records.values()) this._dropSchedules(rec);
+    for (const entry of this._hooks) if (!entry.settled) { entry.settled = true; entry.reject(new TuttiError(ErrorCode.CLOSED, 'client closed')); }
+    this._hooks.clear();
+    this._hookById.clear();
+  }
+
+  async _onHookCall([, callId, hookId, kind, className, stateId, values, current]) {
+    const entry = this._hookById.get(hookId);
+    const ws = this.client._ws;
+    let reply = true; // a hook unregistered meanwhile: go on unchanged
+    if (entry) {
+      const info = { className, stateId: stateId || null, kind };
+      try {
+        const r = await (kind === 'update' ? entry.fn(values || {}, current || {}, info) : entry.fn(values || {}, info));
+        if (r === undefined) reply = true;
+        else if (r === null) reply = null;
+        else if (isPlainObject(r)) reply = r;
+        else reply = `the ${kind} hook returned ${describeValue(r)} (it may return an object, null to abort, or nothing)`;
+      } catch (err) {
+        reply = (err && err.message) || String(err) || `the ${kind} hook threw`;
+      }
+    }
+    if (!callId || ws !== this.client._ws || !ws) return; // a delete told (no answer waited for), or the connection went
+    let bytes;
+    try { bytes = encode([MSG.HOOK_REPLY, callId, reply]); } catch (err) {
+      bytes = encode([MSG.HOOK_REPLY, callId, `the ${kind} hook's result cannot be sent: ${err.message}`]);
+    }
+    if (bytes.byteLength > this.client.maxMessage) {
+      bytes = encode([MSG.HOOK_REPLY, callId, `the ${kind} hook's result is larger than the server's message limit`]);
+    }
+    this.client._enqueueBytes(bytes);
   }
 
   // -- internals ---------------------------------------------------------------
@@ -1136,11 +1331,27 @@ export class StateManager {
       return;
     }
     const ctx = { seq: rec.seq, time: entry.at, source: 'scheduled', schedId: entry.schedId };
+    ctx.seq = this._scheduledSeq(rec, entry.changes); // the seq it gets, not the last one
     for (const inst of [...rec.instances]) inst._applyRemote(entry.changes, ctx, null, true);
     // if nothing changed at `at` the server sends no UPDATE: forget the entry after a while
     const forget = setTimeout(() => rec.pending.delete(entry.schedId), 60000);
     if (typeof forget === 'object' && forget.unref) forget.unref(); // Node: bookkeeping keeps no process alive
     entry.cancel = () => clearTimeout(forget);
+  }
+
+  // The seq a schedule applied here at `at` gets from the server, which
+  // sends it only after `at`: one more than the last seq known here,
+  // counting the schedules applied here whose UPDATE is still on its way
+  // (an update that reached the server just before `at` and us not yet
+  // would make it one more: the UPDATE then corrects state.seq).
+  _scheduledSeq(rec, changes) {
+    const seq = Math.max(rec.seq, rec.scheduledSeq || 0) + 1;
+    const changesSomething = [...rec.instances].some((inst) => Object.keys(changes).some((k) => {
+      const p = inst._description[k];
+      return p && (!inst.filter || inst.filter.includes(k)) && (p.event || p.filterChange === false || !deepEqual(inst._values[k], changes[k]));
+    }));
+    if (changesSomething) rec.scheduledSeq = seq; // the server does not count a schedule that changes nothing
+    return seq;
   }
 
   _onScheduledUpdate(stateId, seq, time, changes, schedId) {
@@ -1230,11 +1441,11 @@ export class StateManager {
         if (o.seen.has(stateId)) continue;
         o.seen.add(stateId);
         // run the callbacks of one observer one after the other
-        o.queue = o.queue.then(() => o.active && o.callback(className, stateId, owner)).catch(reportError);
+        o.queue = o.queue.then(() => o.active && o.callback(className, stateId, nodeId(owner))).catch(reportError);
       } else if (kind === 'delete') {
         o.seen.delete(stateId);
         if (o.options.onDelete) {
-          o.queue = o.queue.then(() => o.active && o.options.onDelete(className, stateId, owner)).catch(reportError);
+          o.queue = o.queue.then(() => o.active && o.options.onDelete(className, stateId, nodeId(owner))).catch(reportError);
         }
       }
     }
@@ -1300,6 +1511,17 @@ export class SharedState {
     this._description = expandDescription(r.description || {});
     this._values = Object.assign({}, r.values || {});
     for (const name of this._visibleParams()) if (!(name in this._values)) this._values[name] = this._description[name].default ?? null;
+    // the values the state was created with (the server keeps them); as in
+    // soundworks, a `required` param's default is its init value, and each
+    // param's description carries its `initValue`
+    this._initValues = {};
+    for (const name of this._visibleParams()) {
+      const p = this._description[name];
+      const v = r.initValues && name in r.initValues ? r.initValues[name] : (p.default ?? null);
+      this._initValues[name] = v;
+      if (p.required) p.default = v;
+      p.initValue = v;
+    }
     this._updateListeners = new Set();
     this._detachListeners = new Set();
     this._deleteListeners = new Set();
@@ -1359,10 +1581,17 @@ export class SharedState {
     return clone(this._description[name]);
   }
 
-  /** The default value of every param. */
+  /** The default value of every param (a `required` param's: the value given at creation). */
   getDefaults() {
     const out = {};
     for (const [k, p] of Object.entries(this._description)) out[k] = clone(p.default ?? null);
+    return out;
+  }
+
+  /** The values the state was created with: those given to create(), the defaults for the rest. */
+  getInitValues() {
+    const out = {};
+    for (const k of this._visibleParams()) out[k] = clone(this._initValues[k]);
     return out;
   }
 
@@ -1437,26 +1666,49 @@ export class SharedState {
     if (Object.keys(localNew).length > 0) {
       this._fire(localNew, localOld, { seq: this.seq, time: this.time, source: hasLocal && immediateKeys.size === 0 ? 'local' : 'immediate' });
     }
-    const result = Object.assign({}, localNew);
+    // as in soundworks, local and acknowledge:false keys are in the result
+    // with their value now, changed or not (the server never echoes them)
+    const result = {};
+    for (const name of Object.keys(coerced)) {
+      const p = this._description[name] || {};
+      if (p.local || (at === null && p.acknowledge === false)) result[name] = this._values[name];
+    }
     if (Object.keys(wire).length === 0) return result; // local keys only
 
     const msg = at === null ? [MSG.SET, 0, this.instanceId, wire] : [MSG.SET, 0, this.instanceId, wire, { at }];
     const sent = this._client._request(msg, {
       onResult: (r) => {
         if (r && r.scheduled !== undefined && r.scheduled !== null) {
-          // accepted for later: applied here at `at`, like on every other client
-          this._manager._schedule(this.id, r.scheduled, r.at ?? at, wire);
+          // accepted for later: applied here at `at`, like on every other
+          // client, with the changes as the server validated them (coerced,
+          // and as its hooks made them)
+          const changes = isPlainObject(r.changes) ? r.changes : wire;
+          this._manager._schedule(this.id, r.scheduled, r.at ?? at, changes);
           // the id to cancel it with, out of the way of the values
-          return Object.defineProperty(Object.assign(result, wire), 'schedId', { value: r.scheduled, enumerable: false });
+          return Object.defineProperty(Object.assign(result, changes), 'schedId', { value: r.scheduled, enumerable: false });
         }
         const changes = (r && r.changes) || {};
-        this._manager._applySetResult(this, r.seq, r.time, changes, immediateKeys, unackKeys);
-        for (const k of Object.keys(wire)) {
-          if (unackKeys.has(k)) continue;
-          if (k in changes) result[k] = changes[k];
-          else if (!(k in result)) result[k] = this._description[k] && this._description[k].event ? wire[k] : this._values[k];
+        const before = {};
+        for (const k of immediateKeys) before[k] = this._values[k];
+        const waits = this._manager._applySetResult(this, r.seq, r.time, changes, immediateKeys, unackKeys);
+        // soundworks' result: the changes the server applied (hooks' added
+        // keys included; an immediate key only where the server's value
+        // differs from the one applied here), or, when nothing changed, the
+        // requested values as coerced; then the local keys
+        const out = {};
+        const applied = Object.keys(changes).filter((k) => !unackKeys.has(k));
+        if (applied.length > 0) {
+          for (const k of applied) {
+            const p = this._description[k] || {};
+            if (immediateKeys.has(k) && (p.event || deepEqual(before[k], changes[k]))) continue;
+            out[k] = changes[k];
+          }
+        } else {
+          for (const k of Object.keys(wire)) if (!immediateKeys.has(k)) out[k] = wire[k];
         }
-        return result;
+        Object.assign(out, result);
+        // and after the requester's own listeners resolved, async ones too
+        return waits.length ? Promise.all(waits).then(() => out) : out;
       },
     });
     if (!hasAcked) {
@@ -1562,18 +1814,22 @@ export class SharedState {
 
   // -- internals ----------------------------------------------------------
 
+  // Call the update listeners; returns the promises of the async ones
+  // (settled: a listener's error is reported, not thrown).
   _fire(newValues, oldValues, ctx) {
+    const waits = [];
     for (const cb of [...this._updateListeners]) {
       try {
         const r = cb(newValues, oldValues, ctx);
-        if (r && typeof r.catch === 'function') r.catch(reportError);
+        if (r && typeof r.then === 'function') waits.push(Promise.resolve(r).catch(reportError));
       } catch (err) { reportError(err); }
     }
+    return waits;
   }
 
-  // apply changes from the server; returns nothing
+  // apply changes from the server; returns the promises of async listeners
   _applyRemote(changes, ctx, skip, diff = false) {
-    if (this._detached) return;
+    if (this._detached) return [];
     this.seq = ctx.seq; this.time = ctx.time;
     const newV = {}, oldV = {};
     const events = [];
@@ -1587,9 +1843,10 @@ export class SharedState {
       this._values[k] = changes[k];
       if (p.event) events.push(k);
     }
-    if (Object.keys(newV).length === 0) return;
-    this._fire(newV, oldV, ctx);
+    if (Object.keys(newV).length === 0) return [];
+    const waits = this._fire(newV, oldV, ctx);
     for (const k of events) this._values[k] = null; // events are volatile
+    return waits;
   }
 
   _takeSilently(changes, seq, time) {
@@ -1628,14 +1885,16 @@ export class SharedState {
   }
 }
 
+// Returns the promises of the requester's async listeners (set() waits for them).
 StateManager.prototype._applySetResult = function (requester, seq, time, changes, immediateKeys, unackKeys) {
   const rec = this._records.get(requester.id);
-  if (!rec) return;
+  if (!rec) return [];
+  let waits = [];
   if (seq > rec.seq) { rec.seq = seq; rec.time = time; }
   const ctx = { seq, time, source: 'set' };
   for (const inst of [...rec.instances]) {
     if (inst === requester) {
-      inst._applyRemote(changes, ctx, (k, p, v) => {
+      waits = inst._applyRemote(changes, ctx, (k, p, v) => {
         if (unackKeys.has(k)) return true;
         if (immediateKeys.has(k)) {
           // immediate: fire again only if the server's value differs
@@ -1649,6 +1908,7 @@ StateManager.prototype._applySetResult = function (requester, seq, time, changes
       inst._applyRemote(changes, ctx);
     }
   }
+  return waits;
 };
 
 // ---------------------------------------------------------------------------
@@ -1670,6 +1930,17 @@ export class SharedStateCollection {
 
   async _init() {
     this._description = await this._manager.getClassDescription(this.className);
+    // a filter naming an unknown param fails here, as in soundworks, even
+    // when the class has no state yet (the server would say so per attach)
+    if (this._filter !== null && this._filter !== undefined) {
+      if (!Array.isArray(this._filter) || this._filter.some((k) => typeof k !== 'string')) {
+        throw new TypeError(`Cannot execute 'getCollection' on StateManager: filter must be an array of param names or null`);
+      }
+      const unknown = this._filter.filter((k) => !Object.prototype.hasOwnProperty.call(this._description, k));
+      if (unknown.length) {
+        throw new TuttiError(ErrorCode.BAD_FILTER, `class "${this.className}": filter names unknown param${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `"${k}"`).join(', ')}`);
+      }
+    }
     this._unobserve = await this._manager.observe(this.className, async (className, stateId) => {
       if (this._detached) return;
       let state;

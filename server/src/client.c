@@ -9,7 +9,16 @@
 
 static uint64_t g_batch = 1;      /* the batch being produced */
 static uint64_t g_released = 0;   /* every batch <= this may be written */
+/* A failed commit holds its batch (g_held, 0: none); the batches that end
+ * while the storage fails acknowledge nothing durable and pass, up to
+ * g_passed, but only behind the held one: a client's queue is FIFO, so one
+ * with a held message waits, and the others receive. */
+static uint64_t g_held, g_passed;
+static bool g_frozen; /* a second batch held: nothing passes any more */
 static size_t g_max_queue = 4 << 20;
+static tt_client *g_clients;
+
+static void mark_pending(tt_client *c, bool urgent);
 
 void tt_client_init(size_t max_queue)
 {
@@ -19,9 +28,35 @@ void tt_client_init(size_t max_queue)
 void tt_client_release_batch(void)
 {
 	g_released = g_batch++;
+	if (g_held) {
+		/* their writers found the held message and stopped: wake them */
+		g_held = g_passed = 0;
+		g_frozen = false;
+		for (tt_client *c = g_clients; c; c = c->next)
+			if (c->q_len && !c->closing)
+				mark_pending(c, false);
+	}
 }
 
-static tt_client *g_clients;
+void tt_client_hold_batch(void)
+{
+	/* one held range is all the gate keeps: after a second one, batches
+	 * wait for the release like the held ones */
+	if (g_held)
+		g_frozen = true;
+	else
+		g_held = g_passed = g_batch;
+	g_batch++;
+}
+
+void tt_client_pass_batch(void)
+{
+	if (!g_held)
+		g_released = g_batch;
+	else if (!g_frozen)
+		g_passed = g_batch;
+	g_batch++;
+}
 
 /* What a queued message counts against --max-queue: its payload plus the
  * bookkeeping of one queue entry. The buffer behind it is shared by every
@@ -29,9 +64,14 @@ static tt_client *g_clients;
  * memory stays within about twice the cap even when only this client still
  * holds the message. Counting whole buffers instead cut most subscribers
  * of a 40k sets/s stream on a half-second stall (tests/bench/RESULTS.md). */
+/* What a queued message holds in memory, not just its payload: a queue of
+ * 40-byte ERRORs is mostly headers, pool rounding and malloc's own words,
+ * and a bound on payload alone let one client hold several times
+ * --max-queue. */
 static size_t msg_cost(const tt_msg *m)
 {
-	return m->len + 2 * sizeof(void *);
+	return sizeof(tt_msg) + TT_WS_PRE + m->cap + 2 * sizeof(void *) /* malloc */ +
+	       sizeof(uintptr_t) /* its word in the ring */;
 }
 
 static tt_client *g_urgent;    /* list through urgent_next */
@@ -101,6 +141,7 @@ tt_client *tt_client_new(void *wsi)
 	c->wsi = wsi;
 	c->last_rx = tt_clock_mono();
 	tt_buf_init(&c->rx, 0);
+	tt_buf_init(&c->held, 0);
 	tt_buf_init(&c->frame, TT_WS_PRE);
 	c->next = g_clients;
 	if (g_clients)
@@ -136,6 +177,7 @@ void tt_client_free(tt_client *c)
 	drop_queue(c);
 	free(c->q);
 	tt_buf_free(&c->rx);
+	tt_buf_free(&c->held);
 	tt_buf_free(&c->frame);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -272,7 +314,7 @@ tt_msg *tt_client_ready(const tt_client *c, uint32_t i)
 	if (i >= c->q_len)
 		return NULL;
 	tt_msg *m = ent_msg(c->q[(c->q_head + i) & (c->q_cap - 1)]);
-	return m->batch <= g_released ? m : NULL;
+	return m->batch <= g_released || (m->batch > g_held && m->batch <= g_passed) ? m : NULL;
 }
 
 void tt_client_consume(tt_client *c, uint32_t n)

@@ -54,6 +54,9 @@ struct tt_client {
 	size_t q_bytes;      /* payload queued + per-entry overhead (msg_cost) */
 	size_t q_push_bytes; /* the part of q_bytes that is pushes */
 	tt_buf rx;           /* reassembly of a fragmented message */
+	tt_buf held;         /* the rest of a message not handled yet: its replies
+			      * waited unread (handler.c); its socket is not read
+			      * until they drain */
 	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
 	int close_code;
@@ -74,10 +77,16 @@ struct tt_client {
 
 /* Bound every client's queue to max_queue bytes (--max-queue). */
 void tt_client_init(size_t max_queue);
-/* The batch being produced is durable: release its messages to the
- * writers, and start the next batch. Only the end of a turn calls this
- * (turn.c). */
+/* The batch being produced is durable, and every batch before it: release
+ * their messages to the writers, and start the next batch. Only the end of
+ * a turn calls these three (turn.c). */
 void tt_client_release_batch(void);
+/* The commit of the batch being produced failed: its messages wait for a
+ * release. */
+void tt_client_hold_batch(void);
+/* The batch being produced acknowledges nothing that waits for the disk:
+ * its messages may go at once, but behind a held batch's in each queue. */
+void tt_client_pass_batch(void);
 
 tt_client *tt_client_new(void *wsi);
 /* Free the client and drop its queue. Does not touch its session. */
@@ -104,7 +113,7 @@ void tt_client_finish(tt_client *c, int code);
 
 /* The i-th queued message, released or not (tests), or NULL. */
 tt_msg *tt_client_at(const tt_client *c, uint32_t i);
-/* The i-th queued message if its batch is committed, else NULL. */
+/* The i-th queued message if its batch is released or passed, else NULL. */
 tt_msg *tt_client_ready(const tt_client *c, uint32_t i);
 /* Drop the first n queued messages (after they were written). */
 void tt_client_consume(tt_client *c, uint32_t n);

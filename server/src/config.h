@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct tt_value;
+
 #define TT_MAX_ORIGINS 16
 
 typedef struct tt_config {
@@ -44,11 +46,25 @@ typedef struct tt_config {
 	double hook_timeout;        /* --hook-timeout seconds, default 2 */
 	uint64_t max_memory;        /* --max-memory: values, histories, schedules, default 1 GiB */
 	const char *delete_class;/* --delete-class NAME: operator deletes a class */
+	const char *config;      /* --config FILE (or a piece folder's tutti.json); NULL: none */
+	const struct tt_value *roles; /* the config file's "roles" (roles.json's shape); NULL: none */
+	const char *init;        /* --init DIR: make a piece folder there, then exit */
+	bool https;              /* --https: a local authority's certificate (cert.c) */
+	const char *tls_cert;    /* --tls-cert PEM, with --tls-key: HTTPS with your own */
+	const char *tls_key;
+	const char *tls_dir;     /* --tls-dir: where --https keeps its files (default ./tls) */
+	int qr;                  /* the QR code in the banner: 1 (--qr), -1 (--no-qr), 0: on a terminal */
 	int verbose;             /* 1 (-v): debug lines; -1 (-q): warnings and errors only */
 } tt_config;
 
-/* Fill cfg from argv. Returns 0 to run, 1 when --help was printed (exit 0),
- * -1 on a usage error (message printed; exit 2). */
+/* Fill cfg from argv: the defaults, then a piece folder's (the one operand:
+ * its schemas/, web/, tutti.db, tls/ and tutti.json), then the config file
+ * (--config, or the piece's tutti.json: keys are the long option names,
+ * paths relative to the file), then the command line, which wins. Returns 0
+ * to run, 1 when --help was printed (exit 0), -1 on a usage error (message
+ * printed; exit 2). The strings live until tt_config_free or the next
+ * parse. */
 int tt_config_parse(tt_config *cfg, int argc, char **argv);
+void tt_config_free(void);
 
 #endif

@@ -1,18 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /* db.c: SQLite, the store of record. All SQL of tutti is in this file, and
  * it knows no model type: rows in (an op log of the turn, written by one
- * transaction at commit), rows out (a loader at start). */
+ * transaction at commit, kept and retried when the write fails), rows out
+ * (a loader at start, after an integrity check). */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 
-#define SCHEMA_VERSION 2
+/* Rows kept while the storage fails, past which requests that would add
+ * more are refused too (tt_db_backlog_full): the op log is memory. */
+#define BACKLOG_MAX (16u << 20)
+
+#define SCHEMA_VERSION 4
 
 enum op_kind {
 	OP_META = 1, OP_CLASS_PUT, OP_CLASS_DEL, OP_STATE_PUT, OP_STATE_DEL, OP_EVENT,
@@ -35,15 +45,15 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_CLASS_PUT] = "INSERT OR REPLACE INTO classes(name, description) VALUES (?1, ?2)",
 	[ST_CLASS_DEL] = "DELETE FROM classes WHERE name = ?1",
-	[ST_STATE_PUT] = "INSERT OR REPLACE INTO states(id, class, owner, seq, time, vals) "
-			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_STATE_PUT] = "INSERT OR REPLACE INTO states(id, class, owner, seq, time, vals, init) "
+			 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_STATE_DEL] = "DELETE FROM states WHERE id = ?1",
 	[ST_STATE_EVENTS_DEL] = "DELETE FROM events WHERE state = ?1",
 	[ST_STATE_INSTANCES_DEL] = "DELETE FROM instances WHERE state = ?1",
 	[ST_EVENT_PUT] = "INSERT OR REPLACE INTO events(state, seq, time, origin, changes) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_EVENT_TRIM] = "DELETE FROM events WHERE state = ?1 AND seq <= ?2",
-	[ST_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(id, token, gone_at) VALUES (?1, ?2, NULL)",
+	[ST_SESSION_PUT] = "INSERT OR REPLACE INTO sessions(id, token, gone_at, role) VALUES (?1, ?2, NULL, ?3)",
 	[ST_SESSION_GONE] = "UPDATE sessions SET gone_at = ?2 WHERE id = ?1",
 	[ST_SESSION_DEL] = "DELETE FROM sessions WHERE id = ?1",
 	[ST_SESSION_INSTANCES_DEL] = "DELETE FROM instances WHERE session = ?1",
@@ -83,8 +93,14 @@ static const char *const MIGRATIONS[SCHEMA_VERSION] = {
 	"CREATE TABLE scheduled (id INTEGER PRIMARY KEY, state INTEGER NOT NULL, at REAL NOT NULL,"
 	"  origin INTEGER NOT NULL, changes BLOB NOT NULL);"
 	"ALTER TABLE sessions ADD COLUMN gone_at REAL;",
+	/* 3: each state's values given at creation (getInitValues, and the
+	 * default a `required` param reports); NULL in rows from before */
+	"ALTER TABLE states ADD COLUMN init BLOB;",
+	/* 4: the role a session was made in: it resumes in that role only,
+	 * also after a restart; NULL in rows from before (the default role) */
+	"ALTER TABLE sessions ADD COLUMN role TEXT;",
 };
-static const int N_TABLES[SCHEMA_VERSION] = {7, 9};
+static const int N_TABLES[SCHEMA_VERSION] = {7, 9, 9, 9};
 static const char *const TABLES =
 	"'meta','classes','states','events','sessions','instances','observes',"
 	"'tombstones','scheduled'";
@@ -92,8 +108,16 @@ static const char *const TABLES =
 static struct {
 	sqlite3 *db;              /* NULL: persistence off (--db :memory: is still SQLite) */
 	sqlite3_stmt *st[ST_COUNT];
-	tt_buf ops;               /* op log of the current turn */
+	tt_buf ops;               /* op log: rows not committed yet */
 	bool opened;              /* fully open and restored: rows are kept */
+	bool mem;                 /* ":memory:": no file to watch */
+	bool sync_full;
+	char *path;               /* owned: the file, for messages and writing it back */
+	mode_t mode;              /* the file's permissions, for a copy written back */
+	bool moved;               /* the file was deleted or replaced while open */
+	char failing[160];        /* why writes fail, said to clients; "" when they work */
+	char said[512];           /* the last failure logged, so that it is said once */
+	double fail_since;        /* tt_clock_mono() when writes started failing */
 } D;
 
 /* ---- op log: rows of the turn ------------------------------------------ */
@@ -113,7 +137,7 @@ static void put_bytes(const void *p, size_t n)
  * what was just read. */
 static bool logging(void)
 {
-	return D.db && D.opened;
+	return D.opened;
 }
 
 typedef struct reader {
@@ -193,6 +217,7 @@ void tt_db_put_state(const tt_db_state_row *r)
 	put_u64(r->seq);
 	put_f64(r->time);
 	put_bytes(r->vals, r->vals_len);
+	put_bytes(r->init, r->init_len);
 }
 
 void tt_db_del_state(uint64_t id, const char *reason)
@@ -225,13 +250,14 @@ void tt_db_trim_events(uint64_t state, uint64_t upto)
 	put_u64(upto);
 }
 
-void tt_db_put_session(uint64_t id, const char *token, size_t len)
+void tt_db_put_session(uint64_t id, const char *token, size_t len, const char *role)
 {
 	if (!logging())
 		return;
 	put_u8(OP_SESSION_PUT);
 	put_u64(id);
 	put_bytes(token, len);
+	put_bytes(role, strlen(role));
 }
 
 void tt_db_session_gone(uint64_t id, double gone_at)
@@ -304,17 +330,15 @@ void tt_db_del_schedule(uint64_t id)
 
 /* ---- commit ----------------------------------------------------------- */
 
+/* SQLITE_OK, or the statement's error code (its message stays readable in
+ * sqlite3_errmsg until the next call on the connection). */
 static int step(enum stmt_id id)
 {
 	sqlite3_stmt *s = D.st[id];
 	int rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		tt_log_error("database: %s: %s", stmt_sql[id], sqlite3_errmsg(D.db));
-		return -1;
-	}
-	return 0;
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
 static void bind_text(enum stmt_id id, int col, reader *r)
@@ -370,6 +394,7 @@ static int exec_op(reader *r)
 		bind_u64(ST_STATE_PUT, 4, r);
 		bind_f64(ST_STATE_PUT, 5, r);
 		bind_blob(ST_STATE_PUT, 6, r);
+		bind_blob(ST_STATE_PUT, 7, r);
 		return step(ST_STATE_PUT);
 	case OP_STATE_DEL: {
 		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
@@ -378,10 +403,10 @@ static int exec_op(reader *r)
 		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state); i++)
 			sqlite3_bind_int64(D.st[by_state[i]], 1, id);
 		bind_text(ST_TOMBSTONE_PUT, 2, r);
-		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state); i++)
-			if (step(by_state[i]))
-				return -1;
-		return 0;
+		int rc = SQLITE_OK;
+		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state) && !rc; i++)
+			rc = step(by_state[i]);
+		return rc;
 	}
 	case OP_EVENT:
 		bind_u64(ST_EVENT_PUT, 1, r);
@@ -397,6 +422,7 @@ static int exec_op(reader *r)
 	case OP_SESSION_PUT:
 		bind_u64(ST_SESSION_PUT, 1, r);
 		bind_text(ST_SESSION_PUT, 2, r);
+		bind_text(ST_SESSION_PUT, 3, r);
 		return step(ST_SESSION_PUT);
 	case OP_SESSION_GONE:
 		bind_u64(ST_SESSION_GONE, 1, r);
@@ -406,12 +432,12 @@ static int exec_op(reader *r)
 		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
 		static const enum stmt_id by_session[] = {ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL,
 			ST_SESSION_OBSERVES_DEL};
-		for (size_t i = 0; i < sizeof(by_session) / sizeof(*by_session); i++) {
+		int rc = SQLITE_OK;
+		for (size_t i = 0; i < sizeof(by_session) / sizeof(*by_session) && !rc; i++) {
 			sqlite3_bind_int64(D.st[by_session[i]], 1, id);
-			if (step(by_session[i]))
-				return -1;
+			rc = step(by_session[i]);
 		}
-		return 0;
+		return rc;
 	}
 	case OP_INSTANCE_PUT:
 		bind_u64(ST_INSTANCE_PUT, 1, r);
@@ -447,25 +473,84 @@ static int exec_op(reader *r)
 	}
 }
 
+/* ---- storage failures --------------------------------------------------- */
+
+/* Writes fail: `reason` is kept for clients and /healthz (no path there);
+ * the log says `what` with the path, once per distinct failure rather than
+ * once per retry. */
+static void set_failing(const char *reason, const char *what)
+{
+	if (!D.failing[0])
+		D.fail_since = tt_clock_mono();
+	snprintf(D.failing, sizeof(D.failing), "%s", reason);
+	if (strcmp(what, D.said) == 0)
+		return;
+	snprintf(D.said, sizeof(D.said), "%s", what);
+	tt_log_error("database %s: %s; changes are refused (STORAGE errors) and retried every "
+		     "second, while reads, attaches and clock sync go on", D.path, what);
+}
+
+static void set_recovered(void)
+{
+	if (!D.failing[0])
+		return;
+	tt_log_warn("database %s: writing works again after %.0f s; every change held back is "
+		    "committed", D.path, tt_clock_mono() - D.fail_since);
+	D.failing[0] = D.said[0] = '\0';
+}
+
+const char *tt_db_failing(void)
+{
+	return D.failing[0] ? D.failing : NULL;
+}
+
+bool tt_db_backlog_full(void)
+{
+	return D.failing[0] && D.ops.len > BACKLOG_MAX;
+}
+
+/* ---- commit ----------------------------------------------------------- */
+
+/* The op log in one transaction: SQLITE_OK, or the error with the
+ * transaction rolled back and the log left as it was, to be written again. */
+static int write_log(char *why, size_t why_len)
+{
+	int rc = step(ST_BEGIN);
+	reader r = {tt_buf_data(&D.ops), tt_buf_data(&D.ops) + D.ops.len};
+	while (rc == SQLITE_OK && r.p < r.end)
+		rc = exec_op(&r);
+	if (rc == SQLITE_OK)
+		rc = step(ST_COMMIT);
+	if (rc == SQLITE_OK)
+		return rc;
+	snprintf(why, why_len, "%s", sqlite3_errstr(rc));
+	/* an I/O error may have ended the transaction already */
+	if (!sqlite3_get_autocommit(D.db))
+		step(ST_ROLLBACK);
+	return rc;
+}
+
+static int heal(void);
+
 int tt_db_commit(void)
 {
-	if (!D.db || !D.ops.len)
+	if (!D.db) {
+		tt_buf_clear(&D.ops); /* no database: the rows were encoded for nothing */
 		return 0;
-	if (step(ST_BEGIN))
-		goto fail;
-	reader r = {tt_buf_data(&D.ops), tt_buf_data(&D.ops) + D.ops.len};
-	while (r.p < r.end)
-		if (exec_op(&r))
-			goto rollback;
-	if (step(ST_COMMIT))
-		goto rollback;
-	tt_buf_clear(&D.ops);
+	}
+	if (D.moved && heal() < 0)
+		return -TT_STORAGE;
+	if (D.ops.len) {
+		char why[160], what[200];
+		if (write_log(why, sizeof(why)) != SQLITE_OK) {
+			snprintf(what, sizeof(what), "cannot commit: %s", why);
+			set_failing(why, what);
+			return -TT_STORAGE;
+		}
+		tt_buf_clear(&D.ops);
+	}
+	set_recovered();
 	return 0;
-rollback:
-	step(ST_ROLLBACK);
-fail:
-	tt_buf_clear(&D.ops);
-	return -TT_INTERNAL;
 }
 
 /* ---- open and restore ------------------------------------------------- */
@@ -488,6 +573,79 @@ static int count_tables(int *out)
 	return *out < 0 ? -1 : 0;
 }
 
+/* path between single quotes for a shell command line */
+static void shell_quote(char *out, size_t n, const char *path)
+{
+	size_t o = 0;
+	if (n < 3)
+		return;
+	out[o++] = '\'';
+	for (const char *p = path; *p && o + 5 < n; p++) {
+		if (*p == '\'') {
+			memcpy(out + o, "'\\''", 4);
+			o += 4;
+		} else {
+			out[o++] = *p;
+		}
+	}
+	out[o++] = '\'';
+	out[o] = '\0';
+}
+
+/* A damaged page (a disk error, a copy taken while the file was written)
+ * breaks one table's B-tree: reading it then stops early without an error
+ * a loop would notice, and the server would start with part of its states
+ * and write over the rest. So the whole file is checked before anything is
+ * read (about 0.4 s per 100 MB), and a damaged one is refused with the way
+ * to salvage it. Debian 12's sqlite3 has no .recover (no sqlite_dbpage),
+ * and its .dump ends a damaged database's dump with a ROLLBACK: hence sed. */
+static int check_integrity(int version, tt_error *err)
+{
+	sqlite3_stmt *s = NULL;
+	char first[200] = "";
+	int problems = 0, rc = sqlite3_prepare_v2(D.db, "PRAGMA integrity_check(10)", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+			const char *line = (const char *)sqlite3_column_text(s, 0);
+			if (line && strcmp(line, "ok") == 0)
+				continue;
+			if (line && strncmp(line, "*** in database ", 16) == 0 && strchr(line, '\n'))
+				line = strchr(line, '\n') + 1;
+			if (!problems++)
+				snprintf(first, sizeof(first), "%s", line ? line : "?");
+		}
+	}
+	if (rc != SQLITE_DONE && !problems) {
+		if ((sqlite3_errcode(D.db) & 0xff) != SQLITE_CORRUPT &&
+		    (sqlite3_errcode(D.db) & 0xff) != SQLITE_NOTADB) {
+			sqlite3_finalize(s);
+			return fail_db(err, "cannot check the database");
+		}
+		snprintf(first, sizeof(first), "%s", sqlite3_errmsg(D.db));
+		problems = 1;
+	}
+	sqlite3_finalize(s);
+	if (!problems)
+		return 0;
+	char q[PATH_MAX + 64], qr[PATH_MAX + 80], rec[PATH_MAX + 16];
+	snprintf(rec, sizeof(rec), "%s.recovered", D.path);
+	shell_quote(q, sizeof(q), D.path);
+	shell_quote(qr, sizeof(qr), rec);
+	tt_log_error("database %s is damaged (integrity_check: %s%s). It is not opened: restoring "
+		     "the part that can be read and writing over the rest would lose data "
+		     "without a word. The file is left as it is.", D.path, first,
+		     problems > 1 ? ", and more" : "");
+	tt_log_error("to salvage what can be read into a new file (needs the sqlite3 command: "
+		     "apt install sqlite3):");
+	tt_log_error("  sqlite3 %s .dump | sed 's/^ROLLBACK; -- due to errors$/COMMIT;/' | sqlite3 %s",
+		     q, qr);
+	tt_log_error("  sqlite3 %s 'PRAGMA user_version = %d'", qr, version);
+	tt_log_error("then start tutti-server with --db %s (clients resume; states lost with the "
+		     "damaged pages are gone)", qr);
+	return tt_fail(err, TT_INTERNAL, "damaged (%s%s): refusing to start; how to salvage it is "
+		       "logged above", first, problems > 1 ? ", and more" : "");
+}
+
 static int migrate(tt_error *err)
 {
 	sqlite3_stmt *s;
@@ -504,7 +662,7 @@ static int migrate(tt_error *err)
 		return tt_fail(err, TT_INTERNAL,
 			       "schema version %d is newer than this tutti-server knows (%d)",
 			       version, SCHEMA_VERSION);
-	int n;
+	int n, rc;
 	if (version == 0) {
 		/* a fresh file must be empty: never write over someone's database */
 		if (sqlite3_prepare_v2(D.db, "SELECT count(*) FROM sqlite_master", -1, &s, NULL) != SQLITE_OK)
@@ -513,6 +671,8 @@ static int migrate(tt_error *err)
 		sqlite3_finalize(s);
 		if (n != 0)
 			return tt_fail(err, TT_INTERNAL, "this SQLite file is not a tutti database");
+	} else if (!D.mem && (rc = check_integrity(version, err)) < 0) {
+		return rc;
 	} else if (count_tables(&n) < 0 || n != N_TABLES[version - 1]) {
 		return tt_fail(err, TT_INTERNAL,
 			       "this SQLite file is not a tutti database (tables missing for version %d)",
@@ -532,9 +692,9 @@ static int migrate(tt_error *err)
 		continue;
 bad:
 		{
-			int rc = fail_db(err, "cannot create the tables");
+			int brc = fail_db(err, "cannot create the tables");
 			sqlite3_exec(D.db, "ROLLBACK", NULL, NULL, NULL);
-			return rc;
+			return brc;
 		}
 	}
 	return 0;
@@ -543,70 +703,83 @@ bad:
 static int restore(const tt_db_loader *ld, tt_error *err)
 {
 	sqlite3_stmt *s = NULL;
-	int rc = 0;
+	int rc = 0, src = SQLITE_DONE;
 
+	/* A read that stops on an error (a damaged page, an I/O error) fails
+	 * the open: a loop on SQLITE_ROW alone would take it for the end of
+	 * the table and restore part of it. */
 #define QUERY(sql) \
 	do { \
+		if (src != SQLITE_DONE) \
+			goto read_failed; \
 		sqlite3_finalize(s); \
 		if (sqlite3_prepare_v2(D.db, (sql), -1, &s, NULL) != SQLITE_OK) { \
 			rc = fail_db(err, "cannot read"); \
 			goto out; \
 		} \
 	} while (0)
+#define ROWS while ((src = sqlite3_step(s)) == SQLITE_ROW)
 #define U64(col) ((uint64_t)sqlite3_column_int64(s, (col)))
 #define TEXT(col) ((const char *)sqlite3_column_text(s, (col)))
 #define BLOB(col) sqlite3_column_blob(s, (col))
 #define LEN(col) ((size_t)sqlite3_column_bytes(s, (col)))
 
 	QUERY("SELECT key, value FROM meta");
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	ROWS
 		if (sqlite3_column_type(s, 1) == SQLITE_TEXT)
 			ld->meta_text(TEXT(0), TEXT(1), LEN(1));
 		else
 			ld->meta(TEXT(0), sqlite3_column_double(s, 1));
-	}
 	QUERY("SELECT name, description FROM classes ORDER BY rowid");
-	while (sqlite3_step(s) == SQLITE_ROW)
+	ROWS
 		if ((rc = ld->klass(TEXT(0), LEN(0), BLOB(1), LEN(1), err)) < 0)
 			goto out;
-	QUERY("SELECT id, class, owner, seq, time, vals FROM states ORDER BY id");
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	QUERY("SELECT id, class, owner, seq, time, vals, init FROM states ORDER BY id");
+	ROWS {
+		bool has_init = sqlite3_column_type(s, 6) != SQLITE_NULL;
 		tt_db_state_row row = {U64(0), TEXT(1), LEN(1), U64(2), U64(3),
-				       sqlite3_column_double(s, 4), BLOB(5), LEN(5)};
+				       sqlite3_column_double(s, 4), BLOB(5), LEN(5),
+				       has_init ? BLOB(6) : NULL, has_init ? LEN(6) : 0};
 		if ((rc = ld->state(&row, err)) < 0)
 			goto out;
 	}
 	QUERY("SELECT state, seq, time, origin, changes FROM events ORDER BY state, seq");
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	ROWS {
 		tt_db_event_row row = {U64(0), U64(1), sqlite3_column_double(s, 2), U64(3), BLOB(4),
 				       LEN(4)};
 		ld->event(&row);
 	}
-	QUERY("SELECT id, token, gone_at FROM sessions ORDER BY id");
-	while (sqlite3_step(s) == SQLITE_ROW)
+	QUERY("SELECT id, token, gone_at, role FROM sessions ORDER BY id");
+	ROWS
 		ld->session(U64(0), TEXT(1), LEN(1), sqlite3_column_type(s, 2) != SQLITE_NULL,
-			    sqlite3_column_double(s, 2));
+			    sqlite3_column_double(s, 2), TEXT(3), LEN(3));
 	QUERY("SELECT id, session, state, filter FROM instances ORDER BY id");
-	while (sqlite3_step(s) == SQLITE_ROW)
+	ROWS
 		if ((rc = ld->instance(U64(0), U64(1), U64(2), BLOB(3), LEN(3), err)) < 0)
 			goto out;
 	/* keep the last 100000 tombstones: enough for any resume window */
 	sqlite3_exec(D.db, "DELETE FROM tombstones WHERE state < (SELECT state FROM tombstones "
 			   "ORDER BY state DESC LIMIT 1 OFFSET 100000)", NULL, NULL, NULL);
 	QUERY("SELECT state, reason FROM tombstones");
-	while (sqlite3_step(s) == SQLITE_ROW)
+	ROWS
 		ld->tombstone(U64(0), TEXT(1));
 	QUERY("SELECT id, state, at, origin, changes FROM scheduled ORDER BY at, id");
-	while (sqlite3_step(s) == SQLITE_ROW) {
+	ROWS {
 		tt_db_sched_row row = {U64(0), U64(1), sqlite3_column_double(s, 2), U64(3), BLOB(4),
 				       LEN(4)};
 		ld->schedule(&row);
 	}
 	QUERY("SELECT session, class FROM observes");
-	while (sqlite3_step(s) == SQLITE_ROW)
+	ROWS
 		ld->observe(U64(0), TEXT(1), LEN(1));
+	if (src == SQLITE_DONE)
+		goto out;
+read_failed:
+	rc = tt_fail(err, TT_INTERNAL, "reading failed (%s): %s", sqlite3_sql(s),
+		     sqlite3_errmsg(D.db));
 out:
 #undef QUERY
+#undef ROWS
 #undef U64
 #undef TEXT
 #undef BLOB
@@ -615,77 +788,243 @@ out:
 	return rc;
 }
 
-int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err)
+/* Open path on a new connection in the mode tutti keeps: exclusive lock
+ * (one server per database), busy timeout. */
+static int connect_db(const char *path, sqlite3 **out)
 {
-	int rc;
-	memset(&D, 0, sizeof(D));
-	tt_buf_init(&D.ops, 0);
-	bool mem = strcmp(path, ":memory:") == 0;
-	if (!mem) {
-		struct stat sb;
-		if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
-			return tt_fail(err, TT_INTERNAL, "not a regular file");
+	int rc = sqlite3_open_v2(path, out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_busy_timeout(*out, 1000);
+		if (sqlite3_db_readonly(*out, "main") == 1)
+			rc = SQLITE_READONLY;
 	}
-	if (sqlite3_open_v2(path, &D.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
-		rc = fail_db(err, "cannot open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(D.db, 1000);
-	if (sqlite3_db_readonly(D.db, "main") == 1) {
-		rc = tt_fail(err, TT_INTERNAL, "not writable");
-		goto fail;
-	}
-	/* one server per database: the lock is taken below and held for good */
-	if (!mem && sqlite3_exec(D.db, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = fail_db(err, "cannot set the locking mode");
-		goto fail;
-	}
-	if ((rc = migrate(err)) < 0)
-		goto fail;
+	if (rc == SQLITE_OK && strcmp(path, ":memory:") != 0)
+		rc = sqlite3_exec(*out, "PRAGMA locking_mode=EXCLUSIVE", NULL, NULL, NULL);
+	return rc;
+}
+
+/* After the schema is known good: WAL, the lock taken for good, the
+ * durability level, the statements. err says which step failed. */
+static int configure_db(sqlite3 *db, sqlite3_stmt **st, bool mem, tt_error *err)
+{
 	if (!mem) {
 		sqlite3_stmt *s;
-		if (sqlite3_prepare_v2(D.db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
+		if (sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK ||
 		    sqlite3_step(s) != SQLITE_ROW ||
 		    strcmp((const char *)sqlite3_column_text(s, 0), "wal") != 0) {
 			sqlite3_finalize(s);
-			rc = fail_db(err, "cannot switch to WAL mode (is the directory writable?)");
-			goto fail;
+			return tt_fail(err, TT_INTERNAL,
+				       "cannot switch to WAL mode (is the directory writable?): %s",
+				       sqlite3_errmsg(db));
 		}
 		sqlite3_finalize(s);
-		if (sqlite3_exec(D.db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-			rc = tt_fail(err, TT_INTERNAL, "locked: is another tutti-server using it?");
-			goto fail;
+		if (sqlite3_exec(db, "BEGIN EXCLUSIVE; COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			return tt_fail(err, TT_INTERNAL, "locked: is another tutti-server using it?");
+	}
+	if (sqlite3_exec(db, D.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return tt_fail(err, TT_INTERNAL, "cannot set synchronous: %s", sqlite3_errmsg(db));
+	for (int i = 0; i < ST_COUNT; i++)
+		if (sqlite3_prepare_v3(db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL) != SQLITE_OK)
+			return tt_fail(err, TT_INTERNAL, "cannot prepare statements: %s",
+				       sqlite3_errmsg(db));
+	return 0;
+}
+
+static void close_db(sqlite3 *db, sqlite3_stmt **st)
+{
+	for (int i = 0; i < ST_COUNT; i++) {
+		sqlite3_finalize(st[i]);
+		st[i] = NULL;
+	}
+	sqlite3_close(db);
+}
+
+int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err)
+{
+	int rc;
+	bool created = false;
+	memset(&D, 0, sizeof(D));
+	tt_buf_init(&D.ops, 0);
+	if (!path) {
+		(void)ld;
+		D.opened = true;
+		return 0;
+	}
+	D.mem = strcmp(path, ":memory:") == 0;
+	D.sync_full = sync_full;
+	D.path = tt_strndup(path, strlen(path));
+	if (!D.mem) {
+		struct stat sb;
+		if (stat(path, &sb) == 0) {
+			if (!S_ISREG(sb.st_mode)) {
+				rc = tt_fail(err, TT_INTERNAL, "not a regular file");
+				goto fail;
+			}
+			D.mode = sb.st_mode & 0777;
+		} else {
+			/* states and session tokens are for this user only (SQLite
+			 * would create the file 0644 under the usual umask; its -wal
+			 * and -shm take the mode of the file) */
+			int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+			if (fd < 0) {
+				rc = tt_fail(err, TT_INTERNAL, "cannot create the file: %s",
+					     strerror(errno));
+				goto fail;
+			}
+			close(fd);
+			D.mode = 0600;
+			created = true;
 		}
 	}
-	if (sqlite3_exec(D.db, sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-			 NULL, NULL, NULL) != SQLITE_OK) {
-		rc = fail_db(err, "cannot set synchronous");
+	if ((rc = connect_db(path, &D.db)) != SQLITE_OK) {
+		rc = rc == SQLITE_READONLY ? tt_fail(err, TT_INTERNAL, "not writable")
+		     : tt_fail(err, TT_INTERNAL, "cannot open: %s",
+			       D.db ? sqlite3_errmsg(D.db) : sqlite3_errstr(rc));
 		goto fail;
 	}
-	for (int i = 0; i < ST_COUNT; i++) {
-		if (sqlite3_prepare_v3(D.db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &D.st[i], NULL) != SQLITE_OK) {
-			rc = fail_db(err, "cannot prepare statements");
-			goto fail;
-		}
-	}
-	if ((rc = restore(ld, err)) < 0)
+	if ((rc = migrate(err)) < 0 || (rc = configure_db(D.db, D.st, D.mem, err)) < 0 ||
+	    (rc = restore(ld, err)) < 0)
 		goto fail;
 	D.opened = true;
 	return 0;
 fail:
 	tt_db_close();
+	if (created)
+		unlink(path);
 	return rc;
+}
+
+/* ---- the file deleted or replaced while open -------------------------- */
+
+void tt_db_check(void)
+{
+	int moved = 0;
+	if (!D.db || D.mem || D.moved ||
+	    sqlite3_file_control(D.db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
+		return;
+	/* SQLite goes on writing to the unlinked file and says nothing: every
+	 * commit from now on would be lost at the next start */
+	D.moved = true;
+	set_failing("the database file was deleted or moved away",
+		    "the file was deleted, renamed or replaced while the server runs (a restart "
+		    "would come up without the changes since); writing it back from the open "
+		    "database");
+}
+
+static int heal_fail(const char *what, const char *why)
+{
+	char line[sizeof(D.said)];
+	snprintf(line, sizeof(line), "the file was deleted, renamed or replaced while the server "
+		 "runs; %s: %s", what, why);
+	set_failing("the database file was deleted or moved away", line);
+	return -1;
+}
+
+static void remove_beside(const char *suffix)
+{
+	char p[PATH_MAX + 8];
+	snprintf(p, sizeof(p), "%s%s", D.path, suffix);
+	if (unlink(p) == 0)
+		tt_log_warn("database %s: removed %s, left by the file that was deleted", D.path, p);
+}
+
+static void sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	int fd = open(dir, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* The open connection still holds every committed row (the unlinked file
+ * and its WAL): copy it (VACUUM INTO a temporary name beside the path, made
+ * with the file's permissions and synced), link the copy into place (link
+ * never replaces a file someone put there meanwhile), and continue on it
+ * with a new connection. The old file's -wal, if still at the path, would
+ * be replayed over the copy: it goes first. */
+static int heal(void)
+{
+	struct stat sb;
+	if (stat(D.path, &sb) == 0)
+		return heal_fail("another file is at its path now, and the server does not write "
+				 "over it", "move that file away to let the server write its own back, "
+				 "or stop the server");
+	char tmp[PATH_MAX + 16];
+	snprintf(tmp, sizeof(tmp), "%s.tutti-copy", D.path);
+	unlink(tmp); /* from an attempt that failed */
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, D.mode ? D.mode : 0600);
+	if (fd < 0)
+		return heal_fail("cannot create a copy", strerror(errno));
+	close(fd);
+	sqlite3_stmt *s = NULL;
+	int rc = sqlite3_prepare_v2(D.db, "VACUUM INTO ?1", -1, &s, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_bind_text(s, 1, tmp, -1, SQLITE_STATIC);
+		rc = sqlite3_step(s);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE) {
+		unlink(tmp);
+		return heal_fail("cannot write a copy", sqlite3_errstr(rc));
+	}
+	fd = open(tmp, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		unlink(tmp);
+		return heal_fail("cannot sync the copy", strerror(e));
+	}
+	close(fd);
+	remove_beside("-wal");
+	remove_beside("-shm");
+	if (link(tmp, D.path) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return heal_fail("cannot put the copy in place", strerror(e));
+	}
+	unlink(tmp);
+	sync_dir(D.path);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st[ST_COUNT] = {0};
+	tt_error err;
+	if ((rc = connect_db(D.path, &db)) != SQLITE_OK || configure_db(db, st, false, &err) < 0) {
+		if (rc != SQLITE_OK)
+			snprintf(err.msg, sizeof(err.msg), "%s", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		close_db(db, st);
+		unlink(D.path); /* ours: the next attempt writes it again */
+		return heal_fail("cannot open the copy", err.msg);
+	}
+	close_db(D.db, D.st);
+	D.db = db;
+	memcpy(D.st, st, sizeof(st));
+	D.moved = false;
+	tt_log_warn("database %s: written back from the open database; changes acknowledged "
+		    "before are in it", D.path);
+	return 0;
 }
 
 void tt_db_close(void)
 {
-	for (int i = 0; i < ST_COUNT; i++) {
-		sqlite3_finalize(D.st[i]);
-		D.st[i] = NULL;
-	}
-	if (D.db)
-		sqlite3_close(D.db);
+	if (D.db && D.ops.len && D.failing[0])
+		tt_log_error("database %s: closing with %zu bytes of rows never written (%s): the "
+			     "changes of the turn whose commit failed (never acknowledged) and the "
+			     "sessions and attachments made since are lost; every acknowledged change "
+			     "is in the file", D.path, D.ops.len, D.failing);
+	close_db(D.db, D.st);
 	D.db = NULL;
 	D.opened = false;
 	tt_buf_free(&D.ops);
+	TT_FREE(D.path);
 }

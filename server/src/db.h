@@ -32,6 +32,9 @@ typedef struct tt_db_state_row {
 	double time;
 	const void *vals;  /* msgpack map of every param's value */
 	size_t vals_len;
+	const void *init;  /* msgpack map of the values given at creation; NULL
+			    * (len 0) when read from a row stored before them */
+	size_t init_len;
 } tt_db_state_row;
 
 typedef struct tt_db_event_row {
@@ -62,7 +65,9 @@ typedef struct tt_db_loader {
 	void (*event)(const tt_db_event_row *r);
 	/* gone: the connection was lost at gone_at (sync time); otherwise it
 	 * was connected when the server stopped */
-	void (*session)(uint64_t id, const char *token, size_t len, bool gone, double gone_at);
+	/* role: the role's name (NULL in rows from before roles were kept) */
+	void (*session)(uint64_t id, const char *token, size_t len, bool gone, double gone_at,
+			const char *role, size_t role_len);
 	/* filter: msgpack array of param names, or len 0 for none */
 	int (*instance)(uint64_t id, uint64_t session, uint64_t state, const void *filter,
 			size_t len, tt_error *err);
@@ -72,17 +77,23 @@ typedef struct tt_db_loader {
 	void (*observe)(uint64_t session, const char *cls, size_t len);
 } tt_db_loader;
 
-/* Open (or create) the database at path (":memory:" keeps nothing) and
- * restore it through ld. sync_full: also survive a power loss. Rows put
- * while the loader runs are dropped: they are what was just read. Returns 0,
- * or -TT_INTERNAL (or the loader's code) with err saying what is wrong; the
- * file is never overwritten, and nothing stays open on failure. */
+/* Open (or create, mode 0600) the database at path (":memory:" keeps
+ * nothing) and restore it through ld. sync_full: also survive a power
+ * loss. A file that fails SQLite's integrity check is refused (the log
+ * says how to salvage it), and so is a read that stops on an error: a
+ * database is never half restored. Rows put while the loader runs are
+ * dropped: they are what was just read. Returns 0, or -TT_INTERNAL (or the
+ * loader's code) with err saying what is wrong; the file is never
+ * overwritten, and nothing stays open on failure. path NULL: no SQLite at
+ * all, the rows are encoded and dropped at each commit (the handler fuzzer
+ * runs most inputs so: opening SQLite was most of an execution). */
 int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err);
 /* Close without writing anything. Accepts a database never opened. */
 void tt_db_close(void);
 
 /* Rows of the current turn, written at the next commit. Each copies what
- * it is given. Without an open file they are ignored. */
+ * it is given. Before the database is open (or after it failed to) they are
+ * ignored. */
 void tt_db_put_meta(const char *key, double value);
 void tt_db_put_meta_text(const char *key, const char *value);
 void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len);
@@ -94,7 +105,7 @@ void tt_db_del_state(uint64_t id, const char *reason);
 void tt_db_put_event(const tt_db_event_row *r);
 /* Forget the events of state with seq <= upto. */
 void tt_db_trim_events(uint64_t state, uint64_t upto);
-void tt_db_put_session(uint64_t id, const char *token, size_t len);
+void tt_db_put_session(uint64_t id, const char *token, size_t len, const char *role);
 void tt_db_session_gone(uint64_t id, double gone_at);
 /* Deletes the session with its instances and observes. */
 void tt_db_del_session(uint64_t id);
@@ -105,8 +116,23 @@ void tt_db_put_observe(uint64_t session, const char *cls, size_t len, bool on);
 void tt_db_put_schedule(const tt_db_sched_row *r);
 void tt_db_del_schedule(uint64_t id);
 
-/* Write every row of the turn in one transaction. 0, or -TT_INTERNAL (the
- * rows are dropped and the transaction rolled back). */
+/* Write every row not written yet in one transaction. 0, or -TT_STORAGE:
+ * the transaction was rolled back, the rows are kept for the next commit
+ * (which writes them again with whatever came since), and the database is
+ * failing (tt_db_failing) until a commit succeeds. When the file was found
+ * deleted or moved away (tt_db_check), it is first written back at its
+ * path from the open connection, and the connection moves to the copy. */
 int tt_db_commit(void);
+
+/* Once a second: has the file been deleted, renamed or replaced since it
+ * was opened? SQLite keeps writing to the old file without a word; from
+ * then on the database is failing until a commit writes it back. */
+void tt_db_check(void);
+/* Why writes fail (a short text for clients and /healthz, without the
+ * path), or NULL while they work. The log says it with the path, once. */
+const char *tt_db_failing(void);
+/* Failing, and the rows waiting for the storage are past their memory
+ * budget: requests that would add more must be refused too. */
+bool tt_db_backlog_full(void);
 
 #endif

@@ -6,12 +6,14 @@
 
 #include "clock.h"
 #include "codec.h"
+#include "db.h"
 #include "log.h"
 #include "hooks.h"
 #include "ops.h"
 #include "protocol.h"
 #include "resume.h"
 #include "session.h"
+#include "store.h"
 #include "wire.h"
 
 /* Consecutive protocol errors after which a client is closed (4002). */
@@ -22,6 +24,7 @@ static struct {
 	tt_decoder *dec;
 	tt_arena arena;
 	tt_buf out;
+	tt_buf held; /* a client's held requests, while they are handled */
 } H;
 
 int tt_handler_init(const tt_config *cfg)
@@ -30,6 +33,7 @@ int tt_handler_init(const tt_config *cfg)
 	H.dec = tt_decoder_new();
 	tt_arena_init(&H.arena, 65536);
 	tt_buf_init(&H.out, 0);
+	tt_buf_init(&H.held, 0);
 	return 0;
 }
 
@@ -38,6 +42,7 @@ void tt_handler_destroy(void)
 	tt_decoder_free(H.dec);
 	tt_arena_destroy(&H.arena);
 	tt_buf_free(&H.out);
+	tt_buf_free(&H.held);
 }
 
 static void send_error(tt_client *c, uint64_t rid, const tt_error *err)
@@ -119,6 +124,16 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		return tt_fail(err, TT_BAD_MESSAGE, "message type %llu takes %u fields after the request id",
 			       (unsigned long long)type, n_args[type]);
 	tt_value *a = msg->v.items + 2;
+	/* the database fails (disk full, file deleted): what would change the
+	 * data is refused untouched; reads, attaches and sessions go on while
+	 * their rows wait in memory, up to a budget */
+	const char *failing = tt_db_failing();
+	if (failing && (type == TT_MSG_CREATE || type == TT_MSG_DELETE || type == TT_MSG_SET ||
+			type == TT_MSG_CANCEL || type == TT_MSG_DELETE_CLASS ||
+			(type == TT_MSG_DEFINE && !(tt_name_ok(&a[0]) &&
+						    tt_store_class(a[0].v.s, a[0].len))) ||
+			(tt_db_backlog_full() && type != TT_MSG_DESCRIBE && type != TT_MSG_HISTORY)))
+		return tt_fail(err, TT_STORAGE, "storage failed: %s; nothing was applied", failing);
 	if (type == TT_MSG_HELLO)
 		return tt_op_hello(c, rid, &a[0], err);
 	if (!c->session)
@@ -174,10 +189,19 @@ static bool rate_ok(tt_client *c)
 	return ++c->rate_n <= H.cfg->max_rate;
 }
 
-void tt_handler_message(tt_client *c, const void *data, size_t len)
+/* The requests of one message, in order. When the client's replies wait
+ * unread (its queue is over --max-queue) the rest of the message is held,
+ * not answered: a frame of 200,000 tiny requests from a client that reads
+ * nothing would otherwise queue 200,000 replies. Its socket is not read
+ * meanwhile (ws.c), and tt_handler_drained goes on once it read. */
+static void handle(tt_client *c, const unsigned char *data, size_t len)
 {
 	size_t off = 0;
 	while (off < len && !c->closing && !c->finish_code) {
+		if (tt_client_over(c)) {
+			tt_buf_append(&c->held, data + off, len - off);
+			return;
+		}
 		tt_value msg;
 		tt_error err;
 		uint64_t rid = 0;
@@ -187,19 +211,7 @@ void tt_handler_message(tt_client *c, const void *data, size_t len)
 			send_error(c, 0, &err);
 			break;
 		}
-		bool is_ping = msg.type == TT_ARRAY && msg.len >= 1 && msg.v.items[0].type == TT_INT &&
-			       msg.v.items[0].v.i == TT_MSG_PING;
-		if (!is_ping && tt_client_over(c)) {
-			/* replies it asked for wait unread: it gets no more until it
-			 * reads them (only a small ERROR, and its socket is no longer
-			 * read meanwhile) */
-			if (msg.type == TT_ARRAY && msg.len >= 2)
-				get_uint(&msg.v.items[1], &rid);
-			tt_fail(&err, TT_LIMIT,
-				"%zu bytes of replies wait unread: read them before asking more",
-				c->q_bytes);
-			send_error(c, rid, &err);
-		} else if (!rate_ok(c)) {
+		if (!rate_ok(c)) {
 			if (msg.type == TT_ARRAY && msg.len >= 2)
 				get_uint(&msg.v.items[1], &rid);
 			tt_fail(&err, TT_RATE_LIMIT, "more than %u messages per second", H.cfg->max_rate);
@@ -213,6 +225,30 @@ void tt_handler_message(tt_client *c, const void *data, size_t len)
 		}
 		tt_arena_reset(&H.arena);
 	}
+}
+
+void tt_handler_message(tt_client *c, const void *data, size_t len)
+{
+	if (c->held.len) /* not read while it holds; kept in order all the same */
+		tt_buf_append(&c->held, data, len);
+	else
+		handle(c, data, len);
+}
+
+bool tt_handler_drained(tt_client *c)
+{
+	if (!c->held.len)
+		return true;
+	/* handle from a copy: what is still over is held again */
+	tt_buf_clear(&H.held);
+	tt_buf_append(&H.held, tt_buf_data(&c->held), c->held.len);
+	tt_buf_clear(&c->held);
+	handle(c, tt_buf_data(&H.held), H.held.len);
+	if (H.held.cap > 1 << 20)
+		tt_buf_free(&H.held);
+	if (!c->held.len && c->held.cap > 1 << 16)
+		tt_buf_free(&c->held);
+	return c->held.len == 0;
 }
 
 void tt_handler_text(tt_client *c)

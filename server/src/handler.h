@@ -18,6 +18,10 @@ void tt_handler_destroy(void);
 /* Handle one complete binary message from c. data is borrowed for the
  * call. May close c (too many protocol errors). */
 void tt_handler_message(tt_client *c, const void *data, size_t len);
+/* c read its replies (its queue is under --max-queue again): handle the
+ * requests held meanwhile. True when none is held any more (its socket
+ * may be read again). */
+bool tt_handler_drained(tt_client *c);
 /* A text frame: answered with BAD_MESSAGE. */
 void tt_handler_text(tt_client *c);
 /* The connection of c closed (before tt_client_free); c->peer_close says

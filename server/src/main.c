@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "config.h"
+#include "files.h"
 #include "log.h"
 #include "ops.h"
 #include "schemas.h"
@@ -26,8 +27,22 @@ int main(int argc, char **argv)
 {
 	tt_config cfg;
 	int rc = tt_config_parse(&cfg, argc, argv);
-	if (rc)
+	if (rc) {
+		tt_config_free();
 		return rc > 0 ? 0 : 2;
+	}
+	if (cfg.init) {
+		tt_error e;
+		rc = tt_files_init_piece(cfg.init, &e);
+		if (rc < 0)
+			fprintf(stderr, "tutti-server: --init: %s\n", e.msg);
+		else
+			printf("made the piece folder %s: start it with\n  tutti-server %s\n"
+			       "then edit %s/schemas/ and %s/web/ (see %s/README.md)\n",
+			       cfg.init, cfg.init, cfg.init, cfg.init, cfg.init);
+		tt_config_free();
+		return rc < 0 ? 1 : 0;
+	}
 	if (cfg.verbose)
 		tt_log_level = cfg.verbose > 0 ? TT_LOG_DEBUG : TT_LOG_WARN;
 
@@ -38,6 +53,9 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* past a file size limit (ulimit -f), a write fails with EFBIG and the
+	 * database says so, rather than the signal killing the server */
+	signal(SIGXFSZ, SIG_IGN);
 
 	/* as many connections as the system lets one process have */
 	struct rlimit rl;
@@ -51,6 +69,7 @@ int main(int argc, char **argv)
 	if (tt_server_open(&cfg, &err) < 0) {
 		fprintf(stderr, "tutti-server: %s: %s\n", err.code == TT_INTERNAL ? cfg.db : "roles",
 			err.msg);
+		tt_config_free();
 		return 1;
 	}
 	if (cfg.delete_class) {
@@ -69,10 +88,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "tutti-server: refusing to start: bad schema: %s\n", err.msg);
 		goto out;
 	}
-	if (tt_turn_commit() < 0)
-		goto out;
+	/* a database that cannot be written (disk full) is not a reason not
+	 * to serve what it holds: the commit is retried once a second */
+	tt_turn_commit();
 	status = tt_ws_run(&cfg) < 0 ? 1 : 0;
 out:
 	tt_server_close();
+	tt_config_free();
 	return status;
 }

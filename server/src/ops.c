@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
 #include "codec.h"
 #include "fanout.h"
 #include "hooks.h"
@@ -99,6 +100,17 @@ static void hook_error(tt_error *err, enum tt_hook_outcome outcome, const char *
 	tt_fail(err, outcome == TT_HOOK_ABORT ? TT_ABORTED : TT_HOOK_FAILED, "%s", why);
 }
 
+/* A hooked request resumes after its hooks: the database may have started
+ * failing meanwhile, and a change made now would be acknowledged unwritten
+ * (handler.c refuses such requests up front; this is the same rule). */
+static bool storage_failing(tt_error *err)
+{
+	const char *failing = tt_db_failing();
+	if (failing)
+		tt_fail(err, TT_STORAGE, "storage failed: %s; nothing was applied", failing);
+	return failing != NULL;
+}
+
 static const char *role_name(const tt_session *s)
 {
 	return tt_roles_get(s->role)->name;
@@ -122,8 +134,8 @@ static int may(const tt_session *s, const tt_class_entry *ce, enum tt_right_kind
 static int class_of(const tt_value *v, tt_class_entry **out, tt_error *err)
 {
 	if (!tt_name_ok(v))
-		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
-			       TT_MAX_NAME);
+		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes "
+			       "of printable UTF-8 (no control characters)", TT_MAX_NAME);
 	*out = tt_store_class(v->v.s, v->len);
 	if (!*out)
 		return tt_fail(err, TT_UNKNOWN_CLASS, "class \"%.*s\" is not defined", (int)v->len,
@@ -185,7 +197,7 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 		s->client->session = NULL;
 		tt_client_close(s->client, TT_CLOSE_TAKEN_OVER);
 	}
-	tt_store_session_live(s);
+	tt_store_session_live(s, role_name(s));
 	s->client = c;
 	c->session = s;
 	if (resumed) /* the token it presented */
@@ -214,8 +226,8 @@ int tt_op_define(tt_client *c, uint64_t rid, const tt_value *name, const tt_valu
 	bool created;
 	tt_session *s = c->session;
 	if (!tt_name_ok(name))
-		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes",
-			       TT_MAX_NAME);
+		return tt_fail(err, TT_BAD_MESSAGE, "class name must be a string of 1 to %d bytes "
+			       "of printable UTF-8 (no control characters)", TT_MAX_NAME);
 	if (!tt_rights_may_define(s->role))
 		return tt_fail(err, TT_FORBIDDEN,
 			       "role \"%s\" may not define classes (give the role \"define\": true in roles.json, or declare the class in a schema file)",
@@ -324,6 +336,8 @@ static void create_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 		hook_error(&err, outcome, why);
 	else if (!s)
 		return; /* its session ended: nobody to own the state */
+	else if (storage_failing(&err))
+		rc = -TT_STORAGE;
 	else if ((rc = tt_store_validate(job->ce->cls, NULL, NULL, values, &O.cs, &err)) == 0)
 		rc = create_now(c, s, job->rid, job->ce, &err);
 	if (rc < 0)
@@ -441,6 +455,11 @@ static void delete_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 	(void)outcome, (void)values, (void)why;
 	tt_state *st = tt_store_state(job->state);
 	tt_session *s = tt_session_by_id(job->session);
+	tt_error err;
+	if (storage_failing(&err)) {
+		reply_error(s ? s->client : NULL, job->rid, &err);
+		return;
+	}
 	if (st) {
 		tt_fanout_deleted(st, "deleted", s, false);
 		tt_store_state_delete(st, "deleted");
@@ -491,20 +510,24 @@ static int schedule(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, con
 		return tt_fail(err, TT_BAD_REQUEST,
 			       "a set may be scheduled at most %g s ahead (--max-schedule-ahead)",
 			       O.cfg->max_schedule_ahead);
-	if (st->scheds.n >= MAX_SCHED_PER_STATE)
-		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending",
-			       st->ce->cls->name, (unsigned long long)st->id, MAX_SCHED_PER_STATE);
+	/* the default role's schedules have their own room: phones cannot fill
+	 * a state's schedule for the performers */
+	uint8_t pool = s->role != tt_roles_default();
+	if (st->scheds.n_pool[pool] >= MAX_SCHED_PER_STATE)
+		return tt_fail(err, TT_LIMIT, "class \"%s\": state %llu has %d scheduled sets pending from %s",
+			       st->ce->cls->name, (unsigned long long)st->id, MAX_SCHED_PER_STATE,
+			       pool ? "the performers' roles" : "the default role");
 	if (s->n_sched >= O.cfg->max_schedules)
 		return tt_fail(err, TT_LIMIT, "this session has %u scheduled sets pending (--max-schedules)",
 			       s->n_sched);
 	size_t bytes = 0;
 	for (uint32_t i = 0; i < O.cs.n; i++)
 		bytes += (O.cs.vals[i].type == TT_STR || O.cs.vals[i].type == TT_RAW ? O.cs.vals[i].len : 0) + 16;
-	if (tt_store_sched_bytes(st) + bytes > O.cfg->max_state_bytes)
+	if (st->scheds.bytes_pool[pool] + bytes > O.cfg->max_state_bytes)
 		return tt_fail(err, TT_LIMIT,
 			       "class \"%s\": state %llu: its pending scheduled sets would take more than --max-state-bytes %u",
 			       st->ce->cls->name, (unsigned long long)st->id, O.cfg->max_state_bytes);
-	tt_sched *sc = tt_store_sched_add(st, at, s->id, &O.cs);
+	tt_sched *sc = tt_store_sched_add(st, at, s->id, pool, &O.cs);
 	if (c) {
 		tt_wire_set_scheduled(&O.out, rid, sc, view);
 		reply(c);
@@ -554,6 +577,8 @@ static void set_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value 
 		hook_error(&err, outcome, why);
 	} else if (!st || !s) {
 		return; /* gone meanwhile (a deletion fails the jobs first) */
+	} else if (storage_failing(&err)) {
+		rc = -TT_STORAGE;
 	} else if ((rc = tt_store_validate(st->ce->cls, st, NULL, values, &O.cs, &err)) == 0) {
 		/* what the hooks changed or added is theirs: no rights check */
 		rc = set_now(c, s, job->rid, st, view_of(st, job->instance, s->id), job->at, &err);
@@ -576,8 +601,10 @@ int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const 
 	double at = -1;
 	if (opts && opts->type != TT_NIL) {
 		const tt_value *a = opts->type == TT_MAP ? tt_map_get(opts, "at") : NULL;
+		/* an `at` in the past (even before the clock's 0, early in a
+		 * run) is an ordinary set: only non-numbers are refused */
 		if (opts->type != TT_MAP || (a && a->type != TT_NIL && (!tt_as_double(a, &at) ||
-									!(at >= 0 && at < 1e15))))
+									!(at > -1e15 && at < 1e15))))
 			return tt_fail(err, TT_BAD_MESSAGE, "SET options must be a map {at: sync time}");
 	}
 	if ((rc = tt_store_validate(st->ce->cls, st, in, updates, &O.cs, err)) < 0)

@@ -4,10 +4,12 @@
  * refers to something gone (an instance of a deleted state) is skipped. */
 #include "restore.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "codec.h"
+#include "idmap.h"
 #include "roles.h"
 #include "secret.h"
 #include "store.h"
@@ -26,6 +28,8 @@ static int decode(const void *p, size_t len, tt_arena *a, tt_value *out, tt_erro
 
 /* Wall time the server was last seen alive (0: never stored). */
 static double g_alive;
+/* session id -> the name of the role it was made in (owned strings) */
+static tt_idmap g_roles;
 
 static void on_meta(const char *key, double v)
 {
@@ -73,10 +77,13 @@ static int on_state(const tt_db_state_row *r, tt_error *err)
 			       (unsigned long long)r->id, (int)r->cls_len, r->cls);
 	tt_arena a;
 	tt_arena_init(&a, 0);
-	tt_value vals;
+	tt_value vals, init;
 	int rc = decode(r->vals, r->vals_len, &a, &vals, err);
+	if (rc == 0 && r->init)
+		rc = decode(r->init, r->init_len, &a, &init, err);
 	if (rc == 0)
-		rc = tt_store_restore_state(r->id, ce, r->owner, r->seq, r->time, &vals, err);
+		rc = tt_store_restore_state(r->id, ce, r->owner, r->seq, r->time, &vals,
+					    r->init ? &init : NULL, err);
 	tt_arena_destroy(&a);
 	return rc;
 }
@@ -88,7 +95,8 @@ static void on_event(const tt_db_event_row *r)
 		tt_store_restore_event(st, r->seq, r->time, r->origin, r->changes, r->len);
 }
 
-static void on_session(uint64_t id, const char *token, size_t len, bool gone, double gone_at)
+static void on_session(uint64_t id, const char *token, size_t len, bool gone, double gone_at,
+		       const char *role, size_t role_len)
 {
 	/* the token's digest; a database from before digests holds the token
 	 * itself: digest it now, and store the digest (tt_restore_done) */
@@ -105,8 +113,12 @@ static void on_session(uint64_t id, const char *token, size_t len, bool gone, do
 	if (gone && gone_at > 1e9)
 		since = gone_at;
 	tt_session *s = tt_session_restore(id, d, since);
-	if (s)
-		s->legacy_token = legacy;
+	if (!s)
+		return;
+	s->legacy_token = legacy;
+	/* its role's name, matched once the roles are loaded (tt_restore_done) */
+	if (role)
+		tt_idmap_put(&g_roles, id, tt_strndup(role, role_len));
 }
 
 static int on_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
@@ -138,11 +150,19 @@ static void on_tombstone(uint64_t state, const char *reason)
 	tt_store_restore_tombstone(state, reason);
 }
 
+/* The pool of a schedule (tt_sched.pool): its origin's role, when known. */
+static uint8_t sched_pool(uint64_t origin)
+{
+	const tt_session *s = tt_session_by_id(origin);
+	return s && s->role != tt_roles_default();
+}
+
 static void on_schedule(const tt_db_sched_row *r)
 {
 	tt_state *st = tt_store_state(r->state);
 	if (st)
-		tt_store_restore_schedule(r->id, st, r->at, r->origin, r->changes, r->len);
+		tt_store_restore_schedule(r->id, st, r->at, r->origin, sched_pool(r->origin), r->changes,
+					  r->len);
 }
 
 static void on_observe(uint64_t session, const char *cls, size_t len)
@@ -169,12 +189,37 @@ const tt_db_loader tt_restore_loader = {
 void tt_restore_done(void)
 {
 	tt_store_restore_owners();
+	for (tt_session *s = tt_session_first(); s; s = s->next) {
+		/* the role it was made in; a role gone from roles.json since, or a
+		 * row from before roles were kept: the default role, the least
+		 * trusted */
+		char *name = tt_idmap_get(&g_roles, s->id);
+		int r = name ? tt_roles_find(name, strlen(name)) : -1;
+		s->role = r >= 0 ? (uint32_t)r : tt_roles_default();
+		if (name) {
+			tt_idmap_del(&g_roles, s->id);
+			free(name);
+		}
+	}
+	tt_restore_abandon();
 	for (tt_session *s = tt_session_first(); s; s = s->next)
 		if (s->legacy_token) {
 			bool waiting = !s->client;
-			tt_store_session_live(s);
+			tt_store_session_live(s, tt_roles_get(s->role)->name);
 			if (waiting)
 				tt_store_session_gone(s, s->gone_at);
 			s->legacy_token = false;
 		}
+}
+
+void tt_restore_abandon(void)
+{
+	for (tt_session *s = tt_session_first(); s; s = s->next) {
+		char *name = tt_idmap_get(&g_roles, s->id);
+		if (name) {
+			tt_idmap_del(&g_roles, s->id);
+			free(name);
+		}
+	}
+	tt_idmap_free(&g_roles);
 }

@@ -11,8 +11,12 @@
 
 /* Pass to tt_db_open. */
 extern const tt_db_loader tt_restore_loader;
-/* After tt_db_open: give restored states to their owners, delete those
- * whose owner's session is gone. */
+/* After tt_db_open and the roles: give restored states to their owners,
+ * delete those whose owner's session is gone, give each session its role
+ * back. */
 void tt_restore_done(void);
+/* Forget what a restore kept for tt_restore_done (a start that failed
+ * before it); harmless after it. */
+void tt_restore_abandon(void);
 
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "db.h"
 #include "fanout.h"
 #include "idmap.h"
 #include "log.h"
@@ -84,8 +85,9 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 		return;
 	uint32_t n = seqs && seqs->type == TT_MAP ? seqs->len : 0;
 	/* last seq seen per state id, from the map: the last valid entry wins */
-	tt_idmap last;
+	tt_idmap last, told_deleted;
 	tt_idmap_init(&last);
+	tt_idmap_init(&told_deleted);
 	uint64_t *lasts = n ? tt_malloc(sizeof(*lasts) * n) : NULL;
 	for (uint32_t i = 0; i < n; i++) {
 		const tt_pair *kv = &seqs->v.pairs[i];
@@ -93,10 +95,15 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 		if (!key_as_id(&kv->key, &id))
 			continue;
 		if (!tt_store_state(id)) {
-			/* a state the client knew, deleted while it was away */
+			/* a state the client knew, deleted while it was away: told
+			 * once, and only for a state that was (a map of 240,000
+			 * made-up ids must not queue 240,000 replies) */
 			const char *why = tt_store_tombstone(id);
-			tt_wire_deleted(&R.out, id, why ? why : "deleted");
-			tt_client_reply(c, &R.out);
+			if (why && !tt_idmap_get(&told_deleted, id)) {
+				tt_idmap_put(&told_deleted, id, (void *)why);
+				tt_wire_deleted(&R.out, id, why);
+				tt_client_reply(c, &R.out);
+			}
 			continue;
 		}
 		if (kv->val.type != TT_INT || kv->val.v.i < 0)
@@ -128,6 +135,7 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 	tt_idmap_free(&done);
 	tt_idmap_free(&told);
 	tt_idmap_free(&last);
+	tt_idmap_free(&told_deleted);
 	free(lasts);
 }
 
@@ -144,7 +152,9 @@ void tt_resume_end(tt_session *s)
 void tt_resume_gone(tt_session *s, bool goodbye)
 {
 	tt_store_session_gone(s, tt_clock_wall());
-	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping)
+	/* ending deletes its states: not while the database fails (the tick
+	 * ends it once the window is over and the database works) */
+	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping && !tt_db_failing())
 		tt_resume_end(s);
 }
 

@@ -90,24 +90,20 @@ static bool flag(const tt_value *opts, const char *key, bool *out, tt_error *err
 	return true;
 }
 
-static int load_file(const char *path, tt_error *err)
+/* The roles of root ({"default": ROLE, "roles": {...}}); path names where
+ * they come from in errors. */
+static int load_root(const tt_value *root, const char *path, tt_error *err)
 {
-	tt_arena a;
-	tt_arena_init(&a, 0);
-	tt_value root;
-	int rc = tt_json_load_file(path, &a, &root, err);
-	if (rc < 0)
-		goto out;
-	rc = -TT_BAD_DESCRIPTION;
-	const tt_value *roles = tt_map_get(&root, "roles");
-	const tt_value *def = tt_map_get(&root, "default");
-	if (root.type != TT_MAP || !roles || roles->type != TT_MAP || !def || def->type != TT_STR) {
+	int rc = -TT_BAD_DESCRIPTION;
+	const tt_value *roles = tt_map_get(root, "roles");
+	const tt_value *def = tt_map_get(root, "default");
+	if (root->type != TT_MAP || !roles || roles->type != TT_MAP || !def || def->type != TT_STR) {
 		tt_fail(err, TT_BAD_DESCRIPTION,
 			"%s: expected {\"default\": ROLE, \"roles\": {ROLE: {...}, ...}}", path);
 		goto out;
 	}
-	for (uint32_t i = 0; i < root.len; i++) {
-		const tt_value *k = &root.v.pairs[i].key;
+	for (uint32_t i = 0; i < root->len; i++) {
+		const tt_value *k = &root->v.pairs[i].key;
 		if (!tt_str_eq(k, "roles") && !tt_str_eq(k, "default")) {
 			tt_fail(err, TT_BAD_DESCRIPTION, "%s: unknown key \"%.*s\" (roles, default)", path,
 				(int)TT_MIN(k->len, 64u), k->v.s);
@@ -185,11 +181,11 @@ static int load_file(const char *path, tt_error *err)
 	}
 	rc = 0;
 out:
-	tt_arena_destroy(&a);
 	return rc;
 }
 
-int tt_roles_load(const char *dir, tt_error *err)
+int tt_roles_load(const char *dir, const tt_value *inline_roles, const char *inline_where,
+		  tt_error *err)
 {
 	R.n = 0;
 	R.def = 0;
@@ -197,8 +193,19 @@ int tt_roles_load(const char *dir, tt_error *err)
 	snprintf(path, sizeof(path), "%s/roles.json", dir);
 	struct stat sb;
 	int rc = 0;
-	if (stat(path, &sb) == 0) {
-		rc = load_file(path, err);
+	if (stat(path, &sb) == 0 && inline_roles) {
+		rc = tt_fail(err, TT_BAD_DESCRIPTION, "roles are given twice, in %s and in %s: keep one",
+			     path, inline_where);
+	} else if (inline_roles) {
+		rc = load_root(inline_roles, inline_where, err);
+	} else if (stat(path, &sb) == 0) {
+		tt_arena a;
+		tt_arena_init(&a, 0);
+		tt_value root;
+		rc = tt_json_load_file(path, &a, &root, err);
+		if (rc == 0)
+			rc = load_root(&root, path, err);
+		tt_arena_destroy(&a);
 	} else {
 		add("audience", 8)->is_default = true;
 		R.def = 0;
@@ -253,19 +260,18 @@ uint32_t tt_roles_default(void)
 	return R.def;
 }
 
-void tt_roles_banner(const char *base)
+void tt_roles_banner(FILE *f, const char *base)
 {
 	for (uint32_t i = 0; i < R.n; i++) {
 		const tt_role *r = &R.roles[i];
-		if (r->is_default) {
-			tt_log_info("role %s (default): %s/%s", r->name, base, r->page);
-		} else if (r->generated) {
-			tt_log_info("role %s%s: %s/%s#role=%s&token=%s", r->name, r->admin ? " (admin)" : "",
-				    base, r->page, r->name, r->token);
-		} else {
-			tt_log_info("role %s%s: %s/%s#role=%s&token=<its token in roles.json>", r->name,
-				    r->admin ? " (admin)" : "", base, r->page, r->name);
-		}
+		if (r->is_default)
+			fprintf(f, "role %s (default): %s/%s\n", r->name, base, r->page);
+		else if (r->generated)
+			fprintf(f, "role %s%s: %s/%s#role=%s&token=%s\n", r->name,
+				r->admin ? " (admin)" : "", base, r->page, r->name, r->token);
+		else
+			fprintf(f, "role %s%s: %s/%s#role=%s&token=<its token in roles.json>\n", r->name,
+				r->admin ? " (admin)" : "", base, r->page, r->name);
 	}
 }
 

@@ -18,6 +18,7 @@
 #define TT_ROLES_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "common.h"
@@ -42,10 +43,13 @@ typedef struct tt_role {
 /* A generated token kept in the database, handed back at start before
  * tt_roles_load (restore.c). */
 void tt_roles_restored_token(const char *role, const char *token, size_t len);
-/* Load dir/roles.json, or the built-in roles when there is none. Generates
- * the missing tokens (and puts them as rows for the next commit). Returns
- * 0, or -TT_BAD_DESCRIPTION with err naming the file and the problem. */
-int tt_roles_load(const char *schemas_dir, tt_error *err);
+/* Load dir/roles.json, or inline_roles (the "roles" of a config file,
+ * named inline_where in errors; NULL: none), or the built-in roles when
+ * there is neither; both is an error. Generates the missing tokens (and
+ * puts them as rows for the next commit). Returns 0, or
+ * -TT_BAD_DESCRIPTION with err naming the file and the problem. */
+int tt_roles_load(const char *schemas_dir, const tt_value *inline_roles, const char *inline_where,
+		  tt_error *err);
 void tt_roles_free(void);
 
 uint32_t tt_roles_count(void);
@@ -54,10 +58,10 @@ const tt_role *tt_roles_get(uint32_t i);
 int tt_roles_find(const char *s, size_t n);
 uint32_t tt_roles_default(void);
 
-/* Log, for each role with a page or a generated token, the URL to open
+/* Print to f, for each role with a page or a generated token, the URL to open
  * (base: "http://host:port"); the token goes in the URL's fragment, which
  * browsers never send to a server. */
-void tt_roles_banner(const char *base);
+void tt_roles_banner(FILE *f, const char *base);
 
 /* HELLO: the role a client proves with (role, token), each possibly NULL
  * or nil: no role is the default role. Returns the role's index, or

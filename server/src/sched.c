@@ -55,9 +55,10 @@ static void sift_down(uint32_t i)
 }
 
 tt_sched *tt_sched_add(tt_sched_list *list, struct tt_state *st, uint64_t id, double at,
-		       uint64_t origin, const void *changes, size_t len)
+		       uint64_t origin, uint8_t pool, const void *changes, size_t len)
 {
 	tt_sched *sc = tt_calloc(1, sizeof(*sc));
+	sc->pool = pool & 1;
 	sc->id = id;
 	sc->st = st;
 	sc->at = at;
@@ -81,6 +82,8 @@ tt_sched *tt_sched_add(tt_sched_list *list, struct tt_state *st, uint64_t id, do
 	else
 		list->first = sc;
 	list->n++;
+	list->n_pool[sc->pool]++;
+	list->bytes_pool[sc->pool] += len;
 
 	if (H.len == H.cap) {
 		H.cap = H.cap ? H.cap * 2 : 64;
@@ -103,6 +106,8 @@ void tt_sched_remove(tt_sched *sc)
 	else
 		list->last = sc->prev;
 	list->n--;
+	list->n_pool[sc->pool]--;
+	list->bytes_pool[sc->pool] -= sc->changes.len;
 
 	uint32_t i = sc->heap_at;
 	tt_sched *last = H.heap[--H.len];

@@ -19,6 +19,9 @@ typedef struct tt_sched tt_sched;
 typedef struct tt_sched_list {
 	tt_sched *first, *last;
 	uint32_t n;
+	/* per pool (tt_sched.pool): how many, and their encoded bytes */
+	uint32_t n_pool[2];
+	size_t bytes_pool[2];
 } tt_sched_list;
 
 struct tt_sched {
@@ -26,6 +29,10 @@ struct tt_sched {
 	struct tt_state *st;  /* borrowed: the state it applies to */
 	double at;            /* sync time */
 	uint64_t origin;      /* session that asked for it */
+	uint8_t pool;         /* 0: asked by the default role (the audience), 1: by
+			       * another: each pool has its own room per state, so
+			       * phones cannot fill a state's schedule for the
+			       * performers */
 	tt_buf changes;       /* owned: encoded map of validated values */
 	tt_sched_list *list;  /* borrowed: st's list */
 	tt_sched *next, *prev;/* in the list */
@@ -35,7 +42,7 @@ struct tt_sched {
 /* Add a schedule (changes are copied) to the heap and to list, which must
  * belong to st. Never fails (aborts on out-of-memory). */
 tt_sched *tt_sched_add(tt_sched_list *list, struct tt_state *st, uint64_t id, double at,
-		       uint64_t origin, const void *changes, size_t len);
+		       uint64_t origin, uint8_t pool, const void *changes, size_t len);
 /* Remove and free one schedule. */
 void tt_sched_remove(tt_sched *sc);
 /* Remove and free every schedule of a list. */

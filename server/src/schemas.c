@@ -62,28 +62,43 @@ static int check_top_keys(const tt_value *root, const char *path, tt_error *err)
 	return 0;
 }
 
-/* Load one class file. live: the server is running (a reload): clients of
- * a class whose description changed are told. */
-static int load_file(const char *path, bool live, tt_error *err)
-{
-	tt_arena a;
-	tt_arena_init(&a, 0);
+/* One file: its parsed JSON, or why it could not be read. */
+typedef struct schema_file {
+	char *path;  /* owned */
+	tt_arena a;  /* holds root */
 	tt_value root;
+	int rc;      /* < 0: err says why the file cannot be read */
+	tt_error err;
+} schema_file;
+
+struct tt_schema_set {
+	schema_file *files; /* sorted by name */
+	size_t n;
+};
+
+/* Define (or migrate) the class of one file. live: the server is running
+ * (a reload): clients of a class whose description changed are told. */
+static int apply_file(const schema_file *f, bool live, tt_error *err)
+{
+	const char *path = f->path;
 	uint64_t *old_seqs = NULL;
-	int rc = tt_json_load_file(path, &a, &root, err);
-	if (rc < 0)
-		goto out;
-	const tt_value *name = tt_map_get(&root, "class");
-	const tt_value *desc = tt_map_get(&root, "description");
-	const tt_value *server = tt_map_get(&root, "server");
-	const tt_value *rights_v = tt_map_get(&root, "rights");
-	if (root.type != TT_MAP || !name || !tt_name_ok(name) || !desc) {
+	int rc = f->rc;
+	if (rc < 0) {
+		*err = f->err;
+		return rc;
+	}
+	const tt_value *root = &f->root;
+	const tt_value *name = tt_map_get(root, "class");
+	const tt_value *desc = tt_map_get(root, "description");
+	const tt_value *server = tt_map_get(root, "server");
+	const tt_value *rights_v = tt_map_get(root, "rights");
+	if (root->type != TT_MAP || !name || !tt_name_ok(name) || !desc) {
 		rc = tt_fail(err, TT_BAD_DESCRIPTION,
 			     "%s: expected {\"class\": NAME, \"description\": {...}, \"server\": bool, \"rights\": {...}}",
 			     path);
 		goto out;
 	}
-	if ((rc = check_top_keys(&root, path, err)) < 0)
+	if ((rc = check_top_keys(root, path, err)) < 0)
 		goto out;
 	if (server && server->type != TT_BOOL) {
 		rc = tt_fail(err, TT_BAD_DESCRIPTION, "%s: \"server\" must be true or false", path);
@@ -130,14 +145,12 @@ static int load_file(const char *path, bool live, tt_error *err)
 		tt_store_state_new(ce, 0, NULL, tt_clock_now());
 out:
 	free(old_seqs);
-	tt_arena_destroy(&a);
 	return rc;
 }
 
-/* Every class file of dir, sorted by name: 0, or the first file's error
- * (stop) or each file's error logged (keep going). */
-static int load_dir(const char *dir, bool live, tt_error *err)
+int tt_schemas_read(const char *dir, tt_schema_set **out, tt_error *err)
 {
+	*out = NULL;
 	DIR *d = opendir(dir);
 	if (!d)
 		return tt_fail(err, TT_BAD_DESCRIPTION, "cannot open schemas directory %s", dir);
@@ -156,28 +169,71 @@ static int load_dir(const char *dir, bool live, tt_error *err)
 	closedir(d);
 	if (n > 1)
 		qsort(names, n, sizeof(char *), name_cmp);
-	int rc = 0;
+	tt_schema_set *set = tt_calloc(1, sizeof(*set));
+	set->files = n ? tt_calloc(n, sizeof(*set->files)) : NULL;
+	set->n = n;
 	for (size_t i = 0; i < n; i++) {
-		if (!rc || live) {
-			char path[4096];
-			snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-			int r = load_file(path, live, err);
-			if (r == 0 && !live)
-				tt_log_info("loaded class from %s", path);
-			else if (r < 0 && live)
-				tt_log_error("reload: %s (the class keeps its description)", err->msg);
-			if (r < 0 && !rc)
-				rc = r;
-		}
+		schema_file *f = &set->files[i];
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		f->path = tt_strndup(path, strlen(path));
+		tt_arena_init(&f->a, 0);
+		f->rc = tt_json_load_file(path, &f->a, &f->root, &f->err);
 		free(names[i]);
 	}
 	free(names);
+	*out = set;
+	return 0;
+}
+
+/* Every file of set in order: 0, or the first file's error (stop), or
+ * each file's error logged (live: keep going). */
+static int apply_set(const tt_schema_set *set, bool live, tt_error *err)
+{
+	int rc = 0;
+	for (size_t i = 0; i < set->n && (!rc || live); i++) {
+		const schema_file *f = &set->files[i];
+		int r = apply_file(f, live, err);
+		if (r == 0 && !live)
+			tt_log_info("loaded class from %s", f->path);
+		else if (r < 0 && live)
+			tt_log_error("reload: %s (the class keeps its description)", err->msg);
+		if (r < 0 && !rc)
+			rc = r;
+	}
 	for (size_t i = 0; i < G.n_seen; i++) {
 		free(G.seen[i].name);
 		free(G.seen[i].path);
 	}
 	TT_FREE(G.seen);
 	G.n_seen = 0;
+	return rc;
+}
+
+int tt_schemas_apply(const tt_schema_set *set, tt_error *err)
+{
+	return apply_set(set, false, err);
+}
+
+void tt_schema_set_free(tt_schema_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->files[i].path);
+		tt_arena_destroy(&set->files[i].a);
+	}
+	free(set->files);
+	free(set);
+}
+
+static int load_dir(const char *dir, bool live, tt_error *err)
+{
+	tt_schema_set *set;
+	int rc = tt_schemas_read(dir, &set, err);
+	if (rc == 0)
+		rc = apply_set(set, live, err);
+	tt_schema_set_free(set);
 	return rc;
 }
 
@@ -192,4 +248,6 @@ void tt_schemas_reload(const char *dir)
 	tt_log_info("reloading the schemas of %s", dir);
 	if (load_dir(dir, true, &err) == 0)
 		tt_log_info("schemas reloaded");
+	else
+		tt_log_error("reload: %s", err.msg);
 }

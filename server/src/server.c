@@ -32,18 +32,20 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 		tt_server_close();
 		return rc;
 	}
-	tt_restore_done();
 	/* after the database: generated role tokens come back from it */
 	tt_rights_init(cfg->open);
-	if ((rc = tt_roles_load(cfg->schemas, err)) < 0) {
+	if ((rc = tt_roles_load(cfg->schemas, cfg->roles, cfg->config, err)) < 0) {
 		tt_server_close();
 		return rc;
 	}
+	/* after the roles: each restored session gets its role back */
+	tt_restore_done();
 	return 0;
 }
 
 void tt_server_close(void)
 {
+	tt_restore_abandon();
 	tt_roles_free();
 	tt_hooks_destroy();
 	tt_handler_destroy();

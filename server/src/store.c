@@ -25,6 +25,7 @@ static struct {
 	uint64_t put_state_id, put_instance_id, put_sched_id, put_session_id; /* last put */
 	tt_state *dirty;          /* states whose values changed this turn */
 	tt_buf row;               /* encoding of one row at a time */
+	tt_buf row2;              /* a second column of it */
 	uint32_t n_states;
 	tt_observe *observe_all;  /* observes of every class (list through cnext) */
 	tt_decoder *dec;          /* stored changes back into values */
@@ -128,20 +129,79 @@ static void init_slots(tt_state *st, const tt_changes *init)
 	S.mem += st->value_bytes;
 }
 
-void tt_store_encode_values(tt_buf *b, const tt_state *st, const tt_mask *view)
+/* Every param of st seen through view: its value, or (init) the value
+ * given at creation, else its default. */
+static void encode_params(tt_buf *b, const tt_state *st, const tt_mask *view, bool init)
 {
 	const tt_class *cls = st->ce->cls;
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < cls->n_params; i++)
-		if (!view || tt_mask_has(view, i))
+	for (uint32_t k = 0; k < cls->n_params; k++)
+		if (!view || tt_mask_has(view, k))
 			n++;
 	tt_enc_map(b, n);
-	for (uint32_t i = 0; i < cls->n_params; i++) {
-		if (view && !tt_mask_has(view, i))
+	for (uint32_t k = 0; k < cls->n_params; k++) {
+		if (view && !tt_mask_has(view, k))
 			continue;
-		tt_enc_strn(b, cls->params[i].name, cls->params[i].name_len);
-		tt_enc_value(b, &st->slots[i].v);
+		const tt_value *v = &st->slots[k].v;
+		if (init) {
+			v = &cls->params[k].def;
+			for (uint32_t i = 0; i < st->n_init; i++)
+				if (st->init_idx[i] == k)
+					v = &st->init_vals[i].v;
+		}
+		tt_enc_strn(b, cls->params[k].name, cls->params[k].name_len);
+		tt_enc_value(b, v);
 	}
+}
+
+void tt_store_encode_values(tt_buf *b, const tt_state *st, const tt_mask *view)
+{
+	encode_params(b, st, view, false);
+}
+
+/* Keep the values given at a state's creation (cs in stored form). */
+static void keep_init(tt_state *st, const tt_changes *cs)
+{
+	if (!cs || !cs->n)
+		return;
+	st->n_init = cs->n;
+	st->init_idx = tt_malloc(sizeof(*st->init_idx) * cs->n);
+	st->init_vals = tt_calloc(cs->n, sizeof(*st->init_vals));
+	for (uint32_t i = 0; i < cs->n; i++) {
+		st->init_idx[i] = cs->idx[i];
+		slot_set(&st->init_vals[i], &cs->vals[i]);
+		S.mem += value_size(&st->init_vals[i].v);
+	}
+}
+
+static void free_init(tt_state *st)
+{
+	for (uint32_t i = 0; i < st->n_init; i++) {
+		S.mem -= value_size(&st->init_vals[i].v);
+		free(st->init_vals[i].mem);
+	}
+	free(st->init_idx);
+	free(st->init_vals);
+	st->n_init = 0;
+	st->init_idx = NULL;
+	st->init_vals = NULL;
+}
+
+/* The values given at creation, as one map (the database's row). */
+static void encode_given(tt_buf *b, const tt_state *st)
+{
+	const tt_class *cls = st->ce->cls;
+	tt_enc_map(b, st->n_init);
+	for (uint32_t i = 0; i < st->n_init; i++) {
+		const tt_param *p = &cls->params[st->init_idx[i]];
+		tt_enc_strn(b, p->name, p->name_len);
+		tt_enc_value(b, &st->init_vals[i].v);
+	}
+}
+
+void tt_store_encode_init(tt_buf *b, const tt_state *st, const tt_mask *view)
+{
+	encode_params(b, st, view, true);
 }
 
 /* ---- classes ---------------------------------------------------------------- */
@@ -169,7 +229,7 @@ void tt_store_class_rights(tt_class_entry *ce, tt_rights *rights)
 static int make_class(const char *name, size_t len, const tt_value *desc, bool strict,
 		      tt_class **out, tt_error *err)
 {
-	tt_class *cls;
+	tt_class *cls = NULL;
 	int rc = strict ? tt_class_create_strict(name, len, desc, &cls, err)
 			: tt_class_create(name, len, desc, &cls, err);
 	if (rc < 0)
@@ -188,7 +248,7 @@ static int make_class(const char *name, size_t len, const tt_value *desc, bool s
 int tt_store_define(const char *name, size_t len, const tt_value *desc, bool strict,
 		    bool *out_new, tt_error *err)
 {
-	tt_class *cls;
+	tt_class *cls = NULL;
 	int rc = make_class(name, len, desc, strict, &cls, err);
 	if (rc < 0)
 		return rc;
@@ -285,7 +345,7 @@ static bool strip_changes(const tt_class *ncls, const void *raw, size_t len, tt_
 int tt_store_migrate(tt_class_entry *ce, const tt_value *desc, const char *const *resets,
 		     uint32_t n_resets, bool *out_changed, tt_error *err)
 {
-	tt_class *ncls;
+	tt_class *ncls = NULL;
 	*out_changed = false;
 	int rc = make_class(ce->cls->name, ce->cls->name_len, desc, true, &ncls, err);
 	if (rc < 0)
@@ -553,6 +613,7 @@ tt_state *tt_store_state_new(tt_class_entry *ce, uint64_t owner, const tt_change
 	if (o)
 		own(st, o);
 	init_slots(st, init);
+	keep_init(st, init);
 	st->time = time;
 	mark_dirty(st);
 	return st;
@@ -681,6 +742,7 @@ static void state_free(tt_state *st)
 	for (uint32_t i = 0; i < ce->cls->n_params; i++)
 		free(st->slots[i].mem);
 	free(st->slots);
+	free_init(st);
 	free(st->subs);
 	tt_history_free(&st->hist);
 	free(st);
@@ -1000,11 +1062,11 @@ tt_observe *tt_store_observers_all(void)
 
 /* ---- sessions --------------------------------------------------------------- */
 
-void tt_store_session_live(tt_session *s)
+void tt_store_session_live(tt_session *s, const char *role)
 {
 	char hex[2 * TT_DIGEST_LEN + 1];
 	tt_secret_hex(s->digest, hex);
-	tt_db_put_session(s->id, hex, 2 * TT_DIGEST_LEN);
+	tt_db_put_session(s->id, hex, 2 * TT_DIGEST_LEN, role);
 }
 
 void tt_store_session_gone(tt_session *s, double now)
@@ -1032,7 +1094,7 @@ uint64_t tt_store_sched_id(void)
 }
 
 static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origin,
-			    const void *changes, size_t len)
+			    uint8_t pool, const void *changes, size_t len)
 {
 	if (id >= S.next_sched_id)
 		S.next_sched_id = id + 1;
@@ -1040,7 +1102,7 @@ static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origi
 	if (o)
 		o->n_sched++;
 	S.mem += len;
-	return tt_sched_add(&st->scheds, st, id, at, origin, changes, len);
+	return tt_sched_add(&st->scheds, st, id, at, origin, pool, changes, len);
 }
 
 /* Forget a pending schedule (persisting nothing). */
@@ -1053,11 +1115,12 @@ static void sched_forget(tt_sched *sc)
 	tt_sched_remove(sc);
 }
 
-tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs)
+tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, uint8_t pool,
+			     const tt_changes *cs)
 {
 	tt_buf_clear(&S.row);
 	tt_store_changes_encode(&S.row, st->ce->cls, cs);
-	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, tt_buf_data(&S.row), S.row.len);
+	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, pool, tt_buf_data(&S.row), S.row.len);
 	tt_db_sched_row r = {sc->id, st->id, at, origin, tt_buf_data(&sc->changes), sc->changes.len};
 	tt_db_put_schedule(&r);
 	return sc;
@@ -1067,14 +1130,6 @@ void tt_store_sched_remove(tt_sched *sc)
 {
 	tt_db_del_schedule(sc->id);
 	sched_forget(sc);
-}
-
-size_t tt_store_sched_bytes(const tt_state *st)
-{
-	size_t n = 0;
-	for (const tt_sched *sc = st->scheds.first; sc; sc = sc->next)
-		n += sc->changes.len;
-	return n;
 }
 
 /* ---- persistence ------------------------------------------------------------ */
@@ -1095,8 +1150,13 @@ void tt_store_flush(void)
 		tt_state *next = st->dirty_next;
 		tt_buf_clear(&S.row);
 		tt_store_encode_values(&S.row, st, NULL);
+		/* the init values go with every put: a row is whole, whichever
+		 * commit lands (they are the few keys given at creation) */
+		tt_buf_clear(&S.row2);
+		encode_given(&S.row2, st);
 		tt_db_state_row r = {st->id, st->ce->cls->name, st->ce->cls->name_len, st->owner,
-				     st->seq, st->time, tt_buf_data(&S.row), S.row.len};
+				     st->seq, st->time, tt_buf_data(&S.row), S.row.len,
+				     tt_buf_data(&S.row2), S.row2.len};
 		tt_db_put_state(&r);
 		uint64_t first = tt_history_first_seq(&st->hist);
 		if (first > 1 && first - 1 >= st->db_trimmed + 64) {
@@ -1116,29 +1176,47 @@ void tt_store_flush(void)
 
 /* ---- restore ---------------------------------------------------------------- */
 
+/* The keys of a stored map that still fit the class, into cs (stored
+ * form); required: only the `required` params. */
+static void load_stored(const tt_class *cls, uint64_t id, tt_value *m, bool required,
+			tt_changes *cs)
+{
+	cs->n = 0;
+	for (uint32_t k = 0; k < cls->n_params; k++) {
+		const tt_param *p = &cls->params[k];
+		tt_value *v = (tt_value *)tt_map_get(m, p->name);
+		tt_error e;
+		if (!v || (required && !p->required))
+			continue;
+		if (tt_param_coerce(cls, p, v, &cs->vals[cs->n], &e) == 0)
+			cs->idx[cs->n++] = k;
+		else
+			tt_log_warn("state %llu: %s; using the default", (unsigned long long)id, e.msg);
+	}
+	to_stored_form(cls, cs);
+}
+
 int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint64_t seq,
-			   double time, tt_value *values, tt_error *err)
+			   double time, tt_value *values, tt_value *init, tt_error *err)
 {
 	if (!id || tt_idmap_get(&S.states, id))
 		return tt_fail(err, TT_INTERNAL, "state %llu stored twice", (unsigned long long)id);
 	const tt_class *cls = ce->cls;
 	tt_changes *cs = tt_malloc(sizeof(*cs));
 	tt_changes_init(cs);
-	for (uint32_t k = 0; k < cls->n_params; k++) {
-		const tt_param *p = &cls->params[k];
-		tt_value *v = (tt_value *)tt_map_get(values, p->name);
-		tt_error e;
-		if (v && tt_param_coerce(cls, p, v, &cs->vals[cs->n], &e) == 0)
-			cs->idx[cs->n++] = k;
-		else if (v)
-			tt_log_warn("state %llu: %s; using the default", (unsigned long long)id, e.msg);
-	}
-	to_stored_form(cls, cs);
 	tt_state *st = state_alloc(ce, id, owner);
+	/* a row from before init values were kept: a `required` param was
+	 * given at creation, and its value now is the best stand-in */
+	bool legacy = !init || init->type != TT_MAP;
+	load_stored(cls, id, legacy ? values : init, legacy, cs);
+	keep_init(st, cs);
+	load_stored(cls, id, values, false, cs);
 	init_slots(st, cs);
 	st->seq = seq;
 	st->time = time;
 	st->db_trimmed = 0; /* set once the events are in (tt_store_restore_owners) */
+	if (legacy) /* the stand-in is written at the first commit, and stays */
+		mark_dirty(st);
 	tt_changes_free(cs);
 	free(cs);
 	return 0;
@@ -1161,9 +1239,9 @@ void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st, const t
 }
 
 void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t origin,
-			       const void *changes, size_t len)
+			       uint8_t pool, const void *changes, size_t len)
 {
-	sched_keep(st, id, at, origin, changes, len);
+	sched_keep(st, id, at, origin, pool, changes, len);
 }
 
 void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched)
@@ -1207,6 +1285,7 @@ void tt_store_init(const tt_config *cfg)
 	tt_idmap_init(&S.tombstones);
 	S.next_state_id = S.next_instance_id = S.next_sched_id = 1;
 	tt_buf_init(&S.row, 0);
+	tt_buf_init(&S.row2, 0);
 	S.dec = tt_decoder_new();
 	tt_arena_init(&S.arena, 0);
 }
@@ -1233,6 +1312,7 @@ void tt_store_destroy(void)
 	tt_idmap_free(&S.instances);
 	tt_idmap_free(&S.tombstones);
 	tt_buf_free(&S.row);
+	tt_buf_free(&S.row2);
 	tt_decoder_free(S.dec);
 	tt_arena_destroy(&S.arena);
 }

@@ -74,6 +74,12 @@ struct tt_state {
 	uint64_t seq;
 	double time;         /* sync time of the last applied update */
 	tt_slot *slots;      /* owned, one per param */
+	/* the values given at creation (coerced, after the create hooks): what
+	 * getInitValues() and a `required` param's default report; the other
+	 * params started at their default */
+	uint32_t n_init;
+	uint32_t *init_idx;  /* owned: param index of each */
+	tt_slot *init_vals;  /* owned */
 	tt_sub *subs;        /* owned array */
 	uint32_t n_subs, cap_subs;
 	tt_instance *instances;  /* list through st_next */
@@ -208,6 +214,9 @@ void tt_store_changes_load(const tt_state *st, const void *changes, size_t len, 
 uint32_t tt_store_apply(tt_state *st, tt_changes *cs, uint64_t origin, double time);
 /* Encode the values of st's params seen through view (NULL: all). */
 void tt_store_encode_values(tt_buf *b, const tt_state *st, const tt_mask *view);
+/* Encode st's init values seen through view: every param, the value given
+ * at creation or else the class default. */
+void tt_store_encode_init(tt_buf *b, const tt_state *st, const tt_mask *view);
 
 /* ---- instances ---------------------------------------------------------- */
 
@@ -230,8 +239,9 @@ tt_observe *tt_store_observers_all(void);
 
 /* ---- sessions ----------------------------------------------------------- */
 
-/* s is connected (new, or back): persisted as live. */
-void tt_store_session_live(tt_session *s);
+/* s is connected (new, or back): persisted as live, with the name of the
+ * role it was made in. */
+void tt_store_session_live(tt_session *s, const char *role);
 /* s lost its connection at sync time now: its resume window starts. */
 void tt_store_session_gone(tt_session *s, double now);
 /* Detach every instance of s and drop its observes (its owned states must
@@ -242,12 +252,11 @@ void tt_store_session_drop(tt_session *s);
 
 /* Next schedule id (ids are never reused). */
 uint64_t tt_store_sched_id(void);
-/* Keep a pending schedule of st; persisted. */
-tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, const tt_changes *cs);
+/* Keep a pending schedule of st in pool (tt_sched.pool); persisted. */
+tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, uint8_t pool,
+			     const tt_changes *cs);
 /* Forget a schedule (applied or cancelled); persisted. */
 void tt_store_sched_remove(tt_sched *sc);
-/* Bytes of st's pending schedules. */
-size_t tt_store_sched_bytes(const tt_state *st);
 
 /* ---- persistence -------------------------------------------------------- */
 
@@ -259,16 +268,18 @@ void tt_store_flush(void);
 /* ---- restore (restore.c, from the database's rows) ---------------------- */
 
 /* A state as stored; values that no longer fit the class fall back to the
- * default with a warning. -TT_INTERNAL for an unknown class. */
+ * default with a warning. init: the map of values given at creation, or
+ * NULL for a row stored before they were kept (then the `required` params'
+ * current values stand for them). -TT_INTERNAL for an unknown class. */
 int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint64_t seq,
-			   double time, tt_value *values, tt_error *err);
+			   double time, tt_value *values, tt_value *init, tt_error *err);
 void tt_store_restore_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
 			    const void *changes, size_t len);
 void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st,
 			       const tt_mask *filter);
 void tt_store_restore_tombstone(uint64_t state, const char *reason);
 void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t origin,
-			       const void *changes, size_t len);
+			       uint8_t pool, const void *changes, size_t len);
 /* Id counters as stored (they only ever grow). */
 void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched);
 /* Once every row is in: give each state to its owner session, and delete

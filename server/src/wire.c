@@ -194,7 +194,7 @@ void tt_wire_state(tt_buf *b, uint64_t rid, const tt_instance *in, const tt_valu
 		n_sched += sched_visible(&scratch, sc, view);
 
 	result(b, rid);
-	tt_enc_map(b, (with_hist ? 11u : 9u) + (n_sched ? 1u : 0u));
+	tt_enc_map(b, (with_hist ? 12u : 10u) + (n_sched ? 1u : 0u));
 	tt_enc_str(b, "instance");
 	tt_enc_uint(b, in->id);
 	tt_enc_str(b, "state");
@@ -209,6 +209,8 @@ void tt_wire_state(tt_buf *b, uint64_t rid, const tt_instance *in, const tt_valu
 	tt_enc_float(b, st->time);
 	tt_enc_str(b, "values");
 	tt_store_encode_values(b, st, view);
+	tt_enc_str(b, "initValues");
+	tt_store_encode_init(b, st, view);
 	tt_enc_str(b, "description");
 	tt_buf_append(b, tt_buf_data(&st->ce->cls->desc), st->ce->cls->desc.len);
 	tt_enc_str(b, "filter");

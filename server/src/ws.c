@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,9 +18,14 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "client.h"
+#include "banner.h"
+#include "cert.h"
+#include "http.h"
 #include "clock.h"
+#include "db.h"
 #include "handler.h"
 #include "hooks.h"
 #include "idmap.h"
@@ -61,10 +67,6 @@ struct pss {
 	tt_client *c;
 };
 
-struct http_pss {
-	bool healthz;
-};
-
 void tt_ws_reload(void)
 {
 	W.reload = 1;
@@ -101,14 +103,9 @@ static void turn_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	W.turn_scheduled = false;
-	if (tt_turn_end() < 0) {
-		tt_log_error("commit failed: stopping rather than acknowledging lost updates");
-		W.failed = 1;
-		tt_ws_stop();
-		return;
-	}
+	tt_turn_end();
 	/* the next thing due without input: a scheduled set, or a hook's deadline */
-	double due = tt_ops_next_due(), hook = tt_hooks_next_deadline();
+	double due = tt_turn_next_due(), hook = tt_hooks_next_deadline();
 	double wait = due >= 0 ? due - tt_clock_now() : -1;
 	if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
 		wait = hook - tt_clock_mono();
@@ -180,7 +177,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
 	keepalive();
-	tt_resume_tick();
+	tt_turn_tick();
 	tt_peers_sweep(tt_clock_mono());
 	tt_log_tick();
 	schedule_turn();
@@ -282,8 +279,15 @@ static void conn_destroyed(struct lws *wsi)
 static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 {
 	char host[256];
-	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0)
+	int len = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN);
+	if (len <= 0)
 		return true;
+	/* lws_hdr_copy fails on a header longer than the buffer: that is no
+	 * missing Origin (a site with a long host name sends one) */
+	if (lws_hdr_copy(wsi, origin, (int)cap, WSI_TOKEN_ORIGIN) <= 0) {
+		snprintf(origin, cap, "of %d bytes", len);
+		return false;
+	}
 	for (uint32_t i = 0; i < W.cfg->n_allow_origin; i++)
 		if (!strcmp(W.cfg->allow_origin[i], "*") || !strcasecmp(W.cfg->allow_origin[i], origin))
 			return true;
@@ -396,8 +400,12 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		tt_client_consume(c, n);
 	}
 	if (c->rx_paused && !tt_client_over(c)) {
-		c->rx_paused = false;
-		lws_rx_flow_control(wsi, 1);
+		/* its replies drained: the requests held meanwhile, then its socket */
+		if (tt_handler_drained(c)) {
+			c->rx_paused = false;
+			lws_rx_flow_control(wsi, 1);
+		}
+		schedule_turn();
 	}
 	if (c->finish_code && !c->q_len) {
 		c->close_code = c->finish_code;
@@ -452,23 +460,30 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	return 0;
 }
 
-/* ---- HTTP: files, /healthz, refusing upgrades without tutti.v1 -------- */
+/* ---- HTTP (http.c), and refusing upgrades that are not tutti.v1 ------- */
 
 static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		   size_t len)
 {
-	struct http_pss *hp = user;
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
 		return user ? filter_connection(user) : 0;
-	case LWS_CALLBACK_WSI_CREATE:
+	case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+		/* not WSI_CREATE: lws 4.1 sends it before the wsi has its
+		 * socket, when the peer's address cannot be read yet */
 		conn_created(wsi);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		conn_destroyed(wsi);
 		return 0;
 	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
-		char origin[256];
+		/* WebSocket only: "Upgrade: h2c" would switch the connection to
+		 * lws's HTTP/2 code, which tutti does not use or test */
+		if (!in || strcmp(in, "websocket") != 0) {
+			tt_http_answer(wsi, HTTP_STATUS_BAD_REQUEST, "only WebSocket upgrades\n", true);
+			return 1;
+		}
+		char origin[512]; /* any real origin: scheme, a 253-byte host, port */
 		if (origin_ok(wsi, origin, sizeof(origin)))
 			return 0;
 		char text[INET6_ADDRSTRLEN + 8] = "?";
@@ -486,37 +501,10 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 		 * lws would bind it to this HTTP protocol and drop its messages
 		 * silently: refuse it rather than accept a socket nobody reads */
 		return 1;
-	case LWS_CALLBACK_HTTP: {
-		unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
-						  *end = buf + sizeof(buf) - 1;
-		char uri[64];
-		/* lws also lands here for a file the mount does not have */
-		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
-		    strcmp(uri, "/healthz") != 0) {
-			lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
-			return lws_http_transaction_completed(wsi) ? -1 : 0;
-		}
-		hp->healthz = true;
-		if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "text/plain", 3, &p, end) ||
-		    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-						 (unsigned char *)"no-store", 8, &p, end) ||
-		    lws_finalize_write_http_header(wsi, start, &p, end))
-			return 1;
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (hp && hp->healthz) {
-			unsigned char buf[LWS_PRE + 8];
-			memcpy(buf + LWS_PRE, "ok\n", 3);
-			if (lws_write(wsi, buf + LWS_PRE, 3, LWS_WRITE_HTTP_FINAL) != 3)
-				return 1;
-			hp->healthz = false;
-			if (lws_http_transaction_completed(wsi))
-				return -1;
-			return 0;
-		}
-		break;
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+		return in ? tt_http_filter(wsi, in) : -1;
+	case LWS_CALLBACK_HTTP:
+		return tt_http_serve(wsi);
 	default:
 		break;
 	}
@@ -524,44 +512,59 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 }
 
 static const struct lws_protocols protocols[] = {
-	{"http", cb_http, sizeof(struct http_pss), 0, 0, NULL, 0},
+	{"http", cb_http, 0, 0, 0, NULL, 0},
 	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
-/* .mjs, .wasm, .map, .webmanifest and extensionless files are not in lws's
- * MIME table and would be refused with 415 Unsupported Media Type. */
-static const struct lws_protocol_vhost_options mime_any = {NULL, NULL, "*", "application/octet-stream"};
-static const struct lws_protocol_vhost_options mime_manifest = {&mime_any, NULL, ".webmanifest", "application/manifest+json"};
-static const struct lws_protocol_vhost_options mime_map = {&mime_manifest, NULL, ".map", "application/json"};
-static const struct lws_protocol_vhost_options mime_wasm = {&mime_map, NULL, ".wasm", "application/wasm"};
-static const struct lws_protocol_vhost_options mime_mjs = {&mime_wasm, NULL, ".mjs", "text/javascript"};
+/* --https: the names the certificate must cover: every address phones may
+ * use, this machine's own, and its names (host, host.local for mDNS). */
+static int make_cert(const tt_config *cfg, tt_cert_paths *paths)
+{
+	char hosts[16][TT_HOST_TEXT];
+	size_t n = tt_banner_hosts(cfg->host, hosts, 12);
+	char host[64] = "", local[80] = "";
+	gethostname(host, sizeof(host) - 1);
+	const char *names[20];
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		names[k++] = hosts[i];
+	names[k++] = "127.0.0.1";
+	names[k++] = "localhost";
+	if (host[0] && strcmp(host, "localhost") != 0) {
+		snprintf(local, sizeof(local), "%s.local", host);
+		names[k++] = host;
+		names[k++] = local;
+	}
+	tt_error err;
+	if (tt_cert_ensure(cfg->tls_dir, names, k, paths, &err) < 0) {
+		tt_log_error("--https: %s", err.msg);
+		return -1;
+	}
+	if (paths->made_ca)
+		tt_log_info("--https: made a certificate authority in %s (phones trust it once: "
+			    "README \"On stage\")", paths->ca);
+	if (paths->made_cert)
+		tt_log_info("--https: made a certificate for %s and this machine's names, in %s",
+			    hosts[0], paths->cert);
+	return 0;
+}
 
 int tt_ws_run(const tt_config *cfg)
 {
-	static char origin[4096];
 	W.cfg = cfg;
 	lws_set_log_level(cfg->verbose > 0 ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, lws_line);
 
-	if (!realpath(cfg->web, origin)) {
-		tt_log_warn("web directory %s not found: only /healthz and the WebSocket are served",
-			    cfg->web);
-		snprintf(origin, sizeof(origin), "%s", cfg->web);
+	/* HTTPS: the operator's certificate, or one from a local authority */
+	static tt_cert_paths paths;
+	const char *cert = cfg->tls_cert, *key = cfg->tls_key;
+	if (cfg->https) {
+		if (make_cert(cfg, &paths) < 0)
+			return -1;
+		cert = paths.cert;
+		key = paths.key;
 	}
-	static struct lws_http_mount files, healthz;
-	memset(&files, 0, sizeof(files));
-	files.mountpoint = "/";
-	files.mountpoint_len = 1;
-	files.origin = origin;
-	files.def = "index.html";
-	files.origin_protocol = LWSMPRO_FILE;
-	files.extra_mimetypes = &mime_mjs;
-	memset(&healthz, 0, sizeof(healthz));
-	healthz.mount_next = &files;
-	healthz.mountpoint = "/healthz";
-	healthz.mountpoint_len = 8;
-	healthz.origin = "http";
-	healthz.origin_protocol = LWSMPRO_CALLBACK;
-
+	bool tls = cert != NULL;
+	const struct lws_http_mount *mounts = tt_http_init(cfg->web, cfg->https ? paths.ca : NULL);
 	/* zero: no per-connection lws timers (see keepalive()); leaving the
 	 * policy out is not enough, lws then applies its default one */
 	static const lws_retry_bo_t retry = {
@@ -573,11 +576,22 @@ int tt_ws_run(const tt_config *cfg)
 	info.port = cfg->port;
 	info.iface = cfg->host;
 	info.protocols = protocols;
-	info.mounts = &healthz;
+	info.mounts = mounts;
 	info.vhost_name = "tutti";
 	info.retry_and_idle_policy = &retry;
 	info.pt_serv_buf_size = 65536;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+	if (tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+				/* plain HTTP on the same port: redirected to https:// */
+				LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT |
+				LWS_SERVER_OPTION_REDIRECT_HTTP_TO_HTTPS;
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+		/* HTTP/1.1 only: a browser that negotiated HTTP/2 would carry the
+		 * WebSocket over it (RFC 8441), a path tutti does not use */
+		info.alpn = "http/1.1";
+	}
 
 	/* connections in all: the open-file limit (raised at start) less a
 	 * reserve for the database, served files and lws's own, so that
@@ -592,20 +606,24 @@ int tt_ws_run(const tt_config *cfg)
 	tt_peers_init(cfg->max_conns_per_addr, cfg->max_new_sessions_per_addr);
 	W.ctx = lws_create_context(&info);
 	if (!W.ctx) {
-		tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
-			     cfg->host, cfg->port);
+		if (tls)
+			tt_log_error("cannot listen on %s:%d with TLS (port in use, or is %s / %s "
+				     "not a readable certificate and key?)", cfg->host, cfg->port, cert, key);
+		else
+			tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
+				     cfg->host, cfg->port);
+		tt_http_destroy();
 		return -1;
 	}
 	/* --port 0: the kernel picks a free port; the log line says which
 	 * (test fixtures read it, so no other process can take it first) */
 	struct lws_vhost *vh = lws_get_vhost_by_name(W.ctx, "tutti");
 	int port = vh ? lws_get_vhost_listen_port(vh) : cfg->port;
-	tt_log_info("listening on http://%s:%d (web %s, WebSocket protocol %s)", cfg->host,
-		    port, origin, TT_PROTOCOL_NAME);
-	char base[300];
-	snprintf(base, sizeof(base), "http://%s:%d",
-		 strcmp(cfg->host, "0.0.0.0") ? cfg->host : "127.0.0.1", port);
-	tt_roles_banner(base);
+	const char *web = tt_http_web_dir();
+	tt_log_info("listening on %s://%s:%d (web %s, WebSocket protocol %s)", tls ? "https" : "http",
+		    cfg->host, port, web ? web : cfg->web, TT_PROTOCOL_NAME);
+	tt_banner_print(tls ? "https" : "http", cfg->host, port,
+			cfg->qr > 0 || (cfg->qr == 0 && isatty(1)));
 	if (cfg->open)
 		tt_log_warn("--open: every client may set every state and define classes "
 			    "(fine for a laptop ensemble on its own network, never for an audience)");
@@ -649,6 +667,7 @@ int tt_ws_run(const tt_config *cfg)
 			free(W.conns.vals[i]);
 	tt_idmap_free(&W.conns);
 	tt_peers_free();
+	tt_http_destroy();
 	/* sessions closed by the stop are recorded as gone (resume windows),
 	 * and the clock exactly */
 	if (!W.failed && tt_turn_stop() < 0)

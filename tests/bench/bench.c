@@ -60,6 +60,10 @@
 
 #define CLASS_NAME "tutti-bench"
 #define RID_SET0 1000 /* set reqIds start here (1..999: setup requests) */
+/* The hooked scenario's hook client takes this role: roles.json in the
+ * started server's schemas directory gives it "hooks": true and a token of
+ * its own (with --url: --hook-role and --hook-token). */
+#define HOOK_ROLE "bench-hooks"
 
 /* ---- small utilities -------------------------------------------------- */
 
@@ -408,6 +412,8 @@ static struct {
 	bool no_pin, decode_bench;
 	const char *server_args[16]; /* --server-arg, appended to the server's arguments */
 	uint32_t n_server_args;
+	const char *hook_role, *hook_token; /* the hooked scenario's hook client */
+	char hook_token_buf[40];
 } O;
 
 /* Does the server know per-address limits (a build from before them does
@@ -721,7 +727,7 @@ static void server_stop(void)
 /* ---- connections ------------------------------------------------------ */
 
 enum { C_NEW, C_CONNECTING, C_UPGRADING, C_OPEN, C_CLOSED };
-enum { R_WRITER, R_SUB, R_JOIN, R_SLOW };
+enum { R_WRITER, R_SUB, R_JOIN, R_SLOW, R_HOOK };
 
 typedef struct conn {
 	int fd;
@@ -758,6 +764,11 @@ static struct {
 	char *payload;
 	/* scenario state */
 	conn *writer;
+	conn *hook;             /* hooked: the hook client */
+	bool hook_ready;
+	uint64_t hook_calls;
+	double set_sent;        /* closed loop: when the set in flight was sent */
+	hist rtt;               /* closed loop: set -> its RESULT */
 	uint64_t state_id, instance;
 	bool writer_ready;
 	bool closed_loop, writing;
@@ -844,7 +855,7 @@ static void conn_free_all(void)
 		free(c);
 	}
 	B.n = B.next_start = B.inflight = B.opened = B.attached = B.failed = B.closed = 0;
-	B.writer = NULL;
+	B.writer = B.hook = NULL;
 }
 
 static void flush(conn *c)
@@ -965,6 +976,27 @@ static void enc_attach(uint64_t rid, uint32_t history)
 static void on_open(conn *c)
 {
 	tt_buf_clear(&B.enc);
+	if (c->role == R_HOOK) {
+		/* HELLO in the hook role, then HOOK update on the class */
+		tt_enc_array(&B.enc, 3);
+		tt_enc_uint(&B.enc, TT_MSG_HELLO);
+		tt_enc_uint(&B.enc, 1);
+		tt_enc_map(&B.enc, 3);
+		tt_enc_str(&B.enc, "version");
+		tt_enc_uint(&B.enc, TT_PROTOCOL_VERSION);
+		tt_enc_str(&B.enc, "role");
+		tt_enc_str(&B.enc, O.hook_role);
+		tt_enc_str(&B.enc, "roleToken");
+		tt_enc_str(&B.enc, O.hook_token ? O.hook_token : "");
+		tt_enc_array(&B.enc, 4);
+		tt_enc_uint(&B.enc, TT_MSG_HOOK);
+		tt_enc_uint(&B.enc, 2);
+		tt_enc_str(&B.enc, CLASS_NAME);
+		tt_enc_str(&B.enc, "update");
+		ws_send_enc(c);
+		flush(c);
+		return;
+	}
 	enc_hello(1);
 	if (c->role == R_WRITER) {
 		/* DEFINE: {seq: integer, t: float, payload: string} */
@@ -992,6 +1024,7 @@ static void on_open(conn *c)
 static void send_set(uint64_t seq, double t)
 {
 	conn *w = B.writer;
+	B.set_sent = now_s();
 	tt_buf_clear(&B.enc);
 	tt_enc_array(&B.enc, 4);
 	tt_enc_uint(&B.enc, TT_MSG_SET);
@@ -1096,8 +1129,11 @@ static void on_result(conn *c, uint64_t rid, const tt_value *res, double t, size
 		} else if (rid >= RID_SET0) {
 			uint64_t seq = rid - RID_SET0;
 			B.acks++;
-			if (t >= B.w0 && t < B.w1)
+			if (t >= B.w0 && t < B.w1) {
 				B.acks_win++;
+				if (B.closed_loop)
+					h_add(&B.rtt, t - B.set_sent);
+			}
 			if (seq > B.last_acked)
 				B.last_acked = seq;
 			if (B.closed_loop && B.writing) {
@@ -1105,6 +1141,13 @@ static void on_result(conn *c, uint64_t rid, const tt_value *res, double t, size
 				flush(c);
 			}
 		}
+		return;
+	}
+	if (c->role == R_HOOK) {
+		if (rid == 1)
+			c->hello_ok = true;
+		else if (rid == 2)
+			B.hook_ready = true;
 		return;
 	}
 	if (rid == 1) {
@@ -1159,6 +1202,18 @@ static void on_message(conn *c, const uint8_t *p, size_t len, double t)
 			B.errors++;
 		} else if (type == TT_MSG_UPDATE) {
 			B.bad_updates++; /* not the shape the fast path reads */
+		} else if (type == TT_MSG_HOOK_CALL && c->role == R_HOOK && v.len == 8 &&
+			   as_u(&v.v.items[1], &rid)) {
+			/* a hook that lets every set through unchanged: the cost
+			 * measured is the round trip, not a piece's logic */
+			B.hook_calls++;
+			tt_buf_clear(&B.enc);
+			tt_enc_array(&B.enc, 3);
+			tt_enc_uint(&B.enc, TT_MSG_HOOK_REPLY);
+			tt_enc_uint(&B.enc, rid);
+			tt_enc_bool(&B.enc, true);
+			ws_send_enc(c);
+			flush(c);
 		}
 		tt_arena_reset(&B.arena);
 	}
@@ -1413,15 +1468,18 @@ static void pump(double timeout)
 	}
 	if (no_pwait2)
 		n = epoll_wait(B.epfd, ev, 1024, (int)ceil(timeout * 1000));
-	conn *w = B.writer;
+	/* the hook client, like the writer, is on the set's path */
+	conn *w = B.writer, *hk = B.hook;
 	for (int i = 0; i < n; i++)
-		if (ev[i].data.ptr == w)
-			service(w, ev[i].events);
+		if (ev[i].data.ptr == w || (hk && ev[i].data.ptr == hk))
+			service(ev[i].data.ptr, ev[i].events);
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.ptr == w)
+		if (ev[i].data.ptr == w || (hk && ev[i].data.ptr == hk))
 			continue;
 		service(ev[i].data.ptr, ev[i].events);
 		if ((i & 31) == 31 && w && B.writing) {
+			if (hk && hk->state == C_OPEN)
+				on_readable(hk);
 			if (B.closed_loop && w->state == C_OPEN)
 				on_readable(w);
 			else
@@ -1566,6 +1624,10 @@ static void reset_stats(void)
 {
 	conn_free_all();
 	memset(&B.lat, 0, sizeof(B.lat));
+	memset(&B.rtt, 0, sizeof(B.rtt));
+	B.hook = NULL;
+	B.hook_ready = false;
+	B.hook_calls = 0;
 	B.writer_ready = B.writing = B.closed_loop = false;
 	B.state_id = B.instance = 0;
 	B.next_seq = 1;
@@ -1762,6 +1824,103 @@ static bool scenario_open_loop(uint32_t K, double R)
 		  B.bad_updates == 0 && open_subs() == K;
 	ok &= server_alive();
 	jend(ok);
+	teardown();
+	return ok;
+}
+
+/* The cost of a hook (PROTOCOL.md §8a): the fanout scenario's closed loop,
+ * first without a hook, then with one hook client on the class that answers
+ * every HOOK_CALL at once, unchanged. Every set then goes writer -> server
+ * -> hook client -> server -> writer and subscribers: set_rtt is the
+ * writer's set -> RESULT (the hook's round trip included), latency the
+ * subscribers' set -> UPDATE. The hooked line gives its ratios to the one
+ * before. */
+static struct {
+	bool have;
+	double sets_per_s, rtt_p50, rtt_p99, lat_p50, lat_p99;
+} g_unhooked;
+
+static bool p_hook_ready(void) { return B.hook_ready || (B.hook && B.hook->state == C_CLOSED); }
+
+static double ratio(double a, double b) { return b > 0 && a >= 0 ? a / b : NAN; }
+
+static bool scenario_hooked(uint32_t K, bool hooked)
+{
+	info("hooked: %s, %u subscribers, %.0f s + %.0f s warm-up", hooked ? "one hook" : "no hook",
+	     K, O.duration, O.warmup);
+	if (hooked && !O.hook_token) {
+		warnx_("hooked: the hook client needs its role's token (--hook-token)");
+		return false;
+	}
+	if (!setup(K, 0, 0, 0)) {
+		teardown();
+		return false;
+	}
+	if (hooked) {
+		B.hook = conn_new(R_HOOK);
+		start_pending();
+		if (!run_until(p_hook_ready, now_s() + 10) || !B.hook_ready) {
+			warnx_("the hook client could not register its hook (role %s)", O.hook_role);
+			server_alive();
+			teardown();
+			return false;
+		}
+	}
+	B.w0 = now_s() + O.warmup;
+	B.w1 = B.w0 + O.duration;
+	B.closed_loop = B.writing = true;
+	send_set(B.next_seq++, now_s());
+	flush(B.writer);
+	run_until(NULL, B.w0);
+	double cpu0 = proc_cpu_s(SV.pid), tw0 = now_s();
+	run_until(NULL, B.w1);
+	double cpu1 = proc_cpu_s(SV.pid), tw1 = now_s();
+	B.writing = false;
+	g_target_seq = B.next_seq - 1;
+	run_until(p_acked, now_s() + 5);
+	bool drained = run_until(p_all_got, now_s() + 10);
+	uint64_t missing = missing_at_end(g_target_seq);
+	double wall = tw1 - tw0, cpu = cpu1 - cpu0;
+	double sps = (double)B.acks_win / wall;
+	double rtt50 = h_pct_ms(&B.rtt, 0.50), rtt99 = h_pct_ms(&B.rtt, 0.99);
+	double lat50 = h_pct_ms(&B.lat, 0.50), lat99 = h_pct_ms(&B.lat, 0.99);
+
+	jbegin("hooked");
+	jbool("hook", hooked);
+	jint("subs", K);
+	jnum("duration_s", O.duration, 1);
+	jnum("writer_sets_per_s", sps, 0);
+	jnum("set_rtt_p50_ms", rtt50, 3);
+	jnum("set_rtt_p99_ms", rtt99, 3);
+	jlatency(&B.lat);
+	jint("hook_calls", (long long)B.hook_calls);
+	if (hooked && g_unhooked.have) {
+		jnum("sets_per_s_vs_unhooked", ratio(sps, g_unhooked.sets_per_s), 3);
+		jnum("set_rtt_p50_vs_unhooked", ratio(rtt50, g_unhooked.rtt_p50), 3);
+		jnum("set_rtt_p99_vs_unhooked", ratio(rtt99, g_unhooked.rtt_p99), 3);
+		jnum("latency_p50_vs_unhooked", ratio(lat50, g_unhooked.lat_p50), 3);
+	}
+	jint("gaps", (long long)B.gaps);
+	jint("out_of_order", (long long)B.ooo);
+	jint("undelivered_at_end", (long long)missing);
+	jbool("drained", drained);
+	jnum("server_cpu_us_per_set", cpu0 >= 0 && B.acks_win ? cpu * 1e6 / (double)B.acks_win : NAN, 3);
+	jint("errors", (long long)(B.errors + B.bad_updates));
+	jcommon();
+	/* every set answered once, through the hook once when there is one */
+	bool ok = B.gaps == 0 && B.ooo == 0 && missing == 0 && drained && B.errors == 0 &&
+		  B.bad_updates == 0 && open_subs() == K && B.acks_win > 0 &&
+		  B.acks == g_target_seq && (!hooked || B.hook_calls == B.acks);
+	ok &= server_alive();
+	jend(ok);
+	if (!hooked) {
+		g_unhooked.have = true;
+		g_unhooked.sets_per_s = sps;
+		g_unhooked.rtt_p50 = rtt50;
+		g_unhooked.rtt_p99 = rtt99;
+		g_unhooked.lat_p50 = lat50;
+		g_unhooked.lat_p99 = lat99;
+	}
 	teardown();
 	return ok;
 }
@@ -2016,6 +2175,7 @@ static bool sc_open_loop(uint32_t n, double x) { return scenario_open_loop(n, x)
 static bool sc_late_join(uint32_t n, double x) { (void)n; (void)x; return scenario_late_join(); }
 static bool sc_connections(uint32_t n, double x) { (void)x; return scenario_connections(n); }
 static bool sc_slow(uint32_t n, double x) { (void)n; (void)x; return scenario_slow_consumer(); }
+static bool sc_hooked(uint32_t n, double x) { return scenario_hooked(n, x > 0); }
 
 static bool run(scenario_fn fn, uint32_t n, double x)
 {
@@ -2096,8 +2256,12 @@ static void usage(FILE *f)
 "                attach with the whole history (--joins times); timings, checks\n"
 "  connections   N idle attached clients (--conns); server RSS before/after,\n"
 "                bytes per connection, time to connect all\n"
+"  hooked        fanout's closed loop (K = the first --subs, default 100)\n"
+"                without, then with a hook client answering every update\n"
+"                hook at once: sets/s, set -> RESULT round trip, ratios\n"
 "  all           fanout K=100 and K=1000, open_loop, late_join, connections\n"
-"                N=1000 and N=10000 (the lists apply unless --subs/--conns)\n"
+"                N=1000 and N=10000 (the lists apply unless --subs/--conns),\n"
+"                hooked\n"
 "  slow_consumer a test, not part of all: a client stops reading; asserts it\n"
 "                is cut, others see no gap, server RSS stays < start + 64 MB\n"
 "\n"
@@ -2121,6 +2285,9 @@ static void usage(FILE *f)
 "  --payload B     also set a B-byte string with every set (default 0)\n"
 "  --inflight N    handshakes in flight at most (default 1000)\n"
 "  --max-queue B   slow_consumer: the server's --max-queue (default 1048576)\n"
+"  --hook-role R   hooked: the hook client's role (default " HOOK_ROLE ", which a\n"
+"                  started server gets from a roles.json with a fresh token)\n"
+"  --hook-token T  hooked: that role's token (needed with --url)\n"
 "  --no-pin        do not pin (default with 2+ cores: server on CPU 0, the\n"
 "                  bench on CPU 1, reported in the JSON as \"pinning\")\n"
 "  --decode-bench  time the UPDATE fast parser against tt_decode, then exit\n"
@@ -2181,6 +2348,34 @@ static void default_server(void)
 	O.server = "tutti-server";
 }
 
+/* The started server's roles: the default one (the bench's clients, trusted
+ * with --open) and the hook client's, with a token drawn now. */
+static bool write_roles(void)
+{
+	unsigned char rnd[16];
+	FILE *u = fopen("/dev/urandom", "rb");
+	bool got = u && fread(rnd, 1, sizeof(rnd), u) == sizeof(rnd);
+	if (u)
+		fclose(u);
+	if (!got) {
+		warnx_("cannot read /dev/urandom for the hook role's token");
+		return false;
+	}
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(O.hook_token_buf + 2 * i, 3, "%02x", rnd[i]);
+	O.hook_token = O.hook_token_buf;
+	char path[96];
+	snprintf(path, sizeof(path), "%s/roles.json", SV.tmpdir);
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		warnx_("%s: %s", path, strerror(errno));
+		return false;
+	}
+	fprintf(f, "{\"default\": \"audience\", \"roles\": {\"audience\": {}, "
+		   "\"%s\": {\"hooks\": true, \"token\": \"%s\"}}}\n", O.hook_role, O.hook_token);
+	return fclose(f) == 0;
+}
+
 static void raise_nofile(void)
 {
 	struct rlimit rl;
@@ -2215,6 +2410,7 @@ int main(int argc, char **argv)
 		{"no-pin", no_argument, 0, 'N'},        {"decode-bench", no_argument, 0, 'B'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
 		{"server-arg", required_argument, 0, 'A'},
+		{"hook-role", required_argument, 0, 'R'}, {"hook-token", required_argument, 0, 'T'},
 		{0, 0, 0, 0}};
 	O.duration = 5;
 	O.warmup = 1;
@@ -2249,6 +2445,8 @@ int main(int argc, char **argv)
 		case 'p': O.payload = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'i': O.inflight = (uint32_t)strtoul(optarg, NULL, 10); if (!O.inflight) goto bad; break;
 		case 'm': O.max_queue = strtoull(optarg, NULL, 10); break;
+		case 'R': O.hook_role = optarg; break;
+		case 'T': O.hook_token = optarg; break;
 		case 'N': O.no_pin = true; break;
 		case 'B': O.decode_bench = true; break;
 		case 'q': g_quiet = true; break;
@@ -2260,7 +2458,7 @@ int main(int argc, char **argv)
 		}
 	}
 	bool want_fanout = false, want_open = false, want_late = false, want_conns = false,
-	     want_slow = false, all = false;
+	     want_slow = false, want_hooked = false, all = false;
 	if (optind == argc)
 		all = true;
 	for (int i = optind; i < argc; i++) {
@@ -2269,6 +2467,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "late_join")) want_late = true;
 		else if (!strcmp(argv[i], "connections")) want_conns = true;
 		else if (!strcmp(argv[i], "slow_consumer")) want_slow = true;
+		else if (!strcmp(argv[i], "hooked")) want_hooked = true;
 		else if (!strcmp(argv[i], "all")) all = true;
 		else {
 			fprintf(stderr, "tutti-bench: unknown scenario '%s'\nTry 'tutti-bench --help'.\n",
@@ -2277,7 +2476,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (all)
-		want_fanout = want_open = want_late = want_conns = true;
+		want_fanout = want_open = want_late = want_conns = want_hooked = true;
+	if (!O.hook_role)
+		O.hook_role = HOOK_ROLE;
 
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_sig);
@@ -2321,6 +2522,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		snprintf(SV.log, sizeof(SV.log), "%s.server.log", SV.tmpdir);
+		if (!O.hook_token && !write_roles())
+			return 2;
 	}
 	SV.pinning = "none";
 	if (!O.no_pin && ncpus() >= 2) {
@@ -2357,12 +2560,20 @@ int main(int argc, char **argv)
 	}
 	if (want_slow)
 		ok &= run(sc_slow, 0, 0);
+	if (want_hooked) {
+		uint32_t k = O.n_subs ? O.subs[0] : 100;
+		ok &= run(sc_hooked, k, 0);
+		ok &= run(sc_hooked, k, 1);
+	}
 
 	if (SV.spawned) {
 		if (ok)
 			unlink(SV.log);
 		else
 			warnx_("server log kept in %s", SV.log);
+		char roles[96];
+		snprintf(roles, sizeof(roles), "%s/roles.json", SV.tmpdir);
+		unlink(roles);
 		rmdir(SV.tmpdir);
 	}
 	tt_decoder_free(B.dec);

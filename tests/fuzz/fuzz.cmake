@@ -15,8 +15,9 @@ if(TT_FUZZ)
   if(NOT CMAKE_C_COMPILER_ID STREQUAL "Clang")
     message(FATAL_ERROR "TT_FUZZ needs clang (CC=clang cmake ...)")
   endif()
-  # coverage for libFuzzer in every target of this build
-  target_compile_options(tt_warnings INTERFACE -fsanitize=fuzzer-no-link)
+  # coverage for libFuzzer in every target of this build; -O1 as OSS-Fuzz
+  # builds (a Debug -O0 build under ASan ran the handler target 25 % slower)
+  target_compile_options(tt_warnings INTERFACE -fsanitize=fuzzer-no-link -O1)
 endif()
 
 foreach(name ${TT_FUZZ_CORE} ${TT_FUZZ_SERVER} ${TT_FUZZ_CLIENT})

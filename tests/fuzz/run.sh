@@ -7,6 +7,9 @@
 #   CC=clang cmake -S . -B build-fuzz -DTT_FUZZ=ON -DTT_ASAN=ON -DTT_UBSAN=ON
 #   cmake --build build-fuzz -j2
 #   tests/fuzz/run.sh build-fuzz 60
+# TT_FUZZ_HANDLER_SECONDS gives the handler target (the whole request path,
+# the slowest per input) its own, longer slice; it runs on every core
+# (libFuzzer's fork mode) when there are several.
 set -eu
 build=${1:?usage: run.sh BUILD_DIR [SECONDS] [TARGET...]}
 secs=${2:-60}
@@ -19,12 +22,21 @@ status=0
 for t in $targets; do
 	mkdir -p "$work/$t"
 	cp "$here/corpus/$t/"* "$work/$t/"
-	echo "fuzz_$t: ${secs}s, corpus $work/$t"
-	if ! "$build/fuzz_${t}_lf" -max_total_time="$secs" -print_final_stats=1 \
+	s=$secs
+	par=""
+	if [ "$t" = handler ]; then
+		s=${TT_FUZZ_HANDLER_SECONDS:-$secs}
+		cores=$(nproc 2>/dev/null || echo 1)
+		[ "$cores" -gt 1 ] && par="-fork=$cores"
+	fi
+	echo "fuzz_$t: ${s}s${par:+ ($par)}, corpus $work/$t"
+	if ! "$build/fuzz_${t}_lf" $par -max_total_time="$s" -print_final_stats=1 \
 		-artifact_prefix="$work/art/$t-" "$work/$t" >"$work/$t.log" 2>&1; then
 		echo "fuzz_$t: FAILED, see $work/$t.log and $work/art/"
 		status=1
 	fi
-	grep -E 'stat::number_of_executed_units|stat::peak_rss_mb' "$work/$t.log" || true
+	# how many inputs ran (fork mode reports them on its status lines)
+	grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb' "$work/$t.log" ||
+		grep -E '^#[0-9]+: ' "$work/$t.log" | tail -1 || true
 done
 exit $status

@@ -18,11 +18,11 @@ test('DEFINE of a new class answers {defined: true}', async (t) => {
   assert.deepEqual(r, { defined: true });
 });
 
-test('DESCRIBE of an integer param expands every option, with min/max nil when unbounded', async (t) => {
+test('DESCRIBE of an integer param expands every option, with min/max -Infinity/+Infinity when unbounded', async (t) => {
   const c = await h.client(t);
   const cls = await defineFresh(c, { x: { type: 'integer', default: 3 } });
   const d = await c.describe(cls);
-  assert.deepEqual(d, { x: { type: 'integer', default: 3, ...COMMON_DEFAULTS, min: null, max: null } });
+  assert.deepEqual(d, { x: { type: 'integer', default: 3, ...COMMON_DEFAULTS, min: -Infinity, max: Infinity } });
 });
 
 test('DESCRIBE of a float param keeps its bounds and the author\'s own data under metas (step, unit)', async (t) => {
@@ -74,7 +74,7 @@ test('DESCRIBE keeps declared options and metas', async (t) => {
     x: { type: 'integer', default: 1, immediate: true, acknowledge: false, filterChange: false, nullable: true, metas: { shown: 'yes' } },
   });
   const d = await c.describe(cls);
-  assert.deepEqual(d.x, { type: 'integer', default: 1, nullable: true, event: false, required: false, filterChange: false, immediate: true, acknowledge: false, local: false, metas: { shown: 'yes' }, min: null, max: null });
+  assert.deepEqual(d.x, { type: 'integer', default: 1, nullable: true, event: false, required: false, filterChange: false, immediate: true, acknowledge: false, local: false, metas: { shown: 'yes' }, min: -Infinity, max: Infinity });
 });
 
 test('DESCRIBE of an event param forces nullable true and default nil', async (t) => {

@@ -88,3 +88,19 @@ test('-v adds debug lines: each WebSocket, and libwebsockets\' notices in the sa
     await srv.stop();
   }
 });
+
+test('-q: warnings and errors only; the start banner (stdout) still says where the server is', async () => {
+  const srv = await startServer({ schemas: [], args: ['-q', '--no-qr'] });
+  try {
+    const a = await RawClient.open(srv.url);
+    await a.fail(E.UNKNOWN_INSTANCE, T.SET, 12345, { n: 1 });
+    a.ws.close(1000);
+    await a.closed;
+    await sleep(200);
+    assert.doesNotMatch(srv.stderr(), / info  | debug /, 'no info or debug line with -q');
+    assert.match(srv.stdout(), new RegExp(`^  http://127\\.0\\.0\\.1:${srv.port}/$`, 'm'));
+    assert.doesNotMatch(srv.stdout(), /\u2588/, '--no-qr: no QR code');
+  } finally {
+    await srv.stop();
+  }
+});

@@ -64,7 +64,8 @@ test('getClassDescription: expanded; unknown class rejects', async () => {
   assert.equal(d.int.type, 'integer');
   assert.equal(d.int.min, 0);
   assert.equal(d.int.max, 10);
-  assert.equal(d.big.min, null, 'unbounded min is nil');
+  assert.equal(d.big.min, -Infinity, 'unbounded min is -Infinity, as in soundworks');
+  assert.equal(d.big.max, Infinity, 'unbounded max is +Infinity');
   assert.equal(d.bool.nullable, false);
   assert.equal(d.bool.filterChange, true);
   assert.equal(d.bool.acknowledge, true);

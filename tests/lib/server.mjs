@@ -14,6 +14,7 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +25,10 @@ export const SERVER = resolve(process.env.TUTTI_SERVER || join(ROOT, 'build', 't
 /** What ASan, LSan, UBSan, TSan and MSan print: any of it on stderr fails the test. */
 export const SANITIZER = /AddressSanitizer|LeakSanitizer|runtime error:|ThreadSanitizer|MemorySanitizer/;
 
-/** The server's start-up line, e.g. "listening on http://127.0.0.1:41234 (web ...". */
-const LISTENING = /listening on http:\/\/\S+:(\d+) /;
+/** The server's start-up log line, e.g. "listening on http://127.0.0.1:41234 (web ...". */
+const LISTENING = /listening on (https?):\/\/\S+:(\d+) /;
+/** The same port in the start banner on stdout (the log line is not there with -q). */
+const BANNER = /^ {2}(https?):\/\/[^\s/]+:(\d+)\/$/m;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -86,10 +89,16 @@ function writeFiles(dir, files) {
   return dir;
 }
 
-/** HTTP GET with a bounded time. Resolves {status, headers, body (Buffer)}. */
-export function httpGet(url, { timeout = 5000, headers = {} } = {}) {
+/**
+ * HTTP(S) GET with a bounded time. Resolves {status, headers, body (Buffer)}.
+ * https: `ca` (PEM) to trust; without it any certificate is taken (the
+ * server's own, made by --https).
+ */
+export function httpGet(url, { timeout = 5000, headers = {}, ca } = {}) {
   return new Promise((res, rej) => {
-    const req = request(url, { headers, timeout }, (r) => {
+    const get = url.startsWith('https:') ? httpsRequest : request;
+    const tls = url.startsWith('https:') ? (ca ? { ca } : { rejectUnauthorized: false }) : {};
+    const req = get(url, { headers, timeout, ...tls }, (r) => {
       const chunks = [];
       r.on('data', (c) => chunks.push(c));
       r.on('end', () => res({ status: r.statusCode, headers: r.headers, body: Buffer.concat(chunks) }));
@@ -127,9 +136,9 @@ export function runServerToExit(args, { timeout = 10000, env = {} } = {}) {
   });
 }
 
-async function healthy(port, timeout) {
+async function healthy(port, timeout, scheme = 'http') {
   try {
-    return (await httpGet(`http://127.0.0.1:${port}/healthz`, { timeout })).status === 200;
+    return (await httpGet(`${scheme}://127.0.0.1:${port}/healthz`, { timeout })).status === 200;
   } catch { return false; }
 }
 
@@ -154,6 +163,8 @@ async function healthy(port, timeout) {
  *   trusted) and no per-address limits (every test client comes from 127.0.0.1);
  *   tests/security/ uses secure: true
  * @param {string[]} [opts.args] more arguments (they come last, so they win)
+ * @param {string[]} [opts.rawArgs] exactly these arguments, none of the above
+ *   (a piece folder, a config file: the test gives the port, 0 for any)
  * @param {object} [opts.env] more environment
  * @param {number} [opts.startTimeout=15000] ms until the server must answer /healthz
  */
@@ -163,13 +174,14 @@ export async function startServer(opts = {}) {
   let webDir = opts.webDir;
   if (!webDir) webDir = opts.webFiles ? writeFiles(tmpDir('tutti-web-'), opts.webFiles) : join(ROOT, 'web');
 
-  const args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--schemas', schemasDir, '--web', webDir,
+  let args = ['--host', '127.0.0.1', '--port', String(opts.port ?? 0), '--schemas', schemasDir, '--web', webDir,
     '--db', opts.db ?? ':memory:'];
   if (opts.resumeWindow !== undefined) args.push('--resume-window', String(opts.resumeWindow));
   if (opts.history !== undefined) args.push('--history', String(opts.history));
   if (opts.maxMessage !== undefined) args.push('--max-message', String(opts.maxMessage));
   if (!opts.secure) args.push('--open', '--max-conns-per-addr', '0', '--max-new-sessions-per-addr', '0');
   if (opts.args) args.push(...opts.args);
+  if (opts.rawArgs) args = opts.rawArgs;
 
   const proc = spawnServer(args, opts.env || {});
   let stderr = '', stdout = '';
@@ -180,14 +192,15 @@ export async function startServer(opts = {}) {
   const exitP = new Promise((res) => proc.on('close', (code, signal) => { exited = { code, signal }; res(exited); }));
 
   const deadline = Date.now() + (opts.startTimeout ?? 15000);
-  let port = 0, ok = false;
+  let port = 0, ok = false, scheme = 'http';
   while (Date.now() < deadline && !exited) {
     if (!port) {
-      const m = LISTENING.exec(stderr);
+      const m = LISTENING.exec(stderr) || BANNER.exec(stdout);
       if (!m) { await sleep(20); continue; }
-      port = Number(m[1]);
+      scheme = m[1];
+      port = Number(m[2]);
     }
-    if (await healthy(port, 1000)) { ok = true; break; }
+    if (await healthy(port, 1000, scheme)) { ok = true; break; }
     await sleep(50);
   }
   if (!ok) {
@@ -199,8 +212,10 @@ export async function startServer(opts = {}) {
   let stopped = false;
   return {
     port, args, proc, schemasDir, webDir,
-    url: `ws://127.0.0.1:${port}/`,
-    httpUrl: `http://127.0.0.1:${port}/`,
+    url: `${scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${port}/`,
+    httpUrl: `${scheme}://127.0.0.1:${port}/`,
+    /** "https" when the server serves TLS (--https, --tls-cert). */
+    scheme,
     stderr: () => stderr,
     stdout: () => stdout,
     /** null while running, else {code, signal}. */

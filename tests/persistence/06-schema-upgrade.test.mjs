@@ -27,9 +27,12 @@ test('a database from the first persistent schema (69dc985, user_version 1) open
   const first = ['classes', 'events', 'instances', 'meta', 'observes', 'sessions', 'states'];
   const later = have.filter((n) => !first.includes(n));
   sql(site.db, `${later.map((n) => `DROP TABLE ${n};`).join(' ')} DELETE FROM meta WHERE key NOT IN ('clock', 'next_state', 'next_instance', 'next_session'); PRAGMA user_version = 1; PRAGMA journal_mode = DELETE;`);
-  // and the columns added later (schema version 2: sessions.gone_at)
+  // and the columns added later (schema version 2: sessions.gone_at; 3: states.init; 4: sessions.role)
   const cols = sql(site.db, "SELECT name FROM pragma_table_info('sessions')").split('\n');
   if (cols.includes('gone_at')) sql(site.db, 'ALTER TABLE sessions DROP COLUMN gone_at;');
+  if (cols.includes('role')) sql(site.db, 'ALTER TABLE sessions DROP COLUMN role;');
+  const stateCols = sql(site.db, "SELECT name FROM pragma_table_info('states')").split('\n');
+  if (stateCols.includes('init')) sql(site.db, 'ALTER TABLE states DROP COLUMN init;');
   t.diagnostic(`tables added after 69dc985: ${later.join(', ') || 'none'}`);
   const before = sha256(site.db);
   try {

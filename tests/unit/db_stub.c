@@ -122,10 +122,10 @@ void tt_db_trim_events(uint64_t state, uint64_t upto)
 	line("trim_events %llu %llu", (unsigned long long)state, (unsigned long long)upto);
 }
 
-void tt_db_put_session(uint64_t id, const char *token, size_t len)
+void tt_db_put_session(uint64_t id, const char *token, size_t len, const char *role)
 {
 	(void)token;
-	line("put_session %llu %zu", (unsigned long long)id, len);
+	line("put_session %llu %zu %s", (unsigned long long)id, len, role);
 }
 
 void tt_db_session_gone(uint64_t id, double gone_at)

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* test_client.c: unit tests of the client queues (server/src/client.c):
  * one message shared by several queues, the byte cap closing a slow
- * consumer, nothing written before its batch is released, the wake-up
- * lists, and the message pool. No sockets: clients have no wsi. */
+ * consumer, nothing written before its batch is released (nor behind a
+ * batch held by a failed commit), the wake-up lists, and the message
+ * pool. No sockets: clients have no wsi. */
 #include "client.h"
 #include "log.h"
 #include "tt_test.h"
@@ -11,7 +12,7 @@ static int setup(void **state)
 {
 	(void)state;
 	tt_log_level = TT_LOG_ERROR;
-	tt_client_init(4096);
+	tt_client_init(4800); /* four queued 1000-byte messages, with their overhead */
 	return 0;
 }
 
@@ -63,7 +64,7 @@ static void test_queue_cap(void **state)
 	char payload[1000];
 	memset(payload, 'p', sizeof(payload));
 	tt_msg *m = tt_msg_new(payload, sizeof(payload));
-	/* 4096 bytes of queue: four 1000-byte messages fit, the fifth closes
+	/* 4800 bytes of queue: four 1000-byte messages fit, the fifth closes
 	 * the client as a slow consumer and drops its queue */
 	for (int i = 0; i < 4; i++)
 		tt_client_send(c, m);
@@ -128,6 +129,84 @@ static void test_wake_lists(void **state)
 	assert_int_equal(a->q_len, 0);
 }
 
+static tt_msg *send_new(tt_client *c, const char *text)
+{
+	tt_msg *m = tt_msg_new(text, strlen(text));
+	tt_client_send(c, m);
+	tt_msg_unref(m);
+	return m;
+}
+
+/* A commit fails: its batch is held; the turns after it (which acknowledge
+ * nothing durable) pass, except behind a held message in the same queue;
+ * the release after a commit that works lets everything go, in order, and
+ * wakes the clients whose writers had stopped on the held message. */
+static void test_held_batch(void **state)
+{
+	(void)state;
+	tt_client *a = tt_client_new(NULL), *b = tt_client_new(NULL), *c = tt_client_new(NULL);
+	tt_msg *a0 = send_new(a, "a0");
+	tt_client_release_batch();
+	tt_msg *a1 = send_new(a, "a1 ack"), *b1 = send_new(b, "b1 update");
+	tt_client_hold_batch();
+	tt_msg *a2 = send_new(a, "a2 pong"), *c2 = send_new(c, "c2 attach");
+	tt_client_pass_batch();
+	tt_msg *b3 = send_new(b, "b3 pong"), *c3 = send_new(c, "c3 error");
+	tt_client_pass_batch();
+	/* what came before the held batch goes; a and b wait behind it */
+	assert_ptr_equal(tt_client_ready(a, 0), a0);
+	assert_null(tt_client_ready(a, 1));
+	assert_null(tt_client_ready(b, 0));
+	/* c has nothing held: its later batches go at once */
+	assert_ptr_equal(tt_client_ready(c, 0), c2);
+	assert_ptr_equal(tt_client_ready(c, 1), c3);
+	tt_client_consume(a, 1);
+	tt_client_consume(c, 2);
+	/* drain the wake-up lists, as the network layer does each turn */
+	tt_client_take_urgent();
+	while (tt_client_next_pending())
+		;
+	tt_msg *c4 = send_new(c, "c4 in the batch being made");
+	/* the retry commits: everything up to the batch being made goes */
+	tt_client_release_batch();
+	assert_ptr_equal(tt_client_ready(a, 0), a1);
+	assert_ptr_equal(tt_client_ready(a, 1), a2);
+	assert_ptr_equal(tt_client_ready(b, 0), b1);
+	assert_ptr_equal(tt_client_ready(b, 1), b3);
+	assert_ptr_equal(tt_client_ready(c, 0), c4);
+	int woken = 0;
+	for (tt_client *p; (p = tt_client_next_pending());)
+		woken += p == a || p == b;
+	assert_int_equal(woken, 2);
+	/* back to normal: a batch waits for its own release */
+	tt_msg *a5 = send_new(a, "a5");
+	assert_null(tt_client_ready(a, 2));
+	tt_client_pass_batch(); /* nothing held: a pass releases */
+	assert_ptr_equal(tt_client_ready(a, 2), a5);
+}
+
+/* A second failed commit before the first is released: nothing passes any
+ * more (the gate keeps one held range), until a release. */
+static void test_second_hold_stops_passing(void **state)
+{
+	(void)state;
+	tt_client *a = tt_client_new(NULL), *b = tt_client_new(NULL);
+	send_new(a, "held 1");
+	tt_client_hold_batch();
+	tt_msg *b1 = send_new(b, "passed");
+	tt_client_pass_batch();
+	assert_ptr_equal(tt_client_ready(b, 0), b1);
+	tt_msg *b2 = send_new(b, "held 2");
+	tt_client_hold_batch();
+	tt_msg *b3 = send_new(b, "after");
+	tt_client_pass_batch();
+	assert_ptr_equal(tt_client_ready(b, 0), b1);
+	assert_null(tt_client_ready(b, 1));
+	tt_client_release_batch();
+	assert_ptr_equal(tt_client_ready(b, 1), b2);
+	assert_ptr_equal(tt_client_ready(b, 2), b3);
+}
+
 static void test_pool(void **state)
 {
 	(void)state;
@@ -151,6 +230,8 @@ int main(void)
 		T(test_shared_message),
 		T(test_queue_cap),
 		T(test_wake_lists),
+		T(test_held_batch),
+		T(test_second_hold_stops_passing),
 		T(test_pool),
 	};
 #undef T

@@ -36,8 +36,10 @@ static void test_random(void **state)
 		if (add) {
 			uint32_t l = (uint32_t)(next_rand() % N_LISTS);
 			double at = (double)(next_rand() % 50); /* many ties */
+			/* pool and size vary: the per-pool counts must follow */
+			uint8_t pool = (uint8_t)(next_rand() % 2);
 			live[n++] = tt_sched_add(&lists[l], (struct tt_state *)&lists[l], id++, at, 0,
-						 "\x80", 1);
+						 pool, "\x80\x80\x80", 1 + pool * 2);
 		} else {
 			uint32_t i = (uint32_t)(next_rand() % n);
 			tt_sched_remove(live[i]);
@@ -53,8 +55,11 @@ static void test_random(void **state)
 		if (step % 97 == 0) {
 			uint32_t total = 0;
 			for (int l = 0; l < N_LISTS; l++) {
-				uint32_t k = 0;
+				uint32_t k = 0, np[2] = {0, 0};
+				size_t bp[2] = {0, 0};
 				for (tt_sched *sc = lists[l].first; sc; sc = sc->next, k++) {
+					np[sc->pool]++;
+					bp[sc->pool] += sc->changes.len;
 					assert_ptr_equal(sc->list, &lists[l]);
 					if (sc->next)
 						assert_true(before(sc, sc->next));
@@ -62,6 +67,10 @@ static void test_random(void **state)
 						assert_ptr_equal(lists[l].last, sc);
 				}
 				assert_int_equal(k, lists[l].n);
+				for (int p = 0; p < 2; p++) {
+					assert_int_equal(np[p], lists[l].n_pool[p]);
+					assert_int_equal(bp[p], lists[l].bytes_pool[p]);
+				}
 				total += k;
 			}
 			assert_int_equal(total, n);

@@ -420,9 +420,11 @@ static void test_expand_every_type(void **state)
 		assert_int_equal(tt_map_get(pd, "max") != NULL, num);
 		assert_int_equal(tt_map_get(pd, "list") != NULL, types[i] == TT_PT_ENUM);
 		if (num) {
-			/* unbounded: nil */
-			assert_int_equal(get(pd, "min")->type, TT_NIL);
-			assert_int_equal(get(pd, "max")->type, TT_NIL);
+			/* unbounded: -inf / +inf, as soundworks has them */
+			assert_int_equal(get(pd, "min")->type, TT_FLOAT);
+			assert_true(isinf(get(pd, "min")->v.f) && get(pd, "min")->v.f < 0);
+			assert_int_equal(get(pd, "max")->type, TT_FLOAT);
+			assert_true(isinf(get(pd, "max")->v.f) && get(pd, "max")->v.f > 0);
 		}
 		assert_int_equal(pd->len, 10u + (num ? 2u : 0u) + (types[i] == TT_PT_ENUM ? 1u : 0u));
 	}
@@ -522,7 +524,7 @@ static void test_expand_bounds(void **state)
 	assert_int_equal(get(pd, "min")->type, TT_INT);
 	assert_int_equal(get(pd, "min")->v.i, 2);
 	assert_int_equal(get(pd, "max")->v.i, 10);
-	assert_int_equal(get(get(&d, "n"), "max")->type, TT_NIL);
+	assert_true(isinf(get(get(&d, "n"), "max")->v.f));
 	/* float bounds given as ints become floats */
 	const tt_value *fd = get(&d, "f");
 	assert_int_equal(get(fd, "min")->type, TT_FLOAT);
@@ -537,8 +539,24 @@ static void test_expand_bounds(void **state)
 	assert_false(P(c, "f")->has_min);
 	assert_false(P(c, "f")->has_max);
 	d = desc_of(f, c);
-	assert_int_equal(get(get(&d, "f"), "min")->type, TT_NIL);
-	assert_int_equal(get(get(&d, "f"), "max")->type, TT_NIL);
+	assert_true(isinf(get(get(&d, "f"), "min")->v.f) && get(get(&d, "f"), "min")->v.f < 0);
+	assert_true(isinf(get(get(&d, "f"), "max")->v.f) && get(get(&d, "f"), "max")->v.f > 0);
+	/* and the same class as with null bounds (a schema file's spelling, or
+	 * a description stored by an older server) */
+	tt_value nul = tm(&f->a, "81 a1 66 84 a4 74 79 70 65 a5 66 6c 6f 61 74 a7 64 65 66 61 75 6c 74 00"
+				 " a3 6d 69 6e c0 a3 6d 61 78 c0");
+	tt_class *c2 = mk_tree(f, &nul);
+	assert_true(tt_class_same(c, c2));
+	/* an integer's unbounded ends too: a float infinity, re-parsed as unbounded */
+	tt_value iinf = tm(&f->a, "81 a1 69 84 a4 74 79 70 65 a7 69 6e 74 65 67 65 72 a7 64 65 66 61 75 6c 74 00"
+				  " a3 6d 69 6e cb ff f0 00 00 00 00 00 00 a3 6d 61 78 c0");
+	tt_class *c3 = mk_tree(f, &iinf);
+	assert_false(P(c3, "i")->has_min);
+	assert_false(P(c3, "i")->has_max);
+	d = desc_of(f, c3);
+	assert_int_equal(get(get(&d, "i"), "min")->type, TT_FLOAT);
+	assert_true(isinf(get(get(&d, "i"), "min")->v.f) && get(get(&d, "i"), "min")->v.f < 0);
+	assert_true(isinf(get(get(&d, "i"), "max")->v.f) && get(get(&d, "i"), "max")->v.f > 0);
 }
 
 static void test_default_clipped(void **state)
@@ -1018,6 +1036,40 @@ static void test_names_must_be_utf8(void **state)
 	refused_tree(f, "c", &d, "param names", NULL);
 }
 
+/* Names are printed in logs and pages: a NUL or a control character in a
+ * class or param name is refused with a message that says why, while
+ * printable UTF-8 beyond ASCII stays accepted. */
+static void test_names_must_be_printable(void **state)
+{
+	fx *f = *state;
+	static const struct {
+		const char *s;
+		size_t n;
+	} bad[] = {
+		{"a\0b", 3}, {"\0", 1}, {"ab\0", 3}, {"a\nb", 3}, {"\tx", 2}, {"\x1b[2J", 4},
+		{"x\x7f", 2}, {"\xc2\x80", 2}, {"a\xc2\x9f", 3}, {"\x1f", 1},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		tt_value v = tt_strn(bad[i].s, bad[i].n);
+		assert_false(tt_name_ok(&v));
+	}
+	static const char *const good[] = {"a b", "caf\xc3\xa9", "\xc2\xa0nbsp", "~", "\xe2\x99\xaa"};
+	for (size_t i = 0; i < sizeof(good) / sizeof(*good); i++) {
+		tt_value v = tt_str(good[i]);
+		assert_true(tt_name_ok(&v));
+	}
+	tt_value d = tj(&f->a, "{}");
+	tt_class *c = NULL;
+	tt_error err;
+	assert_int_equal(tt_class_create("a\0b", 3, &d, &c, &err), -TT_BAD_DESCRIPTION);
+	assert_null(c);
+	assert_non_null(strstr(err.msg, "no control characters"));
+	refused_tree(f, "bell\a", &d, "class name", "printable");
+	/* {"a\0b": {"type": "any", "default": 0}} */
+	d = tm(&f->a, "81 a3 61 00 62 82 a4 74 79 70 65 a3 61 6e 79 a7 64 65 66 61 75 6c 74 00");
+	refused_tree(f, "c", &d, "param names", "no control characters");
+}
+
 /* BUG(2026-11-22): tt_class_create (schema.c:420) ignores the result of
  * tt_value_canon on the expanded description. When metas (or an unknown
  * option) holds a map with a duplicate key -- possible over msgpack --
@@ -1076,6 +1128,7 @@ int main(void)
 		T(test_coerce_any_depth_boundary),
 		T(test_name_ok),
 		T(test_names_must_be_utf8),
+		T(test_names_must_be_printable),
 		T(test_demo_schema),
 		T(test_strict),
 	};

@@ -337,7 +337,7 @@ static void test_delete_and_sessions(void **state)
 	tt_state *keep = new_state(f, f->s1, "{\"r\": 2}");
 	tt_store_attach(st, f->s2, NULL);
 	valid(f, NULL, "{\"i\": 5}");
-	tt_store_sched_add(st, 1000, f->s1->id, &f->cs);
+	tt_store_sched_add(st, 1000, f->s1->id, 0, &f->cs);
 	assert_int_equal(tt_sched_count(), 1);
 	uint64_t id = st->id;
 	tt_store_state_delete(st, "deleted");
@@ -370,7 +370,7 @@ static void test_schedules(void **state)
 	tt_sched *sc[4];
 	for (int i = 0; i < 4; i++) {
 		valid(f, NULL, "{\"i\": 2}");
-		sc[i] = tt_store_sched_add(st, ats[i], 0, &f->cs);
+		sc[i] = tt_store_sched_add(st, ats[i], 0, 0, &f->cs);
 	}
 	/* the state's list and the heap: by (at, id) */
 	assert_ptr_equal(st->scheds.first, sc[1]);
@@ -396,9 +396,9 @@ static void test_restore(void **state)
 	/* an unknown value type falls back to the default; an owner whose
 	 * session is gone loses its state (persisted) */
 	tt_value vals = tj(&f->a, "{\"i\": \"text\", \"s\": \"back\", \"r\": 3}");
-	assert_int_equal(tt_store_restore_state(40, f->k, f->s2->id, 7, 9.5, &vals, &err), 0);
-	assert_int_equal(tt_store_restore_state(41, f->k, 999, 1, 9.5, &vals, &err), 0);
-	assert_int_equal(tt_store_restore_state(40, f->k, 0, 1, 1, &vals, &err), -TT_INTERNAL);
+	assert_int_equal(tt_store_restore_state(40, f->k, f->s2->id, 7, 9.5, &vals, NULL, &err), 0);
+	assert_int_equal(tt_store_restore_state(41, f->k, 999, 1, 9.5, &vals, NULL, &err), 0);
+	assert_int_equal(tt_store_restore_state(40, f->k, 0, 1, 1, &vals, NULL, &err), -TT_INTERNAL);
 	tt_state *st = tt_store_state(40);
 	assert_int_equal(slot(st, f, "i")->v.i, 1);
 	assert_true(tt_str_eq(slot(st, f, "s"), "back"));

@@ -422,6 +422,7 @@ static void test_type_names(void **state)
 	/* error code names (common.c) */
 	assert_string_equal(tt_code_name(TT_BAD_VALUE), "BAD_VALUE");
 	assert_string_equal(tt_code_name(TT_INTERNAL), "INTERNAL");
+	assert_string_equal(tt_code_name(TT_STORAGE), "STORAGE");
 	assert_string_equal(tt_code_name(7), "UNKNOWN");
 }
 
