@@ -18,7 +18,7 @@ if(NODE)
     ${CMAKE_SOURCE_DIR}/tests/sync/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/parity/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs
-    ${CMAKE_SOURCE_DIR}/tests/security/*.test.mjs)
+    ${CMAKE_SOURCE_DIR}/tests/install/*.test.mjs)
   foreach(t ${TT_NODE_TESTS})
     file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})
     string(REPLACE ".test.mjs" "" name ${rel})

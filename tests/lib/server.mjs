@@ -110,19 +110,19 @@ export function httpGet(url, { timeout = 5000, headers = {}, ca } = {}) {
   });
 }
 
-function spawnServer(args, env) {
-  if (!existsSync(SERVER)) throw new Error(`tutti-server not found at ${SERVER} (set TUTTI_SERVER)`);
-  return spawn(SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env, ...env } });
+function spawnServer(args, env, server = SERVER) {
+  if (!existsSync(server)) throw new Error(`tutti-server not found at ${server} (set TUTTI_SERVER)`);
+  return spawn(server, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env, ...env } });
 }
 
 /**
  * Run the binary to completion (--help, a refused start, --delete-class...).
  * Killed after `timeout` ms. Resolves {code, signal, stdout, stderr, ms, timedOut}.
  */
-export function runServerToExit(args, { timeout = 10000, env = {} } = {}) {
+export function runServerToExit(args, { timeout = 10000, env = {}, server } = {}) {
   return new Promise((res) => {
     const t0 = Date.now();
-    const child = spawnServer(args, env);
+    const child = spawnServer(args, env, server);
     let stdout = '', stderr = '', timedOut = false;
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
@@ -163,6 +163,7 @@ async function healthy(port, timeout, scheme = 'http') {
  *   trusted) and no per-address limits (every test client comes from 127.0.0.1);
  *   tests/security/ uses secure: true
  * @param {string[]} [opts.args] more arguments (they come last, so they win)
+ * @param {string} [opts.server] another tutti-server binary (an installed one)
  * @param {string[]} [opts.rawArgs] exactly these arguments, none of the above
  *   (a piece folder, a config file: the test gives the port, 0 for any)
  * @param {object} [opts.env] more environment
@@ -183,7 +184,7 @@ export async function startServer(opts = {}) {
   if (opts.args) args.push(...opts.args);
   if (opts.rawArgs) args = opts.rawArgs;
 
-  const proc = spawnServer(args, opts.env || {});
+  const proc = spawnServer(args, opts.env || {}, opts.server);
   let stderr = '', stdout = '';
   proc.stderr.on('data', (d) => { stderr += d; });
   proc.stdout.on('data', (d) => { stdout += d; });
