@@ -49,7 +49,7 @@ const fail = (reason, message, detail) => ({ ok: false, reason, message, detail 
 function insecure(what, consequence) {
   return fail('insecure-context', consequence,
     `${what} needs a secure context (https://, or http://localhost) and ${pageOrigin()} is not one: ` +
-    'serve the piece over HTTPS (tutti-server --tls-cert/--tls-key; see the HTTPS section of tutti\'s README)');
+    'serve the piece over HTTPS (tutti-server --https; tutti\'s README, "On stage")');
 }
 
 // -- notices -------------------------------------------------------------------
