@@ -1,48 +1,32 @@
-// Shared code of the demo pages: connection, status pill, presence, audio.
+// Shared code of the demo pages: the demo class's controls, the bang, the
+// beat. What any piece's page needs (joining, wake lock, presence, status
+// line, binding controls) lives in stage.js, used here.
 import { Client, audioOutputLatency } from './tutti.js';
+import { connect, presence as joinPresence, keepAwake, unlockAudio, coalescer } from './stage.js';
 
-/** The class each phone creates to say "I am here" (defined by the client). */
-const STATUS_TEXT = { idle: 'offline', connecting: 'connecting…', open: 'live', reconnecting: 'reconnecting…', closed: 'offline' };
+export { keepAwake, coalescer };
 
 /**
  * Connect, attach the server-owned `demo` state and wire the status pill.
  * Exposes everything on window.tutti for tests and the curious.
  */
 export async function start({ statusEl, onReady, presence = true } = {}) {
-  // same host as the page; a phone that opens the page before the server
-  // is up keeps trying (the status pill says so)
-  const client = new Client({ connectTimeout: 0 });
+  const client = new Client({ keepTrying: true }); // same host as the page; a phone waits for a restarting server
   const app = { client, demo: null, presence: null, phones: null, bangs: 0, ready: false, sound: new Sound(), statusLog: [] };
   window.tutti = app;
-  const showStatus = (s) => {
-    if (!statusEl) return;
-    statusEl.dataset.status = s;
-    statusEl.querySelector('.text').textContent = STATUS_TEXT[s] || s;
-  };
-  client.on('status', (s) => { app.statusLog.push(s); showStatus(s); });
-  showStatus(client.status);
-  const setup = async () => {
-    app.demo = await client.stateManager.attach('demo', { history: 50 });
-    // the presence class comes from schemas/presence.json: the audience may
-    // not define classes (roles.json)
-    if (presence) app.presence = await client.stateManager.create('presence', { hue: Math.floor(Math.random() * 360) });
-    app.phones = await client.stateManager.getCollection('presence');
-    if (onReady) await onReady(app);
-    app.ready = true;
-  };
-  // a new session means our states are gone: the simplest honest recovery for a page is a reload
-  client.on('sessionlost', () => { app.ready = false; location.reload(); });
-  await client.connect();
-  await setup();
+  client.on('status', (s) => app.statusLog.push(s));
+  // a new session means our states are gone: stage.js reloads the page, the simplest honest recovery
+  client.on('sessionlost', () => { app.ready = false; });
+  await connect({ client, status: statusEl });
+  app.demo = await client.stateManager.attach('demo', { history: 50 });
+  // the presence class comes from schemas/presence.json: the audience may
+  // not define classes (roles.json); the conductor only counts
+  const room = await joinPresence(client, 'presence', { join: presence, values: { hue: Math.floor(Math.random() * 360) } });
+  app.presence = room.me;
+  app.phones = room.collection;
+  if (onReady) await onReady(app);
+  app.ready = true;
   return app;
-}
-
-/** Keep the screen on during the piece (where the browser allows it); call from a tap. */
-export function keepAwake() {
-  if (!navigator.wakeLock) return;
-  const ask = () => navigator.wakeLock.request('screen').catch(() => {});
-  ask();
-  document.addEventListener('visibilitychange', () => { if (document.visibilityState === 'visible') ask(); });
 }
 
 /** Render the collection of phones as coloured dots (own one outlined). */
@@ -80,23 +64,6 @@ export function recordPlayed(entry) {
   const log = (window.tuttiPlayed ||= []);
   log.push(entry);
   if (log.length > 1000) log.splice(0, log.length - 1000);
-}
-
-/**
- * Set one param at most once in flight: while a set is on its way, only the
- * latest value waits (sliders send at 60 Hz, a phone on venue Wi-Fi cannot).
- */
-export function coalescer(state) {
-  const inflight = new Map();
-  return (name, value) => {
-    if (inflight.has(name)) { inflight.get(name).next = { value }; return; }
-    const slot = { next: null };
-    inflight.set(name, slot);
-    const send = (v) => state.set({ [name]: v }).catch((e) => console.warn(e.message)).finally(() => {
-      if (slot.next) { const n = slot.next; slot.next = null; send(n.value); } else inflight.delete(name);
-    });
-    send(value);
-  };
 }
 
 /** Bind a range input to a float param (two-way); returns nothing. */
@@ -150,10 +117,9 @@ export class Sound {
 
   /** Must run inside a user gesture (a tap), as browsers require. */
   unlock() {
-    if (this.ctx) { this.ctx.resume(); return; }
-    const AC = window.AudioContext || window.webkitAudioContext;
-    if (!AC) return;
-    this.ctx = new AC({ latencyHint: 'interactive' });
+    if (this.ctx) { unlockAudio(this.ctx); return; }
+    this.ctx = unlockAudio();
+    if (!this.ctx) return;
     this.master = this.ctx.createGain();
     this.master.gain.value = 0.8;
     this.master.connect(this.ctx.destination);
@@ -161,7 +127,6 @@ export class Sound {
     this.noise = this.ctx.createBuffer(1, len, this.ctx.sampleRate);
     const d = this.noise.getChannelData(0);
     for (let i = 0; i < len; i++) d[i] = Math.random() * 2 - 1;
-    this.ctx.resume();
   }
 
   get ready() { return !!this.ctx && this.ctx.state === 'running' && this.enabled; }

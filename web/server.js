@@ -6,7 +6,7 @@
 // soundworks server.js means changing its imports and start-up code:
 //
 //   import WebSocket from 'ws';
-//   import { Server } from 'tutti-web/server.js';
+//   import { Server } from 'tutti-client/server';
 //   const server = new Server({ url: 'ws://127.0.0.1:8000/', role: 'admin', token, WebSocket });
 //   server.stateManager.defineClass('player', { ready: { type: 'boolean', default: false } });
 //   server.stateManager.registerUpdateHook('player', (updates, current) => { ... });

@@ -112,8 +112,12 @@ export interface ClientOptions {
   /** ms; first and longest reconnection delays (exponential backoff with jitter); 250 / 8000 */
   backoffMin?: number;
   backoffMax?: number;
-  /** ms; connect() rejects (TIMEOUT) and the client closes when the first session is not up by then; default 10000, 0: retry forever */
+  /** ms; connect() rejects (TIMEOUT) when the first session is not up by then, and the client closes
+   * (unless keepTrying); default 10000, 0: wait forever */
   connectTimeout?: number;
+  /** after connectTimeout on the first connection, keep trying in the background: 'open' fires when
+   * the server comes, and connect() called again waits for it; default false */
+  keepTrying?: boolean;
   /** ms; a request without reply rejects with TIMEOUT; default 30000, 0: never */
   requestTimeout?: number;
   /** ms between PINGs (clock sync, liveness); default 5000 */

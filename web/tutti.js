@@ -422,8 +422,12 @@ export class Client extends Emitter {
    *   server went away for good can end
    * @param {number} [options.backoffMin=250] ms, first reconnection delay
    * @param {number} [options.backoffMax=8000] ms, longest reconnection delay
-   * @param {number} [options.connectTimeout=10000] ms; connect() rejects (TIMEOUT) and the client
-   *   closes when no session was established by then (0: retry forever)
+   * @param {number} [options.connectTimeout=10000] ms; connect() rejects (TIMEOUT) when no session
+   *   is up by then, so a script whose server is not running fails instead of hanging (0: wait
+   *   forever). The client then closes, unless keepTrying
+   * @param {boolean} [options.keepTrying=false] after connectTimeout on the first connection, keep
+   *   trying in the background ('open' fires when the server comes; connect() again waits for it):
+   *   what a page on a phone wants while the server restarts
    * @param {number} [options.requestTimeout=30000] ms; a request without reply rejects (TIMEOUT)
    * @param {number} [options.pingInterval=5000] ms between PINGs (clock sync and liveness)
    * @param {number} [options.heartbeatTimeout=15000] ms without any message before the
@@ -449,7 +453,7 @@ export class Client extends Emitter {
     this.WebSocket = options.WebSocket || globalThis.WebSocket;
     if (!this.WebSocket) throw new TypeError('tutti Client: no WebSocket implementation (pass options.WebSocket)');
     this.options = Object.assign({
-      reconnect: true, maxReconnectAttempts: Infinity, backoffMin: 250, backoffMax: 8000, connectTimeout: 10000,
+      reconnect: true, maxReconnectAttempts: Infinity, backoffMin: 250, backoffMax: 8000, connectTimeout: 10000, keepTrying: false,
       requestTimeout: 30000, pingInterval: 5000, heartbeatTimeout: 15000, validate: true,
     }, options);
     if (isPlainObject(this.options.reconnect)) {
@@ -558,7 +562,7 @@ export class Client extends Emitter {
         w.timer = setTimeout(() => {
           this._connectWaiters = this._connectWaiters.filter((x) => x !== w);
           reject(new TuttiError(ErrorCode.TIMEOUT, `could not connect to ${this.url} within ${this.options.connectTimeout} ms`));
-          if (!this._everOpened) this.close();
+          if (!this._everOpened && !this.options.keepTrying) this.close();
         }, this.options.connectTimeout);
       }
       this._connectWaiters.push(w);
@@ -779,7 +783,9 @@ export class Client extends Emitter {
     // refused (4003), or another connection resumed this session (4004):
     // coming back would be refused again, or take the session back and forth
     if (!this.options.reconnect || code === CloseCode.UNAUTHORIZED || code === CloseCode.TAKEN_OVER) {
-      this.close();
+      // before any session, say why connect() failed (close() would say "client closed")
+      if (!this._everOpened) this._shutdown(new TuttiError(ErrorCode.DISCONNECTED, `could not connect to ${this.url} (${code}${reason ? ` ${reason}` : ''})`));
+      else this.close();
       return;
     }
     this._scheduleReconnect();
