@@ -6,7 +6,7 @@
 // ("owner left"); an unknown token gives a new session.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Site, RawClient, T, E, sleep, short, assertContiguous, within } from './lib/persist.mjs';
+import { Site, RawClient, T, E, sleep, short, assertContiguous, within, resume } from './lib/persist.mjs';
 
 const ROOM = { n: { type: 'integer', default: 0 }, tag: { type: 'string', default: '' } };
 
@@ -41,12 +41,6 @@ function checkValues(msgs, acked, what) {
     if (m[0] !== T.UPDATE || !acked.has(m[2])) continue;
     assert.deepEqual(m[4], { n: acked.get(m[2]) }, `${what}: UPDATE seq ${m[2]} carries ${short(m[4])}, the writer was acknowledged n=${acked.get(m[2])}`);
   }
-}
-
-async function resume(site, old, seqs) {
-  const c = await site.connect();
-  c.welcome = await c.hello({ version: 1, token: old.welcome.token, seqs });
-  return c;
 }
 
 for (const keys of ['string', 'integer']) {

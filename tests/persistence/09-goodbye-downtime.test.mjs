@@ -6,15 +6,9 @@
 // included (after a clean stop and after kill -9).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Site, T, E, sleep } from './lib/persist.mjs';
+import { Site, T, E, sleep, resume } from './lib/persist.mjs';
 
 const ROOM = { n: { type: 'integer', default: 0 } };
-
-async function resume(site, old, seqs) {
-  const c = await site.connect();
-  c.welcome = await c.hello({ version: 1, token: old.welcome.token, seqs });
-  return c;
-}
 
 for (const [how, bye] of [
   ['close(1000)', (ws) => ws.close(1000, 'bye')],

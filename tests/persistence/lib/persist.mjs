@@ -140,6 +140,13 @@ export class Site {
 }
 
 /** Events of `list` as compact [seq, changes] pairs (for messages). */
+/** A new connection that resumes old's session (HELLO with its token and seqs); welcome set. */
+export async function resume(site, old, seqs) {
+  const c = await site.connect();
+  c.welcome = await c.hello({ version: 1, token: old.welcome.token, seqs });
+  return c;
+}
+
 export function seqsOf(events) { return events.map((e) => e.seq); }
 
 /** Check a list of seqs is exactly from..to, in order, no gap, no duplicate. */
