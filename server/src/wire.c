@@ -267,7 +267,19 @@ void tt_wire_set_scheduled(tt_buf *b, uint64_t rid, const tt_sched *sc, const tt
 void tt_wire_states(tt_buf *b, uint64_t rid, const tt_class_entry *ce, uint32_t role)
 {
 	result(b, rid);
-	tt_enc_map(b, 1);
+	tt_enc_map(b, ce ? 1 : 2);
+	if (!ce) {
+		/* every class the role may look at, those without a state too
+		 * (`tutti ls`), in definition order */
+		uint32_t k = 0;
+		for (const tt_class_entry *e = tt_store_first_class(); e; e = e->next)
+			k += tt_rights_may(e->rights, TT_RIGHT_ATTACH, role, false);
+		tt_enc_str(b, "classes");
+		tt_enc_array(b, k);
+		for (const tt_class_entry *e = tt_store_first_class(); e; e = e->next)
+			if (tt_rights_may(e->rights, TT_RIGHT_ATTACH, role, false))
+				tt_enc_strn(b, e->cls->name, e->cls->name_len);
+	}
 	tt_enc_str(b, "states");
 	uint32_t n = 0;
 #define VISIBLE(st) (ce || tt_rights_may((st)->ce->rights, TT_RIGHT_ATTACH, role, false))

@@ -798,10 +798,27 @@ static int cmd_ls(int argc, char **argv)
 	}
 	if ((rc = wait_for(&w, "ls")) != 0)
 		goto out;
-	/* group by class, keeping the server's order (oldest first) */
+	/* group by class, keeping the server's order (oldest first); every
+	 * class the server lists comes first, in its order, a class without a
+	 * state too */
 	tt_arena a;
 	tt_arena_init(&a, 0);
 	bool *done = tt_calloc(L.n ? L.n : 1, sizeof(bool));
+	const tt_value *classes = w.result.type == TT_MAP ? tt_map_get(&w.result, "classes") : NULL;
+	for (uint32_t i = 0; classes && classes->type == TT_ARRAY && i < classes->len; i++) {
+		const tt_value *cn = &classes->v.items[i];
+		if (cn->type != TT_STR)
+			continue;
+		bool any = false;
+		for (size_t j = 0; j < L.n; j++)
+			any |= strlen(L.e[j].cls) == cn->len && !memcmp(L.e[j].cls, cn->v.s, cn->len);
+		if (any)
+			continue; /* listed below with its states */
+		obj o = obj_new(&a, 2);
+		obj_put(&o, "class", *cn);
+		obj_put(&o, "states", (tt_value){.type = TT_ARRAY, .len = 0});
+		print_json(&o.v);
+	}
 	for (size_t i = 0; i < L.n; i++) {
 		if (done[i])
 			continue;
