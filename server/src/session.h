@@ -25,7 +25,11 @@ struct tt_session {
 					      * given to the client, never kept) */
 	uint32_t role;       /* index in roles.h's table */
 	tt_client *client;   /* borrowed: NULL while disconnected */
-	double gone_at;      /* wall time of the disconnect (downtime counts) */
+	double gone_at;      /* wall time of the disconnect (persisted: downtime counts) */
+	double gone_mono;    /* the same on CLOCK_MONOTONIC, what the window is
+			      * measured with while running: a wall clock set at
+			      * boot (a board without a battery) or by NTP must not
+			      * end every waiting session at once */
 	tt_instance *instances; /* list through ->s_next (the model's) */
 	uint32_t n_instances;
 	struct tt_state *owned, *owned_last; /* states owned, creation order, list
