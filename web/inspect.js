@@ -206,7 +206,7 @@ function renderSessions(room) {
     const sy = s.sync;
     const status = s.connected ? '<span class="pill live">live</span>' : `<span class="pill resuming">resuming ${duration(s.goneFor)}</span>`;
     const clock = s.inspecting ? '<td class="q-none">inspector</td><td></td><td></td>'
-      : sy ? `<td class="num">${ms(sy.roundTrip)}</td><td class="num ${quality(sy.error)}" title="${esc(sy.status)}, ${sy.age.toFixed(0)} s ago">${ms(sy.error)}</td><td class="num">${(sy.drift * 1e6).toFixed(0)} ppm</td>`
+      : sy ? `<td class="num">${ms(sy.roundTrip)}</td><td class="num ${quality(sy.error)}" title="${esc(sy.status)}, ${sy.age.toFixed(0)} s ago">${ms(sy.error)}</td><td class="num">${Math.round(sy.drift * 1e6) || 0} ppm</td>`
         : '<td class="num q-none">–</td><td class="num q-none">no report</td><td></td>';
     const end = s.id === me ? '' : `<button class="btn small danger" type="button" data-action="kick" data-session="${s.id}">End</button>`;
     return `<tr data-session="${s.id}" class="${s.connected ? '' : 'gone'} ${s.id === me ? 'me' : ''}">` +
@@ -262,12 +262,14 @@ function renderClasses() {
       const e = ui.states.get(id);
       const others = subs - (e && e.shared ? 1 : 0);
       if (e && e.shared) seq = Math.max(seq, e.shared.seq); // live: ahead of the last ROOM
-      const flash = e && e.flashSeq === seq && e.flashAt > performance.now() - 700 ? ' flash' : '';
-      return `<tr data-state="${id}" data-action="select" class="${ui.selected === id ? 'selected' : ''}${flash}">` +
+      // a changed value lights up for a moment (once per update, not per render)
+      const flash = e && e.flashSeq === seq && !e.flashed ? ' flash' : '';
+      if (flash) e.flashed = true;
+      return `<tr data-state="${id}" data-action="select" class="${ui.selected === id ? 'selected' : ''}">` +
         `<td class="num">#${id}</td><td class="num" title="owner session">${owner === 0 ? 'server' : `s${owner}`}</td>` +
         `<td class="num" title="seq">${seq}</td><td class="num" title="other subscribers">${others} sub</td>` +
-        `<td class="num" title="pending scheduled sets">${sched ? `${sched} ⏱` : ''}</td>` +
-        `<td class="values" data-values="${id}">${stateValues(e)}</td></tr>`;
+        `<td class="num" title="pending scheduled sets">${sched ? `${sched} pending` : ''}</td>` +
+        `<td class="values${flash}" data-values="${id}">${stateValues(e)}</td></tr>`;
     }).join('');
     return `<div class="class" data-class="${esc(name)}"><div class="class-head"><span class="name">${esc(name)}</span>` +
       `<small>${n} state${n === 1 ? '' : 's'}</small>` +
@@ -281,7 +283,7 @@ function renderClasses() {
 // live values: attach to each state (up to MAX_LIVE), with its recent history
 async function onState(className, stateId, nodeId) {
   if (ui.states.has(stateId)) return;
-  const entry = { className, owner: nodeId, shared: null, events: [], flashSeq: -1, flashAt: 0, complete: true };
+  const entry = { className, owner: nodeId, shared: null, events: [], flashSeq: -1, flashed: true, complete: true };
   ui.states.set(stateId, entry);
   askDescription(className);
   const live = [...ui.states.values()].filter((e) => e.shared).length;
@@ -298,7 +300,7 @@ async function onState(className, stateId, nodeId) {
       if (entry.events.length > KEEP_EVENTS) entry.events.splice(0, entry.events.length - KEEP_EVENTS);
       if (ctx.schedId !== undefined) ui.schedules.get(stateId)?.delete(ctx.schedId);
       entry.flashSeq = ctx.seq;
-      entry.flashAt = performance.now();
+      entry.flashed = false;
       schedule();
     });
     shared.onDetach(() => { if (ui.states.get(stateId) === entry) entry.shared = null; schedule(); });

@@ -1480,7 +1480,7 @@ export class StateManager {
     const rec = this._records.get(stateId);
     const entry = rec && rec.pending.get(schedId);
     if (!entry) return;
-    clearTimeout(entry.timer);
+    if (entry.cancel) entry.cancel(); // its timer: a cancelled set must not fire here at `at`
     rec.pending.delete(schedId);
     if (!entry.applied) this.client.emit('cancelled', { stateId, schedId });
   }
