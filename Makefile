@@ -25,8 +25,10 @@ APT_BUILD := build-essential cmake pkg-config libwebsockets-dev libmsgpack-dev \
 APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools zbar-tools
 # Real OSC programs for the tutti-osc tests, without their recommends (the
 # SuperCollider IDE and a JACK setup are not needed headless): liblo's
-# oscdump/oscsend, Pure Data, SuperCollider's sclang.
-APT_TEST_MIN := liblo-tools puredata-core supercollider-language
+# oscdump/oscsend, Pure Data, SuperCollider's sclang. And Prometheus, for
+# its promtool (`promtool check metrics` reads /metrics), without the node
+# exporter it recommends; its service is not started.
+APT_TEST_MIN := liblo-tools puredata-core supercollider-language prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -140,6 +140,7 @@ tt_client *tt_client_new(void *wsi)
 	tt_client *c = tt_calloc(1, sizeof(*c));
 	c->wsi = wsi;
 	c->last_rx = tt_clock_mono();
+	c->stats.opened = c->last_rx;
 	tt_buf_init(&c->rx, 0);
 	tt_buf_init(&c->held, 0);
 	tt_buf_init(&c->frame, TT_WS_PRE);
@@ -297,6 +298,11 @@ void tt_client_send_copy(tt_client *c, const tt_buf *b)
 void tt_client_reply(tt_client *c, const tt_buf *b)
 {
 	send_own(c, b, true);
+}
+
+size_t tt_client_queued_bytes(const tt_client *c)
+{
+	return c->q_bytes;
 }
 
 bool tt_client_over(const tt_client *c)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "peers.h"
 
 /* Headroom before each message for the WebSocket header; ws.c checks at
@@ -73,6 +74,7 @@ struct tt_client {
 	double rate_t0;
 	uint32_t rate_n;
 	tt_client *next, *prev; /* all clients */
+	tt_conn_stats stats; /* what it did, for the inspector (metrics.h) */
 };
 
 /* Bound every client's queue to max_queue bytes (--max-queue). */
@@ -102,6 +104,8 @@ void tt_client_send_copy(tt_client *c, const tt_buf *b);
 /* Queue a reply (a copy of b: RESULT, ERROR, PONG, a resume's catch-up),
  * woken at the end of the turn; never closes the client. */
 void tt_client_reply(tt_client *c, const tt_buf *b);
+/* Bytes its queue holds, as counted against --max-queue (metrics). */
+size_t tt_client_queued_bytes(const tt_client *c);
 /* More than --max-queue bytes queued: do not take requests from c (and
  * do not read its socket) until it drained. */
 bool tt_client_over(const tt_client *c);

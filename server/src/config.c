@@ -89,6 +89,9 @@ static void usage(FILE *f)
 "                       serve HTTPS with your own certificate and key\n"
 "  --tls-dir DIR        where --https keeps its authority and certificate\n"
 "                       (default ./tls)\n"
+"  --metrics-public     serve /metrics (Prometheus) without an admin role's\n"
+"                       token (default: Authorization: Bearer TOKEN or\n"
+"                       ?token=TOKEN; the inspector is at /inspect)\n"
 "  -v, --verbose        also log debug lines (each connection, libwebsockets'\n"
 "                       notices)\n"
 "  -q, --quiet          log only warnings and errors\n"
@@ -154,6 +157,7 @@ static const struct option opts[] = {
 	{"tls-cert", required_argument, 0, 1021},
 	{"tls-key", required_argument, 0, 1022},
 	{"tls-dir", required_argument, 0, 1023},
+	{"metrics-public", no_argument, 0, 1024},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0}};
 
@@ -305,6 +309,7 @@ static int apply(tt_config *cfg, int argc, char **argv)
 		case 1021: cfg->tls_cert = optarg; break;
 		case 1022: cfg->tls_key = optarg; break;
 		case 1023: cfg->tls_dir = optarg; break;
+		case 1024: cfg->metrics_public = true; break;
 		case 'h': usage(stdout); return 1;
 		default:
 			fprintf(stderr, "Try 'tutti-server --help'.\n");

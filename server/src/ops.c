@@ -14,6 +14,7 @@
 #include "fanout.h"
 #include "hooks.h"
 #include "log.h"
+#include "metrics.h"
 #include "peers.h"
 #include "protocol.h"
 #include "resume.h"
@@ -62,8 +63,10 @@ static void reply(tt_client *c)
 	tt_client_reply(c, &O.out);
 }
 
-static void reply_error(tt_client *c, uint64_t rid, const tt_error *err)
+/* A hooked request of message type `type` refused after its hooks. */
+static void reply_error(tt_client *c, int type, uint64_t rid, const tt_error *err)
 {
+	tt_metrics_refused((uint64_t)type, err->code);
 	if (!c)
 		return;
 	TT_LOG_LIMITED(TT_LOG_INFO, "%s: refused: %s %s", tt_session_who(c), tt_code_name(err->code),
@@ -204,6 +207,10 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 		memcpy(fresh, token->v.s, TT_TOKEN_HEX_LEN);
 	fresh[TT_TOKEN_HEX_LEN] = '\0';
 	tt_log_info("%s: %s", tt_session_who(c), resumed ? "resumed" : "new session");
+	if (resumed)
+		tt_metrics.sessions_resumed++;
+	else
+		tt_metrics.sessions_new++;
 	tt_wire_welcome(&O.out, rid, s, fresh, role_name(s), now, resumed, O.cfg->max_message,
 			O.cfg->resume_window);
 	reply(c);
@@ -341,7 +348,7 @@ static void create_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 	else if ((rc = tt_store_validate(job->ce->cls, NULL, NULL, values, &O.cs, &err)) == 0)
 		rc = create_now(c, s, job->rid, job->ce, &err);
 	if (rc < 0)
-		reply_error(c, job->rid, &err);
+		reply_error(c, TT_MSG_CREATE, job->rid, &err);
 }
 
 int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *init, tt_error *err)
@@ -457,7 +464,7 @@ static void delete_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 	tt_session *s = tt_session_by_id(job->session);
 	tt_error err;
 	if (storage_failing(&err)) {
-		reply_error(s ? s->client : NULL, job->rid, &err);
+		reply_error(s ? s->client : NULL, TT_MSG_DELETE, job->rid, &err);
 		return;
 	}
 	if (st) {
@@ -545,6 +552,8 @@ static int set_now(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, cons
 	if (at > now)
 		return schedule(c, s, rid, st, view, at, err);
 	uint32_t n = tt_store_apply(st, &O.cs, s->id, now);
+	tt_metrics.sets_applied++;
+	tt_metrics.updates += n > 0;
 	/* the writer's answer first, so its next set can come while the fan-out
 	 * drains */
 	if (c) {
@@ -587,7 +596,7 @@ static void set_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value 
 		tt_fail(&err, e.code, "after the hooks: %s", e.msg);
 	}
 	if (rc < 0)
-		reply_error(c, job->rid, &err);
+		reply_error(c, TT_MSG_SET, job->rid, &err);
 }
 
 int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const tt_value *opts,
@@ -631,8 +640,11 @@ void tt_ops_run_due(double now)
 		/* validated when the set was made; the values point into
 		 * sc->changes: apply before forgetting it */
 		tt_store_changes_load(st, tt_buf_data(&sc->changes), sc->changes.len, &O.cs);
-		if (tt_store_apply(st, &O.cs, sc->origin, sc->at))
+		tt_metrics.sets_applied++;
+		if (tt_store_apply(st, &O.cs, sc->origin, sc->at)) {
+			tt_metrics.updates++;
 			tt_fanout_update(st, &O.cs, NULL, sc->id);
+		}
 		tt_store_sched_remove(sc);
 	}
 }

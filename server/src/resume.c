@@ -11,6 +11,7 @@
 #include "fanout.h"
 #include "idmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "wire.h"
 
@@ -155,8 +156,13 @@ void tt_resume_gone(tt_session *s, bool goodbye)
 	s->gone_mono = tt_clock_mono();
 	/* ending deletes its states: not while the database fails (the tick
 	 * ends it once the window is over and the database works) */
-	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping && !tt_db_failing())
+	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping && !tt_db_failing()) {
+		if (goodbye)
+			tt_metrics.ended_goodbye++;
+		else
+			tt_metrics.ended_expired++;
 		tt_resume_end(s);
+	}
 }
 
 void tt_resume_stopping(void)
@@ -173,6 +179,7 @@ void tt_resume_tick(void)
 		if (!s->client && now - s->gone_mono >= R.cfg->resume_window) {
 			tt_log_info("%s: ended, not back within the resume window%s", tt_session_name(s),
 				    s->n_owned ? "; the states it created are deleted" : "");
+			tt_metrics.ended_expired++;
 			tt_resume_end(s);
 		}
 		s = next;

@@ -8,6 +8,8 @@
 #include "fanout.h"
 #include "handler.h"
 #include "hooks.h"
+#include "inspect.h"
+#include "metrics.h"
 #include "ops.h"
 #include "restore.h"
 #include "resume.h"
@@ -20,6 +22,8 @@
 int tt_server_open(const tt_config *cfg, tt_error *err)
 {
 	tt_clock_start(0); /* the database's clock, when it has one, moves it on */
+	tt_metrics_init();
+	tt_inspect_init();
 	tt_client_init(cfg->max_queue);
 	tt_store_init(cfg);
 	tt_ops_init(cfg);
@@ -48,6 +52,7 @@ void tt_server_close(void)
 	tt_restore_abandon();
 	tt_roles_free();
 	tt_hooks_destroy();
+	tt_inspect_destroy();
 	tt_handler_destroy();
 	tt_resume_destroy();
 	tt_ops_destroy();

@@ -29,7 +29,9 @@
 #include "handler.h"
 #include "hooks.h"
 #include "idmap.h"
+#include "inspect.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "peers.h"
 #include "protocol.h"
@@ -179,6 +181,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	keepalive();
 	tt_turn_tick();
 	tt_peers_sweep(tt_clock_mono());
+	tt_inspect_tick();
 	tt_log_tick();
 	schedule_turn();
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
@@ -303,6 +306,7 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 {
 	W.input_seen = true;
+	tt_metrics.bytes_in += len;
 	c->last_rx = tt_clock_mono();
 	c->want_ping = false;
 	if (c->closing)
@@ -346,6 +350,7 @@ static int close_with(tt_client *c, struct lws *wsi)
 			: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
 			: c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
 			: c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
+			: c->close_code == TT_CLOSE_KICKED ? "session ended by the operator"
 							       : "protocol errors";
 	lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 			 strlen(why));
@@ -397,6 +402,9 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		int w = lws_write(wsi, p, total, LWS_WRITE_BINARY);
 		if (w < (int)total)
 			return -1;
+		tt_metrics.msgs_out += n;
+		tt_metrics.bytes_out += total;
+		c->stats.msgs_out += n;
 		tt_client_consume(c, n);
 	}
 	if (c->rx_paused && !tt_client_over(c)) {
@@ -423,6 +431,7 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->c = tt_client_new(wsi);
+		tt_metrics.conns_opened++;
 		if (!peer_of(wsi, pss->c->addr, pss->c->addr_text, sizeof(pss->c->addr_text)))
 			snprintf(pss->c->addr_text, sizeof(pss->c->addr_text), "?");
 		tt_log_debug("%s: WebSocket opened", pss->c->addr_text);
@@ -564,7 +573,8 @@ int tt_ws_run(const tt_config *cfg)
 		key = paths.key;
 	}
 	bool tls = cert != NULL;
-	const struct lws_http_mount *mounts = tt_http_init(cfg->web, cfg->https ? paths.ca : NULL);
+	const struct lws_http_mount *mounts = tt_http_init(cfg->web, cfg->https ? paths.ca : NULL,
+							      cfg->metrics_public);
 	/* zero: no per-connection lws timers (see keepalive()); leaving the
 	 * policy out is not enough, lws then applies its default one */
 	static const lws_retry_bo_t retry = {

@@ -79,3 +79,21 @@ test('set(updates, options) accepts only { at }', async () => {
   await assert.rejects(s.set({ volume: 0.2 }, { context: 1 }), TypeError);
   await assert.rejects(s.set({ volume: 0.2 }, { at: 1, other: 2 }), TypeError);
 });
+
+test('a set cancelled by another client does not fire at `at` on the clients told, and leaves no timer', async () => {
+  const a = await synced(await client());
+  const b = await synced(await client());
+  const sa = await a.stateManager.attach('demo');
+  const sb = await b.stateManager.attach('demo');
+  const fired = [];
+  sb.onUpdate((n, o, ctx) => { if (ctx.source === 'scheduled') fired.push(n); });
+  const cancelled = [];
+  b.on('cancelled', (c) => cancelled.push(c.schedId));
+  const { schedId } = await sa.set({ frequency: 777 }, { at: a.getSyncTime() + 0.5 });
+  await waitFor(() => b.stateManager._records.get(sb.id).pending.has(schedId), { what: 'b knows the schedule' });
+  await sa.cancel(schedId);
+  await waitFor(() => cancelled.includes(schedId), { what: 'CANCELLED at b' });
+  await sleep(900);
+  assert.deepEqual(fired, [], 'the cancelled set was not applied at b at `at`');
+  assert.notEqual(sb.get('frequency'), 777);
+});
