@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* ws.c: libwebsockets front end. Reassembles incoming messages (with the
- * size cap enforced before allocating), hands them to handler.c, ends each
- * loop turn (turn.c: commit, then release), wakes the writers, and drains
- * each client's queue in SERVER_WRITEABLE, several queued messages per
- * frame. */
+/* ws.c: libwebsockets front end, on a libev loop (epoll) that this file
+ * owns. Reassembles incoming messages (with the size cap enforced before
+ * allocating), hands them to handler.c, ends each loop turn (turn.c:
+ * commit, then release), then writes every client's released messages
+ * straight away, several queued messages per frame. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "ws.h"
 
 #include <arpa/inet.h>
+#include <ev.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
 #include <limits.h>
@@ -42,18 +43,30 @@ _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 
 /* Largest frame built from several queued messages. */
 #define FRAME_MAX (64 * 1024)
-/* Clients woken per loop turn for a fan-out (replies are not counted):
- * WAKE_SLICE while requests keep coming, doubling on each turn without
- * input, so a lone update reaches N clients in about log2(N / 8) rounds. */
-#define WAKE_SLICE 8
+/* The writes of one turn stop after this long to read what arrived
+ * meanwhile (a request is answered within about this much of a large
+ * fan-out), then go on in the next loop iteration. With epoll an
+ * iteration costs a microsecond, where poll() over 10,000 sockets cost a
+ * millisecond and forced the old wake-a-slice-per-turn scheme. */
+#define WRITE_BUDGET 0.001
+/* Bytes written to a socket outside WRITEABLE before epoll must say again
+ * that it has room. When epoll says so, a third of the send buffer at
+ * least is free (Linux: free >= queued / 2), 5 KB of the smallest
+ * default buffer (16 KB): writing less than that since then never fills
+ * the kernel, so a client cut as a slow consumer still finds room for its
+ * close frame (4001) while it reads nothing. */
+#define UNCONFIRMED_MAX 4096
 
 static struct {
 	const tt_config *cfg;
 	struct lws_context *ctx;
-	lws_sorted_usec_list_t turn, tick, sched;
-	bool turn_scheduled;
-	bool input_seen;     /* a message arrived since the last turn */
-	uint32_t slice;      /* clients to wake this turn */
+	struct ev_loop *loop;
+	ev_prepare turn_w;   /* the end of every loop iteration */
+	ev_idle busy_w;      /* keeps the loop from sleeping while writes wait */
+	ev_timer tick_w, sched_w;
+	ev_async signal_w;   /* a signal arrived (stop, reload) */
+	bool turn_due;       /* something changed since the last turn */
+	bool kick;           /* lws was asked for a timer outside its callbacks */
 	volatile sig_atomic_t stop;
 	volatile sig_atomic_t reload;
 	int failed;
@@ -67,80 +80,147 @@ struct pss {
 	tt_client *c;
 };
 
+/* Both are called from signal handlers: ev_async_send is async-signal-safe. */
 void tt_ws_reload(void)
 {
 	W.reload = 1;
-	if (W.ctx)
-		lws_cancel_service(W.ctx);
+	if (W.loop)
+		ev_async_send(W.loop, &W.signal_w);
 }
 
 void tt_ws_stop(void)
 {
 	W.stop = 1;
-	if (W.ctx)
-		lws_cancel_service(W.ctx);
+	if (W.loop)
+		ev_async_send(W.loop, &W.signal_w);
 }
 
-/* ---- end of turn: commit and release (turn.c), then wake the writers --- */
-
-static void schedule_turn(void);
-
-static void sched_cb(lws_sorted_usec_list_t *sul)
+/* lws's libev glue arms its timer only after it serviced a socket, so a
+ * timeout set from our own watchers (keepalive, a closing client) could
+ * wait for unrelated traffic: a wake-up through its cancel pipe makes it
+ * re-arm. */
+static void kick_lws(void)
 {
-	(void)sul;
+	if (W.kick && W.ctx) {
+		W.kick = false;
+		lws_cancel_service(W.ctx);
+	}
+}
+
+/* ---- end of turn: commit and release (turn.c), then write -------------- */
+
+static void schedule_turn(void)
+{
+	W.turn_due = true;
+}
+
+static void sched_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
 	schedule_turn();
 }
 
 static void wake(tt_client *c)
 {
-	if (c->closing)
+	if (c->closing) {
 		/* a peer that never reads never gets WRITEABLE: bound the wait */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
+		W.kick = true;
+	}
 	lws_callback_on_writable(c->wsi);
 }
 
-static void turn_cb(lws_sorted_usec_list_t *sul)
+static int write_ready(tt_client *c, struct lws *wsi);
+
+/* Write c's released messages now, outside lws's WRITEABLE callback: one
+ * write() per recipient is the floor of a fan-out, and asking epoll for
+ * writability first cost two epoll_ctl() and a callback more. What needs
+ * lws's state machine (a close, a ping), a socket whose last frame lws
+ * still buffers, and one written UNCONFIRMED_MAX since epoll last said it
+ * had room go through WRITEABLE instead. */
+static void write_now(tt_client *c)
 {
-	(void)sul;
-	W.turn_scheduled = false;
-	tt_turn_end();
-	/* the next thing due without input: a scheduled set, or a hook's deadline */
-	double due = tt_turn_next_due(), hook = tt_hooks_next_deadline();
-	double wait = due >= 0 ? due - tt_clock_now() : -1;
-	if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
-		wait = hook - tt_clock_mono();
-	if (due >= 0 || hook >= 0)
-		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
-				 (lws_usec_t)(TT_MAX(wait, 0.0) * 1e6) + 1);
-	/* Wake the writers of replies at once, then the rest a slice at a
-	 * time: between slices a poll round reads input, so a writer's next
-	 * set arrives while its previous fan-out drains, and later recipients
-	 * find several updates to send in one frame (tests/bench/RESULTS.md,
-	 * finding 1: one send() per update per client was 77 % of the CPU).
-	 * Each round polls every socket, so with no input the slice doubles. */
+	struct lws *wsi = c->wsi;
+	if (c->closing || c->want_ping || c->peer_close || c->unconfirmed >= UNCONFIRMED_MAX ||
+	    lws_partial_buffered(wsi)) {
+		wake(c);
+		return;
+	}
+	if (write_ready(c, wsi) < 0) {
+		/* the socket failed: lws finds out on its next event; make sure */
+		tt_client_close(c, TT_CLOSE_GOING_AWAY);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		W.kick = true;
+		return;
+	}
+	if (c->rx_paused || (c->finish_code && !c->q_len) || tt_client_ready(c, 0) ||
+	    lws_partial_buffered(wsi))
+		lws_callback_on_writable(wsi); /* the rest in WRITEABLE */
+}
+
+static void turn_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (W.stop) {
+		ev_break(W.loop, EVBREAK_ONE);
+		return;
+	}
+	if (W.turn_due) {
+		W.turn_due = false;
+		tt_turn_end();
+		/* the next thing due without input: a scheduled set, or a hook's
+		 * deadline */
+		double due = tt_turn_next_due(), hook = tt_hooks_next_deadline();
+		double wait = due >= 0 ? due - tt_clock_now() : -1;
+		if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
+			wait = hook - tt_clock_mono();
+		ev_timer_stop(W.loop, &W.sched_w);
+		if (due >= 0 || hook >= 0) {
+			ev_timer_set(&W.sched_w, TT_MAX(wait, 0.0) + 1e-6, 0.);
+			ev_timer_start(W.loop, &W.sched_w);
+		}
+	}
+	/* replies first, then the fan-out in FIFO order, for WRITE_BUDGET at
+	 * most: what arrives meanwhile is read in the next iteration, and a
+	 * writer's next set then reaches the recipients not written yet in
+	 * the same frame as the one before */
 	tt_client *next;
 	for (tt_client *c = tt_client_take_urgent(); c; c = next) {
 		next = c->urgent_next;
-		wake(c);
+		write_now(c);
 	}
-	if (W.input_seen || W.slice < WAKE_SLICE)
-		W.slice = WAKE_SLICE;
-	else if (W.slice < (1u << 30))
-		W.slice *= 2;
-	W.input_seen = false;
+	double t0 = tt_clock_mono();
 	tt_client *c;
-	for (uint32_t n = 0; n < W.slice && (c = tt_client_next_pending()); n++)
-		wake(c);
+	for (uint32_t n = 1; (c = tt_client_next_pending()); n++) {
+		write_now(c);
+		if (!(n & 63) && tt_clock_mono() - t0 >= WRITE_BUDGET)
+			break;
+	}
 	if (tt_client_any_pending())
-		schedule_turn();
+		ev_idle_start(W.loop, &W.busy_w);
+	else
+		ev_idle_stop(W.loop, &W.busy_w);
+	kick_lws();
 }
 
-static void schedule_turn(void)
+static void busy_cb(struct ev_loop *loop, ev_idle *w, int revents)
 {
-	if (!W.turn_scheduled && W.ctx) {
-		W.turn_scheduled = true;
-		lws_sul_schedule(W.ctx, 0, &W.turn, turn_cb, 1);
-	}
+	/* nothing: being active keeps the loop from sleeping; turn_cb writes */
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+static void signal_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (W.stop)
+		ev_break(loop, EVBREAK_ONE);
 }
 
 /* Our own keepalive, once a second: lws 4.1 keeps one timer per
@@ -156,6 +236,7 @@ static void keepalive(void)
 		double idle = now - c->last_rx;
 		if (idle >= 2.5 * W.cfg->keepalive) {
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			W.kick = true;
 		} else if (idle >= W.cfg->keepalive && !c->want_ping && !c->closing) {
 			c->want_ping = true;
 			lws_callback_on_writable(c->wsi);
@@ -173,15 +254,24 @@ static void lws_line(int level, const char *line)
 	       "libwebsockets: %.*s", (int)n, line);
 }
 
-static void tick_cb(lws_sorted_usec_list_t *sul)
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)sul;
+	(void)loop;
+	(void)w;
+	(void)revents;
 	keepalive();
 	tt_turn_tick();
 	tt_peers_sweep(tt_clock_mono());
 	tt_log_tick();
 	schedule_turn();
-	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+	kick_lws();
+}
+
+static void stop_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
 }
 
 /* ---- remote addresses: per-address and total connection limits ---------- */
@@ -302,7 +392,6 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 
 static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 {
-	W.input_seen = true;
 	c->last_rx = tt_clock_mono();
 	c->want_ping = false;
 	if (c->closing)
@@ -352,28 +441,17 @@ static int close_with(tt_client *c, struct lws *wsi)
 	return -1;
 }
 
-static int on_writeable(tt_client *c, struct lws *wsi)
+/* Frames of released messages: the first one always, more while less
+ * than UNCONFIRMED_MAX went since epoll said the socket had room, until
+ * the queue is empty or lws holds the part of a frame the kernel did not
+ * take (a slow reader's backlog stays in its queue, bounded by
+ * --max-queue). Asking lws_send_pipe_choked() instead would cost a poll()
+ * per frame. */
+static int write_ready(tt_client *c, struct lws *wsi)
 {
-	if (c->closing)
-		return close_with(c, wsi);
-	if (c->want_ping) {
-		/* one payload byte: lws 4.1 reports no RECEIVE_PONG for an
-		 * empty pong */
-		unsigned char ping[LWS_PRE + 1] = {0};
-		ping[LWS_PRE] = 't';
-		c->want_ping = false;
-		if (lws_write(wsi, ping + LWS_PRE, 1, LWS_WRITE_PING) < 0)
-			return -1;
-		if (tt_client_ready(c, 0))
-			lws_callback_on_writable(wsi); /* data next time */
-		return 0;
-	}
-	/* WRITEABLE means one write will go; lws_send_pipe_choked() costs a
-	 * poll() syscall, so it is asked only before a further frame (usually
-	 * everything queued fits in the first). */
 	for (bool first = true;; first = false) {
 		tt_msg *m = tt_client_ready(c, 0);
-		if (!m || (!first && lws_send_pipe_choked(wsi)))
+		if (!m || lws_partial_buffered(wsi) || (!first && c->unconfirmed >= UNCONFIRMED_MAX))
 			break;
 		uint32_t n = 1;
 		size_t total = m->len;
@@ -397,8 +475,31 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		int w = lws_write(wsi, p, total, LWS_WRITE_BINARY);
 		if (w < (int)total)
 			return -1;
+		c->unconfirmed = (uint32_t)TT_MIN(c->unconfirmed + total, (size_t)UINT32_MAX);
 		tt_client_consume(c, n);
 	}
+	return 0;
+}
+
+static int on_writeable(tt_client *c, struct lws *wsi)
+{
+	if (c->closing)
+		return close_with(c, wsi);
+	if (c->want_ping) {
+		/* one payload byte: lws 4.1 reports no RECEIVE_PONG for an
+		 * empty pong */
+		unsigned char ping[LWS_PRE + 1] = {0};
+		ping[LWS_PRE] = 't';
+		c->want_ping = false;
+		if (lws_write(wsi, ping + LWS_PRE, 1, LWS_WRITE_PING) < 0)
+			return -1;
+		if (tt_client_ready(c, 0))
+			lws_callback_on_writable(wsi); /* data next time */
+		return 0;
+	}
+	c->unconfirmed = 0; /* epoll says there is room */
+	if (write_ready(c, wsi) < 0)
+		return -1;
 	if (c->rx_paused && !tt_client_over(c)) {
 		/* its replies drained: the requests held meanwhile, then its socket */
 		if (tt_handler_drained(c)) {
@@ -580,7 +681,20 @@ int tt_ws_run(const tt_config *cfg)
 	info.vhost_name = "tutti";
 	info.retry_and_idle_policy = &retry;
 	info.pt_serv_buf_size = 65536;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+	/* epoll through libev, on a loop of ours: lws's default loop calls
+	 * poll() over every socket each iteration (1.2 ms at 9,000
+	 * connections), and its libev glue on a loop of its own arms no timer
+	 * for work we schedule. EVBACKEND_EPOLL alone: the default loop would
+	 * also take SIGCHLD. */
+	W.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (!W.loop) {
+		tt_log_error("cannot create an epoll event loop (libev)");
+		tt_http_destroy();
+		return -1;
+	}
+	void *loops[1] = {W.loop};
+	info.foreign_loops = loops;
+	info.options = LWS_SERVER_OPTION_LIBEV;
 	if (tls) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 				/* plain HTTP on the same port: redirected to https:// */
@@ -606,6 +720,8 @@ int tt_ws_run(const tt_config *cfg)
 	tt_peers_init(cfg->max_conns_per_addr, cfg->max_new_sessions_per_addr);
 	W.ctx = lws_create_context(&info);
 	if (!W.ctx) {
+		tt_log_error("(if the log above says the libev plugin is missing: it is the Debian "
+			     "package libwebsockets-evlib-ev)");
 		if (tls)
 			tt_log_error("cannot listen on %s:%d with TLS (port in use, or is %s / %s "
 				     "not a readable certificate and key?)", cfg->host, cfg->port, cert, key);
@@ -613,6 +729,8 @@ int tt_ws_run(const tt_config *cfg)
 			tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
 				     cfg->host, cfg->port);
 		tt_http_destroy();
+		ev_loop_destroy(W.loop);
+		W.loop = NULL;
 		return -1;
 	}
 	/* --port 0: the kernel picks a free port; the log line says which
@@ -627,11 +745,17 @@ int tt_ws_run(const tt_config *cfg)
 	if (cfg->open)
 		tt_log_warn("--open: every client may set every state and define classes "
 			    "(fine for a laptop ensemble on its own network, never for an audience)");
-	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+	ev_prepare_init(&W.turn_w, turn_cb);
+	ev_prepare_start(W.loop, &W.turn_w);
+	ev_idle_init(&W.busy_w, busy_cb);
+	ev_init(&W.sched_w, sched_cb);
+	ev_timer_init(&W.tick_w, tick_cb, 1., 1.);
+	ev_timer_start(W.loop, &W.tick_w);
+	ev_async_init(&W.signal_w, signal_cb);
+	ev_async_start(W.loop, &W.signal_w);
 	schedule_turn();
 	while (!W.stop) {
-		if (lws_service(W.ctx, 0) < 0)
-			break;
+		ev_run(W.loop, EVRUN_ONCE);
 		if (W.reload) {
 			W.reload = 0;
 			tt_schemas_reload(cfg->schemas);
@@ -642,8 +766,10 @@ int tt_ws_run(const tt_config *cfg)
 	/* make the last turn durable before the connections go */
 	if (!W.failed && tt_turn_commit() < 0)
 		W.failed = 1;
-	lws_sul_cancel(&W.turn);
-	lws_sul_cancel(&W.sched);
+	ev_prepare_stop(W.loop, &W.turn_w);
+	ev_idle_stop(W.loop, &W.busy_w);
+	ev_timer_stop(W.loop, &W.sched_w);
+	ev_timer_stop(W.loop, &W.tick_w);
 	tt_resume_stopping(); /* sessions outlive this run: they resume after it */
 	/* tell every client we are going away (1001), for at most half a
 	 * second; they resume once the server is back */
@@ -655,13 +781,24 @@ int tt_ws_run(const tt_config *cfg)
 	tt_client_take_urgent();
 	while (tt_client_next_pending())
 		;
+	W.kick = true;
+	kick_lws();
+	/* the loop sleeps at most a tick at a time while they close */
+	ev_timer_set(&W.tick_w, 0.05, 0.05);
+	ev_set_cb(&W.tick_w, stop_tick_cb);
+	ev_timer_start(W.loop, &W.tick_w);
 	double deadline = tt_clock_mono() + 0.5;
 	while (tt_client_first() && tt_clock_mono() < deadline)
-		if (lws_service(W.ctx, 0) < 0)
-			break;
-	lws_sul_cancel(&W.tick);
+		ev_run(W.loop, EVRUN_ONCE);
+	ev_timer_stop(W.loop, &W.tick_w);
+	ev_async_stop(W.loop, &W.signal_w);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
+	/* closing the listening and connection handles may need a last turn */
+	ev_run(W.loop, EVRUN_NOWAIT);
+	struct ev_loop *loop = W.loop;
+	W.loop = NULL; /* a late signal must not touch it */
+	ev_loop_destroy(loop);
 	for (size_t i = 0; i < W.conns.cap; i++)
 		if (W.conns.keys[i] && W.conns.keys[i] != UINT64_MAX)
 			free(W.conns.vals[i]);
