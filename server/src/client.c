@@ -152,7 +152,6 @@ tt_client *tt_client_new(void *wsi)
 	c->last_rx = tt_clock_mono();
 	tt_buf_init(&c->rx, 0);
 	tt_buf_init(&c->held, 0);
-	tt_buf_init(&c->frame, TT_WS_PRE);
 	c->next = g_clients;
 	if (g_clients)
 		g_clients->prev = c;
@@ -188,7 +187,6 @@ void tt_client_free(tt_client *c)
 	free(c->q);
 	tt_buf_free(&c->rx);
 	tt_buf_free(&c->held);
-	tt_buf_free(&c->frame);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

@@ -69,7 +69,6 @@ struct tt_client {
 	tt_buf held;         /* the rest of a message not handled yet: its replies
 			      * waited unread (handler.c); its socket is not read
 			      * until they drain */
-	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
 	int close_code;
 	int finish_code;     /* no more input; close with it once the queue is written */

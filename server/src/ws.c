@@ -41,6 +41,8 @@
 
 _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 
+/* lws's receive buffer per connection (see protocols[]). */
+#define RX_CHUNK 1024
 /* Largest frame built from several queued messages. */
 #define FRAME_MAX (64 * 1024)
 /* The writes of one turn stop after this long to read what arrived
@@ -70,6 +72,8 @@ static struct {
 	volatile sig_atomic_t stop;
 	volatile sig_atomic_t reload;
 	int failed;
+	tt_buf frame;        /* several queued messages copied into one frame: one
+			      * buffer for all clients, lws_write() copies it out */
 	tt_idmap conns;      /* lws connection -> its remote address (owned copy) */
 	uint32_t max_conns;  /* connections in all */
 	double refused_logged; /* when a refusal was last logged (rate limit) */
@@ -464,13 +468,13 @@ static int write_ready(tt_client *c, struct lws *wsi)
 		if (n == 1) {
 			p = tt_msg_payload(m);
 		} else {
-			tt_buf_clear(&c->frame);
-			tt_buf_reserve(&c->frame, total);
+			tt_buf_clear(&W.frame);
+			tt_buf_reserve(&W.frame, total);
 			for (uint32_t i = 0; i < n; i++) {
 				tt_msg *q = tt_client_ready(c, i);
-				tt_buf_append(&c->frame, tt_msg_payload(q), q->len);
+				tt_buf_append(&W.frame, tt_msg_payload(q), q->len);
 			}
-			p = tt_buf_data(&c->frame);
+			p = tt_buf_data(&W.frame);
 		}
 		int w = lws_write(wsi, p, total, LWS_WRITE_BINARY);
 		if (w < (int)total)
@@ -614,7 +618,10 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 static const struct lws_protocols protocols[] = {
 	{"http", cb_http, 0, 0, 0, NULL, 0},
-	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
+	/* rx buffer: lws allocates it per connection (65536 cost every idle
+	 * phone 3 KB of resident memory); a longer message arrives in pieces
+	 * that on_receive() reassembles */
+	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), RX_CHUNK, 0, NULL, 2 << 20},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* --https: the names the certificate must cover: every address phones may
@@ -717,6 +724,7 @@ int tt_ws_run(const tt_config *cfg)
 	if (cfg->max_connections && cfg->max_connections < W.max_conns)
 		W.max_conns = cfg->max_connections;
 	tt_idmap_init(&W.conns);
+	tt_buf_init(&W.frame, TT_WS_PRE);
 	tt_peers_init(cfg->max_conns_per_addr, cfg->max_new_sessions_per_addr);
 	W.ctx = lws_create_context(&info);
 	if (!W.ctx) {
@@ -803,6 +811,7 @@ int tt_ws_run(const tt_config *cfg)
 		if (W.conns.keys[i] && W.conns.keys[i] != UINT64_MAX)
 			free(W.conns.vals[i]);
 	tt_idmap_free(&W.conns);
+	tt_buf_free(&W.frame);
 	tt_peers_free();
 	tt_http_destroy();
 	/* sessions closed by the stop are recorded as gone (resume windows),
