@@ -2197,12 +2197,13 @@ static bool scenario_connections(uint32_t N)
 	run_until(NULL, now_s() + 0.5);
 	long rss1 = proc_status_kb(SV.pid, "VmRSS");
 	/* held: one set must reach every one of them */
+	double fcpu0 = proc_cpu_s(SV.pid);
 	send_set(B.next_seq, now_s());
 	flush(B.writer);
 	g_target_seq = B.next_seq++;
 	double tf0 = now_s();
 	run_until(p_all_got, tf0 + 20);
-	double fan_ms = (now_s() - tf0) * 1e3;
+	double fan_ms = (now_s() - tf0) * 1e3, fcpu = proc_cpu_s(SV.pid) - fcpu0;
 	uint32_t held = 0;
 	for (uint32_t i = 0; i < B.n; i++)
 		if (B.c[i]->role == R_SUB && B.c[i]->state == C_OPEN && B.c[i]->last_seq >= g_target_seq)
@@ -2220,6 +2221,9 @@ static bool scenario_connections(uint32_t N)
 	jnum("server_bytes_per_conn", rss0 >= 0 && N ? (double)(rss1 - rss0) * 1024 / N : NAN, 0);
 	jint("server_peak_rss_kb", proc_status_kb(SV.pid, "VmHWM"));
 	jnum("one_update_to_all_ms", fan_ms, 3);
+	/* the server's share of it (its CPU time from the set to the last
+	 * delivery; /proc counts in clock ticks, 10 ms) */
+	jnum("one_update_server_cpu_ms", fcpu0 >= 0 ? fcpu * 1e3 : NAN, 0);
 	jint("errors", (long long)(B.errors + B.bad_updates));
 	jcommon();
 	bool ok = attached == N && held == N && B.errors == 0 && B.gaps == 0;
