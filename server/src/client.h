@@ -132,10 +132,10 @@ tt_msg *tt_client_ready(const tt_client *c, uint32_t i);
 /* Drop the first n queued messages (after they were written). */
 void tt_client_consume(tt_client *c, uint32_t n);
 
-/* For the network layer's end of turn, which wakes clients to write:
- * the clients with a reply queued (a list through urgent_next, emptied),
- * then the others in FIFO order, a slice per turn, so that input is read
- * between slices of a large fan-out. */
+/* For the network layer's end of turn, which writes to clients: the
+ * clients with a reply queued (a list through urgent_next, emptied), then
+ * the others in FIFO order, as many as its time allows before it reads
+ * input again. */
 tt_client *tt_client_take_urgent(void);
 tt_client *tt_client_next_pending(void); /* NULL when none */
 bool tt_client_any_pending(void);
