@@ -74,7 +74,9 @@ struct tt_client {
 	int finish_code;     /* no more input; close with it once the queue is written */
 	int peer_close;      /* the close code the client sent (0: none, the line dropped) */
 	bool rx_paused;      /* its socket is not read (tt_client_over) */
-	bool rx_drop;        /* dropping the rest of an oversize message */
+	bool rx_drop;        /* a text message: dropped, answered at its end */
+	uint32_t rx_over;    /* a message over --max-message: bytes of it dropped
+			      * (ws.c) */
 	bool pending;        /* in the FIFO of clients to wake for writing */
 	bool urgent;         /* a reply is queued: wake at the end of this turn */
 	tt_client *urgent_next;

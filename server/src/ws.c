@@ -41,8 +41,12 @@
 
 _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 
-/* lws's receive buffer per connection (see protocols[]). */
+/* lws's receive buffer per connection (see protocols[]), which is also
+ * what it reads from a socket at a time. */
 #define RX_CHUNK 1024
+/* Bytes of a message over --max-message read and dropped before the close
+ * (on_receive). */
+#define OVERSIZE_DRAIN (64 * 1024)
 /* Largest frame built from several queued messages. */
 #define FRAME_MAX (64 * 1024)
 /* Recipients written per loop iteration while requests keep arriving: the
@@ -415,11 +419,22 @@ static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 		c->rx_drop = !lws_frame_is_binary(wsi); /* text: answered at the end */
 	}
 	size_t remaining = lws_remaining_packet_payload(wsi);
-	if (c->rx.len + len + remaining > W.cfg->max_message) {
+	bool final = lws_is_final_fragment(wsi);
+	if (!c->rx_over && c->rx.len + len + remaining > W.cfg->max_message) {
+		c->rx_over = 1;
+		tt_buf_free(&c->rx);
+	}
+	if (c->rx_over) {
+		/* too big: its rest is read and dropped (OVERSIZE_DRAIN at most)
+		 * before the close, as lws reads RX_CHUNK at a time: closing on
+		 * unread bytes makes the kernel reset the connection, and the
+		 * client would lose the close frame that says why */
+		c->rx_over = (uint32_t)TT_MIN((size_t)c->rx_over + len, (size_t)UINT32_MAX);
+		if (!final && c->rx_over <= OVERSIZE_DRAIN)
+			return 0;
 		lws_close_reason(wsi, (enum lws_close_status)TT_CLOSE_TOO_BIG, (unsigned char *)"message too big", 15);
 		return -1;
 	}
-	bool final = lws_is_final_fragment(wsi);
 	if (c->rx_drop) {
 		if (final)
 			tt_handler_text(c);
