@@ -50,6 +50,8 @@ export interface ParamDescription {
   event?: boolean;
   required?: boolean;
   filterChange?: boolean;
+  /** a slow client may get only the latest of several updates (PROTOCOL.md §6b); not with event */
+  conflate?: boolean;
   immediate?: boolean;
   acknowledge?: boolean;
   local?: boolean;
