@@ -297,8 +297,8 @@ static float per_s(uint64_t now, uint64_t *prev, double dt)
 void tt_inspect_tick(void)
 {
 	double now = tt_clock_mono();
-	double dt = I.last ? now - I.last : 0;
-	if (I.last && dt < 0.5)
+	double dt = I.last > 0 ? now - I.last : 0;
+	if (I.last > 0 && dt < 0.5)
 		return; /* a sample a second: an extra call changes nothing */
 	I.last = now;
 	const struct tt_metrics *m = &tt_metrics;

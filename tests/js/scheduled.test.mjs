@@ -64,7 +64,12 @@ test('a late attacher finds the pending schedule; an `at` in the past is an ordi
   assert.ok(['scheduled', 'update'].includes(fired.source));
   assert.equal(typeof fired.schedId, 'number');
   assert.equal(sb.get('message'), 'later');
-  // `at` already past: applied at once, the usual RESULT
+  // `at` already past: applied at once, the usual RESULT. The late
+  // attacher's own timer may fire a little before the server's turn does:
+  // wait until the server has surely fired 'later' (seq moved on a's side),
+  // or 'now' could land first and 'later' legitimately overwrite it.
+  await waitFor(() => a.getSyncTime() > at + 0.05 && sa.get('message') === 'later',
+    { timeout: 10000, what: 'schedule fired on the writer too' });
   const seq = sa.seq;
   const r = await sa.set({ message: 'now' }, { at: a.getSyncTime() - 1 });
   assert.equal(r.message, 'now');
