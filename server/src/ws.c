@@ -139,8 +139,12 @@ static void sched_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	schedule_turn();
 }
 
+static bool close_now(tt_client *c, struct lws *wsi);
+
 static void wake(tt_client *c)
 {
+	if (c->closing && close_now(c, c->wsi))
+		return;
 	if (c->closing) {
 		/* a peer that never reads never gets WRITEABLE: bound the wait */
 		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
@@ -462,17 +466,53 @@ static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 	return 0;
 }
 
+static const char *close_why(const tt_client *c)
+{
+	return c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
+	       : c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
+	       : c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
+	       : c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
+	       : c->close_code == TT_CLOSE_KICKED ? "session ended by the operator"
+						    : "protocol errors";
+}
+
 static int close_with(tt_client *c, struct lws *wsi)
 {
-	const char *why = c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
-			: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
-			: c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
-			: c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
-			: c->close_code == TT_CLOSE_KICKED ? "session ended by the operator"
-							       : "protocol errors";
+	const char *why = close_why(c);
 	lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 			 strlen(why));
 	return -1;
+}
+
+/* A slow consumer reads nothing, so epoll may never again say its socket
+ * has room (Linux wants a third of the send buffer free), and lws's close
+ * handshake waits for that: after 3 s the connection was cut without a
+ * close frame (1006), and the phone could not tell a slow consumer from a
+ * lost network. The close frame is a few bytes the kernel takes while it
+ * has any room at all: write it now, after the last whole frame, and drop
+ * the connection (a reader that never reads would not answer the
+ * handshake anyway). Other closes keep lws's handshake. */
+/* lws 4.1's public header hides its close opcode (lws_close_reason() is
+ * the public way, which waits for WRITEABLE); lws_write() still frames it
+ * for its own close path, TLS included. */
+#define LWS_WRITE_CLOSE_FRAME ((enum lws_write_protocol)4)
+
+static bool close_now(tt_client *c, struct lws *wsi)
+{
+	if (c->close_code != TT_CLOSE_SLOW_CONSUMER || lws_partial_buffered(wsi))
+		return false;
+	unsigned char frame[LWS_PRE + 2 + 64];
+	const char *why = close_why(c);
+	size_t n = strlen(why);
+	unsigned char *p = frame + LWS_PRE;
+	p[0] = (unsigned char)(c->close_code >> 8);
+	p[1] = (unsigned char)(c->close_code & 0xff);
+	memcpy(p + 2, why, n);
+	if (lws_write(wsi, p, n + 2, LWS_WRITE_CLOSE_FRAME) < (int)(n + 2))
+		return false;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	W.kick = true;
+	return true;
 }
 
 /* Frames of released messages: the first one always, more while less
