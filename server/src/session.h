@@ -25,6 +25,8 @@ struct tt_session {
 					      * given to the client, never kept) */
 	uint32_t role;       /* index in roles.h's table */
 	tt_client *client;   /* borrowed: NULL while disconnected */
+	char last_addr[48];  /* the client's address when it went ("" after a
+			      * restart): what the inspector shows meanwhile */
 	double gone_at;      /* wall time of the disconnect (persisted: downtime counts) */
 	double gone_mono;    /* the same on CLOCK_MONOTONIC, what the window is
 			      * measured with while running: a wall clock set at

@@ -1071,6 +1071,8 @@ void tt_store_session_live(tt_session *s, const char *role)
 
 void tt_store_session_gone(tt_session *s, double now)
 {
+	if (s->client) /* the inspector shows where a resuming phone was */
+		snprintf(s->last_addr, sizeof(s->last_addr), "%s", s->client->addr_text);
 	s->client = NULL;
 	s->gone_at = now;
 	tt_db_session_gone(s->id, now);
