@@ -21,8 +21,9 @@ endif
 
 # Debian packages the build and the tests need.
 APT_BUILD := build-essential cmake pkg-config libwebsockets-dev libmsgpack-dev \
-	libsqlite3-dev libjansson-dev libcmocka-dev liblo-dev libqrencode-dev libssl-dev
-APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools
+	libsqlite3-dev libjansson-dev libcmocka-dev liblo-dev libqrencode-dev libssl-dev \
+	libnats-dev
+APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools nats-server
 # Real OSC programs for the tutti-osc tests, without their recommends (the
 # SuperCollider IDE and a JACK setup are not needed headless): liblo's
 # oscdump/oscsend, Pure Data, SuperCollider's sclang.

@@ -44,7 +44,10 @@ enum tt_close_code {
 	TT_CLOSE_SLOW_CONSUMER = 4001,
 	TT_CLOSE_PROTOCOL_ERRORS = 4002,
 	TT_CLOSE_UNAUTHORIZED = 4003,
-	TT_CLOSE_TAKEN_OVER = 4004
+	TT_CLOSE_TAKEN_OVER = 4004,
+	/* the server cannot acknowledge what it answered: reconnect and resume
+	 * (several nodes: another node wrote the same state first) */
+	TT_CLOSE_RESYNC = 1012
 };
 
 #endif

@@ -33,3 +33,18 @@ if(NODE)
     endif()
   endforeach()
 endif()
+
+# The persistence suite again with NATS JetStream as the store of record
+# (--engine; a nats-server of Debian's per test site, started by the test)
+# instead of SQLite: the files that do not look into the SQLite file.
+find_program(NATS_SERVER nats-server)
+if(NODE AND NATS_SERVER)
+  foreach(name 01-restart 02-durability-kill9 03-late-join-history 04-resume
+               07-scheduled-restart 09-goodbye-downtime)
+    add_test(NAME nats/persistence/${name}
+      COMMAND ${NODE} --test ${CMAKE_SOURCE_DIR}/tests/persistence/${name}.test.mjs
+      WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+    set_tests_properties(nats/persistence/${name} PROPERTIES TIMEOUT 300
+      ENVIRONMENT "TUTTI_TEST_ENGINE=nats;TUTTI_SERVER=$<TARGET_FILE:tutti-server>;TUTTI_ROOT=${CMAKE_SOURCE_DIR};TUTTI_BUILD=${CMAKE_BINARY_DIR}")
+  endforeach()
+endif()

@@ -49,6 +49,56 @@ void tt_client_hold_batch(void)
 	g_batch++;
 }
 
+static tt_client *g_waiting; /* list through wait_next */
+
+uint64_t tt_client_batch(void)
+{
+	return g_batch;
+}
+
+void tt_client_seal_batch(void)
+{
+	g_batch++;
+}
+
+void tt_client_release_upto(uint64_t b)
+{
+	if (b <= g_released)
+		return;
+	g_released = b;
+	tt_client *c = g_waiting;
+	g_waiting = NULL;
+	while (c) {
+		tt_client *next = c->wait_next;
+		c->waiting = false;
+		c->wait_next = NULL;
+		if (c->q_len && !c->closing)
+			mark_pending(c, true);
+		c = next;
+	}
+}
+
+void tt_client_wait_release(tt_client *c)
+{
+	if (c->waiting || c->closing)
+		return;
+	c->waiting = true;
+	c->wait_next = g_waiting;
+	g_waiting = c;
+}
+
+void tt_client_drop_unreleased(uint64_t from, int code)
+{
+	for (tt_client *c = g_clients; c; c = c->next)
+		for (uint32_t i = 0; i < c->q_len; i++) {
+			const tt_msg *m = tt_client_at(c, i);
+			if (m->batch >= from && m->batch > g_released) {
+				tt_client_close(c, code);
+				break;
+			}
+		}
+}
+
 void tt_client_pass_batch(void)
 {
 	if (!g_held)
@@ -190,6 +240,12 @@ void tt_client_free(tt_client *c)
 		while (*pp != c)
 			pp = &(*pp)->urgent_next;
 		*pp = c->urgent_next;
+	}
+	if (c->waiting) {
+		tt_client **pp = &g_waiting;
+		while (*pp != c)
+			pp = &(*pp)->wait_next;
+		*pp = c->wait_next;
 	}
 	if (c->pending)
 		for (uint32_t i = 0; i < g_fifo_len; i++)

@@ -88,6 +88,10 @@ typedef struct tt_db_loader {
  * all, the rows are encoded and dropped at each commit (the handler fuzzer
  * runs most inputs so: opening SQLite was most of an execution). */
 int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err);
+/* The same with the engine of cfg->engine (`--engine URL`, engine.h)
+ * instead of SQLite. */
+struct tt_config;
+int tt_db_open_engine(const struct tt_config *cfg, const tt_db_loader *ld, tt_error *err);
 /* Close without writing anything. Accepts a database never opened. */
 void tt_db_close(void);
 
@@ -123,6 +127,23 @@ void tt_db_del_schedule(uint64_t id);
  * deleted or moved away (tt_db_check), it is first written back at its
  * path from the open connection, and the connection moves to the copy. */
 int tt_db_commit(void);
+/* The end of a loop turn: write every row not written yet, as the rows of
+ * batch (the replies it released once durable, client.h). 0: durable now
+ * (SQLite: tt_db_commit); TT_DB_PENDING: an engine writes it and tells when
+ * (tt_db_poll); -TT_STORAGE as tt_db_commit. */
+#define TT_DB_PENDING 1
+int tt_db_commit_async(uint64_t batch);
+/* On the loop, after each wait: what the engine's threads brought. True
+ * when something happened; *durable: the last batch durable now with all
+ * before it (0: none newly); *fenced: the first batch with a change the
+ * engine refused (another writer came first, engine.h; 0: none). Always
+ * false with SQLite. */
+bool tt_db_poll(uint64_t *durable, uint64_t *fenced);
+/* Batches committed to the engine and not durable yet. */
+bool tt_db_pending(void);
+/* The store of record acknowledges later (an engine): its commits do not
+ * fail, it retries what it could not write itself. */
+bool tt_db_async(void);
 
 /* Once a second: has the file been deleted, renamed or replaced since it
  * was opened? SQLite keeps writing to the old file without a word; from

@@ -273,6 +273,10 @@ static void log_closed(tt_client *c, bool goodbye)
 		return;
 	case TT_CLOSE_TAKEN_OVER:
 		return; /* logged by HELLO */
+	case TT_CLOSE_RESYNC:
+		TT_LOG_LIMITED(TT_LOG_WARN, "%s: closed to resume: its replies were not stored "
+			       "(another node wrote first)", who);
+		return;
 	case TT_CLOSE_UNAUTHORIZED:
 	case TT_CLOSE_PROTOCOL_ERRORS:
 		return; /* logged with the refusal */

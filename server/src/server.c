@@ -2,6 +2,8 @@
 /* server.c: module start-up and shutdown order. */
 #include "server.h"
 
+#include "session.h"
+
 #include "client.h"
 #include "clock.h"
 #include "db.h"
@@ -20,6 +22,8 @@
 int tt_server_open(const tt_config *cfg, tt_error *err)
 {
 	tt_clock_start(0); /* the database's clock, when it has one, moves it on */
+	/* nodes of one engine hand out ids of their own (node k: k mod 64) */
+	tt_ids_scheme(cfg->engine ? TT_NODES_MAX + 1 : 1, cfg->engine ? cfg->node_id : 0);
 	tt_client_init(cfg->max_queue);
 	tt_store_init(cfg);
 	tt_ops_init(cfg);
@@ -27,7 +31,8 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	tt_handler_init(cfg);
 	tt_hooks_init(cfg);
 	tt_turn_init();
-	int rc = tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
+	int rc = cfg->engine ? tt_db_open_engine(cfg, &tt_restore_loader, err)
+			     : tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
 	if (rc < 0) {
 		tt_server_close();
 		return rc;

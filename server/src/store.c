@@ -582,7 +582,7 @@ static tt_state *state_alloc(tt_class_entry *ce, uint64_t id, uint64_t owner)
 	tt_state *st = tt_calloc(1, sizeof(*st));
 	st->id = id;
 	if (id >= S.next_state_id)
-		S.next_state_id = id + 1;
+		S.next_state_id = tt_ids_after(id);
 	st->ce = ce;
 	st->owner = owner;
 	st->slots = tt_calloc(ce->cls->n_params ? ce->cls->n_params : 1, sizeof(tt_slot));
@@ -943,7 +943,7 @@ static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *fil
 	tt_instance *in = tt_calloc(1, sizeof(*in));
 	in->id = id;
 	if (id >= S.next_instance_id)
-		S.next_instance_id = id + 1;
+		S.next_instance_id = tt_ids_after(id);
 	in->state = st;
 	in->session = s;
 	if (filter) {
@@ -1097,7 +1097,7 @@ static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origi
 			    uint8_t pool, const void *changes, size_t len)
 {
 	if (id >= S.next_sched_id)
-		S.next_sched_id = id + 1;
+		S.next_sched_id = tt_ids_after(id);
 	tt_session *o = tt_session_by_id(origin);
 	if (o)
 		o->n_sched++;
@@ -1123,12 +1123,15 @@ tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, uint8_t p
 	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, pool, tt_buf_data(&S.row), S.row.len);
 	tt_db_sched_row r = {sc->id, st->id, at, origin, tt_buf_data(&sc->changes), sc->changes.len};
 	tt_db_put_schedule(&r);
+	/* an engine's message of a state carries its pending schedules */
+	mark_dirty(st);
 	return sc;
 }
 
 void tt_store_sched_remove(tt_sched *sc)
 {
 	tt_db_del_schedule(sc->id);
+	mark_dirty(sc->st);
 	sched_forget(sc);
 }
 
@@ -1225,10 +1228,19 @@ int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint
 void tt_store_restore_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
 			    const void *changes, size_t len)
 {
+	/* an engine keeps events as they were written: a param its class has
+	 * lost since (a migration) goes now */
+	tt_buf tmp;
+	tt_buf_init(&tmp, 0);
+	if (strip_changes(st->ce->cls, changes, len, &tmp)) {
+		changes = tt_buf_data(&tmp);
+		len = tmp.len;
+	}
 	S.mem -= st->hist.bytes;
 	tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, seq, time, origin, changes,
 			len);
 	S.mem += st->hist.bytes;
+	tt_buf_free(&tmp);
 }
 
 void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st, const tt_mask *filter)
@@ -1247,11 +1259,11 @@ void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t or
 void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched)
 {
 	if (next_state > S.next_state_id)
-		S.next_state_id = next_state;
+		S.next_state_id = tt_ids_after(next_state - 1);
 	if (next_instance > S.next_instance_id)
-		S.next_instance_id = next_instance;
+		S.next_instance_id = tt_ids_after(next_instance - 1);
 	if (next_sched > S.next_sched_id)
-		S.next_sched_id = next_sched;
+		S.next_sched_id = tt_ids_after(next_sched - 1);
 }
 
 void tt_store_restore_owners(void)
@@ -1283,7 +1295,7 @@ void tt_store_init(const tt_config *cfg)
 	tt_idmap_init(&S.states);
 	tt_idmap_init(&S.instances);
 	tt_idmap_init(&S.tombstones);
-	S.next_state_id = S.next_instance_id = S.next_sched_id = 1;
+	S.next_state_id = S.next_instance_id = S.next_sched_id = tt_ids_after(0);
 	tt_buf_init(&S.row, 0);
 	tt_buf_init(&S.row2, 0);
 	S.dec = tt_decoder_new();

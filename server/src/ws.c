@@ -26,6 +26,7 @@
 #include "http.h"
 #include "clock.h"
 #include "db.h"
+#include "engine.h"
 #include "handler.h"
 #include "hooks.h"
 #include "idmap.h"
@@ -70,6 +71,14 @@ struct pss {
 void tt_ws_reload(void)
 {
 	W.reload = 1;
+	if (W.ctx)
+		lws_cancel_service(W.ctx);
+}
+
+/* From an engine's thread: lws_cancel_service is the one call lws makes
+ * safe from another thread; the loop then polls the engine. */
+static void wake_loop(void)
+{
 	if (W.ctx)
 		lws_cancel_service(W.ctx);
 }
@@ -346,6 +355,7 @@ static int close_with(tt_client *c, struct lws *wsi)
 			: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
 			: c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
 			: c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
+			: c->close_code == TT_CLOSE_RESYNC ? "resume: another node wrote first"
 							       : "protocol errors";
 	lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 			 strlen(why));
@@ -366,6 +376,8 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 			return -1;
 		if (tt_client_ready(c, 0))
 			lws_callback_on_writable(wsi); /* data next time */
+		else if (c->q_len)
+			tt_client_wait_release(c);
 		return 0;
 	}
 	/* WRITEABLE means one write will go; lws_send_pipe_choked() costs a
@@ -413,6 +425,8 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 	}
 	if (tt_client_ready(c, 0))
 		lws_callback_on_writable(wsi);
+	else if (c->q_len) /* its batch is not durable yet (engine.h) */
+		tt_client_wait_release(c);
 	return 0;
 }
 
@@ -629,9 +643,13 @@ int tt_ws_run(const tt_config *cfg)
 			    "(fine for a laptop ensemble on its own network, never for an audience)");
 	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
 	schedule_turn();
+	tt_engine_set_waker(wake_loop);
 	while (!W.stop) {
 		if (lws_service(W.ctx, 0) < 0)
 			break;
+		/* an engine's acknowledgements and messages (engine.h) */
+		if (tt_turn_poll())
+			schedule_turn();
 		if (W.reload) {
 			W.reload = 0;
 			tt_schemas_reload(cfg->schemas);
@@ -660,6 +678,7 @@ int tt_ws_run(const tt_config *cfg)
 		if (lws_service(W.ctx, 0) < 0)
 			break;
 	lws_sul_cancel(&W.tick);
+	tt_engine_set_waker(NULL);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
 	for (size_t i = 0; i < W.conns.cap; i++)
