@@ -8,7 +8,14 @@ foreach(part unit fuzz bench sync parity native)
 endforeach()
 
 # Node-driven suites: each file runs against the real server binary.
+# tests/cluster runs several nodes on a nats-server (Debian's, started by
+# each test like the nodes): only where one is installed.
 find_program(NODE node)
+find_program(NATS_SERVER nats-server)
+set(TT_CLUSTER_GLOB "")
+if(NATS_SERVER)
+  set(TT_CLUSTER_GLOB ${CMAKE_SOURCE_DIR}/tests/cluster/*.test.mjs)
+endif()
 if(NODE)
   file(GLOB TT_NODE_TESTS CONFIGURE_DEPENDS
     ${CMAKE_SOURCE_DIR}/tests/integration/*.test.mjs
@@ -18,7 +25,8 @@ if(NODE)
     ${CMAKE_SOURCE_DIR}/tests/sync/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/parity/*.test.mjs
     ${CMAKE_SOURCE_DIR}/tests/browser/*.test.mjs
-    ${CMAKE_SOURCE_DIR}/tests/install/*.test.mjs)
+    ${CMAKE_SOURCE_DIR}/tests/install/*.test.mjs
+    ${TT_CLUSTER_GLOB})
   foreach(t ${TT_NODE_TESTS})
     file(RELATIVE_PATH rel ${CMAKE_SOURCE_DIR}/tests ${t})
     string(REPLACE ".test.mjs" "" name ${rel})
@@ -37,7 +45,6 @@ endif()
 # The persistence suite again with NATS JetStream as the store of record
 # (--engine; a nats-server of Debian's per test site, started by the test)
 # instead of SQLite: the files that do not look into the SQLite file.
-find_program(NATS_SERVER nats-server)
 if(NODE AND NATS_SERVER)
   foreach(name 01-restart 02-durability-kill9 03-late-join-history 04-resume
                07-scheduled-restart 09-goodbye-downtime)

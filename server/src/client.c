@@ -289,6 +289,10 @@ void tt_client_close(tt_client *c, int code)
 {
 	if (c->closing)
 		return;
+	if (c->capture) { /* no connection to close */
+		c->closing = true;
+		return;
+	}
 	c->closing = true;
 	c->close_code = code;
 	drop_queue(c);
@@ -318,7 +322,7 @@ static inline void enqueue(tt_client *c, tt_msg *m, size_t cost, uintptr_t reply
 
 void tt_client_send(tt_client *c, tt_msg *m)
 {
-	if (c->closing)
+	if (c->closing || c->capture)
 		return;
 	size_t cost = msg_cost(m);
 	if (c->q_push_bytes + cost > g_max_queue) {
@@ -333,6 +337,11 @@ void tt_client_send(tt_client *c, tt_msg *m)
 
 static void send_own(tt_client *c, const tt_buf *b, bool reply)
 {
+	if (c->capture) {
+		if (reply)
+			tt_buf_append(c->capture, tt_buf_data(b), b->len);
+		return;
+	}
 	if (c->closing)
 		return;
 	tt_msg *m = tt_msg_new(tt_buf_data(b), b->len);

@@ -69,6 +69,8 @@ struct tt_client {
 	tt_client *urgent_next;
 	bool waiting;        /* its next message waits for its batch's release */
 	tt_client *wait_next;
+	tt_buf *capture;     /* not a connection: a request forwarded from another
+			      * node (cluster.c); its replies are appended here */
 	uint32_t bad_in_row; /* consecutive protocol errors */
 	double last_rx;      /* clock_mono() of the last frame or pong received */
 	bool want_ping;      /* keepalive: send a WebSocket ping when writable */

@@ -125,6 +125,7 @@ static struct {
 	sqlite3_stmt *st[ST_COUNT];
 	tt_buf ops;               /* op log: rows not committed yet */
 	bool opened;              /* fully open and restored: rows are kept */
+	bool muted;               /* rows dropped: another node's, applied here */
 	bool mem;                 /* ":memory:": no file to watch */
 	bool sync_full;
 	char *path;               /* owned: the file, for messages and writing it back */
@@ -152,7 +153,7 @@ static void put_bytes(const void *p, size_t n)
  * what was just read. */
 static bool logging(void)
 {
-	return D.opened;
+	return D.opened && !D.muted;
 }
 
 /* ---- reading the op log back (SQLite here, other engines: engine.h) ---- */
@@ -267,6 +268,14 @@ bool tt_engine_op_next(const unsigned char **pp, const unsigned char *end, tt_op
 		op->id = op->session = get_u64(r);
 		if (*r->p++)
 			op->key = get_text(r, &op->key_len);
+		break;
+	case TT_OP_TAG_EVENT:
+	case TT_OP_TAG_SCHED:
+		op->state = get_u64(r);
+		op->id = get_u64(r);
+		op->rid = get_u64(r);
+		op->node = (uint32_t)get_u64(r);
+		op->sched = get_u64(r);
 		break;
 	case OP_SCHED_PUT:
 		op->id = op->sc.id = get_u64(r);
@@ -439,6 +448,34 @@ void tt_db_del_schedule(uint64_t id)
 	put_u64(id);
 }
 
+static void put_tag(unsigned char kind, uint64_t state, uint64_t id, uint64_t rid, uint32_t node,
+		    uint64_t other)
+{
+	if (!logging() || !D.engine)
+		return; /* SQLite keeps none of it */
+	put_u8(kind);
+	put_u64(state);
+	put_u64(id);
+	put_u64(rid);
+	put_u64(node);
+	put_u64(other);
+}
+
+void tt_db_tag_event(uint64_t state, uint64_t seq, uint64_t rid, uint32_t node, uint64_t sched)
+{
+	put_tag(TT_OP_TAG_EVENT, state, seq, rid, node, sched);
+}
+
+void tt_db_tag_sched(uint64_t state, uint64_t sched, uint64_t rid, uint32_t node, uint64_t by)
+{
+	put_tag(TT_OP_TAG_SCHED, state, sched, rid, node, by);
+}
+
+void tt_db_mute(bool on)
+{
+	D.muted = on;
+}
+
 /* ---- commit ----------------------------------------------------------- */
 
 /* SQLITE_OK, or the statement's error code (its message stays readable in
@@ -572,6 +609,9 @@ static int exec_op(const tt_op *op)
 	case OP_SCHED_DEL:
 		bind_u64(ST_SCHED_DEL, 1, op->id);
 		return step(ST_SCHED_DEL);
+	case TT_OP_TAG_EVENT:
+	case TT_OP_TAG_SCHED:
+		return SQLITE_OK;
 	}
 	tt_assert_fail("unknown op in the op log", __FILE__, __LINE__);
 }

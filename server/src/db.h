@@ -119,6 +119,13 @@ void tt_db_del_instance(uint64_t id);
 void tt_db_put_observe(uint64_t session, const char *cls, size_t len, bool on);
 void tt_db_put_schedule(const tt_db_sched_row *r);
 void tt_db_del_schedule(uint64_t id);
+/* Several nodes on one engine (cluster.c): what the other nodes must know
+ * of an event or a schedule of state to tell their own clients. The event
+ * seq answers request rid that node `node` forwarded (0: none), or applies
+ * schedule sched (0: none); schedule sched was made by such a request, or
+ * cancelled by session `by` (0: not cancelled). SQLite keeps none of it. */
+void tt_db_tag_event(uint64_t state, uint64_t seq, uint64_t rid, uint32_t node, uint64_t sched);
+void tt_db_tag_sched(uint64_t state, uint64_t sched, uint64_t rid, uint32_t node, uint64_t by);
 
 /* Write every row not written yet in one transaction. 0, or -TT_STORAGE:
  * the transaction was rolled back, the rows are kept for the next commit
@@ -139,6 +146,9 @@ int tt_db_commit_async(uint64_t batch);
  * engine refused (another writer came first, engine.h; 0: none). Always
  * false with SQLite. */
 bool tt_db_poll(uint64_t *durable, uint64_t *fenced);
+/* While on, rows put are dropped (what another node stored, applied here:
+ * cluster.c). */
+void tt_db_mute(bool on);
 /* Batches committed to the engine and not durable yet. */
 bool tt_db_pending(void);
 /* The store of record acknowledges later (an engine): its commits do not

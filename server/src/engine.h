@@ -35,7 +35,7 @@ typedef enum tt_op_kind {
 	TT_OP_META = 1, TT_OP_CLASS_PUT, TT_OP_CLASS_DEL, TT_OP_STATE_PUT, TT_OP_STATE_DEL,
 	TT_OP_EVENT, TT_OP_EVENT_TRIM, TT_OP_SESSION_PUT, TT_OP_SESSION_GONE, TT_OP_SESSION_DEL,
 	TT_OP_INSTANCE_PUT, TT_OP_INSTANCE_DEL, TT_OP_OBSERVE_PUT, TT_OP_OBSERVE_DEL,
-	TT_OP_SCHED_PUT, TT_OP_SCHED_DEL, TT_OP_META_TEXT
+	TT_OP_SCHED_PUT, TT_OP_SCHED_DEL, TT_OP_META_TEXT, TT_OP_TAG_EVENT, TT_OP_TAG_SCHED
 } tt_op_kind;
 
 typedef struct tt_op {
@@ -49,7 +49,11 @@ typedef struct tt_op {
 			       * SESSION_PUT: the role; INSTANCE_PUT: the filter */
 	size_t len;
 	double value;         /* META: the value; SESSION_GONE: gone_at */
-	uint64_t session, state; /* INSTANCE_PUT; TRIM: state (upto in id) */
+	uint64_t session, state; /* INSTANCE_PUT; TRIM, TAG_*: state (upto, seq or
+				  * schedule in id) */
+	uint64_t rid, sched;  /* TAG_*: the request answered; TAG_EVENT: the schedule
+			       * applied; TAG_SCHED: the cancelling session */
+	uint32_t node;        /* TAG_*: the node that forwarded the request */
 	tt_db_state_row st;   /* STATE_PUT */
 	tt_db_event_row ev;   /* EVENT */
 	tt_db_sched_row sc;   /* SCHED_PUT */
@@ -97,6 +101,31 @@ const tt_engine *tt_engine_for(const char *url);
 /* For engines: the storage fails (reason for clients, what with details for
  * the log, said once), or works again (reason NULL). */
 void tt_engine_failing(const char *reason, const char *what);
+
+/* ---- several nodes on one engine (engine_nats.c; used by cluster.c) ---- */
+
+/* This node's number (0: no engine of several nodes). */
+uint32_t tt_engine_node(void);
+/* Whether node n beats (its heartbeat is fresh; this node always). */
+bool tt_engine_alive(uint32_t n);
+/* The node that wrote the last message of state id (0: none yet). */
+uint32_t tt_engine_writer(uint64_t state);
+/* This node has writes of state id not acknowledged yet. */
+bool tt_engine_unsettled(uint64_t state);
+/* A message to node n (at most once: lost with a connection). */
+void tt_engine_send(uint32_t n, const void *data, size_t len);
+/* The stream's last message now (asks JetStream, a round trip; 0 on
+ * failure), and the last one this node has read. */
+uint64_t tt_engine_position(void);
+uint64_t tt_engine_read(void);
+/* The instances and observes of session id's record, through ld
+ * (instance, observe) as at start; false when the engine has no record. */
+bool tt_engine_session_rows(uint64_t id, const tt_db_loader *ld, tt_error *err);
+/* The node holding session id by its record (0: none). */
+uint32_t tt_engine_session_node(uint64_t id);
+/* Read state id again from the stream (after a fence): its messages after
+ * stream seq `after`, through cluster.c as another node's. */
+void tt_engine_reread(uint64_t state);
 
 /* Thread-safe: wake the network loop so that it polls the engine (set by
  * the network layer; a no-op until it runs). */

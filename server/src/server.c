@@ -6,6 +6,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "cluster.h"
 #include "db.h"
 #include "fanout.h"
 #include "handler.h"
@@ -45,12 +46,15 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	}
 	/* after the roles: each restored session gets its role back */
 	tt_restore_done();
+	/* several nodes: what is whose */
+	tt_cluster_start(cfg);
 	return 0;
 }
 
 void tt_server_close(void)
 {
 	tt_restore_abandon();
+	tt_cluster_destroy();
 	tt_roles_free();
 	tt_hooks_destroy();
 	tt_handler_destroy();

@@ -24,6 +24,8 @@ struct tt_session {
 	unsigned char digest[TT_DIGEST_LEN]; /* of the token (the token itself is
 					      * given to the client, never kept) */
 	uint32_t role;       /* index in roles.h's table */
+	uint32_t node;       /* several nodes on one engine: the node holding it
+			      * (0: this one; cluster.h) */
 	tt_client *client;   /* borrowed: NULL while disconnected */
 	double gone_at;      /* wall time of the disconnect (downtime counts) */
 	tt_instance *instances; /* list through ->s_next (the model's) */

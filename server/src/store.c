@@ -1076,9 +1076,21 @@ void tt_store_session_gone(tt_session *s, double now)
 	tt_db_session_gone(s->id, now);
 }
 
+/* Out of its list, the states that stay (several nodes: deleted by the
+ * node that writes them, cluster.h). */
+static void disown_all(tt_session *s)
+{
+	for (tt_state *st = s->owned, *next; st; st = next) {
+		next = st->onext;
+		st->onext = st->oprev = NULL;
+	}
+	s->owned = s->owned_last = NULL;
+	s->n_owned = 0;
+}
+
 void tt_store_session_drop(tt_session *s)
 {
-	tt_assert(!s->owned);
+	disown_all(s);
 	while (s->instances)
 		tt_store_detach(s->instances);
 	drop_observes(s, NULL, true);
@@ -1284,6 +1296,106 @@ void tt_store_restore_owners(void)
 		}
 		st = next;
 	}
+}
+
+/* ---- another node's changes (cluster.c) ------------------------------------ */
+
+/* What another node stored is in the engine already: applied here as it
+ * was stored (not validated or diffed again), persisting nothing and
+ * marking nothing dirty. */
+
+void tt_store_remote_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
+			   const void *changes, size_t len, tt_changes *cs)
+{
+	const tt_class *cls = st->ce->cls;
+	tt_store_changes_load(st, changes, len, cs);
+	tt_buf_clear(&cs->enc);
+	tt_store_changes_encode(&cs->enc, cls, cs);
+	st->seq = seq;
+	st->time = time;
+	S.mem -= st->value_bytes + st->hist.bytes;
+	for (uint32_t i = 0; i < cs->n; i++) {
+		tt_value nil = tt_nil();
+		tt_slot *sl = &st->slots[cs->idx[i]];
+		st->value_bytes -= value_size(&sl->v);
+		slot_set(sl, cls->params[cs->idx[i]].event ? &nil : &cs->vals[i]);
+		st->value_bytes += value_size(&sl->v);
+	}
+	tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, seq, time, origin,
+			tt_buf_data(&cs->enc), cs->enc.len);
+	S.mem += st->value_bytes + st->hist.bytes;
+}
+
+void tt_store_remote_values(tt_state *st, uint64_t seq, double time, tt_value *values)
+{
+	tt_changes *cs = tt_malloc(sizeof(*cs));
+	tt_changes_init(cs);
+	load_stored(st->ce->cls, st->id, values, false, cs);
+	init_slots(st, cs);
+	st->seq = seq;
+	st->time = time;
+	tt_changes_free(cs);
+	free(cs);
+}
+
+tt_state *tt_store_remote_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint64_t seq,
+				double time, tt_value *values, tt_value *init)
+{
+	tt_error err;
+	if (tt_store_restore_state(id, ce, owner, seq, time, values, init, &err) < 0)
+		return NULL;
+	tt_state *st = tt_store_state(id);
+	if (st->dirty) { /* a legacy stand-in: not this node's to write */
+		tt_state **pp = &S.dirty;
+		while (*pp != st)
+			pp = &(*pp)->dirty_next;
+		*pp = st->dirty_next;
+		st->dirty = false;
+		st->dirty_next = NULL;
+	}
+	tt_session *o = tt_session_by_id(owner);
+	if (o)
+		own(st, o);
+	return st;
+}
+
+void tt_store_remote_history(tt_state *st)
+{
+	S.mem -= st->hist.bytes;
+	tt_history_free(&st->hist);
+	tt_history_init(&st->hist);
+}
+
+void tt_store_remote_delete(tt_state *st, const char *reason)
+{
+	tt_store_restore_tombstone(st->id, reason);
+	state_free(st);
+}
+
+void tt_store_remote_sched_gone(tt_sched *sc)
+{
+	sched_forget(sc);
+}
+
+void tt_store_session_release(tt_session *s)
+{
+	while (s->instances)
+		instance_free(s->instances, true);
+	drop_observes(s, NULL, true);
+}
+
+void tt_store_session_forget(tt_session *s)
+{
+	tt_store_session_release(s);
+	disown_all(s);
+	tt_session_free(s);
+}
+
+void tt_store_adopt(tt_session *s)
+{
+	for (tt_state *st = S.first; st; st = st->next)
+		if (st->owner == s->id && !st->onext && !st->oprev && s->owned != st)
+			own(st, s);
 }
 
 /* ---- start and stop --------------------------------------------------------- */

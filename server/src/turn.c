@@ -7,6 +7,7 @@
 
 #include "client.h"
 #include "clock.h"
+#include "cluster.h"
 #include "common.h"
 #include "db.h"
 #include "hooks.h"
@@ -27,6 +28,7 @@ static double g_lease; /* the clock value persisted as the restart floor */
  * it may also answer TT_DB_PENDING (an engine that acknowledges later). */
 static int commit(double clock_floor, bool sync)
 {
+	tt_cluster_flush(); /* answers of other nodes' requests, with their tags */
 	tt_store_flush();
 	if (clock_floor > 0) {
 		tt_db_put_meta("clock", clock_floor);
