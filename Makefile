@@ -22,12 +22,14 @@ endif
 # Debian packages the build and the tests need.
 APT_BUILD := build-essential cmake pkg-config libwebsockets-dev libmsgpack-dev \
 	libsqlite3-dev libjansson-dev libcmocka-dev liblo-dev libqrencode-dev libssl-dev \
-	libnats-dev
-APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools nats-server
+	libev-dev libwebsockets-evlib-ev libnats-dev
+APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools zbar-tools nats-server
 # Real OSC programs for the tutti-osc tests, without their recommends (the
 # SuperCollider IDE and a JACK setup are not needed headless): liblo's
-# oscdump/oscsend, Pure Data, SuperCollider's sclang.
-APT_TEST_MIN := liblo-tools puredata-core supercollider-language
+# oscdump/oscsend, Pure Data, SuperCollider's sclang. And Prometheus, for
+# its promtool (`promtool check metrics` reads /metrics), without the node
+# exporter it recommends; its service is not started.
+APT_TEST_MIN := liblo-tools puredata-core supercollider-language prometheus
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

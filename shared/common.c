@@ -21,6 +21,7 @@ const char *tt_code_name(int code)
 	case TT_UNKNOWN_INSTANCE: return "UNKNOWN_INSTANCE";
 	case TT_NOT_OWNER: return "NOT_OWNER";
 	case TT_UNKNOWN_SCHEDULE: return "UNKNOWN_SCHEDULE";
+	case TT_UNKNOWN_SESSION: return "UNKNOWN_SESSION";
 	case TT_UNKNOWN_PARAM: return "UNKNOWN_PARAM";
 	case TT_BAD_VALUE: return "BAD_VALUE";
 	case TT_NOT_NULLABLE: return "NOT_NULLABLE";

@@ -25,6 +25,9 @@ enum tt_msg_type {
 	TT_MSG_UNHOOK = 15,
 	TT_MSG_HOOK_REPLY = 16,
 	TT_MSG_DELETE_CLASS = 17,
+	TT_MSG_SYNC_REPORT = 18,
+	TT_MSG_INSPECT = 19,
+	TT_MSG_KICK = 20,
 	TT_MSG_RESULT = 64,
 	TT_MSG_ERROR = 65,
 	TT_MSG_UPDATE = 66,
@@ -35,7 +38,8 @@ enum tt_msg_type {
 	TT_MSG_SCHEDULED = 71,
 	TT_MSG_CANCELLED = 72,
 	TT_MSG_HOOK_CALL = 73,
-	TT_MSG_CLASS_CHANGED = 74
+	TT_MSG_CLASS_CHANGED = 74,
+	TT_MSG_ROOM = 75
 };
 
 enum tt_close_code {
@@ -45,6 +49,7 @@ enum tt_close_code {
 	TT_CLOSE_PROTOCOL_ERRORS = 4002,
 	TT_CLOSE_UNAUTHORIZED = 4003,
 	TT_CLOSE_TAKEN_OVER = 4004,
+	TT_CLOSE_KICKED = 4005,
 	/* the server cannot acknowledge what it answered: reconnect and resume
 	 * (several nodes: another node wrote the same state first) */
 	TT_CLOSE_RESYNC = 1012

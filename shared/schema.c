@@ -15,7 +15,8 @@ static const char *const type_names[] = {
 /* Option keys with a meaning; anything else lands in `extra`. */
 static const char *const known_keys[] = {
 	"type", "default", "nullable", "event", "required", "filterChange",
-	"immediate", "acknowledge", "local", "min", "max", "list", "metas", "maxBytes"
+	"immediate", "acknowledge", "local", "min", "max", "list", "metas", "maxBytes",
+	"conflate"
 };
 
 /* Largest maxBytes a class may declare. */
@@ -331,10 +332,14 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, bool strict
 		{"immediate", offsetof(tt_param, immediate), false},
 		{"acknowledge", offsetof(tt_param, acknowledge), true},
 		{"local", offsetof(tt_param, local), false},
+		{"conflate", offsetof(tt_param, conflate), false},
 	};
 	for (size_t i = 0; i < sizeof(bools) / sizeof(*bools); i++)
 		if (opt_bool(pd, bools[i].key, bools[i].dflt, (bool *)((char *)p + bools[i].off)))
 			return DFAIL("class \"%s\": param \"%s\": '%s' must be a boolean", cn, pn, bools[i].key);
+	if (p->event && p->conflate)
+		return DFAIL("class \"%s\": param \"%s\": 'conflate' and 'event' exclude each other "
+			     "(every event is delivered; conflate is for continuous values)", cn, pn);
 	if (p->event)
 		p->nullable = true;
 
@@ -469,7 +474,7 @@ static int parse_param(tt_class *c, tt_param *p, const tt_value *pd, bool strict
 /* The expanded description of one param as a tree (arena). */
 static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 {
-	uint32_t n = 11 + p->extra.len;
+	uint32_t n = 12 + p->extra.len;
 	if (p->type == TT_PT_INTEGER || p->type == TT_PT_FLOAT)
 		n += 2;
 	if (p->type == TT_PT_ENUM)
@@ -502,6 +507,8 @@ static void expand_param(tt_arena *a, const tt_param *p, tt_value *out)
 		KV("list", p->list);
 	if (p->max_bytes) /* only when given: classes without it keep their identity */
 		KV("maxBytes", tt_int(p->max_bytes));
+	if (p->conflate) /* the same */
+		KV("conflate", tt_bool(true));
 #undef KV
 	for (uint32_t k = 0; k < p->extra.len; k++)
 		kv[i++] = p->extra.v.pairs[k];

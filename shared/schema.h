@@ -32,6 +32,9 @@ typedef struct tt_param {
 	uint32_t name_len;
 	uint8_t type;     /* tt_ptype */
 	bool nullable, event, required, filter_change, immediate, acknowledge, local;
+	/* a newer UPDATE may replace an unsent older one in a client's queue
+	 * (PROTOCOL.md §6b) */
+	bool conflate;
 	int64_t imin, imax; /* integer bounds (INT64_MIN/MAX when unbounded) */
 	double fmin, fmax;  /* float bounds (-inf/+inf when unbounded) */
 	bool has_min, has_max;

@@ -30,6 +30,9 @@ export interface SyncReport {
   series: number;
   /** series in the drift regression window */
   longTermEntries: number;
+  /** the estimator's estimate of |sync time - server time| now, seconds (one standard error: series noise,
+   * drift uncertainty since the estimate's reference point, correction still slewing); null before the first pong */
+  offsetError: number | null;
 }
 
 export interface SyncOptions {

@@ -123,6 +123,10 @@
  * @property {{min:number, mean:number, max:number}} roundTrip the same three, grouped
  * @property {number} series series completed since start()
  * @property {number} longTermEntries series in the regression window
+ * @property {number|null} offsetError the estimator's own estimate of |sync time - server time|
+ *   now, seconds (one standard error: the noise of the series behind the offset, the drift's
+ *   uncertainty times the time since, and the correction still being slewed); null before
+ *   the first pong
  *
  * @typedef {object} SyncOptions
  * @property {() => number} [getTime] local clock in seconds, monotonic (default performance.now()/1000;
@@ -382,6 +386,7 @@ export class SyncEstimator {
     this._seriesCount = 0;
     this._timeOffset = 0;
     this._travel = { min: 0, mean: 0, max: 0 };
+    this._lastNoise = 0;
     this._startWaiters = [];
 
     // Mapping: estimate E(t) = T0 + R (t - t0); shown S(t) = E(t) + a
@@ -488,7 +493,31 @@ export class SyncEstimator {
       roundTrip: { ...this._travel },
       series: this._seriesCount,
       longTermEntries: this._longTerm.length,
+      offsetError: this._offsetError(t),
     };
+  }
+
+  /**
+   * One standard error of the sync time at local time t: the offset's
+   * (the last series' noise while training, the regression's intercept in
+   * 'sync'), the drift's uncertainty carried from the estimate's reference
+   * point to t, and the part of a correction not slewed in yet. What an
+   * inspector shows as "within 1 ms".
+   */
+  _offsetError(t) {
+    if (this._seriesCount === 0) {
+      // the first series: the pongs so far
+      return this._series.length ? Math.sqrt(seriesEstimate(this._series, 1).noise) : null;
+    }
+    let noise = this._lastNoise, n = 1;
+    if (this._status === 'sync' && this._longTerm.length > 1) {
+      noise = 0;
+      for (const e of this._longTerm) noise += e.noise;
+      n = this._longTerm.length;
+      noise /= n;
+    }
+    const drift = this._driftUncertainty * (t - this._t0);
+    return Math.sqrt(noise / n + drift * drift) + Math.abs(this._syncAt(t) - this._estimateAt(t));
   }
 
   /**
@@ -625,6 +654,7 @@ export class SyncEstimator {
     this._seriesCount++;
     this._timeOffset = s.T - s.t;
     this._travel = { min: s.travelMin, mean: s.travelMean, max: s.travelMax };
+    this._lastNoise = s.noise;
     this._longTerm.push({ t: s.t, T: s.T, noise: s.noise });
     while (this._longTerm.length > o.maxLongTermEntries || (this._longTerm.length > 1 && this._longTerm[0].t < now - o.window)) {
       this._longTerm.shift();

@@ -6,16 +6,16 @@ export declare const VERSION: 1;
 export declare const MSG: Readonly<{
   HELLO: 1; DEFINE: 2; CREATE: 3; ATTACH: 4; DETACH: 5; DELETE: 6; SET: 7;
   OBSERVE: 8; UNOBSERVE: 9; HISTORY: 10; DESCRIBE: 11; PING: 12; CANCEL: 13;
-  HOOK: 14; UNHOOK: 15; HOOK_REPLY: 16; DELETE_CLASS: 17;
+  HOOK: 14; UNHOOK: 15; HOOK_REPLY: 16; DELETE_CLASS: 17; SYNC_REPORT: 18; INSPECT: 19; KICK: 20;
   RESULT: 64; ERROR: 65; UPDATE: 66; DELETED: 67; NOTICE: 68; PONG: 69; SNAPSHOT: 70; SCHEDULED: 71; CANCELLED: 72;
-  HOOK_CALL: 73; CLASS_CHANGED: 74;
+  HOOK_CALL: 73; CLASS_CHANGED: 74; ROOM: 75;
 }>;
 
 /** Server codes (positive, PROTOCOL.md §11) and client-only codes (negative). */
 export declare const ErrorCode: Readonly<{
   BAD_MESSAGE: 1; UNKNOWN_TYPE: 2; NOT_READY: 3; BAD_VERSION: 4; BAD_REQUEST: 5;
   UNKNOWN_CLASS: 10; CLASS_EXISTS: 11; BAD_DESCRIPTION: 12;
-  UNKNOWN_STATE: 20; UNKNOWN_INSTANCE: 21; NOT_OWNER: 22; UNKNOWN_SCHEDULE: 23;
+  UNKNOWN_STATE: 20; UNKNOWN_INSTANCE: 21; NOT_OWNER: 22; UNKNOWN_SCHEDULE: 23; UNKNOWN_SESSION: 24;
   UNKNOWN_PARAM: 30; BAD_VALUE: 31; NOT_NULLABLE: 32; REQUIRED: 33; LOCAL_PARAM: 34;
   FILTERED: 35; BAD_FILTER: 36;
   LIMIT: 40; RATE_LIMIT: 41; FORBIDDEN: 42; UNAUTHORIZED: 43; ABORTED: 44; HOOK_FAILED: 45; INTERNAL: 60; STORAGE: 61;
@@ -25,6 +25,7 @@ export declare const ErrorCode: Readonly<{
 /** WebSocket close codes the server uses (PROTOCOL.md §12). */
 export declare const CloseCode: Readonly<{
   GOING_AWAY: 1001; TOO_BIG: 1009; RESYNC: 1012; SLOW_CONSUMER: 4001; PROTOCOL_ERRORS: 4002; UNAUTHORIZED: 4003; TAKEN_OVER: 4004;
+  KICKED: 4005;
 }>;
 
 export declare class TuttiError extends Error {
@@ -49,6 +50,8 @@ export interface ParamDescription {
   event?: boolean;
   required?: boolean;
   filterChange?: boolean;
+  /** a slow client may get only the latest of several updates (PROTOCOL.md §6b); not with event */
+  conflate?: boolean;
   immediate?: boolean;
   acknowledge?: boolean;
   local?: boolean;
@@ -134,6 +137,52 @@ export interface ClientOptions {
   role?: string;
   /** that role's token; in a browser, default: the page's `#...&token=...` fragment */
   token?: string;
+  /** tell the server how well this client's clock is synchronised (SYNC_REPORT, at most once a second); default true */
+  syncReports?: boolean;
+}
+
+/** One second of the room (PROTOCOL.md §8b); rates per second. */
+export interface RoomSample {
+  /** sync time */
+  t: number;
+  updates: number; messagesIn: number; messagesOut: number; bytesIn: number; bytesOut: number;
+  /** connected sessions */
+  connections: number;
+  /** connected clients with a recent clock-sync report */
+  reporting: number;
+  /** of them, how many report an offset error within 1, 2, 5 and 10 ms */
+  within: [number, number, number, number];
+}
+
+/** A session as the inspector sees it. */
+export interface RoomSession {
+  id: number; role: string; address: string | null; connected: boolean;
+  /** seconds since its connection went (resuming), null while connected */
+  goneFor: number | null;
+  owned: number; instances: number; queueBytes: number;
+  /** protocol messages per second */
+  messagesIn: number; messagesOut: number;
+  /** its last clock-sync report (seconds), null without a recent one */
+  sync: { status: 'startup' | 'training' | 'sync'; error: number; drift: number; roundTrip: number; age: number } | null;
+  inspecting: boolean;
+}
+
+/** The ROOM push, and inspect()'s result (with `history`). */
+export interface Room {
+  time: number; uptime: number;
+  connections: number; sessions: number; resuming: number; states: number; classes: number;
+  scheduled: number; inspectors: number; queueBytes: number; databaseBytes: number;
+  /** why the database cannot be written, or null */
+  storage: string | null;
+  sample: RoomSample;
+  sessionRows: RoomSession[];
+  /** [stateId, className, ownerSession, seq, subscribers, pendingScheduled] */
+  stateRows: Array<[number, string, number, number, number, number]>;
+  /** every class: [className, states] */
+  classRows: Array<[string, number]>;
+  sessionsListed: number; statesListed: number;
+  /** inspect()'s result only: the samples of the last ten minutes, oldest first */
+  history?: RoomSample[];
 }
 
 /** {role, token} from a page's URL fragment (`#role=conductor&token=...`). */
@@ -196,6 +245,11 @@ export declare class Client {
    * outputLatency: audioOutputLatency(ctx) or an assumed value; margin (0.005 s): main thread to audio thread.
    */
   planAt(at: number, options?: { outputLatency?: number; margin?: number }): Plan;
+  /** Admin roles: the room now (with `history`), then 'room' once a second until stopInspecting(). */
+  inspect(options?: { sessions?: number; states?: number }): Promise<Room>;
+  stopInspecting(): Promise<void>;
+  /** Admin roles: end a session now (its connection closes with 4005, its states are deleted). */
+  kick(sessionId: number): Promise<void>;
 
   on(event: 'status', cb: (status: Status) => void): Unsubscribe;
   on(event: 'open' | 'resumed' | 'sessionlost', cb: (welcome: Welcome) => void): Unsubscribe;
@@ -210,6 +264,8 @@ export declare class Client {
   on(event: 'cancelled', cb: (info: { stateId: number; schedId: number }) => void): Unsubscribe;
   /** maxReconnectAttempts reached: the client closed. */
   on(event: 'giveup', cb: (info: { attempts: number }) => void): Unsubscribe;
+  /** Once a second while inspect() is on. */
+  on(event: 'room', cb: (room: Room) => void): Unsubscribe;
   on(event: string, cb: (...args: any[]) => void): Unsubscribe;
   once(event: string, cb: (...args: any[]) => void): Unsubscribe;
   off(event: string, cb: (...args: any[]) => void): void;
@@ -268,6 +324,8 @@ export declare class StateManager {
   registerDeleteHook(className: string, fn: (finalValues: Values, info: HookInfo) => unknown): HookHandle;
   /** Delete a class on the running server (admin): its states go, attached clients get onDetach. */
   deleteClass(className: string): Promise<void>;
+  /** Delete a state through an attached instance, for a non-owner that may (an admin, or the class's delete right). */
+  deleteState(state: SharedState): Promise<void>;
 }
 
 export declare class SharedState {

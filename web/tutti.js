@@ -26,9 +26,9 @@ export const VERSION = 1;
 export const MSG = Object.freeze({
   HELLO: 1, DEFINE: 2, CREATE: 3, ATTACH: 4, DETACH: 5, DELETE: 6, SET: 7,
   OBSERVE: 8, UNOBSERVE: 9, HISTORY: 10, DESCRIBE: 11, PING: 12, CANCEL: 13,
-  HOOK: 14, UNHOOK: 15, HOOK_REPLY: 16, DELETE_CLASS: 17,
+  HOOK: 14, UNHOOK: 15, HOOK_REPLY: 16, DELETE_CLASS: 17, SYNC_REPORT: 18, INSPECT: 19, KICK: 20,
   RESULT: 64, ERROR: 65, UPDATE: 66, DELETED: 67, NOTICE: 68, PONG: 69, SNAPSHOT: 70, SCHEDULED: 71, CANCELLED: 72,
-  HOOK_CALL: 73, CLASS_CHANGED: 74,
+  HOOK_CALL: 73, CLASS_CHANGED: 74, ROOM: 75,
 });
 
 /**
@@ -38,7 +38,7 @@ export const MSG = Object.freeze({
 export const ErrorCode = Object.freeze({
   BAD_MESSAGE: 1, UNKNOWN_TYPE: 2, NOT_READY: 3, BAD_VERSION: 4, BAD_REQUEST: 5,
   UNKNOWN_CLASS: 10, CLASS_EXISTS: 11, BAD_DESCRIPTION: 12,
-  UNKNOWN_STATE: 20, UNKNOWN_INSTANCE: 21, NOT_OWNER: 22, UNKNOWN_SCHEDULE: 23,
+  UNKNOWN_STATE: 20, UNKNOWN_INSTANCE: 21, NOT_OWNER: 22, UNKNOWN_SCHEDULE: 23, UNKNOWN_SESSION: 24,
   UNKNOWN_PARAM: 30, BAD_VALUE: 31, NOT_NULLABLE: 32, REQUIRED: 33, LOCAL_PARAM: 34,
   FILTERED: 35, BAD_FILTER: 36,
   LIMIT: 40, RATE_LIMIT: 41, FORBIDDEN: 42, UNAUTHORIZED: 43, ABORTED: 44, HOOK_FAILED: 45, INTERNAL: 60, STORAGE: 61,
@@ -48,6 +48,7 @@ export const ErrorCode = Object.freeze({
 /** WebSocket close codes the server uses (PROTOCOL.md §12). */
 export const CloseCode = Object.freeze({
   GOING_AWAY: 1001, TOO_BIG: 1009, RESYNC: 1012, SLOW_CONSUMER: 4001, PROTOCOL_ERRORS: 4002, UNAUTHORIZED: 4003, TAKEN_OVER: 4004,
+  KICKED: 4005,
 });
 const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));
 
@@ -409,6 +410,7 @@ function nodeId(ownerSession) { return ownerSession === 0 ? -1 : ownerSession; }
  * - 'scheduled' ({stateId, schedId, at, changes, lead}): a scheduled set (PROTOCOL.md §6a)
  *   became known (ours accepted, another client's pushed, or pending at attach); `lead` is the
  *   sync time left until `at` (negative: late). Plan its sound now: see planAt()
+ * - 'room' (room): the server's figures, once a second while inspect() is on (admin roles)
  */
 export class Client extends Emitter {
   /**
@@ -440,6 +442,9 @@ export class Client extends Emitter {
    * @param {string} [options.role] the role to take (PROTOCOL.md §3a); in a browser, default: the
    *   page's URL fragment `#role=...` (roleFromLocation), else the server's default role
    * @param {string} [options.token] that role's token; in a browser, default: `#...&token=...`
+   * @param {boolean} [options.syncReports=true] tell the server how well this client's clock is
+   *   synchronised (SYNC_REPORT, at most once a second, after each series of pings), for the
+   *   operator's inspector and /metrics
    */
   constructor(options = {}) {
     super();
@@ -454,7 +459,7 @@ export class Client extends Emitter {
     if (!this.WebSocket) throw new TypeError('tutti Client: no WebSocket implementation (pass options.WebSocket)');
     this.options = Object.assign({
       reconnect: true, maxReconnectAttempts: Infinity, backoffMin: 250, backoffMax: 8000, connectTimeout: 10000, keepTrying: false,
-      requestTimeout: 30000, pingInterval: 5000, heartbeatTimeout: 15000, validate: true,
+      requestTimeout: 30000, pingInterval: 5000, heartbeatTimeout: 15000, validate: true, syncReports: true,
     }, options);
     if (isPlainObject(this.options.reconnect)) {
       // reconnect: { maxAttempts, backoffMin, backoffMax }
@@ -513,9 +518,14 @@ export class Client extends Emitter {
     if (this.sync) {
       this.sync.onReport((report) => {
         if (report.status === 'training' || report.status === 'sync') this._syncReady = true;
+        this._reportSync(report);
         this.emit('syncreport', report);
       });
     }
+    this._syncReportAt = -Infinity;
+    this._syncReportTimer = null;
+    /** the INSPECT options while inspect() is on (sent again on each new connection) */
+    this._inspecting = null;
     this._onWake = () => this._wake();
     if (typeof window !== 'undefined' && window.addEventListener) {
       window.addEventListener('online', this._onWake);
@@ -586,6 +596,7 @@ export class Client extends Emitter {
     this._closedByUser = true;
     clearTimeout(this._reconnectTimer);
     clearTimeout(this._wakeTimer);
+    clearTimeout(this._syncReportTimer);
     if (this.sync) this.sync.stop();
     for (const rec of this.stateManager._records.values()) this.stateManager._dropSchedules(rec); // no listener after close
     if (typeof window !== 'undefined' && window.removeEventListener) {
@@ -668,6 +679,67 @@ export class Client extends Emitter {
     const lead = localTime - now;
     const slack = lead - outputLatency - margin;
     return { at, localTime, lead, slack, onTime: slack >= 0 };
+  }
+
+  // -- the operator's view (PROTOCOL.md §8b; admin roles) ----------------
+
+  /**
+   * Inspect the server: resolves with the room now (counts, rates, every
+   * session's and state's figures, and `history`, the samples of the last
+   * ten minutes), then emits 'room' once a second until stopInspecting().
+   * Kept across reconnections. Admin roles only (FORBIDDEN otherwise).
+   * @param {{sessions?: number, states?: number}} [opts] rows at most (default 1000 each, up to 10000)
+   */
+  inspect(opts = {}) {
+    if (!isPlainObject(opts)) throw new TypeError('inspect(opts): opts must be an object');
+    const wire = {};
+    for (const k of ['sessions', 'states']) if (opts[k] !== undefined) wire[k] = opts[k];
+    this._inspecting = wire; // before the result: a ROOM may follow it in the same frame
+    return this._sendInspect(wire).catch((err) => {
+      if (this._inspecting === wire) this._inspecting = null;
+      throw err;
+    });
+  }
+
+  _sendInspect(wire) {
+    return this._request([MSG.INSPECT, 0, wire], { onResult: (room) => { this.emit('room', room); return room; } });
+  }
+
+  /** Stop the 'room' pushes of inspect(). */
+  async stopInspecting() {
+    if (!this._inspecting) return;
+    this._inspecting = null;
+    if (this.status === 'open') await this._request([MSG.INSPECT, 0, null]);
+  }
+
+  /**
+   * End a session now, as an operator (admin roles): its connection is
+   * closed with 4005 (its client does not reconnect by itself) and the
+   * states it created are deleted. Rejects UNKNOWN_SESSION, FORBIDDEN.
+   * @param {number} sessionId
+   */
+  async kick(sessionId) {
+    if (!Number.isInteger(sessionId) || sessionId < 0) throw new TypeError('kick(sessionId): a session id');
+    await this._request([MSG.KICK, 0, sessionId]);
+  }
+
+  // Tell the server how well the clock is synchronised: after each series
+  // of pings, at most once a second (a late one waits for its second), so
+  // a phone costs the server a few numbers now and then.
+  _reportSync(report) {
+    if (!this.options.syncReports || !report || report.offsetError === null || report.offsetError === undefined) return;
+    if (!['startup', 'training', 'sync'].includes(report.status)) return;
+    const wait = this._syncReportAt + 1 - now();
+    if (wait > 0) {
+      if (!this._syncReportTimer) {
+        this._syncReportTimer = setTimeout(() => { this._syncReportTimer = null; if (this.sync) this._reportSync(this.sync.getReport()); }, wait * 1000);
+      }
+      return;
+    }
+    if (!this._ws || this._ws.readyState !== 1 || this.status !== 'open') return;
+    const clip = (v, lo, hi) => (Number.isFinite(v) ? Math.min(hi, Math.max(lo, v)) : hi);
+    this._syncReportAt = now();
+    this._enqueue([MSG.SYNC_REPORT, report.status, clip(report.offsetError, 0, 3600), clip(report.drift, -1, 1), clip(report.travelDuration, 0, 3600)]);
   }
 
   // -- connection --------------------------------------------------------
@@ -760,6 +832,9 @@ export class Client extends Emitter {
     }
     this.emit('open', welcome);
     this.stateManager._registerHooks();
+    this._syncReportAt = -Infinity;
+    if (this.sync) this._reportSync(this.sync.getReport());
+    if (this._inspecting) this._sendInspect(this._inspecting).catch(() => {});
     for (const w of this._connectWaiters) { clearTimeout(w.timer); w.resolve(welcome); }
     this._connectWaiters = [];
   }
@@ -780,9 +855,10 @@ export class Client extends Emitter {
     this.stateManager._connectionLost();
     this.emit('close', { code, reason });
     if (this._closedByUser) return;
-    // refused (4003), or another connection resumed this session (4004):
-    // coming back would be refused again, or take the session back and forth
-    if (!this.options.reconnect || code === CloseCode.UNAUTHORIZED || code === CloseCode.TAKEN_OVER) {
+    // refused (4003), another connection resumed this session (4004), or the
+    // operator ended it (4005): coming back would be refused again, take the
+    // session back and forth, or undo what the operator did
+    if (!this.options.reconnect || code === CloseCode.UNAUTHORIZED || code === CloseCode.TAKEN_OVER || code === CloseCode.KICKED) {
       // before any session, say why connect() failed (close() would say "client closed")
       if (!this._everOpened) this._shutdown(new TuttiError(ErrorCode.DISCONNECTED, `could not connect to ${this.url} (${code}${reason ? ` ${reason}` : ''})`));
       else this.close();
@@ -989,6 +1065,7 @@ export class Client extends Emitter {
       case MSG.NOTICE: this.stateManager._onNotice(m[1], m[2], m[3], m[4]); return;
       case MSG.PONG: this._onPong(m); return;
       case MSG.HOOK_CALL: this.stateManager._onHookCall(m); return;
+      case MSG.ROOM: if (this._inspecting && m[1] && typeof m[1] === 'object') this.emit('room', m[1]); return;
       default: return;
     }
   }
@@ -1196,6 +1273,24 @@ export class StateManager {
     await this.client._request([MSG.DELETE_CLASS, 0, className]);
   }
 
+  /**
+   * Delete a state through an instance attached to it, for a client that
+   * does not own it but may delete it: an admin (the operator), or a role
+   * the class's "delete" right names. (state.delete() is the owner's, as in
+   * soundworks.) Everybody attached gets onDetach; the instance is gone.
+   * @param {SharedState} state
+   */
+  async deleteState(state) {
+    if (!(state instanceof SharedState)) throw new TypeError('deleteState(state): an attached SharedState');
+    if (state._detached) throw new TuttiError(ErrorCode.DETACHED, `SharedState (${state.className}, ${state.id}) is detached`);
+    await this.client._request([MSG.DELETE, 0, state.instanceId]);
+    const rec = this._records.get(state.id);
+    this._records.delete(state.id);
+    if (rec) this._dropSchedules(rec);
+    const instances = rec ? [...rec.instances] : [state];
+    await Promise.all(instances.map((inst) => inst._gone('deleted')));
+  }
+
   _registerHook(kind, op, className, fn) {
     if (typeof className !== 'string') throw new TypeError(`Cannot execute '${op}' on StateManager: argument 1 must be a class name`);
     if (typeof fn !== 'function') throw new TypeError(`Cannot execute '${op}' on StateManager: argument 2 must be a function`);
@@ -1394,7 +1489,7 @@ export class StateManager {
     const rec = this._records.get(stateId);
     const entry = rec && rec.pending.get(schedId);
     if (!entry) return;
-    clearTimeout(entry.timer);
+    if (entry.cancel) entry.cancel(); // its timer: a cancelled set must not fire here at `at`
     rec.pending.delete(schedId);
     if (!entry.applied) this.client.emit('cancelled', { stateId, schedId });
   }

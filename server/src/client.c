@@ -154,6 +154,8 @@ tt_msg *tt_msg_new(const void *bytes, size_t len)
 	m->refs = 1;
 	m->len = (uint32_t)len;
 	m->batch = g_batch;
+	m->state = 0;
+	m->conflate = false;
 	memcpy(m->data + TT_WS_PRE, bytes, len);
 	return m;
 }
@@ -161,6 +163,14 @@ tt_msg *tt_msg_new(const void *bytes, size_t len)
 void tt_msg_ref(tt_msg *m)
 {
 	m->refs++;
+}
+
+void tt_msg_update_of(tt_msg *m, uint64_t state, const uint64_t *keys)
+{
+	m->state = state;
+	m->conflate = keys != NULL;
+	if (keys)
+		memcpy(m->keys, keys, sizeof(m->keys));
 }
 
 void tt_msg_unref(tt_msg *m)
@@ -190,9 +200,9 @@ tt_client *tt_client_new(void *wsi)
 	tt_client *c = tt_calloc(1, sizeof(*c));
 	c->wsi = wsi;
 	c->last_rx = tt_clock_mono();
+	c->stats.opened = c->last_rx;
 	tt_buf_init(&c->rx, 0);
 	tt_buf_init(&c->held, 0);
-	tt_buf_init(&c->frame, TT_WS_PRE);
 	c->next = g_clients;
 	if (g_clients)
 		g_clients->prev = c;
@@ -228,7 +238,6 @@ void tt_client_free(tt_client *c)
 	free(c->q);
 	tt_buf_free(&c->rx);
 	tt_buf_free(&c->held);
-	tt_buf_free(&c->frame);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -320,10 +329,48 @@ static inline void enqueue(tt_client *c, tt_msg *m, size_t cost, uintptr_t reply
 	c->q_bytes += cost;
 }
 
+/* Queued messages looked at, from the newest back, for the UPDATE a conflating one
+ * supersedes: a queue that long already holds other states' updates,
+ * and the scan must stay cheap on a fan-out to every phone. */
+#define CONFLATE_SCAN 32
+
+/* m conflates: drop c's unsent UPDATE of the same state that it
+ * supersedes. Only the newest queued UPDATE of that state is looked at,
+ * so no delivered one ever goes out of seq order; m then goes at the end
+ * of the queue like any push (moving it to the dropped one's place could
+ * show it before updates of other states that caused it). */
+static void conflate(tt_client *c, const tt_msg *m)
+{
+	for (uint32_t i = c->q_len, looked = 0; i-- > 0 && looked < CONFLATE_SCAN; looked++) {
+		uintptr_t e = c->q[(c->q_head + i) & (c->q_cap - 1)];
+		tt_msg *old = ent_msg(e);
+		if (old->state != m->state)
+			continue;
+		if (e & REPLY_BIT)
+			return; /* replies (a resume's catch-up) are never dropped */
+		if (!old->conflate)
+			return;
+		for (int w = 0; w < TT_MSG_KEY_WORDS; w++)
+			if (old->keys[w] & ~m->keys[w])
+				return; /* it changes a param m does not: keep it */
+		/* close the gap: the entries after it move down one */
+		for (uint32_t j = i; j + 1 < c->q_len; j++)
+			c->q[(c->q_head + j) & (c->q_cap - 1)] = c->q[(c->q_head + j + 1) & (c->q_cap - 1)];
+		c->q_len--;
+		size_t cost = msg_cost(old);
+		c->q_bytes -= cost;
+		c->q_push_bytes -= cost;
+		tt_msg_unref(old);
+		return;
+	}
+}
+
 void tt_client_send(tt_client *c, tt_msg *m)
 {
 	if (c->closing || c->capture)
 		return;
+	if (m->conflate && c->q_len)
+		conflate(c, m);
 	size_t cost = msg_cost(m);
 	if (c->q_push_bytes + cost > g_max_queue) {
 		tt_client_close(c, 4001);
@@ -362,6 +409,11 @@ void tt_client_send_copy(tt_client *c, const tt_buf *b)
 void tt_client_reply(tt_client *c, const tt_buf *b)
 {
 	send_own(c, b, true);
+}
+
+size_t tt_client_queued_bytes(const tt_client *c)
+{
+	return c->q_bytes;
 }
 
 bool tt_client_over(const tt_client *c)

@@ -18,17 +18,24 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "metrics.h"
 #include "peers.h"
 
 /* Headroom before each message for the WebSocket header; ws.c checks at
  * compile time that it covers LWS_PRE. */
 #define TT_WS_PRE 16
 
+/* Words of a message's param set (one bit per param of its class). */
+#define TT_MSG_KEY_WORDS 4
+
 typedef struct tt_msg {
 	uint32_t refs;
 	uint32_t len;   /* payload bytes */
 	uint32_t cap;   /* payload capacity (pool size class) */
+	bool conflate;  /* an UPDATE whose params all conflate (tt_msg_conflate) */
 	uint64_t batch; /* loop turn that produced it */
+	uint64_t state; /* an UPDATE's state id, else 0 */
+	uint64_t keys[TT_MSG_KEY_WORDS]; /* with conflate: the params it changes */
 	unsigned char data[]; /* TT_WS_PRE headroom, then payload */
 } tt_msg;
 
@@ -37,6 +44,12 @@ typedef struct tt_msg {
 tt_msg *tt_msg_new(const void *bytes, size_t len);
 void tt_msg_ref(tt_msg *m);
 void tt_msg_unref(tt_msg *m); /* accepts NULL */
+/* Mark m as an UPDATE of state (a non-zero id). With keys (bit i: param i
+ * of the class, TT_MSG_KEY_WORDS words), every param it changes conflates:
+ * tt_client_send then drops the client's unsent UPDATE of the same state
+ * when that one conflates too and changes no param m does not
+ * (PROTOCOL.md §6b). keys NULL: an UPDATE that must be delivered. */
+void tt_msg_update_of(tt_msg *m, uint64_t state, const uint64_t *keys);
 static inline unsigned char *tt_msg_payload(tt_msg *m) { return m->data + TT_WS_PRE; }
 /* Free the pool (at exit, so leak checkers stay quiet). */
 void tt_msg_pool_free(void);
@@ -57,13 +70,14 @@ struct tt_client {
 	tt_buf held;         /* the rest of a message not handled yet: its replies
 			      * waited unread (handler.c); its socket is not read
 			      * until they drain */
-	tt_buf frame;        /* several small messages batched in one frame */
 	bool closing;        /* no more input or output; close requested */
 	int close_code;
 	int finish_code;     /* no more input; close with it once the queue is written */
 	int peer_close;      /* the close code the client sent (0: none, the line dropped) */
 	bool rx_paused;      /* its socket is not read (tt_client_over) */
-	bool rx_drop;        /* dropping the rest of an oversize message */
+	bool rx_drop;        /* a text message: dropped, answered at its end */
+	uint32_t rx_over;    /* a message over --max-message: bytes of it dropped
+			      * (ws.c) */
 	bool pending;        /* in the FIFO of clients to wake for writing */
 	bool urgent;         /* a reply is queued: wake at the end of this turn */
 	tt_client *urgent_next;
@@ -74,9 +88,12 @@ struct tt_client {
 	uint32_t bad_in_row; /* consecutive protocol errors */
 	double last_rx;      /* clock_mono() of the last frame or pong received */
 	bool want_ping;      /* keepalive: send a WebSocket ping when writable */
+	uint32_t unconfirmed; /* bytes written since epoll last said the socket had
+			       * room (ws.c) */
 	double rate_t0;
 	uint32_t rate_n;
 	tt_client *next, *prev; /* all clients */
+	tt_conn_stats stats; /* what it did, for the inspector (metrics.h) */
 };
 
 /* Bound every client's queue to max_queue bytes (--max-queue). */
@@ -113,7 +130,8 @@ void tt_client_free(tt_client *c);
 
 /* Queue a push: a reference to m for c (takes a new reference). When the
  * pushes queued would pass --max-queue the client is closed with 4001
- * instead. */
+ * instead. A conflating UPDATE (tt_msg_update_of) first replaces the one
+ * it supersedes, if c still holds it unsent. */
 void tt_client_send(tt_client *c, tt_msg *m);
 /* Queue a push encoded for this client alone (a copy of b), woken at the
  * end of the turn; bounded like tt_client_send. */
@@ -121,6 +139,8 @@ void tt_client_send_copy(tt_client *c, const tt_buf *b);
 /* Queue a reply (a copy of b: RESULT, ERROR, PONG, a resume's catch-up),
  * woken at the end of the turn; never closes the client. */
 void tt_client_reply(tt_client *c, const tt_buf *b);
+/* Bytes its queue holds, as counted against --max-queue (metrics). */
+size_t tt_client_queued_bytes(const tt_client *c);
 /* More than --max-queue bytes queued: do not take requests from c (and
  * do not read its socket) until it drained. */
 bool tt_client_over(const tt_client *c);
@@ -137,10 +157,10 @@ tt_msg *tt_client_ready(const tt_client *c, uint32_t i);
 /* Drop the first n queued messages (after they were written). */
 void tt_client_consume(tt_client *c, uint32_t n);
 
-/* For the network layer's end of turn, which wakes clients to write:
- * the clients with a reply queued (a list through urgent_next, emptied),
- * then the others in FIFO order, a slice per turn, so that input is read
- * between slices of a large fan-out. */
+/* For the network layer's end of turn, which writes to clients: the
+ * clients with a reply queued (a list through urgent_next, emptied), then
+ * the others in FIFO order, as many as its time allows before it reads
+ * input again. */
 tt_client *tt_client_take_urgent(void);
 tt_client *tt_client_next_pending(void); /* NULL when none */
 bool tt_client_any_pending(void);

@@ -166,6 +166,15 @@ bool tt_cluster_remote(const tt_session *s)
 	return C.on && node_of(s) != C.me;
 }
 
+/* s is gone since wall time `wall` (0: connected on its node): the resume
+ * window counts on the monotonic clock (resume.c), from as long ago. */
+static void mark_gone(tt_session *s, double wall)
+{
+	s->gone_at = wall;
+	double away = wall > 0 ? tt_clock_wall() - wall : 0;
+	s->gone_mono = tt_clock_mono() - (away > 0 ? away : 0);
+}
+
 /* The node that ends the sessions of dead nodes: the lowest live one. */
 static bool sweeper(void)
 {
@@ -433,7 +442,6 @@ static proxy *proxy_for(tt_session *s, uint32_t node)
 	tt_buf_init(&p->captured, 0);
 	tt_buf_init(&p->c.rx, 0);
 	tt_buf_init(&p->c.held, 0);
-	tt_buf_init(&p->c.frame, 0);
 	p->c.capture = &p->captured;
 	p->c.session = s;
 	snprintf(p->c.addr_text, sizeof(p->c.addr_text), "node %u", node);
@@ -457,7 +465,6 @@ static void proxy_drop(tt_session *s)
 		tt_buf_free(&p->captured);
 		tt_buf_free(&p->c.rx);
 		tt_buf_free(&p->c.held);
-		tt_buf_free(&p->c.frame);
 		free(p);
 		return;
 	}
@@ -1191,7 +1198,7 @@ void tt_cluster_session(uint64_t id, bool ended, const char *digest, const char 
 	s->node = node;
 	s->role = role_named(role);
 	if (!s->client)
-		s->gone_at = gone;
+		mark_gone(s, gone);
 }
 
 void tt_cluster_session_fenced(uint64_t id)
@@ -1253,7 +1260,6 @@ static tt_client *relay_for(uint32_t n)
 		tt_buf_init(&C.relayed[n], 0);
 		tt_buf_init(&c->rx, 0);
 		tt_buf_init(&c->held, 0);
-		tt_buf_init(&c->frame, 0);
 		c->capture = &C.relayed[n];
 		snprintf(c->addr_text, sizeof(c->addr_text), "hooks of node %u", n);
 		C.relay[n] = c;
@@ -1270,7 +1276,6 @@ static void relay_free(uint32_t n)
 	tt_buf_free(&C.relayed[n]);
 	tt_buf_free(&c->rx);
 	tt_buf_free(&c->held);
-	tt_buf_free(&c->frame);
 	free(c);
 	C.relay[n] = NULL;
 }
@@ -1502,8 +1507,8 @@ static void node_died(uint32_t n)
 			f->after = pos ? pos : 1;
 	/* its connected sessions: gone since about now (their window runs) */
 	for (tt_session *s = tt_session_first(); s; s = s->next)
-		if (node_of(s) == n && !s->gone_at)
-			s->gone_at = tt_clock_wall();
+		if (node_of(s) == n && s->gone_at == 0)
+			mark_gone(s, tt_clock_wall());
 	/* the states this node writes now fire their schedules here */
 	for (tt_state *st = tt_store_first_state(); st; st = st->next)
 		if (st->scheds.first && tt_cluster_owner(st) == C.me)
@@ -1524,8 +1529,8 @@ void tt_cluster_tick(void)
 	}
 	/* sessions of dead nodes read connected: their window starts now */
 	for (tt_session *s = tt_session_first(); s; s = s->next)
-		if (!s->gone_at && tt_cluster_remote(s) && !tt_engine_alive(node_of(s)))
-			s->gone_at = tt_clock_wall();
+		if (s->gone_at == 0 && tt_cluster_remote(s) && !tt_engine_alive(node_of(s)))
+			mark_gone(s, tt_clock_wall());
 	double now = tt_clock_mono();
 	uint64_t read = tt_engine_read();
 	for (fwd *f = C.fwds, *next; f; f = next) {

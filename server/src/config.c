@@ -98,6 +98,9 @@ static void usage(FILE *f)
 "                       serve HTTPS with your own certificate and key\n"
 "  --tls-dir DIR        where --https keeps its authority and certificate\n"
 "                       (default ./tls)\n"
+"  --metrics-public     serve /metrics (Prometheus) without an admin role's\n"
+"                       token (default: Authorization: Bearer TOKEN or\n"
+"                       ?token=TOKEN; the inspector is at /inspect)\n"
 "  -v, --verbose        also log debug lines (each connection, libwebsockets'\n"
 "                       notices)\n"
 "  -q, --quiet          log only warnings and errors\n"
@@ -166,6 +169,7 @@ static const struct option opts[] = {
 	{"tls-cert", required_argument, 0, 1021},
 	{"tls-key", required_argument, 0, 1022},
 	{"tls-dir", required_argument, 0, 1023},
+	{"metrics-public", no_argument, 0, 1027},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0}};
 
@@ -331,6 +335,7 @@ static int apply(tt_config *cfg, int argc, char **argv)
 			cfg->node_id = (uint32_t)v; break;
 		case 1026: if (num(name, optarg, 1, 5, &v)) return -1;
 			cfg->replicas = (uint32_t)v; break;
+		case 1027: cfg->metrics_public = true; break;
 		case 'h': usage(stdout); return 1;
 		default:
 			fprintf(stderr, "Try 'tutti-server --help'.\n");

@@ -37,6 +37,7 @@ typedef struct tt_config {
 	uint32_t max_classes;    /* --max-classes in all, default 1000 */
 	uint32_t max_rate;       /* --max-rate messages/s per client, 0 = off, default 10000 */
 	bool open;               /* --open: the default role is trusted like the others */
+	bool metrics_public;     /* --metrics-public: /metrics without the admin token */
 	const char *allow_origin[TT_MAX_ORIGINS]; /* --allow-origin, repeatable; "*": any */
 	uint32_t n_allow_origin;
 	uint32_t max_value_bytes;   /* --max-value-bytes: string/any values, default 64 KiB */

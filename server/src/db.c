@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Rows kept while the storage fails, past which requests that would add
  * more are refused too (tt_db_backlog_full): the op log is memory. */
@@ -700,17 +701,33 @@ bool tt_db_pending(void)
 	return D.engine && D.engine->pending();
 }
 
+uint64_t tt_db_size(void)
+{
+	if (!D.db || D.mem || !D.path)
+		return 0;
+	struct stat sb;
+	uint64_t n = stat(D.path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+	char wal[PATH_MAX + 8];
+	snprintf(wal, sizeof(wal), "%s-wal", D.path);
+	if (stat(wal, &sb) == 0)
+		n += (uint64_t)sb.st_size;
+	return n;
+}
+
 /* ---- commit ----------------------------------------------------------- */
 
 /* The op log in one transaction: SQLITE_OK, or the error with the
  * transaction rolled back and the log left as it was, to be written again. */
-static int write_log(char *why, size_t why_len)
+static int write_log(char *why, size_t why_len, uint64_t *rows)
 {
 	int rc = step(ST_BEGIN);
 	const unsigned char *p = tt_buf_data(&D.ops), *end = p + D.ops.len;
 	tt_op op;
-	while (rc == SQLITE_OK && tt_engine_op_next(&p, end, &op))
+	*rows = 0;
+	while (rc == SQLITE_OK && tt_engine_op_next(&p, end, &op)) {
 		rc = exec_op(&op);
+		(*rows)++;
+	}
 	if (rc == SQLITE_OK)
 		rc = step(ST_COMMIT);
 	if (rc == SQLITE_OK)
@@ -749,11 +766,15 @@ int tt_db_commit(void)
 		return -TT_STORAGE;
 	if (D.ops.len) {
 		char why[160], what[200];
-		if (write_log(why, sizeof(why)) != SQLITE_OK) {
+		uint64_t rows;
+		double t0 = tt_clock_mono();
+		if (write_log(why, sizeof(why), &rows) != SQLITE_OK) {
 			snprintf(what, sizeof(what), "cannot commit: %s", why);
 			set_failing(why, what);
 			return -TT_STORAGE;
 		}
+		tt_metrics_observe(&tt_metrics.commit_seconds, tt_clock_mono() - t0);
+		tt_metrics_observe(&tt_metrics.commit_rows, (double)rows);
 		tt_buf_clear(&D.ops);
 	}
 	set_recovered();

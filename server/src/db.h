@@ -165,5 +165,8 @@ const char *tt_db_failing(void);
 /* Failing, and the rows waiting for the storage are past their memory
  * budget: requests that would add more must be refused too. */
 bool tt_db_backlog_full(void);
+/* Bytes of the database file and its write-ahead log now (0 for
+ * ":memory:" or no database). */
+uint64_t tt_db_size(void);
 
 #endif

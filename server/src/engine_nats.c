@@ -68,11 +68,21 @@ static struct {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	ho_item *head, *tail;
-} Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL};
+	bool closed;          /* closing: callbacks free what they get */
+} Q = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, false};
+
+static void item_free(ho_item *it);
 
 static void q_push(ho_item *it)
 {
 	pthread_mutex_lock(&Q.mu);
+	if (Q.closed) {
+		/* the loop no longer reads the queue: freed here, on libnats's
+		 * thread, while the library still runs (nats_close_all) */
+		pthread_mutex_unlock(&Q.mu);
+		item_free(it);
+		return;
+	}
 	if (Q.tail)
 		Q.tail->next = it;
 	else
@@ -83,12 +93,14 @@ static void q_push(ho_item *it)
 	tt_engine_wake();
 }
 
-/* Everything queued, in order (the caller frees each item). */
-static ho_item *q_take_all(void)
+/* Everything queued, in order (the caller frees each item); closing:
+ * nothing is queued after it. */
+static ho_item *q_take_all(bool closing)
 {
 	pthread_mutex_lock(&Q.mu);
 	ho_item *all = Q.head;
 	Q.head = Q.tail = NULL;
+	Q.closed = closing;
 	pthread_mutex_unlock(&Q.mu);
 	return all;
 }
@@ -1604,7 +1616,7 @@ static int ensure_stream(tt_error *err)
 /* Handle everything the threads queued, in order. */
 static bool drain(void)
 {
-	ho_item *it = q_take_all();
+	ho_item *it = q_take_all(false);
 	bool any = it != NULL;
 	while (it) {
 		ho_item *next = it->next;
@@ -1863,12 +1875,15 @@ static int check_node(tt_error *err)
 	return 0;
 }
 
+static void nats_close_all(void);
+
 static int nats_open(const tt_config *cfg, const tt_db_loader *ld, tt_error *err)
 {
 	char **servers = NULL;
 	int n_servers = 0, rc;
 	char name[64];
 	memset(&N, 0, sizeof(N));
+	(void)q_take_all(false); /* empty since the last close: open for callbacks */
 	N.cfg = cfg;
 	N.node = cfg->node_id;
 	N.inc = (uint64_t)(tt_clock_wall() * 1e6);
@@ -1930,7 +1945,8 @@ static int nats_open(const tt_config *cfg, const tt_db_loader *ld, tt_error *err
 		rc = nerr(err, "cannot use JetStream", s, 0);
 		goto fail;
 	}
-	if ((rc = ensure_stream(err)) < 0 || (rc = read_stream(err)) < 0 || (rc = check_node(err)) < 0 || (rc = ensure_epoch(err)) < 0)
+	if ((rc = ensure_stream(err)) < 0 || (rc = read_stream(err)) < 0 ||
+	    (rc = check_node(err)) < 0 || (rc = ensure_epoch(err)) < 0)
 		goto fail;
 	char rs[120];
 	snprintf(rs, sizeof(rs), "%s.%u", N.rpc_prefix, N.node);
@@ -1962,7 +1978,6 @@ fail:
 	for (int i = 0; i < n_servers; i++)
 		free(servers[i]);
 	free(servers);
-	void nats_close_all(void);
 	nats_close_all();
 	return rc;
 }
@@ -2031,7 +2046,7 @@ static bool nats_backlog_full(void)
 	return N.backlog > BACKLOG_MAX;
 }
 
-void nats_close_all(void)
+static void nats_close_all(void)
 {
 	if (N.rpc) {
 		natsSubscription_Unsubscribe(N.rpc);
@@ -2052,12 +2067,16 @@ void nats_close_all(void)
 	N.nc = NULL;
 	natsOptions_Destroy(N.opts);
 	N.opts = NULL;
-	ho_item *it = q_take_all();
+	/* a libnats thread may still be in a callback: what it queues from
+	 * now on it frees itself (q_push), and the library's threads are gone
+	 * before it is closed */
+	ho_item *it = q_take_all(true);
 	while (it) {
 		ho_item *next = it->next;
 		item_free(it);
 		it = next;
 	}
+	nats_CloseAndWait(2000);
 	while (N.flying)
 		flying_remove(N.flying);
 	for (int k = 0; k < K_COUNT; k++) {
@@ -2104,7 +2123,6 @@ void nats_close_all(void)
 	N.dec = NULL;
 	tt_arena_destroy(&N.arena);
 	tt_buf_free(&N.tmp);
-	nats_Close();
 }
 
 static void nats_close(void)

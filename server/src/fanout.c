@@ -3,6 +3,8 @@
  * of it; a filtered recipient gets its own encoding, queued as urgent. */
 #include "fanout.h"
 
+#include <string.h>
+
 #include "client.h"
 #include "hooks.h"
 #include "wire.h"
@@ -14,23 +16,60 @@ void tt_fanout_cleanup(void)
 	tt_buf_free(&g_out);
 }
 
+/* The params of cs seen through view (NULL: all) as a message's key set;
+ * false when one of them does not conflate (PROTOCOL.md §6b). */
+static bool conflating(const tt_state *st, const tt_changes *cs, const tt_mask *view,
+		       uint64_t keys[TT_MSG_KEY_WORDS])
+{
+	_Static_assert(TT_MSG_KEY_WORDS * 64 >= TT_MAX_PARAMS, "a bit for every param");
+	memset(keys, 0, sizeof(uint64_t) * TT_MSG_KEY_WORDS);
+	for (uint32_t i = 0; i < cs->n; i++) {
+		uint32_t k = cs->idx[i];
+		if (view && !tt_mask_has(view, k))
+			continue;
+		if (!st->ce->cls->params[k].conflate)
+			return false;
+		keys[k / 64] |= (uint64_t)1 << (k % 64);
+	}
+	return true;
+}
+
+static void send_update(tt_client *to, const tt_buf *b, const tt_state *st, const tt_changes *cs,
+			const tt_mask *view, uint64_t sched, bool any_conflate, tt_msg **shared)
+{
+	tt_msg *m = shared ? *shared : NULL;
+	if (!m) {
+		uint64_t keys[TT_MSG_KEY_WORDS];
+		m = tt_msg_new(tt_buf_data(b), b->len);
+		/* a scheduled set's UPDATE names its schedule: always delivered */
+		bool c = any_conflate && !sched && conflating(st, cs, view, keys);
+		tt_msg_update_of(m, st->id, c ? keys : NULL);
+		if (shared)
+			*shared = m;
+	}
+	tt_client_send(to, m);
+	if (!shared)
+		tt_msg_unref(m);
+}
+
 void tt_fanout_update(const tt_state *st, const tt_changes *cs, const tt_session *skip,
 		      uint64_t sched)
 {
 	tt_msg *shared = NULL;
+	bool any_conflate = false;
+	for (uint32_t i = 0; i < cs->n && !any_conflate; i++)
+		any_conflate = st->ce->cls->params[cs->idx[i]].conflate;
 	for (uint32_t i = 0; i < st->n_subs; i++) {
 		const tt_sub *sub = &st->subs[i];
 		tt_client *to = sub->session->client;
 		if (sub->session == skip || !to)
 			continue;
 		if (sub->n_all) {
-			if (!shared) {
+			if (!shared)
 				tt_wire_update(&g_out, st, cs, NULL, sched);
-				shared = tt_msg_new(tt_buf_data(&g_out), g_out.len);
-			}
-			tt_client_send(to, shared);
+			send_update(to, &g_out, st, cs, NULL, sched, any_conflate, &shared);
 		} else if (tt_wire_update(&g_out, st, cs, &sub->mask, sched)) {
-			tt_client_send_copy(to, &g_out);
+			send_update(to, &g_out, st, cs, &sub->mask, sched, any_conflate, NULL);
 		}
 	}
 	tt_msg_unref(shared);
@@ -49,6 +88,7 @@ void tt_fanout_scheduled(const tt_sched *sc, const tt_session *skip)
 			if (!shared) {
 				tt_wire_scheduled(&g_out, sc, NULL);
 				shared = tt_msg_new(tt_buf_data(&g_out), g_out.len);
+				tt_msg_update_of(shared, st->id, NULL);
 			}
 			tt_client_send(to, shared);
 		} else if (tt_wire_scheduled(&g_out, sc, &sub->mask)) {

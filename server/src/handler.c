@@ -10,6 +10,8 @@
 #include "db.h"
 #include "log.h"
 #include "hooks.h"
+#include "inspect.h"
+#include "metrics.h"
 #include "ops.h"
 #include "protocol.h"
 #include "resume.h"
@@ -87,7 +89,8 @@ static const uint8_t n_args[] = {
 	[TT_MSG_HELLO] = 1, [TT_MSG_DEFINE] = 2, [TT_MSG_CREATE] = 2, [TT_MSG_ATTACH] = 3,
 	[TT_MSG_DETACH] = 1, [TT_MSG_DELETE] = 1, [TT_MSG_SET] = 2, [TT_MSG_OBSERVE] = 1,
 	[TT_MSG_UNOBSERVE] = 1, [TT_MSG_HISTORY] = 2, [TT_MSG_DESCRIBE] = 1, [TT_MSG_CANCEL] = 2,
-	[TT_MSG_HOOK] = 2, [TT_MSG_UNHOOK] = 1, [TT_MSG_DELETE_CLASS] = 1,
+	[TT_MSG_HOOK] = 2, [TT_MSG_UNHOOK] = 1, [TT_MSG_DELETE_CLASS] = 1, [TT_MSG_INSPECT] = 1,
+	[TT_MSG_KICK] = 1,
 };
 
 static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *err)
@@ -102,6 +105,9 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		ping(c, msg, now);
 		return 0;
 	}
+	if (type == TT_MSG_SYNC_REPORT)
+		/* not a request either: [18, status, error, drift, rtt], no reply */
+		return tt_inspect_sync_report(c, msg, err);
 	if (type == TT_MSG_HOOK_REPLY) {
 		/* not a request: [16, callId, result], no reply */
 		uint64_t call;
@@ -131,7 +137,7 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 	 * their rows wait in memory, up to a budget */
 	const char *failing = tt_db_failing();
 	if (failing && (type == TT_MSG_CREATE || type == TT_MSG_DELETE || type == TT_MSG_SET ||
-			type == TT_MSG_CANCEL || type == TT_MSG_DELETE_CLASS ||
+			type == TT_MSG_CANCEL || type == TT_MSG_DELETE_CLASS || type == TT_MSG_KICK ||
 			(type == TT_MSG_DEFINE && !(tt_name_ok(&a[0]) &&
 						    tt_store_class(a[0].v.s, a[0].len))) ||
 			(tt_db_backlog_full() && type != TT_MSG_DESCRIBE && type != TT_MSG_HISTORY)))
@@ -158,17 +164,22 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		return tt_op_hook(c, rid, &a[0], &a[1], err);
 	case TT_MSG_DELETE_CLASS:
 		return tt_op_delete_class(c, rid, &a[0], err);
+	case TT_MSG_INSPECT:
+		return tt_op_inspect(c, rid, &a[0], err);
 	default:
 		break;
 	}
 	if (!get_uint(&a[0], &inst))
-		return tt_fail(err, TT_BAD_MESSAGE, "instance id must be a non-negative integer");
+		return tt_fail(err, TT_BAD_MESSAGE, type == TT_MSG_KICK ?
+			       "session id must be a non-negative integer" :
+			       "instance id must be a non-negative integer");
 	switch (type) {
 	case TT_MSG_DETACH: return tt_op_detach(c, rid, inst, err);
 	case TT_MSG_UNHOOK: return tt_op_unhook(c, rid, inst, err);
 	case TT_MSG_DELETE: return tt_op_delete(c, rid, inst, err);
 	case TT_MSG_SET: return tt_op_set(c, rid, inst, &a[1], msg->len == 5 ? &a[2] : NULL, err);
 	case TT_MSG_HISTORY: return tt_op_history(c, rid, inst, &a[1], err);
+	case TT_MSG_KICK: return tt_op_kick(c, rid, inst, err);
 	case TT_MSG_CANCEL: {
 		uint64_t sched;
 		if (!get_uint(&a[1], &sched))
@@ -191,6 +202,16 @@ static bool rate_ok(tt_client *c)
 	return ++c->rate_n <= H.cfg->max_rate;
 }
 
+/* The message type of a decoded message, for the refusals' counts (0:
+ * none readable). */
+static uint64_t type_of(const tt_value *msg)
+{
+	uint64_t type = 0;
+	if (msg->type == TT_ARRAY && msg->len >= 1)
+		get_uint(&msg->v.items[0], &type);
+	return type;
+}
+
 /* The requests of one message, in order. When the client's replies wait
  * unread (its queue is over --max-queue) the rest of the message is held,
  * not answered: a frame of 200,000 tiny requests from a client that reads
@@ -211,13 +232,17 @@ static void handle(tt_client *c, const unsigned char *data, size_t len)
 		int rc = tt_decode(H.dec, data, len, &off, &H.arena, &msg, &err);
 		if (rc < 0) {
 			/* the rest of the message cannot be framed: answer once */
+			tt_metrics_refused(0, err.code);
 			send_error(c, 0, &err);
 			break;
 		}
+		tt_metrics.msgs_in++;
+		c->stats.msgs_in++;
 		if (!rate_ok(c)) {
 			if (msg.type == TT_ARRAY && msg.len >= 2)
 				get_uint(&msg.v.items[1], &rid);
 			tt_fail(&err, TT_RATE_LIMIT, "more than %u messages per second", H.cfg->max_rate);
+			tt_metrics_refused(type_of(&msg), err.code);
 			send_error(c, rid, &err);
 		} else if ((rc = dispatch(c, &msg, &rid, &err)) < 0 &&
 			   !((rc == -TT_UNKNOWN_CLASS || rc == -TT_UNKNOWN_STATE) &&
@@ -225,6 +250,7 @@ static void handle(tt_client *c, const unsigned char *data, size_t len)
 			/* (several nodes: a class or state another node just made is
 			 * looked up again once this node has read as far as the
 			 * stream was) */
+			tt_metrics_refused(type_of(&msg), err.code);
 			send_error(c, rid, &err);
 			if (rc == -TT_UNAUTHORIZED)
 				tt_client_finish(c, TT_CLOSE_UNAUTHORIZED);
@@ -263,6 +289,7 @@ void tt_handler_text(tt_client *c)
 {
 	tt_error err;
 	tt_fail(&err, TT_BAD_MESSAGE, "text frames are not part of the protocol: send binary msgpack");
+	tt_metrics_refused(0, err.code);
 	send_error(c, 0, &err);
 }
 
@@ -276,6 +303,7 @@ static void log_closed(tt_client *c, bool goodbye)
 		tt_log_debug("%s: closed, the server is stopping", who);
 		return;
 	case TT_CLOSE_SLOW_CONSUMER:
+		tt_metrics.slow_consumers++;
 		TT_LOG_LIMITED(TT_LOG_WARN, "%s: closed as a slow consumer (more than --max-queue "
 			       "bytes of updates waiting for it)", who);
 		return;
@@ -285,6 +313,8 @@ static void log_closed(tt_client *c, bool goodbye)
 		TT_LOG_LIMITED(TT_LOG_WARN, "%s: closed to resume: its replies were not stored "
 			       "(another node wrote first)", who);
 		return;
+	case TT_CLOSE_KICKED:
+		return; /* logged by KICK */
 	case TT_CLOSE_UNAUTHORIZED:
 	case TT_CLOSE_PROTOCOL_ERRORS:
 		return; /* logged with the refusal */

@@ -9,6 +9,12 @@
  *   /tutti/ca.pem    the local authority's certificate (--https), for a
  *                    phone to trust
  *   /healthz         200 "ok", 503 while the database fails
+ *   /metrics         the Prometheus text format (metrics.h), for an admin
+ *                    role's token (Authorization: Bearer, or ?token=)
+ *                    unless --metrics-public
+ *   /inspect         the inspector page (inspect.html of the client's
+ *                    folder): public, as every page is; what it shows
+ *                    comes over the WebSocket, for an admin role only
  *
  * Only GET and HEAD without a body are served, and only files inside their
  * folder after every symlink is followed, none whose path has a part
@@ -21,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "banner.h"
@@ -28,6 +35,8 @@
 #include "db.h"
 #include "files.h"
 #include "log.h"
+#include "metrics.h"
+#include "roles.h"
 
 /* A folder served under a prefix of the URL. */
 typedef struct root {
@@ -40,9 +49,10 @@ enum { ROOT_MSGPACK, ROOT_CLIENT, ROOT_WEB, N_ROOTS };
 
 static struct {
 	root roots[N_ROOTS];
-	struct lws_http_mount files[N_ROOTS], healthz, qr, ca;
+	struct lws_http_mount files[N_ROOTS], healthz, qr, ca, metrics, inspect;
 	tt_buf ca_pem;      /* the authority's certificate, when --https made one */
 	tt_buf page;        /* scratch: a page being answered */
+	bool metrics_public; /* --metrics-public */
 } H;
 
 /* .mjs, .wasm, .map, .webmanifest and extensionless files are not in lws's
@@ -91,8 +101,10 @@ static void callback_mount(struct lws_http_mount *m, const char *prefix,
 	m->origin_protocol = LWSMPRO_CALLBACK;
 }
 
-const struct lws_http_mount *tt_http_init(const char *web, const char *ca_path)
+const struct lws_http_mount *tt_http_init(const char *web, const char *ca_path,
+					  bool metrics_public)
 {
+	H.metrics_public = metrics_public;
 	const char *client = tt_files_web();
 	char msgpack[PATH_MAX];
 	snprintf(msgpack, sizeof(msgpack), "%s/node_modules/@msgpack/msgpack/dist.esm",
@@ -126,7 +138,9 @@ const struct lws_http_mount *tt_http_init(const char *web, const char *ca_path)
 	callback_mount(&H.ca, "/tutti/ca.pem", &H.files[ROOT_MSGPACK]);
 	callback_mount(&H.qr, "/tutti/qr", &H.ca);
 	callback_mount(&H.healthz, "/healthz", &H.qr);
-	return &H.healthz;
+	callback_mount(&H.metrics, "/metrics", &H.healthz);
+	callback_mount(&H.inspect, "/inspect", &H.metrics);
+	return &H.inspect;
 }
 
 void tt_http_destroy(void)
@@ -140,8 +154,10 @@ const char *tt_http_web_dir(void)
 	return H.roots[ROOT_WEB].len ? H.roots[ROOT_WEB].dir : NULL;
 }
 
-int tt_http_send(struct lws *wsi, unsigned int status, const char *type, const void *body,
-		 size_t n, bool hang_up)
+/* tt_http_send with one more header (name as lws spells it, "www-authenticate:"),
+ * or none (NULL). */
+static int send_with(struct lws *wsi, unsigned int status, const char *type, const void *body,
+		     size_t n, bool hang_up, const char *name, const char *value)
 {
 	bool head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
 	unsigned char hdr[LWS_PRE + 512];
@@ -154,6 +170,9 @@ int tt_http_send(struct lws *wsi, unsigned int status, const char *type, const v
 					  9, &p, end)) ||
 	    (hang_up && lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
 						     (unsigned char *)"close", 5, &p, end)) ||
+	    (name && lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+						 (const unsigned char *)value, (int)strlen(value),
+						 &p, end)) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
 		return -1;
 	if (!head && n) {
@@ -171,6 +190,12 @@ int tt_http_send(struct lws *wsi, unsigned int status, const char *type, const v
 	if (hang_up)
 		return -1;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+int tt_http_send(struct lws *wsi, unsigned int status, const char *type, const void *body,
+		 size_t n, bool hang_up)
+{
+	return send_with(wsi, status, type, body, n, hang_up, NULL, NULL);
 }
 
 int tt_http_answer(struct lws *wsi, unsigned int status, const char *text, bool hang_up)
@@ -230,7 +255,7 @@ static bool file_ok(const char *uri)
 static bool dynamic(const char *uri)
 {
 	return !strcmp(uri, "/healthz") || !strcmp(uri, "/tutti/qr") ||
-	       !strcmp(uri, "/tutti/ca.pem");
+	       !strcmp(uri, "/tutti/ca.pem") || !strcmp(uri, "/metrics") || !strcmp(uri, "/inspect");
 }
 
 int tt_http_filter(struct lws *wsi, const char *uri)
@@ -301,6 +326,66 @@ static int qr_page(struct lws *wsi)
 			    false);
 }
 
+/* /metrics is the operator's: an admin role's token, as a Bearer token
+ * (what Prometheus' authorization setting sends) or ?token= (for a
+ * scraper that can only set a URL). */
+static bool metrics_allowed(struct lws *wsi)
+{
+	char buf[256];
+	if (H.metrics_public)
+		return true;
+	int n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n > 7 && !strncasecmp(buf, "Bearer ", 7)) {
+		const char *t = buf + 7;
+		while (*t == ' ')
+			t++;
+		return tt_roles_admin_token(t, strlen(t));
+	}
+	const char *t = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
+	return t && tt_roles_admin_token(t, strlen(t));
+}
+
+static int metrics(struct lws *wsi)
+{
+	static const char why[] =
+		"/metrics needs an admin role's token: Authorization: Bearer TOKEN, or "
+		"/metrics?token=TOKEN (or start the server with --metrics-public)\n";
+	if (!metrics_allowed(wsi))
+		return send_with(wsi, HTTP_STATUS_UNAUTHORIZED, "text/plain; charset=utf-8", why,
+				 sizeof(why) - 1, false, "www-authenticate:", "Bearer realm=\"tutti\"");
+	tt_buf *b = &H.page;
+	tt_buf_clear(b);
+	tt_metrics_render(b);
+	int rc = tt_http_send(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
+			      tt_buf_data(b), b->len, false);
+	if (b->cap > 1 << 20)
+		tt_buf_free(b);
+	return rc;
+}
+
+/* The inspector page, from the client's folder (whatever --web is): its
+ * data needs the admin token over the WebSocket, the page itself is no
+ * secret. */
+static int inspect_page(struct lws *wsi)
+{
+	const char *dir = H.roots[ROOT_CLIENT].len ? H.roots[ROOT_CLIENT].dir : NULL;
+	char path[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/inspect.html", dir ? dir : "/nonexistent");
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return tt_http_answer(wsi, HTTP_STATUS_NOT_FOUND,
+				      "the inspector page was not found with the web client\n", false);
+	tt_buf *b = &H.page;
+	tt_buf_clear(b);
+	char chunk[4096];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && b->len < (1u << 20))
+		tt_buf_append(b, chunk, n);
+	fclose(f);
+	return tt_http_send(wsi, HTTP_STATUS_OK, "text/html; charset=utf-8", tt_buf_data(b), b->len,
+			    false);
+}
+
 int tt_http_serve(struct lws *wsi)
 {
 	char uri[64];
@@ -319,6 +404,10 @@ int tt_http_serve(struct lws *wsi)
 	}
 	if (!strcmp(uri, "/tutti/qr"))
 		return qr_page(wsi);
+	if (!strcmp(uri, "/metrics"))
+		return metrics(wsi);
+	if (!strcmp(uri, "/inspect"))
+		return inspect_page(wsi);
 	if (!strcmp(uri, "/tutti/ca.pem") && H.ca_pem.len)
 		/* the type phones offer to install as an authority */
 		return tt_http_send(wsi, HTTP_STATUS_OK, "application/x-x509-ca-cert",

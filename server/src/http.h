@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* http.h: the HTTP side of the port (http.c): the pages, the web client at
- * /tutti/, the QR page, the authority's certificate and /healthz. ws.c
+ * /tutti/, the QR page, the authority's certificate, /healthz, /metrics
+ * and the inspector page. ws.c
  * and http.c are the two files that include libwebsockets.h. */
 #ifndef TT_HTTP_H
 #define TT_HTTP_H
@@ -10,9 +11,11 @@
 #include <stddef.h>
 
 /* Find the folders (web: --web; the client next to the server) and read
- * the authority's certificate (ca_path, NULL: none); the mounts to give
- * lws, valid until tt_http_destroy. */
-const struct lws_http_mount *tt_http_init(const char *web, const char *ca_path);
+ * the authority's certificate (ca_path, NULL: none); metrics_public: serve
+ * /metrics without a token (--metrics-public). The mounts to give lws,
+ * valid until tt_http_destroy. */
+const struct lws_http_mount *tt_http_init(const char *web, const char *ca_path,
+					  bool metrics_public);
 void tt_http_destroy(void);
 /* The realpath of --web, or NULL when it does not exist. */
 const char *tt_http_web_dir(void);

@@ -16,6 +16,8 @@ int tt_log_level = TT_LOG_INFO;
 
 static tt_log_limit *g_dropping; /* limits with suppressed lines to report */
 
+static void vlog(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void vlog(int level, const char *fmt, va_list ap)
 {
 	static const char *const names[] = {"error", "warn ", "info ", "debug"};

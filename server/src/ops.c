@@ -15,6 +15,7 @@
 #include "fanout.h"
 #include "hooks.h"
 #include "log.h"
+#include "metrics.h"
 #include "peers.h"
 #include "protocol.h"
 #include "resume.h"
@@ -63,8 +64,10 @@ static void reply(tt_client *c)
 	tt_client_reply(c, &O.out);
 }
 
-static void reply_error(tt_client *c, uint64_t rid, const tt_error *err)
+/* A hooked request of message type `type` refused after its hooks. */
+static void reply_error(tt_client *c, int type, uint64_t rid, const tt_error *err)
 {
+	tt_metrics_refused((uint64_t)type, err->code);
 	if (!c)
 		return;
 	TT_LOG_LIMITED(TT_LOG_INFO, "%s: refused: %s %s", tt_session_who(c), tt_code_name(err->code),
@@ -219,6 +222,10 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 	fresh[TT_TOKEN_HEX_LEN] = '\0';
 	tt_log_info("%s: %s", tt_session_who(c), claimed ? "resumed from another node"
 						       : resumed ? "resumed" : "new session");
+	if (resumed)
+		tt_metrics.sessions_resumed++;
+	else
+		tt_metrics.sessions_new++;
 	/* what the other node wrote before the claim must be read here first,
 	 * so that the catch-up is exactly what the client missed */
 	if (claimed && tt_cluster_defer_welcome(c, rid, fresh, tt_map_get(opts, "seqs"))) {
@@ -371,7 +378,7 @@ static void create_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 	else if ((rc = tt_store_validate(job->ce->cls, NULL, NULL, values, &O.cs, &err)) == 0)
 		rc = create_now(c, s, job->rid, job->ce, &err);
 	if (rc < 0)
-		reply_error(c, job->rid, &err);
+		reply_error(c, TT_MSG_CREATE, job->rid, &err);
 }
 
 int tt_op_create(tt_client *c, uint64_t rid, const tt_value *clsv, tt_value *init, tt_error *err)
@@ -487,7 +494,7 @@ static void delete_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 	tt_session *s = tt_session_by_id(job->session);
 	tt_error err;
 	if (storage_failing(&err)) {
-		reply_error(s ? s->client : NULL, job->rid, &err);
+		reply_error(s ? s->client : NULL, TT_MSG_DELETE, job->rid, &err);
 		return;
 	}
 	if (st) {
@@ -586,6 +593,8 @@ static int set_now(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, cons
 	if (at > now)
 		return schedule(c, s, rid, st, view, at, err);
 	uint32_t n = tt_store_apply(st, &O.cs, s->id, now);
+	tt_metrics.sets_applied++;
+	tt_metrics.updates += n > 0;
 	if (n && c && c->capture) /* another node's client: answered there, in order */
 		tt_db_tag_event(st->id, st->seq, rid, tt_cluster_requester(c), 0);
 	/* the writer's answer first, so its next set can come while the fan-out
@@ -630,7 +639,7 @@ static void set_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value 
 		tt_fail(&err, e.code, "after the hooks: %s", e.msg);
 	}
 	if (rc < 0)
-		reply_error(c, job->rid, &err);
+		reply_error(c, TT_MSG_SET, job->rid, &err);
 }
 
 /* A set of st through instance in (its filter), seen by c through view. */
@@ -694,7 +703,9 @@ void tt_ops_run_due(double now)
 		/* validated when the set was made; the values point into
 		 * sc->changes: apply before forgetting it */
 		tt_store_changes_load(st, tt_buf_data(&sc->changes), sc->changes.len, &O.cs);
+		tt_metrics.sets_applied++;
 		if (tt_store_apply(st, &O.cs, sc->origin, sc->at)) {
+			tt_metrics.updates++;
 			/* other nodes tell their clients which schedule it was */
 			tt_db_tag_event(st->id, st->seq, 0, 0, sc->id);
 			tt_fanout_update(st, &O.cs, NULL, sc->id);

@@ -12,6 +12,7 @@
 #include "fanout.h"
 #include "idmap.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "wire.h"
 
@@ -157,10 +158,16 @@ void tt_resume_end(tt_session *s)
 void tt_resume_gone(tt_session *s, bool goodbye)
 {
 	tt_store_session_gone(s, tt_clock_wall());
+	s->gone_mono = tt_clock_mono();
 	/* ending deletes its states: not while the database fails (the tick
 	 * ends it once the window is over and the database works) */
-	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping && !tt_db_failing())
+	if ((goodbye || R.cfg->resume_window <= 0) && !R.stopping && !tt_db_failing()) {
+		if (goodbye)
+			tt_metrics.ended_goodbye++;
+		else
+			tt_metrics.ended_expired++;
 		tt_resume_end(s);
+	}
 }
 
 void tt_resume_stopping(void)
@@ -170,13 +177,14 @@ void tt_resume_stopping(void)
 
 void tt_resume_tick(void)
 {
-	double now = tt_clock_wall();
+	double now = tt_clock_mono();
 	tt_session *s = tt_session_first();
 	while (s) {
 		tt_session *next = s->next;
-		if (!s->client && now - s->gone_at >= R.cfg->resume_window && tt_cluster_may_end(s)) {
+		if (!s->client && now - s->gone_mono >= R.cfg->resume_window && tt_cluster_may_end(s)) {
 			tt_log_info("%s: ended, not back within the resume window%s", tt_session_name(s),
 				    s->n_owned ? "; the states it created are deleted" : "");
+			tt_metrics.ended_expired++;
 			tt_resume_end(s);
 		}
 		s = next;

@@ -262,7 +262,10 @@ uint32_t tt_roles_default(void)
 
 void tt_roles_banner(FILE *f, const char *base)
 {
+	const tt_role *inspector = NULL;
 	for (uint32_t i = 0; i < R.n; i++) {
+		if (R.roles[i].admin && (!inspector || (R.roles[i].generated && !inspector->generated)))
+			inspector = &R.roles[i];
 		const tt_role *r = &R.roles[i];
 		if (r->is_default)
 			fprintf(f, "role %s (default): %s/%s\n", r->name, base, r->page);
@@ -273,6 +276,21 @@ void tt_roles_banner(FILE *f, const char *base)
 			fprintf(f, "role %s%s: %s/%s#role=%s&token=<its token in roles.json>\n", r->name,
 				r->admin ? " (admin)" : "", base, r->page, r->name);
 	}
+	if (inspector)
+		fprintf(f, "the inspector: %s/inspect#role=%s&token=%s\n", base, inspector->name,
+			inspector->generated ? inspector->token : "<its token in roles.json>");
+}
+
+bool tt_roles_admin_token(const char *token, size_t len)
+{
+	unsigned char d[TT_DIGEST_LEN];
+	bool ok = false;
+	tt_secret_digest(token, len, d);
+	/* every admin role is compared, in constant time each: the answer's
+	 * timing says nothing of which, or how much, matched */
+	for (uint32_t i = 0; i < R.n; i++)
+		ok |= R.roles[i].admin && tt_secret_equal(d, R.roles[i].digest);
+	return ok;
 }
 
 int tt_roles_auth(const tt_value *role, const tt_value *token, tt_error *err)

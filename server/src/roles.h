@@ -68,5 +68,8 @@ void tt_roles_banner(FILE *f, const char *base);
  * -TT_UNAUTHORIZED with err saying why (unknown role, missing or wrong
  * token). */
 int tt_roles_auth(const tt_value *role, const tt_value *token, tt_error *err);
+/* Is (token, len) the token of an admin role? (/metrics: the operator's
+ * right over HTTP.) */
+bool tt_roles_admin_token(const char *token, size_t len);
 
 #endif

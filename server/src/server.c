@@ -11,6 +11,8 @@
 #include "fanout.h"
 #include "handler.h"
 #include "hooks.h"
+#include "inspect.h"
+#include "metrics.h"
 #include "ops.h"
 #include "restore.h"
 #include "resume.h"
@@ -25,6 +27,8 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	tt_clock_start(0); /* the database's clock, when it has one, moves it on */
 	/* nodes of one engine hand out ids of their own (node k: k mod 64) */
 	tt_ids_scheme(cfg->engine ? TT_NODES_MAX + 1 : 1, cfg->engine ? cfg->node_id : 0);
+	tt_metrics_init();
+	tt_inspect_init();
 	tt_client_init(cfg->max_queue);
 	tt_store_init(cfg);
 	tt_ops_init(cfg);
@@ -57,6 +61,7 @@ void tt_server_close(void)
 	tt_cluster_destroy();
 	tt_roles_free();
 	tt_hooks_destroy();
+	tt_inspect_destroy();
 	tt_handler_destroy();
 	tt_resume_destroy();
 	tt_ops_destroy();

@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "clock.h"
 #include "common.h"
 #include "idmap.h"
 #include "roles.h"
@@ -39,6 +40,10 @@ tt_session *tt_session_restore(uint64_t id, const unsigned char digest[TT_DIGEST
 	s->id = id;
 	memcpy(s->digest, digest, TT_DIGEST_LEN);
 	s->gone_at = gone_at;
+	/* gone for the downtime since (never less than nothing: a clock set
+	 * back makes it new rather than older) */
+	double away = tt_clock_wall() - gone_at;
+	s->gone_mono = tt_clock_mono() - (away > 0 ? away : 0);
 	if (id >= G.next_id)
 		G.next_id = tt_ids_after(id);
 	s->next = G.first;

@@ -27,7 +27,11 @@ struct tt_session {
 	uint32_t node;       /* several nodes on one engine: the node holding it
 			      * (0: this one; cluster.h) */
 	tt_client *client;   /* borrowed: NULL while disconnected */
-	double gone_at;      /* wall time of the disconnect (downtime counts) */
+	double gone_at;      /* wall time of the disconnect (persisted: downtime counts) */
+	double gone_mono;    /* the same on CLOCK_MONOTONIC, what the window is
+			      * measured with while running: a wall clock set at
+			      * boot (a board without a battery) or by NTP must not
+			      * end every waiting session at once */
 	tt_instance *instances; /* list through ->s_next (the model's) */
 	uint32_t n_instances;
 	struct tt_state *owned, *owned_last; /* states owned, creation order, list

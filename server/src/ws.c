@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* ws.c: libwebsockets front end. Reassembles incoming messages (with the
- * size cap enforced before allocating), hands them to handler.c, ends each
- * loop turn (turn.c: commit, then release), wakes the writers, and drains
- * each client's queue in SERVER_WRITEABLE, several queued messages per
- * frame. */
+/* ws.c: libwebsockets front end, on a libev loop (epoll) that this file
+ * owns. Reassembles incoming messages (with the size cap enforced before
+ * allocating), hands them to handler.c, ends each loop turn (turn.c:
+ * commit, then release), then writes every client's released messages
+ * straight away, several queued messages per frame. */
 #define _XOPEN_SOURCE 700 /* realpath */
 #include "ws.h"
 
 #include <arpa/inet.h>
+#include <ev.h>
 #include <libwebsockets.h>
 #include <netinet/in.h>
 #include <limits.h>
@@ -30,7 +31,9 @@
 #include "handler.h"
 #include "hooks.h"
 #include "idmap.h"
+#include "inspect.h"
 #include "log.h"
+#include "metrics.h"
 #include "ops.h"
 #include "peers.h"
 #include "protocol.h"
@@ -41,23 +44,51 @@
 
 _Static_assert(TT_WS_PRE >= LWS_PRE, "TT_WS_PRE must cover LWS_PRE");
 
+/* lws's receive buffer per connection (see protocols[]), which is also
+ * what it reads from a socket at a time. */
+#define RX_CHUNK 1024
+/* Bytes of a message over --max-message read and dropped before the close
+ * (on_receive). */
+#define OVERSIZE_DRAIN (64 * 1024)
 /* Largest frame built from several queued messages. */
 #define FRAME_MAX (64 * 1024)
-/* Clients woken per loop turn for a fan-out (replies are not counted):
- * WAKE_SLICE while requests keep coming, doubling on each turn without
- * input, so a lone update reaches N clients in about log2(N / 8) rounds. */
-#define WAKE_SLICE 8
+/* Recipients written per loop iteration while requests keep arriving: the
+ * loop reads between slices, so a writer's RESULT goes out at once and
+ * its next set reaches the recipients not written yet in the same frame
+ * as the one before (one write for several updates: at K=100 in a closed
+ * loop, 4-5 updates per frame). Each iteration without input doubles the
+ * slice, up to WRITE_BUDGET of writing per iteration. An iteration is one
+ * epoll_wait(), about a microsecond: with lws's poll() over every socket
+ * it was 1.2 ms at 9,000 connections, and a lone update took 120-200 ms
+ * to reach 10,000 clients. */
+#define WRITE_SLICE 8
+#define WRITE_BUDGET 0.001
+/* Bytes written to a socket outside WRITEABLE before epoll must say again
+ * that it has room. When epoll says so, a third of the send buffer at
+ * least is free (Linux: free >= queued / 2), 5 KB of the smallest
+ * default buffer (16 KB): writing less than that since then never fills
+ * the kernel, so a client cut as a slow consumer still finds room for its
+ * close frame (4001) while it reads nothing. */
+#define UNCONFIRMED_MAX 4096
 
 static struct {
 	const tt_config *cfg;
 	struct lws_context *ctx;
-	lws_sorted_usec_list_t turn, tick, sched;
-	bool turn_scheduled;
+	struct ev_loop *loop;
+	ev_prepare turn_w;   /* the end of every loop iteration */
+	ev_idle busy_w;      /* keeps the loop from sleeping while writes wait */
+	ev_timer tick_w, sched_w;
+	ev_async signal_w;   /* a signal arrived (stop, reload) */
+	ev_async engine_w;   /* an engine's thread queued acks or messages */
+	bool turn_due;       /* something changed since the last turn */
 	bool input_seen;     /* a message arrived since the last turn */
-	uint32_t slice;      /* clients to wake this turn */
+	uint32_t slice;      /* recipients to write this turn */
+	bool kick;           /* lws was asked for a timer outside its callbacks */
 	volatile sig_atomic_t stop;
 	volatile sig_atomic_t reload;
 	int failed;
+	tt_buf frame;        /* several queued messages copied into one frame: one
+			      * buffer for all clients, lws_write() copies it out */
 	tt_idmap conns;      /* lws connection -> its remote address (owned copy) */
 	uint32_t max_conns;  /* connections in all */
 	double refused_logged; /* when a refusal was last logged (rate limit) */
@@ -68,88 +99,175 @@ struct pss {
 	tt_client *c;
 };
 
+/* Both are called from signal handlers: ev_async_send is async-signal-safe. */
 void tt_ws_reload(void)
 {
 	W.reload = 1;
-	if (W.ctx)
-		lws_cancel_service(W.ctx);
+	if (W.loop)
+		ev_async_send(W.loop, &W.signal_w);
 }
 
-/* From an engine's thread: lws_cancel_service is the one call lws makes
- * safe from another thread; the loop then polls the engine. */
+/* From an engine's thread (libnats calls back on threads of its own):
+ * ev_async_send is thread-safe; engine_cb then polls the engine on the
+ * loop, which stays the only thread touching the model. */
 static void wake_loop(void)
 {
-	if (W.ctx)
-		lws_cancel_service(W.ctx);
+	if (W.loop)
+		ev_async_send(W.loop, &W.engine_w);
 }
 
 void tt_ws_stop(void)
 {
 	W.stop = 1;
-	if (W.ctx)
+	if (W.loop)
+		ev_async_send(W.loop, &W.signal_w);
+}
+
+/* lws's libev glue arms its timer only after it serviced a socket, so a
+ * timeout set from our own watchers (keepalive, a closing client) could
+ * wait for unrelated traffic: a wake-up through its cancel pipe makes it
+ * re-arm. */
+static void kick_lws(void)
+{
+	if (W.kick && W.ctx) {
+		W.kick = false;
 		lws_cancel_service(W.ctx);
-}
-
-/* ---- end of turn: commit and release (turn.c), then wake the writers --- */
-
-static void schedule_turn(void);
-
-static void sched_cb(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-	schedule_turn();
-}
-
-static void wake(tt_client *c)
-{
-	if (c->closing)
-		/* a peer that never reads never gets WRITEABLE: bound the wait */
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
-	lws_callback_on_writable(c->wsi);
-}
-
-static void turn_cb(lws_sorted_usec_list_t *sul)
-{
-	(void)sul;
-	W.turn_scheduled = false;
-	tt_turn_end();
-	/* the next thing due without input: a scheduled set, or a hook's deadline */
-	double due = tt_turn_next_due(), hook = tt_hooks_next_deadline();
-	double wait = due >= 0 ? due - tt_clock_now() : -1;
-	if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
-		wait = hook - tt_clock_mono();
-	if (due >= 0 || hook >= 0)
-		lws_sul_schedule(W.ctx, 0, &W.sched, sched_cb,
-				 (lws_usec_t)(TT_MAX(wait, 0.0) * 1e6) + 1);
-	/* Wake the writers of replies at once, then the rest a slice at a
-	 * time: between slices a poll round reads input, so a writer's next
-	 * set arrives while its previous fan-out drains, and later recipients
-	 * find several updates to send in one frame (tests/bench/RESULTS.md,
-	 * finding 1: one send() per update per client was 77 % of the CPU).
-	 * Each round polls every socket, so with no input the slice doubles. */
-	tt_client *next;
-	for (tt_client *c = tt_client_take_urgent(); c; c = next) {
-		next = c->urgent_next;
-		wake(c);
 	}
-	if (W.input_seen || W.slice < WAKE_SLICE)
-		W.slice = WAKE_SLICE;
-	else if (W.slice < (1u << 30))
-		W.slice *= 2;
-	W.input_seen = false;
-	tt_client *c;
-	for (uint32_t n = 0; n < W.slice && (c = tt_client_next_pending()); n++)
-		wake(c);
-	if (tt_client_any_pending())
-		schedule_turn();
 }
+
+/* ---- end of turn: commit and release (turn.c), then write -------------- */
 
 static void schedule_turn(void)
 {
-	if (!W.turn_scheduled && W.ctx) {
-		W.turn_scheduled = true;
-		lws_sul_schedule(W.ctx, 0, &W.turn, turn_cb, 1);
+	W.turn_due = true;
+}
+
+static void sched_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	schedule_turn();
+}
+
+static bool close_now(tt_client *c, struct lws *wsi);
+
+static void wake(tt_client *c)
+{
+	if (c->closing && close_now(c, c->wsi))
+		return;
+	if (c->closing) {
+		/* a peer that never reads never gets WRITEABLE: bound the wait */
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 3);
+		W.kick = true;
 	}
+	lws_callback_on_writable(c->wsi);
+}
+
+static int write_ready(tt_client *c, struct lws *wsi);
+
+/* Write c's released messages now, outside lws's WRITEABLE callback: one
+ * write() per recipient is the floor of a fan-out, and asking epoll for
+ * writability first cost two epoll_ctl() and a callback more. What needs
+ * lws's state machine (a close, a ping), a socket whose last frame lws
+ * still buffers, and one written UNCONFIRMED_MAX since epoll last said it
+ * had room go through WRITEABLE instead. */
+static void write_now(tt_client *c)
+{
+	struct lws *wsi = c->wsi;
+	if (c->closing || c->want_ping || c->peer_close || c->unconfirmed >= UNCONFIRMED_MAX ||
+	    lws_partial_buffered(wsi)) {
+		wake(c);
+		return;
+	}
+	if (write_ready(c, wsi) < 0) {
+		/* the socket failed: lws finds out on its next event; make sure */
+		tt_client_close(c, TT_CLOSE_GOING_AWAY);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		W.kick = true;
+		return;
+	}
+	if (c->rx_paused || (c->finish_code && !c->q_len) || tt_client_ready(c, 0) ||
+	    lws_partial_buffered(wsi))
+		lws_callback_on_writable(wsi); /* the rest in WRITEABLE */
+	else if (c->q_len) /* its batch is not durable yet (engine.h) */
+		tt_client_wait_release(c);
+}
+
+static void turn_cb(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (W.stop) {
+		ev_break(W.loop, EVBREAK_ONE);
+		return;
+	}
+	if (W.turn_due) {
+		W.turn_due = false;
+		tt_turn_end();
+		/* the next thing due without input: a scheduled set, or a hook's
+		 * deadline */
+		double due = tt_turn_next_due(), hook = tt_hooks_next_deadline();
+		double wait = due >= 0 ? due - tt_clock_now() : -1;
+		if (hook >= 0 && (wait < 0 || hook - tt_clock_mono() < wait))
+			wait = hook - tt_clock_mono();
+		ev_timer_stop(W.loop, &W.sched_w);
+		if (due >= 0 || hook >= 0) {
+			ev_timer_set(&W.sched_w, TT_MAX(wait, 0.0) + 1e-6, 0.);
+			ev_timer_start(W.loop, &W.sched_w);
+		}
+	}
+	/* replies first, then the fan-out in FIFO order, a slice at a time */
+	tt_client *next;
+	for (tt_client *c = tt_client_take_urgent(); c; c = next) {
+		next = c->urgent_next;
+		write_now(c);
+	}
+	if (W.input_seen || W.slice < WRITE_SLICE)
+		W.slice = WRITE_SLICE;
+	else if (W.slice < (1u << 30))
+		W.slice *= 2;
+	W.input_seen = false;
+	double t0 = tt_clock_mono();
+	tt_client *c;
+	for (uint32_t n = 0; n < W.slice && (c = tt_client_next_pending()); n++) {
+		write_now(c);
+		if (!((n + 1) & 63) && tt_clock_mono() - t0 >= WRITE_BUDGET)
+			break;
+	}
+	if (tt_client_any_pending())
+		ev_idle_start(W.loop, &W.busy_w);
+	else
+		ev_idle_stop(W.loop, &W.busy_w);
+	kick_lws();
+}
+
+static void busy_cb(struct ev_loop *loop, ev_idle *w, int revents)
+{
+	/* nothing: being active keeps the loop from sleeping; turn_cb writes */
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+/* An engine's acknowledgements and messages (engine.h): batches now
+ * durable are released, and the turn writes them. */
+static void engine_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (tt_turn_poll())
+		schedule_turn();
+}
+
+static void signal_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (W.stop)
+		ev_break(loop, EVBREAK_ONE);
 }
 
 /* Our own keepalive, once a second: lws 4.1 keeps one timer per
@@ -165,6 +283,7 @@ static void keepalive(void)
 		double idle = now - c->last_rx;
 		if (idle >= 2.5 * W.cfg->keepalive) {
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+			W.kick = true;
 		} else if (idle >= W.cfg->keepalive && !c->want_ping && !c->closing) {
 			c->want_ping = true;
 			lws_callback_on_writable(c->wsi);
@@ -182,15 +301,25 @@ static void lws_line(int level, const char *line)
 	       "libwebsockets: %.*s", (int)n, line);
 }
 
-static void tick_cb(lws_sorted_usec_list_t *sul)
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
-	(void)sul;
+	(void)loop;
+	(void)w;
+	(void)revents;
 	keepalive();
 	tt_turn_tick();
 	tt_peers_sweep(tt_clock_mono());
+	tt_inspect_tick();
 	tt_log_tick();
 	schedule_turn();
-	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+	kick_lws();
+}
+
+static void stop_tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
 }
 
 /* ---- remote addresses: per-address and total connection limits ---------- */
@@ -312,6 +441,7 @@ static bool origin_ok(struct lws *wsi, char *origin, size_t cap)
 static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 {
 	W.input_seen = true;
+	tt_metrics.bytes_in += len;
 	c->last_rx = tt_clock_mono();
 	c->want_ping = false;
 	if (c->closing)
@@ -321,11 +451,22 @@ static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 		c->rx_drop = !lws_frame_is_binary(wsi); /* text: answered at the end */
 	}
 	size_t remaining = lws_remaining_packet_payload(wsi);
-	if (c->rx.len + len + remaining > W.cfg->max_message) {
+	bool final = lws_is_final_fragment(wsi);
+	if (!c->rx_over && c->rx.len + len + remaining > W.cfg->max_message) {
+		c->rx_over = 1;
+		tt_buf_free(&c->rx);
+	}
+	if (c->rx_over) {
+		/* too big: its rest is read and dropped (OVERSIZE_DRAIN at most)
+		 * before the close, as lws reads RX_CHUNK at a time: closing on
+		 * unread bytes makes the kernel reset the connection, and the
+		 * client would lose the close frame that says why */
+		c->rx_over = (uint32_t)TT_MIN((size_t)c->rx_over + len, (size_t)UINT32_MAX);
+		if (!final && c->rx_over <= OVERSIZE_DRAIN)
+			return 0;
 		lws_close_reason(wsi, (enum lws_close_status)TT_CLOSE_TOO_BIG, (unsigned char *)"message too big", 15);
 		return -1;
 	}
-	bool final = lws_is_final_fragment(wsi);
 	if (c->rx_drop) {
 		if (final)
 			tt_handler_text(c);
@@ -349,17 +490,97 @@ static int on_receive(tt_client *c, struct lws *wsi, const void *in, size_t len)
 	return 0;
 }
 
+static const char *close_why(const tt_client *c)
+{
+	return c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
+	       : c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
+	       : c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
+	       : c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
+	       : c->close_code == TT_CLOSE_KICKED ? "session ended by the operator"
+	       : c->close_code == TT_CLOSE_RESYNC ? "resume: another node wrote first"
+						    : "protocol errors";
+}
+
 static int close_with(tt_client *c, struct lws *wsi)
 {
-	const char *why = c->close_code == TT_CLOSE_SLOW_CONSUMER ? "slow consumer"
-			: c->close_code == TT_CLOSE_GOING_AWAY ? "server stopping"
-			: c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
-			: c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
-			: c->close_code == TT_CLOSE_RESYNC ? "resume: another node wrote first"
-							       : "protocol errors";
+	const char *why = close_why(c);
 	lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 			 strlen(why));
 	return -1;
+}
+
+/* A slow consumer reads nothing, so epoll may never again say its socket
+ * has room (Linux wants a third of the send buffer free), and lws's close
+ * handshake waits for that: after 3 s the connection was cut without a
+ * close frame (1006), and the phone could not tell a slow consumer from a
+ * lost network. The close frame is a few bytes the kernel takes while it
+ * has any room at all: write it now, after the last whole frame, and drop
+ * the connection (a reader that never reads would not answer the
+ * handshake anyway). Other closes keep lws's handshake. */
+/* lws 4.1's public header hides its close opcode (lws_close_reason() is
+ * the public way, which waits for WRITEABLE); lws_write() still frames it
+ * for its own close path, TLS included. */
+#define LWS_WRITE_CLOSE_FRAME ((enum lws_write_protocol)4)
+
+static bool close_now(tt_client *c, struct lws *wsi)
+{
+	if (c->close_code != TT_CLOSE_SLOW_CONSUMER || lws_partial_buffered(wsi))
+		return false;
+	unsigned char frame[LWS_PRE + 2 + 64];
+	const char *why = close_why(c);
+	size_t n = strlen(why);
+	unsigned char *p = frame + LWS_PRE;
+	p[0] = (unsigned char)(c->close_code >> 8);
+	p[1] = (unsigned char)(c->close_code & 0xff);
+	memcpy(p + 2, why, n);
+	if (lws_write(wsi, p, n + 2, LWS_WRITE_CLOSE_FRAME) < (int)(n + 2))
+		return false;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	W.kick = true;
+	return true;
+}
+
+/* Frames of released messages: the first one always, more while less
+ * than UNCONFIRMED_MAX went since epoll said the socket had room, until
+ * the queue is empty or lws holds the part of a frame the kernel did not
+ * take (a slow reader's backlog stays in its queue, bounded by
+ * --max-queue). Asking lws_send_pipe_choked() instead would cost a poll()
+ * per frame. */
+static int write_ready(tt_client *c, struct lws *wsi)
+{
+	for (bool first = true;; first = false) {
+		tt_msg *m = tt_client_ready(c, 0);
+		if (!m || lws_partial_buffered(wsi) || (!first && c->unconfirmed >= UNCONFIRMED_MAX))
+			break;
+		uint32_t n = 1;
+		size_t total = m->len;
+		tt_msg *more;
+		while ((more = tt_client_ready(c, n)) && total + more->len <= FRAME_MAX) {
+			total += more->len;
+			n++;
+		}
+		unsigned char *p;
+		if (n == 1) {
+			p = tt_msg_payload(m);
+		} else {
+			tt_buf_clear(&W.frame);
+			tt_buf_reserve(&W.frame, total);
+			for (uint32_t i = 0; i < n; i++) {
+				tt_msg *q = tt_client_ready(c, i);
+				tt_buf_append(&W.frame, tt_msg_payload(q), q->len);
+			}
+			p = tt_buf_data(&W.frame);
+		}
+		int w = lws_write(wsi, p, total, LWS_WRITE_BINARY);
+		if (w < (int)total)
+			return -1;
+		c->unconfirmed = (uint32_t)TT_MIN(c->unconfirmed + total, (size_t)UINT32_MAX);
+		tt_metrics.msgs_out += n;
+		tt_metrics.bytes_out += total;
+		c->stats.msgs_out += n;
+		tt_client_consume(c, n);
+	}
+	return 0;
 }
 
 static int on_writeable(tt_client *c, struct lws *wsi)
@@ -380,37 +601,9 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 			tt_client_wait_release(c);
 		return 0;
 	}
-	/* WRITEABLE means one write will go; lws_send_pipe_choked() costs a
-	 * poll() syscall, so it is asked only before a further frame (usually
-	 * everything queued fits in the first). */
-	for (bool first = true;; first = false) {
-		tt_msg *m = tt_client_ready(c, 0);
-		if (!m || (!first && lws_send_pipe_choked(wsi)))
-			break;
-		uint32_t n = 1;
-		size_t total = m->len;
-		tt_msg *more;
-		while ((more = tt_client_ready(c, n)) && total + more->len <= FRAME_MAX) {
-			total += more->len;
-			n++;
-		}
-		unsigned char *p;
-		if (n == 1) {
-			p = tt_msg_payload(m);
-		} else {
-			tt_buf_clear(&c->frame);
-			tt_buf_reserve(&c->frame, total);
-			for (uint32_t i = 0; i < n; i++) {
-				tt_msg *q = tt_client_ready(c, i);
-				tt_buf_append(&c->frame, tt_msg_payload(q), q->len);
-			}
-			p = tt_buf_data(&c->frame);
-		}
-		int w = lws_write(wsi, p, total, LWS_WRITE_BINARY);
-		if (w < (int)total)
-			return -1;
-		tt_client_consume(c, n);
-	}
+	c->unconfirmed = 0; /* epoll says there is room */
+	if (write_ready(c, wsi) < 0)
+		return -1;
 	if (c->rx_paused && !tt_client_over(c)) {
 		/* its replies drained: the requests held meanwhile, then its socket */
 		if (tt_handler_drained(c)) {
@@ -437,6 +630,7 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
 		pss->c = tt_client_new(wsi);
+		tt_metrics.conns_opened++;
 		if (!peer_of(wsi, pss->c->addr, pss->c->addr_text, sizeof(pss->c->addr_text)))
 			snprintf(pss->c->addr_text, sizeof(pss->c->addr_text), "?");
 		tt_log_debug("%s: WebSocket opened", pss->c->addr_text);
@@ -527,7 +721,10 @@ static int cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user
 
 static const struct lws_protocols protocols[] = {
 	{"http", cb_http, 0, 0, 0, NULL, 0},
-	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), 65536, 0, NULL, 2 << 20},
+	/* rx buffer: lws allocates it per connection (65536 cost every idle
+	 * phone 3 KB of resident memory); a longer message arrives in pieces
+	 * that on_receive() reassembles */
+	{TT_PROTOCOL_NAME, cb_tutti, sizeof(struct pss), RX_CHUNK, 0, NULL, 2 << 20},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /* --https: the names the certificate must cover: every address phones may
@@ -578,7 +775,8 @@ int tt_ws_run(const tt_config *cfg)
 		key = paths.key;
 	}
 	bool tls = cert != NULL;
-	const struct lws_http_mount *mounts = tt_http_init(cfg->web, cfg->https ? paths.ca : NULL);
+	const struct lws_http_mount *mounts = tt_http_init(cfg->web, cfg->https ? paths.ca : NULL,
+							      cfg->metrics_public);
 	/* zero: no per-connection lws timers (see keepalive()); leaving the
 	 * policy out is not enough, lws then applies its default one */
 	static const lws_retry_bo_t retry = {
@@ -594,7 +792,20 @@ int tt_ws_run(const tt_config *cfg)
 	info.vhost_name = "tutti";
 	info.retry_and_idle_policy = &retry;
 	info.pt_serv_buf_size = 65536;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * 0;
+	/* epoll through libev, on a loop of ours: lws's default loop calls
+	 * poll() over every socket each iteration (1.2 ms at 9,000
+	 * connections), and its libev glue on a loop of its own arms no timer
+	 * for work we schedule. EVBACKEND_EPOLL alone: the default loop would
+	 * also take SIGCHLD. */
+	W.loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (!W.loop) {
+		tt_log_error("cannot create an epoll event loop (libev)");
+		tt_http_destroy();
+		return -1;
+	}
+	void *loops[1] = {W.loop};
+	info.foreign_loops = loops;
+	info.options = LWS_SERVER_OPTION_LIBEV;
 	if (tls) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 				/* plain HTTP on the same port: redirected to https:// */
@@ -617,9 +828,12 @@ int tt_ws_run(const tt_config *cfg)
 	if (cfg->max_connections && cfg->max_connections < W.max_conns)
 		W.max_conns = cfg->max_connections;
 	tt_idmap_init(&W.conns);
+	tt_buf_init(&W.frame, TT_WS_PRE);
 	tt_peers_init(cfg->max_conns_per_addr, cfg->max_new_sessions_per_addr);
 	W.ctx = lws_create_context(&info);
 	if (!W.ctx) {
+		tt_log_error("(if the log above says the libev plugin is missing: it is the Debian "
+			     "package libwebsockets-evlib-ev)");
 		if (tls)
 			tt_log_error("cannot listen on %s:%d with TLS (port in use, or is %s / %s "
 				     "not a readable certificate and key?)", cfg->host, cfg->port, cert, key);
@@ -627,6 +841,8 @@ int tt_ws_run(const tt_config *cfg)
 			tt_log_error("cannot listen on %s:%d (in use, or not an address of this machine?)",
 				     cfg->host, cfg->port);
 		tt_http_destroy();
+		ev_loop_destroy(W.loop);
+		W.loop = NULL;
 		return -1;
 	}
 	/* --port 0: the kernel picks a free port; the log line says which
@@ -641,15 +857,21 @@ int tt_ws_run(const tt_config *cfg)
 	if (cfg->open)
 		tt_log_warn("--open: every client may set every state and define classes "
 			    "(fine for a laptop ensemble on its own network, never for an audience)");
-	lws_sul_schedule(W.ctx, 0, &W.tick, tick_cb, LWS_US_PER_SEC);
+	ev_prepare_init(&W.turn_w, turn_cb);
+	ev_prepare_start(W.loop, &W.turn_w);
+	ev_idle_init(&W.busy_w, busy_cb);
+	ev_init(&W.sched_w, sched_cb);
+	ev_timer_init(&W.tick_w, tick_cb, 1., 1.);
+	ev_timer_start(W.loop, &W.tick_w);
+	ev_async_init(&W.signal_w, signal_cb);
+	ev_async_start(W.loop, &W.signal_w);
+	ev_async_init(&W.engine_w, engine_cb);
+	ev_async_start(W.loop, &W.engine_w);
 	schedule_turn();
 	tt_engine_set_waker(wake_loop);
+	wake_loop(); /* what the engine queued before the loop ran */
 	while (!W.stop) {
-		if (lws_service(W.ctx, 0) < 0)
-			break;
-		/* an engine's acknowledgements and messages (engine.h) */
-		if (tt_turn_poll())
-			schedule_turn();
+		ev_run(W.loop, EVRUN_ONCE);
 		if (W.reload) {
 			W.reload = 0;
 			tt_schemas_reload(cfg->schemas);
@@ -660,8 +882,10 @@ int tt_ws_run(const tt_config *cfg)
 	/* make the last turn durable before the connections go */
 	if (!W.failed && tt_turn_commit() < 0)
 		W.failed = 1;
-	lws_sul_cancel(&W.turn);
-	lws_sul_cancel(&W.sched);
+	ev_prepare_stop(W.loop, &W.turn_w);
+	ev_idle_stop(W.loop, &W.busy_w);
+	ev_timer_stop(W.loop, &W.sched_w);
+	ev_timer_stop(W.loop, &W.tick_w);
 	tt_resume_stopping(); /* sessions outlive this run: they resume after it */
 	/* tell every client we are going away (1001), for at most half a
 	 * second; they resume once the server is back */
@@ -673,18 +897,31 @@ int tt_ws_run(const tt_config *cfg)
 	tt_client_take_urgent();
 	while (tt_client_next_pending())
 		;
+	W.kick = true;
+	kick_lws();
+	/* the loop sleeps at most a tick at a time while they close */
+	ev_timer_set(&W.tick_w, 0.05, 0.05);
+	ev_set_cb(&W.tick_w, stop_tick_cb);
+	ev_timer_start(W.loop, &W.tick_w);
 	double deadline = tt_clock_mono() + 0.5;
 	while (tt_client_first() && tt_clock_mono() < deadline)
-		if (lws_service(W.ctx, 0) < 0)
-			break;
-	lws_sul_cancel(&W.tick);
+		ev_run(W.loop, EVRUN_ONCE);
+	ev_timer_stop(W.loop, &W.tick_w);
 	tt_engine_set_waker(NULL);
+	ev_async_stop(W.loop, &W.signal_w);
+	ev_async_stop(W.loop, &W.engine_w);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
+	/* closing the listening and connection handles may need a last turn */
+	ev_run(W.loop, EVRUN_NOWAIT);
+	struct ev_loop *loop = W.loop;
+	W.loop = NULL; /* a late signal must not touch it */
+	ev_loop_destroy(loop);
 	for (size_t i = 0; i < W.conns.cap; i++)
 		if (W.conns.keys[i] && W.conns.keys[i] != UINT64_MAX)
 			free(W.conns.vals[i]);
 	tt_idmap_free(&W.conns);
+	tt_buf_free(&W.frame);
 	tt_peers_free();
 	tt_http_destroy();
 	/* sessions closed by the stop are recorded as gone (resume windows),

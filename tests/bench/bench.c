@@ -410,6 +410,7 @@ static struct {
 	uint32_t history, joins, payload, inflight;
 	size_t max_queue;
 	bool no_pin, decode_bench;
+	double p99_bound_ms; /* open_loop keeps up only with p99 at most this */
 	const char *server_args[16]; /* --server-arg, appended to the server's arguments */
 	uint32_t n_server_args;
 	const char *hook_role, *hook_token; /* the hooked scenario's hook client */
@@ -780,6 +781,7 @@ static struct {
 	double w0, w1;          /* measurement window */
 	hist lat;
 	uint64_t delivered_total, delivered_win, delivered_win_sets_by_w1, delivered_win_sets_late;
+	uint64_t frames_total; /* WebSocket frames the subscribers received */
 	uint64_t gaps, ooo, errors, bad_updates;
 	uint64_t win_first_seq, win_last_seq; /* sets written in the window */
 	double drain_until;
@@ -1292,6 +1294,8 @@ static size_t parse_frames(conn *c, uint8_t *p, size_t n, double t)
 		if (masked)
 			for (uint64_t i = 0; i < len; i++)
 				pl[i] ^= h[hl - 4 + (i & 3)];
+		if (c->role == R_SUB)
+			B.frames_total++;
 		on_frame(c, h[0], pl, (size_t)len, t);
 		off += hl + (size_t)len;
 	}
@@ -1635,6 +1639,7 @@ static void reset_stats(void)
 	B.acks = B.acks_win = 0;
 	B.w0 = B.w1 = 1e300;
 	B.delivered_total = B.delivered_win = B.delivered_win_sets_by_w1 = B.delivered_win_sets_late = 0;
+	B.frames_total = 0;
 	B.gaps = B.ooo = B.errors = B.bad_updates = 0;
 }
 
@@ -1748,6 +1753,140 @@ static bool scenario_fanout(uint32_t K)
 	return ok;
 }
 
+/* The floor of a fan-out on this machine (equal_load): a process on the
+ * server's CPU that only writes one 40-byte WebSocket frame to each of K
+ * loopback TCP sockets per round, R rounds a second, while this process
+ * reads them on its CPU as it reads the server. Its CPU per write is what
+ * one delivery costs the kernel; the server's CPU per delivery at the same
+ * K and rate is compared with it (cpu_vs_floor). */
+static double g_floor_us = -1;
+
+#define FLOOR_FRAME 40
+
+static void floor_writer(int lfd, uint32_t K, double R, int go, int res)
+{
+	if (SV.pinned)
+		pin_to(0, 0);
+	int *fds = xrealloc(NULL, sizeof(int) * K);
+	int one = 1;
+	for (uint32_t i = 0; i < K; i++) {
+		fds[i] = accept(lfd, NULL, NULL);
+		if (fds[i] < 0)
+			_exit(1);
+		/* as lws has its sockets: no Nagle */
+		setsockopt(fds[i], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	}
+	char c;
+	if (read(go, &c, 1) != 1)
+		_exit(1);
+	/* a binary frame of 38 payload bytes, the size of a small UPDATE */
+	unsigned char frame[FLOOR_FRAME];
+	memset(frame, 'x', sizeof(frame));
+	frame[0] = 0x82;
+	frame[1] = FLOOR_FRAME - 2;
+	double t0 = now_s(), w0 = t0 + O.warmup, w1 = w0 + O.duration, cpu0 = -1, tw0 = 0;
+	uint64_t writes = 0;
+	/* rounds on schedule, or back to back when they cost more than 1/R
+	 * (the window is wall-clock time: the CPU per write stays right) */
+	for (uint64_t r = 0;; r++) {
+		double wait = t0 + (double)r / R - now_s(), now = now_s();
+		if (now >= w1)
+			break;
+		if (wait > 0)
+			usleep((useconds_t)(wait * 1e6));
+		if (cpu0 < 0 && now >= w0) {
+			cpu0 = self_cpu_s();
+			tw0 = now_s();
+		}
+		for (uint32_t i = 0; i < K; i++)
+			if (write(fds[i], frame, sizeof(frame)) == (ssize_t)sizeof(frame) && cpu0 >= 0)
+				writes++;
+	}
+	double out[3] = {self_cpu_s() - cpu0, (double)writes, now_s() - tw0};
+	if (write(res, out, sizeof(out)) != (ssize_t)sizeof(out))
+		_exit(1);
+	_exit(0);
+}
+
+static bool scenario_write_floor(uint32_t K, double R)
+{
+	info("write_floor: %u sockets, %.0f rounds/s of one %d-byte write each, %.0f s + %.0f s warm-up",
+	     K, R, FLOOR_FRAME, O.duration, O.warmup);
+	g_floor_us = -1;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), go[2], res[2];
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 4096) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&a, &alen) != 0 || pipe(go) != 0 || pipe(res) != 0) {
+		warnx_("write_floor: %s", strerror(errno));
+		return false;
+	}
+	pid_t pid = fork();
+	if (pid == 0)
+		floor_writer(lfd, K, R, go[0], res[1]);
+	close(lfd);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	int *fds = xrealloc(NULL, sizeof(int) * K);
+	uint32_t n = 0;
+	for (; n < K; n++) {
+		fds[n] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fds[n] < 0 || connect(fds[n], (struct sockaddr *)&a, sizeof(a)) != 0)
+			break;
+		fcntl(fds[n], F_SETFL, O_NONBLOCK);
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = n};
+		epoll_ctl(ep, EPOLL_CTL_ADD, fds[n], &ev);
+	}
+	bool ok = n == K && write(go[1], "g", 1) == 1;
+	struct epoll_event rev = {.events = EPOLLIN, .data.u32 = UINT32_MAX};
+	epoll_ctl(ep, EPOLL_CTL_ADD, res[0], &rev);
+	double out[3] = {0, 0, 0};
+	uint64_t bytes = 0;
+	unsigned char buf[65536];
+	bool done = !ok;
+	double me0 = self_cpu_s(), deadline = now_s() + O.warmup + O.duration + 30;
+	while (!done && now_s() < deadline) {
+		struct epoll_event evs[256];
+		int k = epoll_wait(ep, evs, 256, 100);
+		for (int i = 0; i < k; i++) {
+			if (evs[i].data.u32 == UINT32_MAX) {
+				done = read(res[0], out, sizeof(out)) == (ssize_t)sizeof(out);
+				continue;
+			}
+			ssize_t r;
+			while ((r = read(fds[evs[i].data.u32], buf, sizeof(buf))) > 0)
+				bytes += (uint64_t)r;
+		}
+	}
+	double me = self_cpu_s() - me0;
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	for (uint32_t i = 0; i < n; i++)
+		close(fds[i]);
+	free(fds);
+	close(ep);
+	close(go[0]);
+	close(go[1]);
+	close(res[0]);
+	close(res[1]);
+	ok = ok && done && out[1] > 0;
+	if (ok)
+		g_floor_us = out[0] * 1e6 / out[1];
+	jbegin("write_floor");
+	jint("subs", K);
+	jnum("rate", R, 0);
+	jnum("duration_s", O.duration, 1);
+	jint("frame_bytes", FLOOR_FRAME);
+	jint("writes", (long long)out[1]);
+	jnum("cpu_us_per_write", ok ? g_floor_us : NAN, 3);
+	jnum("writes_per_s", ok && out[2] > 0 ? out[1] / out[2] : NAN, 0);
+	jnum("writer_cpu_util", ok && out[2] > 0 ? out[0] / out[2] : NAN, 3);
+	jnum("reader_cpu_util", me / (O.warmup + O.duration), 3);
+	jint("bytes_read", (long long)bytes);
+	jstr("pinning", SV.pinning);
+	jend(ok);
+	return ok;
+}
+
 static bool scenario_open_loop(uint32_t K, double R)
 {
 	info("open_loop: %u subscribers, %.0f sets/s, %.0f s + %.0f s warm-up", K, R, O.duration,
@@ -1794,8 +1933,10 @@ static bool scenario_open_loop(uint32_t K, double R)
 	double wall = tw1 - tw0, cpu = cpu1 - cpu0;
 	double within = expected ? (double)B.delivered_win_sets_by_w1 / (double)expected : 0;
 	double achieved = (double)sets_win / O.duration;
+	double p99 = h_pct_ms(&B.lat, 0.99);
 	bool keeps_up = achieved >= 0.99 * R && within >= 0.95 && drained_1s &&
-			B.delivered_win_sets_by_w1 + B.delivered_win_sets_late >= expected;
+			B.delivered_win_sets_by_w1 + B.delivered_win_sets_late >= expected &&
+			p99 >= 0 && p99 <= O.p99_bound_ms;
 
 	jbegin("open_loop");
 	jint("subs", K);
@@ -1808,6 +1949,8 @@ static bool scenario_open_loop(uint32_t K, double R)
 	jbool("drained_within_1s", drained_1s);
 	jnum("drain_s", drain_s, 3);
 	jbool("keeps_up", keeps_up);
+	jnum("p99_bound_ms", O.p99_bound_ms, 1);
+	jnum("updates_per_frame", B.frames_total ? (double)B.delivered_total / (double)B.frames_total : NAN, 2);
 	jlatency(&B.lat);
 	jint("gaps", (long long)B.gaps);
 	jint("out_of_order", (long long)B.ooo);
@@ -1817,6 +1960,16 @@ static bool scenario_open_loop(uint32_t K, double R)
 	jnum("server_cpu_us_per_delivery",
 	     cpu0 >= 0 && B.delivered_win ? cpu * 1e6 / (double)B.delivered_win : NAN, 3);
 	jnum("bench_cpu_util", (me1 - me0) / wall, 3);
+	if (g_floor_us > 0 && cpu0 >= 0 && B.delivered_win) {
+		/* equal_load: the write floor measured just before, same K and rate */
+		jnum("floor_cpu_us_per_write", g_floor_us, 3);
+		jnum("cpu_vs_floor", cpu * 1e6 / (double)B.delivered_win / g_floor_us, 3);
+		/* several updates in a frame cost one write: per frame, the
+		 * server against a floor of one write per frame */
+		if (B.frames_total)
+			jnum("cpu_per_frame_vs_floor", cpu * 1e6 / (double)B.delivered_win *
+				 ((double)B.delivered_total / (double)B.frames_total) / g_floor_us, 3);
+	}
 	jint("errors", (long long)(B.errors + B.bad_updates));
 	jcommon();
 	/* ok is correctness only; keeping up is a measurement */
@@ -2044,12 +2197,13 @@ static bool scenario_connections(uint32_t N)
 	run_until(NULL, now_s() + 0.5);
 	long rss1 = proc_status_kb(SV.pid, "VmRSS");
 	/* held: one set must reach every one of them */
+	double fcpu0 = proc_cpu_s(SV.pid);
 	send_set(B.next_seq, now_s());
 	flush(B.writer);
 	g_target_seq = B.next_seq++;
 	double tf0 = now_s();
 	run_until(p_all_got, tf0 + 20);
-	double fan_ms = (now_s() - tf0) * 1e3;
+	double fan_ms = (now_s() - tf0) * 1e3, fcpu = proc_cpu_s(SV.pid) - fcpu0;
 	uint32_t held = 0;
 	for (uint32_t i = 0; i < B.n; i++)
 		if (B.c[i]->role == R_SUB && B.c[i]->state == C_OPEN && B.c[i]->last_seq >= g_target_seq)
@@ -2067,6 +2221,9 @@ static bool scenario_connections(uint32_t N)
 	jnum("server_bytes_per_conn", rss0 >= 0 && N ? (double)(rss1 - rss0) * 1024 / N : NAN, 0);
 	jint("server_peak_rss_kb", proc_status_kb(SV.pid, "VmHWM"));
 	jnum("one_update_to_all_ms", fan_ms, 3);
+	/* the server's share of it (its CPU time from the set to the last
+	 * delivery; /proc counts in clock ticks, 10 ms) */
+	jnum("one_update_server_cpu_ms", fcpu0 >= 0 ? fcpu * 1e3 : NAN, 0);
 	jint("errors", (long long)(B.errors + B.bad_updates));
 	jcommon();
 	bool ok = attached == N && held == N && B.errors == 0 && B.gaps == 0;
@@ -2176,6 +2333,7 @@ static bool sc_late_join(uint32_t n, double x) { (void)n; (void)x; return scenar
 static bool sc_connections(uint32_t n, double x) { (void)x; return scenario_connections(n); }
 static bool sc_slow(uint32_t n, double x) { (void)n; (void)x; return scenario_slow_consumer(); }
 static bool sc_hooked(uint32_t n, double x) { return scenario_hooked(n, x > 0); }
+static bool sc_floor(uint32_t n, double x) { return scenario_write_floor(n, x); }
 
 static bool run(scenario_fn fn, uint32_t n, double x)
 {
@@ -2252,6 +2410,8 @@ static void usage(FILE *f)
 "                1 s warm-up; sets/s, delivered/s, latency, gaps, server RSS/CPU\n"
 "  open_loop     the writer sets at fixed rates (--rate, a sweep) without\n"
 "                waiting for acks; delivered rate, latency, keeps up or not\n"
+"                (rate reached, 95 %% delivered in the window, drained in 1 s,\n"
+"                p99 <= --p99-bound)\n"
 "  late_join     H awaited sets (--history), then new clients connect and\n"
 "                attach with the whole history (--joins times); timings, checks\n"
 "  connections   N idle attached clients (--conns); server RSS before/after,\n"
@@ -2259,9 +2419,16 @@ static void usage(FILE *f)
 "  hooked        fanout's closed loop (K = the first --subs, default 100)\n"
 "                without, then with a hook client answering every update\n"
 "                hook at once: sets/s, set -> RESULT round trip, ratios\n"
+"  equal_load    load that compares: one update per frame; for each rate\n"
+"                (default 100,1000; K = the first --subs, default 1000)\n"
+"                write_floor, then open_loop at that K and rate, whose line\n"
+"                adds cpu_vs_floor (server CPU per delivery / the floor's)\n"
+"  write_floor   the cost of a delivery to the kernel: a process on the\n"
+"                server's CPU writes one 40-byte frame to each of K loopback\n"
+"                sockets per round at the rate; CPU per write\n"
 "  all           fanout K=100 and K=1000, open_loop, late_join, connections\n"
 "                N=1000 and N=10000 (the lists apply unless --subs/--conns),\n"
-"                hooked\n"
+"                hooked, equal_load (the lists apply unless --subs/--rate)\n"
 "  slow_consumer a test, not part of all: a client stops reading; asserts it\n"
 "                is cut, others see no gap, server RSS stays < start + 64 MB\n"
 "\n"
@@ -2279,6 +2446,7 @@ static void usage(FILE *f)
 "  --duration D    measured seconds per run (default 5)\n"
 "  --warmup W      warm-up seconds before measuring (default 1)\n"
 "  --rate R[,R2]   open_loop rates in sets/s (default 5000,10000,20000,40000)\n"
+"  --p99-bound MS  open_loop keeps up only with latency p99 <= MS (default 20)\n"
 "  --history H     late_join events (default 1000)\n"
 "  --joins J       late_join repetitions (default 20)\n"
 "  --conns N[,N2]  connections (default 1000; all: 1000,10000)\n"
@@ -2409,11 +2577,12 @@ int main(int argc, char **argv)
 		{"inflight", required_argument, 0, 'i'}, {"max-queue", required_argument, 0, 'm'},
 		{"no-pin", no_argument, 0, 'N'},        {"decode-bench", no_argument, 0, 'B'},
 		{"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
-		{"server-arg", required_argument, 0, 'A'},
+		{"server-arg", required_argument, 0, 'A'}, {"p99-bound", required_argument, 0, 'b'},
 		{"hook-role", required_argument, 0, 'R'}, {"hook-token", required_argument, 0, 'T'},
 		{0, 0, 0, 0}};
 	O.duration = 5;
 	O.warmup = 1;
+	O.p99_bound_ms = 20;
 	O.history = 1000;
 	O.joins = 20;
 	O.inflight = 1000;
@@ -2439,6 +2608,7 @@ int main(int argc, char **argv)
 			if (!(O.n_rates = parse_list_d(optarg, O.rates, MAX_LIST))) goto bad;
 			break;
 		case 'd': O.duration = atof(optarg); if (O.duration <= 0) goto bad; break;
+		case 'b': O.p99_bound_ms = atof(optarg); if (O.p99_bound_ms <= 0) goto bad; break;
 		case 'w': O.warmup = atof(optarg); if (O.warmup < 0) goto bad; break;
 		case 'H': O.history = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'j': O.joins = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -2458,7 +2628,8 @@ int main(int argc, char **argv)
 		}
 	}
 	bool want_fanout = false, want_open = false, want_late = false, want_conns = false,
-	     want_slow = false, want_hooked = false, all = false;
+	     want_slow = false, want_hooked = false, want_floor = false, want_equal = false,
+	     all = false;
 	if (optind == argc)
 		all = true;
 	for (int i = optind; i < argc; i++) {
@@ -2468,6 +2639,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "connections")) want_conns = true;
 		else if (!strcmp(argv[i], "slow_consumer")) want_slow = true;
 		else if (!strcmp(argv[i], "hooked")) want_hooked = true;
+		else if (!strcmp(argv[i], "write_floor")) want_floor = true;
+		else if (!strcmp(argv[i], "equal_load")) want_equal = true;
 		else if (!strcmp(argv[i], "all")) all = true;
 		else {
 			fprintf(stderr, "tutti-bench: unknown scenario '%s'\nTry 'tutti-bench --help'.\n",
@@ -2476,7 +2649,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (all)
-		want_fanout = want_open = want_late = want_conns = want_hooked = true;
+		want_fanout = want_open = want_late = want_conns = want_hooked = want_equal = true;
 	if (!O.hook_role)
 		O.hook_role = HOOK_ROLE;
 
@@ -2560,6 +2733,20 @@ int main(int argc, char **argv)
 	}
 	if (want_slow)
 		ok &= run(sc_slow, 0, 0);
+	if (want_floor || want_equal) {
+		/* equal load: one update per frame (K=1000 at 100 and 1000 sets/s),
+		 * each rate right after the write floor at the same K and rate */
+		double def[2] = {100, 1000};
+		const double *rs = O.n_rates ? O.rates : def;
+		uint32_t nr = O.n_rates ? O.n_rates : 2;
+		uint32_t k = O.n_subs ? O.subs[0] : 1000;
+		for (uint32_t i = 0; i < nr; i++) {
+			ok &= run(sc_floor, k, rs[i]);
+			if (want_equal)
+				ok &= run(sc_open_loop, k, rs[i]);
+			g_floor_us = -1;
+		}
+	}
 	if (want_hooked) {
 		uint32_t k = O.n_subs ? O.subs[0] : 100;
 		ok &= run(sc_hooked, k, 0);

@@ -56,7 +56,9 @@ test('a bang is scheduled ~0.3 s ahead and planned for the same sync time on thr
 
     // each page's planned local time, back on the sync clock with its own estimator, is `at`
     const back = await Promise.all(pages.map((p, i) => p.evaluate((t) => window.tutti.client.getSyncTime(t), bangs[i].localPlannedTime)));
-    for (const s of back) assert.ok(Math.abs(s - at) < 0.002, `planned time on the sync clock: ${((s - at) * 1000).toFixed(3)} ms off`);
+    // (read back with the estimate of now, which has moved on since the
+    // plan: a few ms on a loaded machine; the tight bounds are tests/sync's)
+    for (const s of back) assert.ok(Math.abs(s - at) < 0.005, `planned time on the sync clock: ${((s - at) * 1000).toFixed(3)} ms off`);
 
     // across pages: the planned instants on the one wall clock of this machine agree (clock-sync error on loopback)
     const wall = await Promise.all(pages.map((p, i) => p.evaluate((t) => performance.timeOrigin + t * 1000, bangs[i].localPlannedTime)));
@@ -132,7 +134,7 @@ test('a page that joins after the start enters the beat at the right offset', as
     if (condBeats.has(b.k)) assert.equal(condBeats.get(b.k).at, b.at);
   }
   const back = await late.evaluate((bs) => bs.map((b) => window.tutti.client.getSyncTime(b.localPlannedTime) - b.at), lateBeats);
-  for (const d of back) assert.ok(Math.abs(d) < 0.002, `beat planned ${(d * 1000).toFixed(3)} ms off`);
+  for (const d of back) assert.ok(Math.abs(d) < 0.005, `beat planned ${(d * 1000).toFixed(3)} ms off`);
   await late.close();
 
   // the start leaves the 50-event attach history (a slider moving): a joiner asks for more history

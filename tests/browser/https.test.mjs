@@ -9,6 +9,7 @@
 // the authority's certificate is served for phones to install.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { httpGet } from '../lib/server.mjs';
@@ -61,4 +62,15 @@ test('plain http on the same port is redirected to https; the authority is serve
   assert.ok(qr.body.toString().includes(fx.base), `the QR page names ${fx.base}`);
   assert.match(qr.body.toString(), /<svg[^>]*viewBox/);
   for (const p of pages) await p.close();
+});
+
+test('the projected QR code scans to the phones\' URL (zbarimg reads a screenshot of /tutti/qr)', async () => {
+  const page = await fx.context.newPage();
+  await page.goto(new URL('/tutti/qr', fx.base).href);
+  assert.equal(await page.locator('#url').textContent(), fx.base);
+  const png = join(fx.tlsDir, 'qr.png');
+  await page.locator('svg').screenshot({ path: png });
+  const read = execFileSync('zbarimg', ['--raw', '-q', png]).toString().trim();
+  assert.equal(read, fx.base, 'the code a phone scans is the URL printed for phones');
+  await page.close();
 });

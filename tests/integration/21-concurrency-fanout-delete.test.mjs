@@ -40,7 +40,8 @@ test('one state, 200 subscribers, 3 writers pipelining 100 sets each: every subs
     const mine = results.slice(k * N, (k + 1) * N).map((r) => r.seq);
     assert.deepEqual(mine, [...mine].sort((x, y) => x - y), `writer ${k} sets applied in order`);
   }
-  for (const s of subs) {
+  // the owner is attached too: wait for its updates as for the others'
+  for (const s of [...subs, owner]) {
     await s.waitFor(() => (updatesOf(s, st.state).length >= 3 * N ? true : undefined), { timeout: 30000, what: '300 UPDATEs' });
   }
   for (const s of [...subs, owner]) {

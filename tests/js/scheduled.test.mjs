@@ -64,7 +64,12 @@ test('a late attacher finds the pending schedule; an `at` in the past is an ordi
   assert.ok(['scheduled', 'update'].includes(fired.source));
   assert.equal(typeof fired.schedId, 'number');
   assert.equal(sb.get('message'), 'later');
-  // `at` already past: applied at once, the usual RESULT
+  // `at` already past: applied at once, the usual RESULT. The late
+  // attacher's own timer may fire a little before the server's turn does:
+  // wait until the server has surely fired 'later' (seq moved on a's side),
+  // or 'now' could land first and 'later' legitimately overwrite it.
+  await waitFor(() => a.getSyncTime() > at + 0.05 && sa.get('message') === 'later',
+    { timeout: 10000, what: 'schedule fired on the writer too' });
   const seq = sa.seq;
   const r = await sa.set({ message: 'now' }, { at: a.getSyncTime() - 1 });
   assert.equal(r.message, 'now');
@@ -78,4 +83,22 @@ test('set(updates, options) accepts only { at }', async () => {
   await assert.rejects(s.set({ volume: 0.2 }, { at: 'soon' }), TypeError);
   await assert.rejects(s.set({ volume: 0.2 }, { context: 1 }), TypeError);
   await assert.rejects(s.set({ volume: 0.2 }, { at: 1, other: 2 }), TypeError);
+});
+
+test('a set cancelled by another client does not fire at `at` on the clients told, and leaves no timer', async () => {
+  const a = await synced(await client());
+  const b = await synced(await client());
+  const sa = await a.stateManager.attach('demo');
+  const sb = await b.stateManager.attach('demo');
+  const fired = [];
+  sb.onUpdate((n, o, ctx) => { if (ctx.source === 'scheduled') fired.push(n); });
+  const cancelled = [];
+  b.on('cancelled', (c) => cancelled.push(c.schedId));
+  const { schedId } = await sa.set({ frequency: 777 }, { at: a.getSyncTime() + 0.5 });
+  await waitFor(() => b.stateManager._records.get(sb.id).pending.has(schedId), { what: 'b knows the schedule' });
+  await sa.cancel(schedId);
+  await waitFor(() => cancelled.includes(schedId), { what: 'CANCELLED at b' });
+  await sleep(900);
+  assert.deepEqual(fired, [], 'the cancelled set was not applied at b at `at`');
+  assert.notEqual(sb.get('frequency'), 777);
 });

@@ -4,6 +4,9 @@
  * consumer, nothing written before its batch is released (nor behind a
  * batch held by a failed commit), the wake-up lists, and the message
  * pool. No sockets: clients have no wsi. */
+#include <stdio.h>
+#include <string.h>
+
 #include "client.h"
 #include "log.h"
 #include "tt_test.h"
@@ -223,6 +226,78 @@ static void test_pool(void **state)
 	tt_msg_unref(b);
 }
 
+/* An UPDATE of state st, conflating over params keys (0: not conflating). */
+static tt_msg *update(uint64_t st, uint64_t keys, const char *text)
+{
+	tt_msg *m = tt_msg_new(text, strlen(text));
+	uint64_t k[TT_MSG_KEY_WORDS] = {keys};
+	tt_msg_update_of(m, st, keys ? k : NULL);
+	return m;
+}
+
+static void send_drop(tt_client *c, tt_msg *m)
+{
+	tt_client_send(c, m);
+	tt_msg_unref(m);
+}
+
+static const char *queued(const tt_client *c, uint32_t i)
+{
+	static char text[64];
+	tt_msg *m = tt_client_at(c, i);
+	if (!m)
+		return "";
+	snprintf(text, sizeof(text), "%.*s", (int)m->len, (const char *)tt_msg_payload(m));
+	return text;
+}
+
+static void test_conflate(void **state)
+{
+	(void)state;
+	tt_client_init(1 << 20);
+	tt_client *c = tt_client_new(NULL);
+	send_drop(c, update(1, 0x1, "a1"));
+	send_drop(c, update(2, 0x1, "b1"));
+	size_t bytes = c->q_bytes;
+	/* replaces a1, goes to the end: b1 stays ahead of it */
+	send_drop(c, update(1, 0x1, "a2"));
+	assert_int_equal(c->q_len, 2);
+	assert_string_equal(queued(c, 0), "b1");
+	assert_string_equal(queued(c, 1), "a2");
+	assert_int_equal(c->q_bytes, bytes);
+	/* an older one changing a param the newer does not (0x2) stays */
+	send_drop(c, update(1, 0x3, "a3"));
+	assert_int_equal(c->q_len, 2); /* a2 (0x1) dropped: 0x3 covers it */
+	send_drop(c, update(1, 0x1, "a4"));
+	assert_int_equal(c->q_len, 3);
+	assert_string_equal(queued(c, 1), "a3");
+	/* a non-conflating update of the state stops the look-back */
+	send_drop(c, update(1, 0, "a5"));
+	send_drop(c, update(1, 0x1, "a6"));
+	assert_int_equal(c->q_len, 5);
+	assert_string_equal(queued(c, 2), "a4");
+	/* other messages and replies are never dropped */
+	send_drop(c, tt_msg_new("push", 4));
+	tt_buf r;
+	tt_buf_init(&r, 0);
+	tt_buf_append(&r, "reply", 5);
+	tt_client_reply(c, &r);
+	tt_buf_free(&r);
+	send_drop(c, update(1, 0x1, "a7"));
+	assert_int_equal(c->q_len, 7);
+	assert_string_equal(queued(c, 4), "push");
+	assert_string_equal(queued(c, 5), "reply");
+	assert_string_equal(queued(c, 6), "a7");
+	/* only the last 32 queued messages are looked at */
+	tt_client *d = tt_client_new(NULL);
+	send_drop(d, update(1, 0x1, "x1"));
+	for (int i = 0; i < 32; i++)
+		send_drop(d, update(2, 0, "y"));
+	send_drop(d, update(1, 0x1, "x2"));
+	assert_int_equal(d->q_len, 34);
+	assert_string_equal(queued(d, 0), "x1");
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -233,6 +308,7 @@ int main(void)
 		T(test_held_batch),
 		T(test_second_hold_stops_passing),
 		T(test_pool),
+		T(test_conflate),
 	};
 #undef T
 	return cmocka_run_group_tests_name("client", tests, NULL, NULL);
