@@ -256,6 +256,7 @@ static struct {
 	char rpc_prefix[80]; /* "tutti_rpc.<name>": core NATS, not in the stream */
 	char prefix[80];     /* "tutti.<name>" */
 	char url[256];
+	int64_t replicas;    /* the stream's, as the server has it */
 	uint32_t node;
 	uint64_t inc;        /* incarnation: this process's start (microseconds) */
 	uint64_t next_pubid;
@@ -1609,6 +1610,7 @@ static int ensure_stream(tt_error *err)
 		jsStreamInfo_Destroy(si2);
 	}
 	N.restore_to = si->State.LastSeq;
+	N.replicas = si->Config ? si->Config->Replicas : 1;
 	jsStreamInfo_Destroy(si);
 	return 0;
 }
@@ -1875,6 +1877,154 @@ static int check_node(tt_error *err)
 	return 0;
 }
 
+/* ---- the compare-and-set check of a cluster --------------------------- */
+
+/* Two nodes that both think they write a state are kept apart by the
+ * expected last subject sequence alone. nats-server before 2.9.21 checks
+ * it, in a cluster, before the append is agreed on, not when it is
+ * applied: two appends in flight with the same expected sequence are then
+ * both accepted and a state's history forks (nats-server#4320; Debian 12
+ * ships 2.9.10). A single server is not affected. So a node on a cluster
+ * races pairs of such appends on a scratch stream replicated like tutti's,
+ * and refuses to run when both of a pair are accepted. */
+#define CAS_ROUNDS 40
+
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int acked, refused;
+	uint64_t last;
+} P = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
+
+static void on_probe_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+	(void)js, (void)pae, (void)closure;
+	pthread_mutex_lock(&P.mu);
+	if (pa) {
+		P.acked++;
+		if (pa->Sequence > P.last)
+			P.last = pa->Sequence;
+	} else {
+		P.refused++;
+	}
+	pthread_cond_signal(&P.cv);
+	pthread_mutex_unlock(&P.mu);
+	natsMsg_Destroy(msg);
+}
+
+/* Whether the engine is a cluster: several servers in the URL, or the
+ * connected one tells clients of peers. */
+static bool in_cluster(int n_servers)
+{
+	char **urls = NULL;
+	int n = 0;
+	if (n_servers > 1)
+		return true;
+	if (natsConnection_GetDiscoveredServers(N.nc, &urls, &n) != NATS_OK)
+		return false;
+	for (int i = 0; i < n; i++)
+		free(urls[i]);
+	free(urls);
+	return n > 0;
+}
+
+/* One round: two appends expecting `expect`; how many were accepted
+ * (-1: no answer in time), the last accepted sequence in *last. */
+static int cas_round(jsCtx *js, const char *subject, uint64_t expect, uint64_t *last)
+{
+	pthread_mutex_lock(&P.mu);
+	P.acked = P.refused = 0;
+	pthread_mutex_unlock(&P.mu);
+	jsPubOptions po;
+	jsPubOptions_Init(&po);
+	po.ExpectLastSubjectSeq = expect;
+	int sent = 0;
+	for (int i = 0; i < 2; i++)
+		sent += js_PublishAsync(js, subject, "probe", 5, &po) == NATS_OK;
+	double deadline = tt_clock_mono() + 5;
+	pthread_mutex_lock(&P.mu);
+	while (P.acked + P.refused < sent && tt_clock_mono() < deadline) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&P.cv, &P.mu, &ts);
+	}
+	int acked = P.acked, answered = P.acked + P.refused;
+	*last = P.last;
+	pthread_mutex_unlock(&P.mu);
+	return sent == 2 && answered == 2 ? acked : -1;
+}
+
+static int check_cas(int n_servers, tt_error *err)
+{
+	if (N.replicas <= 1 && !in_cluster(n_servers))
+		return 0;
+	char name[120], subject[120];
+	snprintf(name, sizeof(name), "%s_probe_%u", N.stream, N.node);
+	snprintf(subject, sizeof(subject), "tutti_probe.%s.%u", N.stream, N.node);
+	const char *subs[1] = {subject};
+	jsCtx *js = NULL;
+	jsOptions jo;
+	jsOptions_Init(&jo);
+	jo.PublishAsync.AckHandler = on_probe_ack;
+	jo.Wait = 5000;
+	jsErrCode je = 0;
+	natsStatus s = natsConnection_JetStream(&js, N.nc, &jo);
+	if (s != NATS_OK)
+		return nerr(err, "cannot use JetStream", s, 0);
+	js_DeleteStream(js, name, NULL, &je); /* a probe left by a crash */
+	jsStreamConfig sc;
+	jsStreamConfig_Init(&sc);
+	sc.Name = name;
+	sc.Subjects = subs;
+	sc.SubjectsLen = 1;
+	sc.Storage = js_MemoryStorage;
+	sc.Replicas = N.replicas > 1 ? N.replicas : 1;
+	jsStreamInfo *si = NULL;
+	je = 0;
+	if ((s = js_AddStream(&si, js, &sc, NULL, &je)) != NATS_OK) {
+		jsCtx_Destroy(js);
+		return nerr(err, "cannot create the compare-and-set check's stream", s, je);
+	}
+	jsStreamInfo_Destroy(si);
+	int forks = 0, rounds = 0;
+	jsPubAck *pa = NULL;
+	je = 0;
+	uint64_t last = 0;
+	if ((s = js_Publish(&pa, js, subject, "probe", 5, NULL, &je)) == NATS_OK && pa)
+		last = pa->Sequence;
+	jsPubAck_Destroy(pa);
+	for (; s == NATS_OK && rounds < CAS_ROUNDS; rounds++) {
+		int acked = cas_round(js, subject, last, &last);
+		if (acked < 0) {
+			s = NATS_TIMEOUT;
+			break;
+		}
+		forks += acked == 2;
+		if (forks)
+			break;
+	}
+	je = 0;
+	js_DeleteStream(js, name, NULL, &je);
+	jsCtx_Destroy(js);
+	if (s != NATS_OK)
+		return nerr(err, "the compare-and-set check of the NATS cluster got no answer", s, 0);
+	if (forks)
+		return tt_fail(err, TT_INTERNAL,
+			     "this NATS cluster accepted two appends that expected the same last "
+			     "sequence (round %d of %d): two tutti nodes could fork a state's history. "
+			     "A clustered JetStream needs nats-server 2.9.21 or later (Debian 12 ships "
+			     "2.9.10: nats-server#4320); or run one nats-server without a cluster",
+			     rounds + 1, CAS_ROUNDS);
+	tt_log_info("engine: NATS cluster: compare-and-set holds (%d racing pairs, %lld replica%s)",
+		    rounds, (long long)sc.Replicas, sc.Replicas > 1 ? "s" : "");
+	return 0;
+}
+
 static void nats_close_all(void);
 
 static int nats_open(const tt_config *cfg, const tt_db_loader *ld, tt_error *err)
@@ -1945,7 +2095,7 @@ static int nats_open(const tt_config *cfg, const tt_db_loader *ld, tt_error *err
 		rc = nerr(err, "cannot use JetStream", s, 0);
 		goto fail;
 	}
-	if ((rc = ensure_stream(err)) < 0 || (rc = read_stream(err)) < 0 ||
+	if ((rc = ensure_stream(err)) < 0 || (rc = check_cas(n_servers, err)) < 0 || (rc = read_stream(err)) < 0 ||
 	    (rc = check_node(err)) < 0 || (rc = ensure_epoch(err)) < 0)
 		goto fail;
 	char rs[120];
