@@ -72,8 +72,10 @@ void tt_client_release_upto(uint64_t b)
 		tt_client *next = c->wait_next;
 		c->waiting = false;
 		c->wait_next = NULL;
+		/* replies first, as they always go; pushes in the fan-out's
+		 * slices, where a subscriber's updates share frames */
 		if (c->q_len && !c->closing)
-			mark_pending(c, true);
+			mark_pending(c, c->q_bytes > c->q_push_bytes);
 		c = next;
 	}
 }
