@@ -613,6 +613,8 @@ static void on_request(const void *data, size_t len, const tt_value *m)
 
 void tt_cluster_rpc(const void *data, size_t len)
 {
+	if (!C.on) /* stopping: the engine reads on while this is gone */
+		return;
 	tt_value m;
 	size_t off = 0;
 	tt_arena_reset(&C.arena);
