@@ -195,7 +195,7 @@ static double series_noise(unsigned n, double width, double gap_up, double gap_d
  * of T - R·t), or from the fastest round trip when the bracket is empty;
  * reference point at the mean mid-time of the pings; *out_noise its
  * variance (series_noise). */
-static void series_estimate(tt_sync *s, bool stats, double *out_t, double *out_T,
+static void series_estimate(const tt_sync *s, double *out_rt, double *out_t, double *out_T,
 			    double *out_noise)
 {
 	double R = s->R;
@@ -238,10 +238,10 @@ static void series_estimate(tt_sync *s, bool stats, double *out_t, double *out_T
 		offset = (e[2] + e[3]) / 2 - R * (e[0] + e[1]) / 2;
 		*out_noise = series_noise(1, tmin, 0, 0);
 	}
-	if (stats) {
-		s->rt_min = tmin;
-		s->rt_max = tmax;
-		s->rt_mean = tsum_travel / n;
+	if (out_rt) { /* min, mean, max */
+		out_rt[0] = tmin;
+		out_rt[1] = tsum_travel / n;
+		out_rt[2] = tmax;
 	}
 	*out_t = t;
 	*out_T = offset + R * t;
@@ -322,8 +322,12 @@ static void set_status(tt_sync *s, tt_sync_status st, double now)
 
 static void end_series(tt_sync *s, double now)
 {
-	double t, T, noise;
-	series_estimate(s, true, &t, &T, &noise);
+	double t, T, noise, rt[3];
+	series_estimate(s, rt, &t, &T, &noise);
+	s->rt_min = rt[0];
+	s->rt_mean = rt[1];
+	s->rt_max = rt[2];
+	s->last_noise = noise;
 	s->series_n = 0;
 	s->n_series++;
 	s->time_offset = T - t;
@@ -402,7 +406,7 @@ int tt_sync_on_pong(tt_sync *s, uint32_t ping_id, double client_time, double ser
 	} else {
 		if (s->status == TT_SYNC_STARTUP) { /* provisional, from the pongs so far */
 			double t, T, noise; /* R is still 1 */
-			series_estimate(s, false, &t, &T, &noise);
+			series_estimate(s, NULL, &t, &T, &noise);
 			set_estimate(s, t, T, 1, now, false);
 		}
 		s->due = now + (s->fast ? s->opt.ramp_ping_period : s->opt.ping_period);
@@ -410,6 +414,32 @@ int tt_sync_on_pong(tt_sync *s, uint32_t ping_id, double client_time, double ser
 	if (out_report)
 		*out_report = changed;
 	return 0;
+}
+
+/* One standard error of the sync time at local time now: the offset's
+ * (the last series' noise while training, the mean over the regression's
+ * entries in sync), the drift's uncertainty carried from the estimate's
+ * reference point to now, and the part of a correction not slewed in yet.
+ * What an inspector shows as "within 1 ms". NAN before the first pong. */
+static double offset_error(const tt_sync *s, double now)
+{
+	if (s->n_series == 0) {
+		if (!s->series_n)
+			return NAN;
+		double t, T, noise;
+		series_estimate(s, NULL, &t, &T, &noise);
+		return sqrt(noise);
+	}
+	double noise = s->last_noise, n = 1;
+	if (s->status == TT_SYNC_SYNC && s->lt_n > 1) {
+		noise = 0;
+		for (unsigned i = 0; i < s->lt_n; i++)
+			noise += lt_at(s, i)[2];
+		n = s->lt_n;
+		noise /= n;
+	}
+	double drift = s->drift_unc * (now - s->t0);
+	return sqrt(noise / n + drift * drift) + fabs(tt_sync_time(s, now) - estimate_at(s, now));
 }
 
 void tt_sync_report(const tt_sync *s, double now, struct tt_sync_report *out)
@@ -429,6 +459,7 @@ void tt_sync_report(const tt_sync *s, double now, struct tt_sync_report *out)
 	out->round_trip_max = s->rt_max;
 	out->series = s->n_series;
 	out->entries = s->lt_n;
+	out->offset_error = offset_error(s, now);
 }
 
 const char *tt_sync_status_name(tt_sync_status status)

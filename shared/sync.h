@@ -101,6 +101,8 @@ struct tt_sync_report {
 	double round_trip_max;
 	unsigned series;            /* series completed */
 	unsigned entries;           /* series in the regression window */
+	double offset_error;        /* one standard error of the sync time now,
+				     * seconds; NAN before the first pong */
 };
 
 /* A plain value: copy it, no destroy needed. Fields are private. */
@@ -124,6 +126,7 @@ typedef struct tt_sync {
 	bool fast;         /* this series is one of the ramp's */
 	double drift_unc;
 	double time_offset, rt_min, rt_mean, rt_max;
+	double last_noise; /* variance of the last series' estimate */
 	/* estimate E(t) = T0 + R (t - t0); shown S(t) = E(t) + correction c0
 	 * spread from local time tu at slew_rate, a = S(tu) */
 	bool have;

@@ -51,7 +51,7 @@ enum stmt_id {
 	ST_STATE_DEL, ST_STATE_EVENTS_DEL, ST_STATE_INSTANCES_DEL, ST_EVENT_PUT, ST_EVENT_TRIM,
 	ST_SESSION_PUT, ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL, ST_SESSION_OBSERVES_DEL,
 	ST_INSTANCE_PUT, ST_INSTANCE_DEL, ST_OBSERVE_PUT, ST_OBSERVE_DEL, ST_META_PUT,
-	ST_TOMBSTONE_PUT, ST_SCHED_PUT, ST_SCHED_DEL, ST_STATE_SCHED_DEL, ST_SESSION_GONE, ST_COUNT
+	ST_TOMBSTONE_PUT, ST_TOMBSTONE_TRIM, ST_SCHED_PUT, ST_SCHED_DEL, ST_STATE_SCHED_DEL, ST_SESSION_GONE, ST_COUNT
 };
 
 static const char *const stmt_sql[ST_COUNT] = {
@@ -80,6 +80,8 @@ static const char *const stmt_sql[ST_COUNT] = {
 	[ST_OBSERVE_DEL] = "DELETE FROM observes WHERE session = ?1 AND class IS ?2",
 	[ST_META_PUT] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 	[ST_TOMBSTONE_PUT] = "INSERT OR REPLACE INTO tombstones(state, reason) VALUES (?1, ?2)",
+	[ST_TOMBSTONE_TRIM] = "DELETE FROM tombstones WHERE state <= (SELECT state FROM tombstones "
+			      "ORDER BY state DESC LIMIT 1 OFFSET ?1)",
 	[ST_SCHED_PUT] = "INSERT OR REPLACE INTO scheduled(id, state, at, origin, changes) "
 			 "VALUES (?1, ?2, ?3, ?4, ?5)",
 	[ST_SCHED_DEL] = "DELETE FROM scheduled WHERE id = ?1",
@@ -135,6 +137,7 @@ static struct {
 	char failing[160];        /* why writes fail, said to clients; "" when they work */
 	char said[512];           /* the last failure logged, so that it is said once */
 	double fail_since;        /* tt_clock_mono() when writes started failing */
+	uint64_t tombstones_put;  /* states deleted: every TOMBSTONE_TRIM_EVERY, a trim */
 } D;
 
 /* ---- op log: rows of the turn ------------------------------------------ */
@@ -481,6 +484,10 @@ void tt_db_mute(bool on)
 
 /* SQLITE_OK, or the statement's error code (its message stays readable in
  * sqlite3_errmsg until the next call on the connection). */
+/* Tombstones over TT_TOMBSTONES_KEPT go a batch at a time: one indexed
+ * DELETE per thousand deletions costs nothing a turn would notice. */
+#define TOMBSTONE_TRIM_EVERY 1000
+
 static int step(enum stmt_id id)
 {
 	sqlite3_stmt *s = D.st[id];
@@ -549,6 +556,10 @@ static int exec_op(const tt_op *op)
 		int rc = SQLITE_OK;
 		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state) && !rc; i++)
 			rc = step(by_state[i]);
+		if (!rc && ++D.tombstones_put % TOMBSTONE_TRIM_EVERY == 0) {
+			sqlite3_bind_int64(D.st[ST_TOMBSTONE_TRIM], 1, TT_TOMBSTONES_KEPT);
+			rc = step(ST_TOMBSTONE_TRIM);
+		}
 		return rc;
 	}
 	case OP_EVENT:
@@ -985,9 +996,9 @@ static int restore(const tt_db_loader *ld, tt_error *err)
 	ROWS
 		if ((rc = ld->instance(U64(0), U64(1), U64(2), BLOB(3), LEN(3), err)) < 0)
 			goto out;
-	/* keep the last 100000 tombstones: enough for any resume window */
-	sqlite3_exec(D.db, "DELETE FROM tombstones WHERE state < (SELECT state FROM tombstones "
-			   "ORDER BY state DESC LIMIT 1 OFFSET 100000)", NULL, NULL, NULL);
+	/* the newest TT_TOMBSTONES_KEPT (a run trims them a batch at a time) */
+	sqlite3_bind_int64(D.st[ST_TOMBSTONE_TRIM], 1, TT_TOMBSTONES_KEPT);
+	step(ST_TOMBSTONE_TRIM);
 	QUERY("SELECT state, reason FROM tombstones");
 	ROWS
 		ld->tombstone(U64(0), TEXT(1));

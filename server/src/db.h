@@ -103,8 +103,13 @@ void tt_db_put_meta_text(const char *key, const char *value);
 void tt_db_put_class(const char *name, size_t len, const void *desc, size_t desc_len);
 void tt_db_del_class(const char *name, size_t len);
 void tt_db_put_state(const tt_db_state_row *r);
+/* How many tombstones of deleted states are kept, the newest: a resume
+ * needs those of its window, and an installation deleting a state a second
+ * for a month must not grow without end. The store keeps as many. */
+#define TT_TOMBSTONES_KEPT 100000u
 /* Deletes the state with its events, instances and schedules, and keeps a
- * tombstone with the reason. */
+ * tombstone with the reason (the oldest beyond TT_TOMBSTONES_KEPT go, a
+ * batch at a time). */
 void tt_db_del_state(uint64_t id, const char *reason);
 void tt_db_put_event(const tt_db_event_row *r);
 /* Forget the events of state with seq <= upto. */

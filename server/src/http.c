@@ -2,8 +2,9 @@
 /* http.c: what the server answers over plain HTTP(S), beside the WebSocket:
  *
  *   /                the files of --web (a piece's pages)
- *   /tutti/          the web client, whatever --web is: tutti.js, sync.js,
- *                    stage.js and their .d.ts
+ *   /tutti/          the web client, whatever --web is: the .js, .mjs and
+ *                    .css files at the top of its folder (tutti.js, sync.js,
+ *                    stage.js, the inspector's), nothing else of the folder
  *   /tutti/msgpack/  the msgpack ES module the client imports
  *   /tutti/qr        a page with the QR code of the phones' URL, to project
  *   /tutti/ca.pem    the local authority's certificate (--https), for a
@@ -222,6 +223,23 @@ static const root *root_of(const char *uri, const char **rel)
  * editor backups), and after following every symlink, a file inside its
  * folder: a link to /etc/passwd dropped in --web must not publish it. uri
  * is lws's decoded path, with ".." already resolved. */
+static bool ends_with(const char *s, size_t n, const char *end)
+{
+	size_t e = strlen(end);
+	return n > e && !memcmp(s + n - e, end, e);
+}
+
+/* /tutti/ is the client's folder, and that folder also holds the piece
+ * template, the package's manifest and the ws module Node needs: only its
+ * modules, types and styles are the client, one level deep. */
+static bool client_file(const char *rel)
+{
+	if (rel[0] != '/' || strchr(rel + 1, '/'))
+		return false;
+	size_t n = strlen(rel);
+	return ends_with(rel, n, ".js") || ends_with(rel, n, ".mjs") || ends_with(rel, n, ".css");
+}
+
 static bool file_ok(const char *uri)
 {
 	for (const char *p = uri; (p = strchr(p, '/')); p++)
@@ -231,6 +249,8 @@ static bool file_ok(const char *uri)
 	const root *r = root_of(uri, &rel);
 	if (!r->len)
 		return true; /* nothing is served there: lws answers 404 */
+	if (r == &H.roots[ROOT_CLIENT] && !client_file(rel))
+		return false;
 	char path[PATH_MAX], real[PATH_MAX];
 	size_t n = strlen(rel);
 	int len = snprintf(path, sizeof(path), "%s%s%s", r->dir, rel,

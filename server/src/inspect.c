@@ -177,8 +177,8 @@ static void enc_session(tt_buf *b, const tt_session *s, double now, double wall)
 	key(b, "role");
 	tt_enc_str(b, tt_roles_get(s->role) ? tt_roles_get(s->role)->name : "?");
 	key(b, "address");
-	if (c)
-		tt_enc_str(b, c->addr_text);
+	if (c || s->last_addr[0])
+		tt_enc_str(b, c ? c->addr_text : s->last_addr);
 	else
 		tt_enc_nil(b);
 	key(b, "connected");

@@ -27,6 +27,8 @@ struct tt_session {
 	uint32_t node;       /* several nodes on one engine: the node holding it
 			      * (0: this one; cluster.h) */
 	tt_client *client;   /* borrowed: NULL while disconnected */
+	char last_addr[48];  /* the client's address when it went ("" after a
+			      * restart): what the inspector shows meanwhile */
 	double gone_at;      /* wall time of the disconnect (persisted: downtime counts) */
 	double gone_mono;    /* the same on CLOCK_MONOTONIC, what the window is
 			      * measured with while running: a wall clock set at

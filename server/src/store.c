@@ -21,6 +21,8 @@ static struct {
 	tt_idmap states;          /* id -> tt_state */
 	tt_idmap instances;       /* id -> tt_instance */
 	tt_idmap tombstones;      /* deleted state id -> reason (static string) */
+	uint64_t *tomb_ring;      /* their ids, oldest at tomb_head */
+	uint32_t tomb_head, tomb_n, tomb_cap;
 	uint64_t next_state_id, next_instance_id, next_sched_id;
 	uint64_t put_state_id, put_instance_id, put_sched_id, put_session_id; /* last put */
 	tt_state *dirty;          /* states whose values changed this turn */
@@ -647,8 +649,23 @@ void tt_store_restore_tombstone(uint64_t state, const char *reason)
 	for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
 		if (!strcmp(reason, reasons[i]))
 			r = reasons[i];
-	if (!tt_idmap_get(&S.tombstones, state))
-		tt_idmap_put(&S.tombstones, state, (void *)(uintptr_t)r);
+	if (tt_idmap_get(&S.tombstones, state))
+		return;
+	tt_idmap_put(&S.tombstones, state, (void *)(uintptr_t)r);
+	/* the newest TT_TOMBSTONES_KEPT only, as many as the database keeps:
+	 * a resume needs those of its window, and an installation that runs
+	 * for a month deleting a state a second must not grow without end */
+	if (S.tomb_n == TT_TOMBSTONES_KEPT) {
+		tt_idmap_del(&S.tombstones, S.tomb_ring[S.tomb_head]);
+		S.tomb_ring[S.tomb_head] = state;
+		S.tomb_head = (S.tomb_head + 1) % TT_TOMBSTONES_KEPT;
+		return;
+	}
+	if (S.tomb_n == S.tomb_cap) { /* grows while nothing was dropped: head is 0 */
+		S.tomb_cap = TT_MIN(TT_TOMBSTONES_KEPT, S.tomb_cap ? S.tomb_cap * 2 : 1024);
+		S.tomb_ring = tt_realloc(S.tomb_ring, sizeof(*S.tomb_ring) * S.tomb_cap);
+	}
+	S.tomb_ring[S.tomb_n++] = state;
 }
 
 /* Rebuild the sub of one session on st from that session's instances (a
@@ -1071,6 +1088,8 @@ void tt_store_session_live(tt_session *s, const char *role)
 
 void tt_store_session_gone(tt_session *s, double now)
 {
+	if (s->client) /* the inspector shows where a resuming phone was */
+		snprintf(s->last_addr, sizeof(s->last_addr), "%s", s->client->addr_text);
 	s->client = NULL;
 	s->gone_at = now;
 	tt_db_session_gone(s->id, now);
@@ -1435,6 +1454,7 @@ void tt_store_destroy(void)
 	tt_idmap_free(&S.states);
 	tt_idmap_free(&S.instances);
 	tt_idmap_free(&S.tombstones);
+	free(S.tomb_ring);
 	tt_buf_free(&S.row);
 	tt_buf_free(&S.row2);
 	tt_decoder_free(S.dec);

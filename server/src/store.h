@@ -186,7 +186,8 @@ uint32_t tt_store_state_count(void);
  * does that first). */
 void tt_store_state_delete(tt_state *st, const char *reason);
 /* Why a deleted state went ("deleted", "owner left", "class deleted"),
- * or NULL when id is not known to be deleted. */
+ * or NULL when id is not known to be deleted (or was deleted before the
+ * newest TT_TOMBSTONES_KEPT, db.h). */
 const char *tt_store_tombstone(uint64_t id);
 
 /* Validate and coerce every key of updates for state st of class cls

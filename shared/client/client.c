@@ -176,6 +176,42 @@ static void send_ping(tt_client *c, uint32_t id, double t)
 	tt_buf_free(&b);
 }
 
+/* [18, status, offsetError, drift, roundTrip] once a series ended, at
+ * most once a second (a late one waits for its second): a few numbers now
+ * and then, so the operator sees which machines play in time. Each value
+ * is clipped to the range the server accepts. */
+static double clip(double v, double lo, double hi)
+{
+	return !isfinite(v) ? hi : v < lo ? lo : v > hi ? hi : v;
+}
+
+static double sync_report_due(tt_client *c, double now)
+{
+	if (!c->sync_report_due || !c->o.sync_reports)
+		return INFINITY;
+	if (now < c->sync_report_at + 1)
+		return c->sync_report_at + 1;
+	c->sync_report_due = false;
+	struct tt_sync_report r;
+	tt_sync_report(&c->sync, now, &r);
+	if ((r.status != TT_SYNC_STARTUP && r.status != TT_SYNC_TRAINING && r.status != TT_SYNC_SYNC) ||
+	    isnan(r.offset_error))
+		return INFINITY;
+	c->sync_report_at = now;
+	tt_buf b;
+	tt_buf_init(&b, 0);
+	tt_enc_array(&b, 5);
+	tt_enc_uint(&b, TT_MSG_SYNC_REPORT);
+	tt_enc_str(&b, tt_sync_status_name(r.status));
+	tt_enc_float(&b, clip(r.offset_error, 0, 3600));
+	tt_enc_float(&b, clip(r.drift, -1, 1));
+	tt_enc_float(&b, clip(r.round_trip_mean, 0, 3600));
+	out_push(c, tt_buf_data(&b), b.len);
+	tt_buf_free(&b);
+	tt_transport_kick(c);
+	return INFINITY;
+}
+
 /* ---- requests -------------------------------------------------------- */
 
 static uint32_t next_req_id(tt_client *c)
@@ -1071,6 +1107,8 @@ static void on_pong(tt_client *c, const tt_value *m)
 	if (tt_sync_on_pong(&c->sync, (uint32_t)id, ct, recv, send, now_local(), &changed) < 0)
 		return;
 	publish_clock(c);
+	if (changed)
+		c->sync_report_due = true;
 	if (changed && c->o.on_clock) {
 		enter(c);
 		c->o.on_clock(c, c->o.user);
@@ -1237,6 +1275,7 @@ double tt_core_timers(tt_client *c, double now)
 			tt_transport_kick(c);
 		}
 		next = min_d(next, tt_sync_next_ping_due(&c->sync));
+		next = min_d(next, sync_report_due(c, now));
 		double hb = c->o.heartbeat;
 		if (hb > 0) {
 			if (now - c->last_recv >= 3 * hb) {
@@ -1309,6 +1348,7 @@ void tt_client_opts_init(tt_client_opts *o)
 	o->backoff_max = 8;
 	o->max_message = 64u << 20;
 	o->validate = true;
+	o->sync_reports = true;
 }
 
 /* ws[s]://host[:port][/path]; host may be [v6]. */

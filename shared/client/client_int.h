@@ -130,6 +130,8 @@ struct tt_client {
 	unsigned attempt;
 	uint32_t heartbeat_id;
 	bool heartbeat_out;
+	bool sync_report_due;  /* a series ended since the last SYNC_REPORT */
+	double sync_report_at; /* local time of the last one */
 	/* outgoing bytes, whole messages, lengths in out_len[out_head..] */
 	tt_buf out;
 	size_t out_off;     /* bytes of out already written */

@@ -121,6 +121,9 @@ typedef struct tt_client_opts {
 	bool no_reconnect;         /* fail for good instead of reconnecting */
 	uint32_t max_message;      /* largest message accepted from the server (64 MiB) */
 	bool validate;             /* validate sets locally first (set true by tt_client_opts_init) */
+	bool sync_reports;         /* tell the server how well the clock follows (SYNC_REPORT
+				    * after a series, at most once a second: what the operator's
+				    * inspector shows; set true by tt_client_opts_init) */
 	/* Callbacks (any may be NULL), all on the service thread. */
 	void (*on_status)(tt_client *c, tt_status status, void *user);
 	/* A session was established: resumed is true when the previous one was

@@ -84,6 +84,25 @@ test('the room: counts, rows of sessions and states, ten minutes of samples, the
   } finally { await close(p, a); }
 });
 
+test('a phone that lost its connection is listed as resuming, with the address it had', async () => {
+  const p = await phone();
+  const a = await admin();
+  try {
+    p.ws.terminate(); // no goodbye: the session waits to resume
+    await p.closed;
+    let row;
+    for (let i = 0; i < 50; i++) {
+      const room = await a.call(T.INSPECT, { sessions: 50 });
+      row = room.sessionRows.find((s) => s.id === p.welcome.session);
+      if (row && !row.connected) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(row && !row.connected, JSON.stringify(row));
+    assert.equal(row.address, '127.0.0.1');
+    assert.ok(row.goneFor >= 0 && row.goneFor < 10);
+  } finally { await close(a); }
+});
+
 test('SYNC_REPORT: kept per connection and counted within 1/2/5/10 ms; a malformed one is BAD_MESSAGE and changes nothing', async () => {
   const phones = await Promise.all([phone(), phone(), phone()]);
   const a = await admin();

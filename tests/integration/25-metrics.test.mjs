@@ -98,6 +98,9 @@ test('the counters move: connections by role, sets applied and refused by code, 
     await a.call(T.SET, st.instance, { v: 9 }, { at: a.welcome.time + 3600 });
     a.send([T.SYNC_REPORT, 'sync', 0.0003, 0, 0.004]);
     await b.nextUpdate(st.state);
+    // a report has no reply: a request after it on the same connection is
+    // answered once the server has read the report too
+    await a.call(T.HISTORY, st.instance, { last: 1 });
     const text = await scrape();
     const d = (series) => (value(text, series) ?? 0) - (value(before, series) ?? 0);
     assert.equal(value(text, 'tutti_sessions{role="audience",status="connected"}'), 2);

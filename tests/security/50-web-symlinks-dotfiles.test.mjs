@@ -90,3 +90,18 @@ test('ordinary files, links inside --web, index.html, MIME types and ETag/304 st
   assert.equal(head.responses[0]?.status, 200, head.raw);
   assert.equal((await httpGet(`${srv.httpUrl}/healthz`)).status, 200);
 });
+
+test('/tutti/ serves the client (its modules and styles), not the rest of its folder', async () => {
+  for (const p of ['/tutti/tutti.js', '/tutti/sync.js', '/tutti/stage.js', '/tutti/inspect.css', '/tutti/msgpack/index.mjs']) {
+    const r = await httpGet(`${srv.httpUrl}${p}`);
+    assert.equal(r.status, 200, `${p}: ${r.status}`);
+  }
+  // the piece template, the package manifest, Node's ws module and the
+  // client folder's own pages are not part of the client
+  for (const p of ['/tutti/package.json', '/tutti/package-lock.json', '/tutti/node_modules/ws/package.json',
+    '/tutti/template/tutti.json', '/tutti/template/web/index.html', '/tutti/index.html', '/tutti/',
+    '/tutti/README.md', '/tutti/tutti.d.ts']) {
+    const r = await httpGet(`${srv.httpUrl}${p}`);
+    assert.equal(r.status, 404, `${p} should be 404, got ${r.status}`);
+  }
+});

@@ -64,7 +64,7 @@ test('C and JS estimators agree on the same trace', (t) => {
   assert.equal(res.status, 0, res.stderr);
   const out = res.stdout.trim().split('\n');
   assert.equal(out.length, trace.length);
-  let worst = 0, statuses = new Set(), waits = 0, resets = 0, lastStatus = null;
+  let worst = 0, statuses = new Set(), waits = 0, resets = 0, lastStatus = null, errors = 0;
   for (let i = 0; i < trace.length; i++) {
     const e = trace[i], w = out[i].split(' ');
     const where = `#${i} ${JSON.stringify(e)} vs '${out[i]}'`;
@@ -90,10 +90,14 @@ test('C and JS estimators agree on the same trace', (t) => {
       assert.ok(Math.abs(Number(w[3]) - rep.frequencyRatio) < 1e-12, where);
       assert.ok(Math.abs(Number(w[4]) - rep.timeOffset) < 1e-9, where);
       assert.ok(Math.abs(Number(w[5]) - rep.driftUncertainty) < 1e-12, where);
+      if (rep.offsetError === null) assert.equal(w[6], 'nan', where);
+      else assert.ok(Math.abs(Number(w[6]) - rep.offsetError) < 1e-9, `${where}: offset error`);
+      if (rep.offsetError !== null) errors++;
     }
   }
   assert.deepEqual([...statuses].sort(), ['startup', 'sync', 'training']);
   assert.ok(waits > 1000, 'waits compared');
+  assert.ok(errors > 1000, 'offset errors compared');
   assert.equal(resets, 1, 'the clock step went through the reset');
   t.diagnostic(`${trace.length} events, ${samples.length} samples, C and JS differ by at most ${worst.toExponential(2)} s`);
 });

@@ -7,7 +7,7 @@
  *   ping NOW                   -> "ping ID" (the ping is sent at max(NOW, due))
  *   pong ID CT SR SS NOW       -> "pong RC"
  *   time LOCAL                 -> "time SYNC LOCAL_OF_SYNC"
- *   report NOW                 -> "report STATUS SERIES RATIO OFFSET DRIFT_UNCERTAINTY"
+ *   report NOW                 -> "report STATUS SERIES RATIO OFFSET DRIFT_UNCERTAINTY OFFSET_ERROR"
  *   due AT NOW                 -> "due 0|1 WAIT"
  */
 #include <math.h>
@@ -59,8 +59,9 @@ int main(void)
 		} else if (sscanf(line, "report %lf", &a) == 1) {
 			struct tt_sync_report r;
 			tt_sync_report(&s, a, &r);
-			printf("report %s %u %.17g %.17g %.17g\n", tt_sync_status_name(r.status),
-			       r.series, r.frequency_ratio, r.time_offset, r.drift_uncertainty);
+			printf("report %s %u %.17g %.17g %.17g %.17g\n", tt_sync_status_name(r.status),
+			       r.series, r.frequency_ratio, r.time_offset, r.drift_uncertainty,
+			       r.offset_error);
 		} else if (sscanf(line, "due %lf %lf", &a, &b) == 2) {
 			double wait;
 			bool due = tt_sync_due(&s, a, b, &wait);

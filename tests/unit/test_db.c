@@ -240,6 +240,44 @@ static void test_deletes_cascade(void **state)
 	assert_null(strstr(g_seen, "instance"));
 }
 
+static long count_rows(const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	long n = -1;
+	assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static void test_tombstones_bounded(void **state)
+{
+	(void)state;
+	/* deleting state after state (an installation's visitors come and
+	 * go): the table keeps about TT_TOMBSTONES_KEPT, the newest, while
+	 * running and after a restart */
+	uint64_t n = TT_TOMBSTONES_KEPT + 2500;
+	for (uint64_t id = 1; id <= n; id++) {
+		tt_db_del_state(id, "owner left");
+		if (id % 20000 == 0)
+			assert_int_equal(tt_db_commit(), 0);
+	}
+	assert_int_equal(tt_db_commit(), 0);
+	tt_db_close(); /* the server holds the file exclusively while open */
+	long rows = count_rows("SELECT count(*) FROM tombstones");
+	assert_true(rows >= (long)TT_TOMBSTONES_KEPT && rows < (long)TT_TOMBSTONES_KEPT + 1000);
+	assert_int_equal(count_rows("SELECT min(state) FROM tombstones"), (long)(n - (uint64_t)rows + 1));
+	reopen();
+	tt_db_close();
+	assert_int_equal(count_rows("SELECT count(*) FROM tombstones"), (long)TT_TOMBSTONES_KEPT);
+	assert_int_equal(count_rows("SELECT max(state) FROM tombstones"), (long)n);
+	reopen();
+}
+
 static void test_loader_rules(void **state)
 {
 	(void)state;
@@ -518,6 +556,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_round_trip),
 		T(test_deletes_cascade),
+		T(test_tombstones_bounded),
 		T(test_loader_rules),
 		T(test_foreign_files),
 		T(test_new_file_is_private),

@@ -7,6 +7,7 @@
 #include <math.h>
 
 #include "config.h"
+#include "db.h"
 #include "db_stub.h"
 #include "log.h"
 #include "sched.h"
@@ -417,6 +418,15 @@ static void test_restore(void **state)
 	tt_store_restore_tombstone(6, "something else");
 	assert_string_equal(tt_store_tombstone(5), "class deleted");
 	assert_string_equal(tt_store_tombstone(6), "deleted");
+	/* the newest TT_TOMBSTONES_KEPT are kept, the oldest go first */
+	for (uint64_t id = 1000; id < 1000 + TT_TOMBSTONES_KEPT + 10; id++)
+		tt_store_restore_tombstone(id, "deleted");
+	/* 41, 5 and 6 were the oldest, then 1000..1009 */
+	assert_null(tt_store_tombstone(41));
+	assert_null(tt_store_tombstone(5));
+	assert_null(tt_store_tombstone(1009));
+	assert_string_equal(tt_store_tombstone(1010), "deleted");
+	assert_string_equal(tt_store_tombstone(1000 + TT_TOMBSTONES_KEPT + 9), "deleted");
 }
 
 int main(void)
