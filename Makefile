@@ -22,8 +22,8 @@ endif
 # Debian packages the build and the tests need.
 APT_BUILD := build-essential cmake pkg-config libwebsockets-dev libmsgpack-dev \
 	libsqlite3-dev libjansson-dev libcmocka-dev liblo-dev libqrencode-dev libssl-dev \
-	libev-dev libwebsockets-evlib-ev
-APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools zbar-tools
+	libev-dev libwebsockets-evlib-ev libnats-dev
+APT_TEST := chromium iproute2 procps openssl sqlite3 libnss3-tools zbar-tools nats-server haproxy
 # Real OSC programs for the tutti-osc tests, without their recommends (the
 # SuperCollider IDE and a JACK setup are not needed headless): liblo's
 # oscdump/oscsend, Pure Data, SuperCollider's sclang. And Prometheus, for

@@ -49,7 +49,10 @@ enum tt_close_code {
 	TT_CLOSE_PROTOCOL_ERRORS = 4002,
 	TT_CLOSE_UNAUTHORIZED = 4003,
 	TT_CLOSE_TAKEN_OVER = 4004,
-	TT_CLOSE_KICKED = 4005
+	TT_CLOSE_KICKED = 4005,
+	/* the server cannot acknowledge what it answered: reconnect and resume
+	 * (several nodes: another node wrote the same state first) */
+	TT_CLOSE_RESYNC = 1012
 };
 
 #endif

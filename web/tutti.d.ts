@@ -24,7 +24,7 @@ export declare const ErrorCode: Readonly<{
 
 /** WebSocket close codes the server uses (PROTOCOL.md §12). */
 export declare const CloseCode: Readonly<{
-  GOING_AWAY: 1001; TOO_BIG: 1009; SLOW_CONSUMER: 4001; PROTOCOL_ERRORS: 4002; UNAUTHORIZED: 4003; TAKEN_OVER: 4004;
+  GOING_AWAY: 1001; TOO_BIG: 1009; RESYNC: 1012; SLOW_CONSUMER: 4001; PROTOCOL_ERRORS: 4002; UNAUTHORIZED: 4003; TAKEN_OVER: 4004;
   KICKED: 4005;
 }>;
 

@@ -47,7 +47,7 @@ export const ErrorCode = Object.freeze({
 });
 /** WebSocket close codes the server uses (PROTOCOL.md §12). */
 export const CloseCode = Object.freeze({
-  GOING_AWAY: 1001, TOO_BIG: 1009, SLOW_CONSUMER: 4001, PROTOCOL_ERRORS: 4002, UNAUTHORIZED: 4003, TAKEN_OVER: 4004,
+  GOING_AWAY: 1001, TOO_BIG: 1009, RESYNC: 1012, SLOW_CONSUMER: 4001, PROTOCOL_ERRORS: 4002, UNAUTHORIZED: 4003, TAKEN_OVER: 4004,
   KICKED: 4005,
 });
 const CODE_NAMES = Object.fromEntries(Object.entries(ErrorCode).map(([k, v]) => [v, k]));

@@ -49,6 +49,58 @@ void tt_client_hold_batch(void)
 	g_batch++;
 }
 
+static tt_client *g_waiting; /* list through wait_next */
+
+uint64_t tt_client_batch(void)
+{
+	return g_batch;
+}
+
+void tt_client_seal_batch(void)
+{
+	g_batch++;
+}
+
+void tt_client_release_upto(uint64_t b)
+{
+	if (b <= g_released)
+		return;
+	g_released = b;
+	tt_client *c = g_waiting;
+	g_waiting = NULL;
+	while (c) {
+		tt_client *next = c->wait_next;
+		c->waiting = false;
+		c->wait_next = NULL;
+		/* replies first, as they always go; pushes in the fan-out's
+		 * slices, where a subscriber's updates share frames */
+		if (c->q_len && !c->closing)
+			mark_pending(c, c->q_bytes > c->q_push_bytes);
+		c = next;
+	}
+}
+
+void tt_client_wait_release(tt_client *c)
+{
+	if (c->waiting || c->closing)
+		return;
+	c->waiting = true;
+	c->wait_next = g_waiting;
+	g_waiting = c;
+}
+
+void tt_client_drop_unreleased(uint64_t from, int code)
+{
+	for (tt_client *c = g_clients; c; c = c->next)
+		for (uint32_t i = 0; i < c->q_len; i++) {
+			const tt_msg *m = tt_client_at(c, i);
+			if (m->batch >= from && m->batch > g_released) {
+				tt_client_close(c, code);
+				break;
+			}
+		}
+}
+
 void tt_client_pass_batch(void)
 {
 	if (!g_held)
@@ -200,6 +252,12 @@ void tt_client_free(tt_client *c)
 			pp = &(*pp)->urgent_next;
 		*pp = c->urgent_next;
 	}
+	if (c->waiting) {
+		tt_client **pp = &g_waiting;
+		while (*pp != c)
+			pp = &(*pp)->wait_next;
+		*pp = c->wait_next;
+	}
 	if (c->pending)
 		for (uint32_t i = 0; i < g_fifo_len; i++)
 			if (g_fifo[(g_fifo_head + i) & (g_fifo_cap - 1)] == c)
@@ -242,6 +300,10 @@ void tt_client_close(tt_client *c, int code)
 {
 	if (c->closing)
 		return;
+	if (c->capture) { /* no connection to close */
+		c->closing = true;
+		return;
+	}
 	c->closing = true;
 	c->close_code = code;
 	drop_queue(c);
@@ -307,7 +369,7 @@ static void conflate(tt_client *c, const tt_msg *m)
 
 void tt_client_send(tt_client *c, tt_msg *m)
 {
-	if (c->closing)
+	if (c->closing || c->capture)
 		return;
 	if (m->conflate && c->q_len)
 		conflate(c, m);
@@ -324,6 +386,11 @@ void tt_client_send(tt_client *c, tt_msg *m)
 
 static void send_own(tt_client *c, const tt_buf *b, bool reply)
 {
+	if (c->capture) {
+		if (reply)
+			tt_buf_append(c->capture, tt_buf_data(b), b->len);
+		return;
+	}
 	if (c->closing)
 		return;
 	tt_msg *m = tt_msg_new(tt_buf_data(b), b->len);

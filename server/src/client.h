@@ -81,6 +81,10 @@ struct tt_client {
 	bool pending;        /* in the FIFO of clients to wake for writing */
 	bool urgent;         /* a reply is queued: wake at the end of this turn */
 	tt_client *urgent_next;
+	bool waiting;        /* its next message waits for its batch's release */
+	tt_client *wait_next;
+	tt_buf *capture;     /* not a connection: a request forwarded from another
+			      * node (cluster.c); its replies are appended here */
 	uint32_t bad_in_row; /* consecutive protocol errors */
 	double last_rx;      /* clock_mono() of the last frame or pong received */
 	bool want_ping;      /* keepalive: send a WebSocket ping when writable */
@@ -104,6 +108,21 @@ void tt_client_hold_batch(void);
 /* The batch being produced acknowledges nothing that waits for the disk:
  * its messages may go at once, but behind a held batch's in each queue. */
 void tt_client_pass_batch(void);
+/* The batch being produced (its messages are stamped with it). */
+uint64_t tt_client_batch(void);
+/* The batch being produced is in the engine's hands (an engine that
+ * acknowledges later, engine.h): start the next one, release nothing. */
+void tt_client_seal_batch(void);
+/* Every batch <= b is durable: release them, and wake the clients that
+ * found their next message waiting (tt_client_wait_release). */
+void tt_client_release_upto(uint64_t b);
+/* The writer found c's next message not released yet: wake c on its
+ * release. */
+void tt_client_wait_release(tt_client *c);
+/* A batch >= from will never be released as it is (the engine refused part
+ * of it): close, with code, every client holding a message of such a batch;
+ * the others keep theirs. */
+void tt_client_drop_unreleased(uint64_t from, int code);
 
 tt_client *tt_client_new(void *wsi);
 /* Free the client and drop its queue. Does not touch its session. */

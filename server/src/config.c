@@ -36,6 +36,15 @@ static void usage(FILE *f)
 "                       ./tutti.db); ':memory:' keeps nothing across restarts\n"
 "  --sync MODE          'normal' (default: acknowledged updates survive a\n"
 "                       crash of the server) or 'full' (also a power loss)\n"
+"  --engine URL         keep the states in NATS JetStream instead of --db:\n"
+"                       nats://HOST:PORT[,HOST:PORT...][/NAME]; several\n"
+"                       tutti-servers on the same URL and NAME serve the\n"
+"                       same piece (README: Several nodes)\n"
+"  --node-id N          this node's number among those of one --engine,\n"
+"                       1 to 63, each its own (default 1)\n"
+"  --replicas N         copies JetStream keeps of each message when tutti\n"
+"                       creates the stream: 1 (default), or 3 to survive the\n"
+"                       loss of a nats-server of a cluster\n"
 "  --history N          events kept per state (default 1000)\n"
 "  --resume-window S    seconds a disconnected client may resume its session\n"
 "                       before its states are deleted (default 60)\n"
@@ -121,6 +130,9 @@ static const struct option opts[] = {
 	{"web", required_argument, 0, 'w'},
 	{"db", required_argument, 0, 'd'},
 	{"sync", required_argument, 0, 'S'},
+	{"engine", required_argument, 0, 1024},
+	{"node-id", required_argument, 0, 1025},
+	{"replicas", required_argument, 0, 1026},
 	{"history", required_argument, 0, 'y'},
 	{"resume-window", required_argument, 0, 'r'},
 	{"keepalive", required_argument, 0, 'k'},
@@ -157,7 +169,7 @@ static const struct option opts[] = {
 	{"tls-cert", required_argument, 0, 1021},
 	{"tls-key", required_argument, 0, 1022},
 	{"tls-dir", required_argument, 0, 1023},
-	{"metrics-public", no_argument, 0, 1024},
+	{"metrics-public", no_argument, 0, 1027},
 	{"help", no_argument, 0, 'h'},
 	{0, 0, 0, 0}};
 
@@ -191,6 +203,8 @@ static void defaults(tt_config *cfg)
 	cfg->max_schedules = 100;
 	cfg->max_memory = (uint64_t)1 << 30;
 	cfg->hook_timeout = 2;
+	cfg->node_id = 1;
+	cfg->replicas = 1;
 }
 
 /* Apply the options of argv (argv[0] is skipped), later ones winning. */
@@ -309,7 +323,19 @@ static int apply(tt_config *cfg, int argc, char **argv)
 		case 1021: cfg->tls_cert = optarg; break;
 		case 1022: cfg->tls_key = optarg; break;
 		case 1023: cfg->tls_dir = optarg; break;
-		case 1024: cfg->metrics_public = true; break;
+		case 1024:
+			if (strncmp(optarg, "nats://", 7) != 0) {
+				fprintf(stderr, "tutti-server: --engine: nats://HOST:PORT is the engine "
+						"known (not '%s'); without --engine, --db is SQLite\n", optarg);
+				return -1;
+			}
+			cfg->engine = optarg;
+			break;
+		case 1025: if (num(name, optarg, 1, 63, &v)) return -1;
+			cfg->node_id = (uint32_t)v; break;
+		case 1026: if (num(name, optarg, 1, 5, &v)) return -1;
+			cfg->replicas = (uint32_t)v; break;
+		case 1027: cfg->metrics_public = true; break;
 		case 'h': usage(stdout); return 1;
 		default:
 			fprintf(stderr, "Try 'tutti-server --help'.\n");

@@ -10,6 +10,8 @@
 struct tt_value;
 
 #define TT_MAX_ORIGINS 16
+/* Nodes on one engine: --node-id 1 to TT_NODES_MAX. */
+#define TT_NODES_MAX 63
 
 typedef struct tt_config {
 	const char *host;        /* --host, default 127.0.0.1 */
@@ -18,6 +20,13 @@ typedef struct tt_config {
 	const char *web;         /* --web DIR, default "web" */
 	const char *db;          /* --db PATH, default "tutti.db"; ":memory:" */
 	bool sync_full;          /* --sync full: survive power loss too */
+	const char *engine;      /* --engine URL: another store of record than
+				  * SQLite (nats://HOST:PORT[,HOST:PORT...][/NAME]);
+				  * NULL: --db */
+	uint32_t node_id;        /* --node-id N (1..63): this node among those
+				  * sharing the engine, default 1 */
+	uint32_t replicas;       /* --replicas N: copies the engine keeps (1 or 3..5;
+				  * set when the stream is created), default 1 */
 	size_t max_message;      /* --max-message BYTES, default 1 MiB */
 	size_t max_queue;        /* --max-queue BYTES per client, default 4 MiB */
 	uint32_t history;        /* --history N events per state, default 1000 */

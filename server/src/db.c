@@ -2,7 +2,8 @@
 /* db.c: SQLite, the store of record. All SQL of tutti is in this file, and
  * it knows no model type: rows in (an op log of the turn, written by one
  * transaction at commit, kept and retried when the write fails), rows out
- * (a loader at start, after an integrity check). */
+ * (a loader at start, after an integrity check). With `--engine` the op log
+ * goes to that engine instead (engine.h), and SQLite is not opened. */
 #include "db.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 
 #include "buf.h"
 #include "clock.h"
+#include "engine.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -25,12 +27,24 @@
 
 #define SCHEMA_VERSION 4
 
-enum op_kind {
-	OP_META = 1, OP_CLASS_PUT, OP_CLASS_DEL, OP_STATE_PUT, OP_STATE_DEL, OP_EVENT,
-	OP_EVENT_TRIM, OP_SESSION_PUT, OP_SESSION_GONE, OP_SESSION_DEL, OP_INSTANCE_PUT,
-	OP_INSTANCE_DEL, OP_OBSERVE_PUT, OP_OBSERVE_DEL, OP_SCHED_PUT, OP_SCHED_DEL,
-	OP_META_TEXT
-};
+/* the op log's row kinds are engine.h's tt_op_kind */
+#define OP_META TT_OP_META
+#define OP_CLASS_PUT TT_OP_CLASS_PUT
+#define OP_CLASS_DEL TT_OP_CLASS_DEL
+#define OP_STATE_PUT TT_OP_STATE_PUT
+#define OP_STATE_DEL TT_OP_STATE_DEL
+#define OP_EVENT TT_OP_EVENT
+#define OP_EVENT_TRIM TT_OP_EVENT_TRIM
+#define OP_SESSION_PUT TT_OP_SESSION_PUT
+#define OP_SESSION_GONE TT_OP_SESSION_GONE
+#define OP_SESSION_DEL TT_OP_SESSION_DEL
+#define OP_INSTANCE_PUT TT_OP_INSTANCE_PUT
+#define OP_INSTANCE_DEL TT_OP_INSTANCE_DEL
+#define OP_OBSERVE_PUT TT_OP_OBSERVE_PUT
+#define OP_OBSERVE_DEL TT_OP_OBSERVE_DEL
+#define OP_SCHED_PUT TT_OP_SCHED_PUT
+#define OP_SCHED_DEL TT_OP_SCHED_DEL
+#define OP_META_TEXT TT_OP_META_TEXT
 
 enum stmt_id {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_CLASS_PUT, ST_CLASS_DEL, ST_STATE_PUT,
@@ -109,10 +123,12 @@ static const char *const TABLES =
 	"'tombstones','scheduled'";
 
 static struct {
+	const tt_engine *engine;  /* --engine: the op log goes there, no SQLite */
 	sqlite3 *db;              /* NULL: persistence off (--db :memory: is still SQLite) */
 	sqlite3_stmt *st[ST_COUNT];
 	tt_buf ops;               /* op log: rows not committed yet */
 	bool opened;              /* fully open and restored: rows are kept */
+	bool muted;               /* rows dropped: another node's, applied here */
 	bool mem;                 /* ":memory:": no file to watch */
 	bool sync_full;
 	char *path;               /* owned: the file, for messages and writing it back */
@@ -141,8 +157,10 @@ static void put_bytes(const void *p, size_t n)
  * what was just read. */
 static bool logging(void)
 {
-	return D.opened;
+	return D.opened && !D.muted;
 }
+
+/* ---- reading the op log back (SQLite here, other engines: engine.h) ---- */
 
 typedef struct reader {
 	const unsigned char *p, *end;
@@ -164,15 +182,117 @@ static double get_f64(reader *r)
 	return v;
 }
 
-static const void *get_bytes(reader *r, int *len)
+static const void *get_bytes(reader *r, size_t *len)
 {
 	uint32_t n;
 	memcpy(&n, r->p, sizeof(n));
 	r->p += sizeof(n);
 	const void *p = r->p;
 	r->p += n;
-	*len = (int)n;
+	*len = n;
 	return p;
+}
+
+static const char *get_text(reader *r, size_t *len)
+{
+	return get_bytes(r, len);
+}
+
+bool tt_engine_op_next(const unsigned char **pp, const unsigned char *end, tt_op *op)
+{
+	reader rd = {*pp, end}, *r = &rd;
+	if (r->p >= r->end)
+		return false;
+	memset(op, 0, sizeof(*op));
+	op->kind = (tt_op_kind)*r->p++;
+	switch (op->kind) {
+	case OP_META_TEXT:
+		op->key = get_text(r, &op->key_len);
+		op->bytes = get_bytes(r, &op->len);
+		break;
+	case OP_META:
+		op->key = get_text(r, &op->key_len);
+		op->value = get_f64(r);
+		break;
+	case OP_CLASS_PUT:
+		op->key = get_text(r, &op->key_len);
+		op->bytes = get_bytes(r, &op->len);
+		break;
+	case OP_CLASS_DEL:
+		op->key = get_text(r, &op->key_len);
+		break;
+	case OP_STATE_PUT:
+		op->id = op->st.id = get_u64(r);
+		op->st.cls = get_text(r, &op->st.cls_len);
+		op->st.owner = get_u64(r);
+		op->st.seq = get_u64(r);
+		op->st.time = get_f64(r);
+		op->st.vals = get_bytes(r, &op->st.vals_len);
+		op->st.init = get_bytes(r, &op->st.init_len);
+		if (!op->st.init_len)
+			op->st.init = NULL;
+		break;
+	case OP_STATE_DEL:
+		op->id = get_u64(r);
+		op->key = get_text(r, &op->key_len);
+		break;
+	case OP_EVENT:
+		op->id = op->ev.state = get_u64(r);
+		op->ev.seq = get_u64(r);
+		op->ev.time = get_f64(r);
+		op->ev.origin = get_u64(r);
+		op->ev.changes = get_bytes(r, &op->ev.len);
+		break;
+	case OP_EVENT_TRIM:
+		op->state = get_u64(r);
+		op->id = get_u64(r);
+		break;
+	case OP_SESSION_PUT:
+		op->id = get_u64(r);
+		op->key = get_text(r, &op->key_len);
+		op->bytes = get_bytes(r, &op->len);
+		break;
+	case OP_SESSION_GONE:
+		op->id = get_u64(r);
+		op->value = get_f64(r);
+		break;
+	case OP_SESSION_DEL:
+	case OP_INSTANCE_DEL:
+	case OP_SCHED_DEL:
+		op->id = get_u64(r);
+		break;
+	case OP_INSTANCE_PUT:
+		op->id = get_u64(r);
+		op->session = get_u64(r);
+		op->state = get_u64(r);
+		op->bytes = get_bytes(r, &op->len);
+		break;
+	case OP_OBSERVE_PUT:
+	case OP_OBSERVE_DEL:
+		op->id = op->session = get_u64(r);
+		if (*r->p++)
+			op->key = get_text(r, &op->key_len);
+		break;
+	case TT_OP_TAG_EVENT:
+	case TT_OP_TAG_SCHED:
+		op->state = get_u64(r);
+		op->id = get_u64(r);
+		op->rid = get_u64(r);
+		op->node = (uint32_t)get_u64(r);
+		op->sched = get_u64(r);
+		break;
+	case OP_SCHED_PUT:
+		op->id = op->sc.id = get_u64(r);
+		op->sc.state = get_u64(r);
+		op->sc.at = get_f64(r);
+		op->sc.origin = get_u64(r);
+		op->sc.changes = get_bytes(r, &op->sc.len);
+		break;
+	default:
+		tt_assert_fail("unknown op in the op log", __FILE__, __LINE__);
+	}
+	*pp = r->p;
+	return true;
 }
 
 void tt_db_put_meta(const char *key, double value)
@@ -332,6 +452,34 @@ void tt_db_del_schedule(uint64_t id)
 	put_u64(id);
 }
 
+static void put_tag(unsigned char kind, uint64_t state, uint64_t id, uint64_t rid, uint32_t node,
+		    uint64_t other)
+{
+	if (!logging() || !D.engine)
+		return; /* SQLite keeps none of it */
+	put_u8(kind);
+	put_u64(state);
+	put_u64(id);
+	put_u64(rid);
+	put_u64(node);
+	put_u64(other);
+}
+
+void tt_db_tag_event(uint64_t state, uint64_t seq, uint64_t rid, uint32_t node, uint64_t sched)
+{
+	put_tag(TT_OP_TAG_EVENT, state, seq, rid, node, sched);
+}
+
+void tt_db_tag_sched(uint64_t state, uint64_t sched, uint64_t rid, uint32_t node, uint64_t by)
+{
+	put_tag(TT_OP_TAG_SCHED, state, sched, rid, node, by);
+}
+
+void tt_db_mute(bool on)
+{
+	D.muted = on;
+}
+
 /* ---- commit ----------------------------------------------------------- */
 
 /* SQLITE_OK, or the statement's error code (its message stays readable in
@@ -349,68 +497,62 @@ static int step(enum stmt_id id)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
 }
 
-static void bind_text(enum stmt_id id, int col, reader *r)
+static void bind_text(enum stmt_id id, int col, const char *p, size_t n)
 {
-	int n;
-	const void *p = get_bytes(r, &n);
-	sqlite3_bind_text(D.st[id], col, p, n, SQLITE_STATIC);
+	sqlite3_bind_text(D.st[id], col, p, (int)n, SQLITE_STATIC);
 }
 
-static void bind_blob(enum stmt_id id, int col, reader *r)
+static void bind_blob(enum stmt_id id, int col, const void *p, size_t n)
 {
-	int n;
-	const void *p = get_bytes(r, &n);
 	if (n)
-		sqlite3_bind_blob(D.st[id], col, p, n, SQLITE_STATIC);
+		sqlite3_bind_blob(D.st[id], col, p, (int)n, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(D.st[id], col);
 }
 
-static void bind_u64(enum stmt_id id, int col, reader *r)
+static void bind_u64(enum stmt_id id, int col, uint64_t v)
 {
-	sqlite3_bind_int64(D.st[id], col, (sqlite3_int64)get_u64(r));
+	sqlite3_bind_int64(D.st[id], col, (sqlite3_int64)v);
 }
 
-static void bind_f64(enum stmt_id id, int col, reader *r)
+static void bind_f64(enum stmt_id id, int col, double v)
 {
-	sqlite3_bind_double(D.st[id], col, get_f64(r));
+	sqlite3_bind_double(D.st[id], col, v);
 }
 
-static int exec_op(reader *r)
+static int exec_op(const tt_op *op)
 {
-	unsigned char kind = *r->p++;
-	switch (kind) {
+	switch (op->kind) {
 	case OP_META_TEXT:
-		bind_text(ST_META_PUT, 1, r);
-		bind_text(ST_META_PUT, 2, r);
+		bind_text(ST_META_PUT, 1, op->key, op->key_len);
+		bind_text(ST_META_PUT, 2, op->bytes, op->len);
 		return step(ST_META_PUT);
 	case OP_META:
-		bind_text(ST_META_PUT, 1, r);
-		bind_f64(ST_META_PUT, 2, r);
+		bind_text(ST_META_PUT, 1, op->key, op->key_len);
+		bind_f64(ST_META_PUT, 2, op->value);
 		return step(ST_META_PUT);
 	case OP_CLASS_PUT:
-		bind_text(ST_CLASS_PUT, 1, r);
-		bind_blob(ST_CLASS_PUT, 2, r);
+		bind_text(ST_CLASS_PUT, 1, op->key, op->key_len);
+		bind_blob(ST_CLASS_PUT, 2, op->bytes, op->len);
 		return step(ST_CLASS_PUT);
 	case OP_CLASS_DEL:
-		bind_text(ST_CLASS_DEL, 1, r);
+		bind_text(ST_CLASS_DEL, 1, op->key, op->key_len);
 		return step(ST_CLASS_DEL);
 	case OP_STATE_PUT:
-		bind_u64(ST_STATE_PUT, 1, r);
-		bind_text(ST_STATE_PUT, 2, r);
-		bind_u64(ST_STATE_PUT, 3, r);
-		bind_u64(ST_STATE_PUT, 4, r);
-		bind_f64(ST_STATE_PUT, 5, r);
-		bind_blob(ST_STATE_PUT, 6, r);
-		bind_blob(ST_STATE_PUT, 7, r);
+		bind_u64(ST_STATE_PUT, 1, op->st.id);
+		bind_text(ST_STATE_PUT, 2, op->st.cls, op->st.cls_len);
+		bind_u64(ST_STATE_PUT, 3, op->st.owner);
+		bind_u64(ST_STATE_PUT, 4, op->st.seq);
+		bind_f64(ST_STATE_PUT, 5, op->st.time);
+		bind_blob(ST_STATE_PUT, 6, op->st.vals, op->st.vals_len);
+		bind_blob(ST_STATE_PUT, 7, op->st.init, op->st.init_len);
 		return step(ST_STATE_PUT);
 	case OP_STATE_DEL: {
-		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
 		static const enum stmt_id by_state[] = {ST_STATE_DEL, ST_STATE_EVENTS_DEL,
 			ST_STATE_INSTANCES_DEL, ST_STATE_SCHED_DEL, ST_TOMBSTONE_PUT};
 		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state); i++)
-			sqlite3_bind_int64(D.st[by_state[i]], 1, id);
-		bind_text(ST_TOMBSTONE_PUT, 2, r);
+			bind_u64(by_state[i], 1, op->id);
+		bind_text(ST_TOMBSTONE_PUT, 2, op->key, op->key_len);
 		int rc = SQLITE_OK;
 		for (size_t i = 0; i < sizeof(by_state) / sizeof(*by_state) && !rc; i++)
 			rc = step(by_state[i]);
@@ -421,68 +563,69 @@ static int exec_op(reader *r)
 		return rc;
 	}
 	case OP_EVENT:
-		bind_u64(ST_EVENT_PUT, 1, r);
-		bind_u64(ST_EVENT_PUT, 2, r);
-		bind_f64(ST_EVENT_PUT, 3, r);
-		bind_u64(ST_EVENT_PUT, 4, r);
-		bind_blob(ST_EVENT_PUT, 5, r);
+		bind_u64(ST_EVENT_PUT, 1, op->ev.state);
+		bind_u64(ST_EVENT_PUT, 2, op->ev.seq);
+		bind_f64(ST_EVENT_PUT, 3, op->ev.time);
+		bind_u64(ST_EVENT_PUT, 4, op->ev.origin);
+		bind_blob(ST_EVENT_PUT, 5, op->ev.changes, op->ev.len);
 		return step(ST_EVENT_PUT);
 	case OP_EVENT_TRIM:
-		bind_u64(ST_EVENT_TRIM, 1, r);
-		bind_u64(ST_EVENT_TRIM, 2, r);
+		bind_u64(ST_EVENT_TRIM, 1, op->state);
+		bind_u64(ST_EVENT_TRIM, 2, op->id);
 		return step(ST_EVENT_TRIM);
 	case OP_SESSION_PUT:
-		bind_u64(ST_SESSION_PUT, 1, r);
-		bind_text(ST_SESSION_PUT, 2, r);
-		bind_text(ST_SESSION_PUT, 3, r);
+		bind_u64(ST_SESSION_PUT, 1, op->id);
+		bind_text(ST_SESSION_PUT, 2, op->key, op->key_len);
+		bind_text(ST_SESSION_PUT, 3, op->bytes, op->len);
 		return step(ST_SESSION_PUT);
 	case OP_SESSION_GONE:
-		bind_u64(ST_SESSION_GONE, 1, r);
-		bind_f64(ST_SESSION_GONE, 2, r);
+		bind_u64(ST_SESSION_GONE, 1, op->id);
+		bind_f64(ST_SESSION_GONE, 2, op->value);
 		return step(ST_SESSION_GONE);
 	case OP_SESSION_DEL: {
-		sqlite3_int64 id = (sqlite3_int64)get_u64(r);
 		static const enum stmt_id by_session[] = {ST_SESSION_DEL, ST_SESSION_INSTANCES_DEL,
 			ST_SESSION_OBSERVES_DEL};
 		int rc = SQLITE_OK;
 		for (size_t i = 0; i < sizeof(by_session) / sizeof(*by_session) && !rc; i++) {
-			sqlite3_bind_int64(D.st[by_session[i]], 1, id);
+			bind_u64(by_session[i], 1, op->id);
 			rc = step(by_session[i]);
 		}
 		return rc;
 	}
 	case OP_INSTANCE_PUT:
-		bind_u64(ST_INSTANCE_PUT, 1, r);
-		bind_u64(ST_INSTANCE_PUT, 2, r);
-		bind_u64(ST_INSTANCE_PUT, 3, r);
-		bind_blob(ST_INSTANCE_PUT, 4, r);
+		bind_u64(ST_INSTANCE_PUT, 1, op->id);
+		bind_u64(ST_INSTANCE_PUT, 2, op->session);
+		bind_u64(ST_INSTANCE_PUT, 3, op->state);
+		bind_blob(ST_INSTANCE_PUT, 4, op->bytes, op->len);
 		return step(ST_INSTANCE_PUT);
 	case OP_INSTANCE_DEL:
-		bind_u64(ST_INSTANCE_DEL, 1, r);
+		bind_u64(ST_INSTANCE_DEL, 1, op->id);
 		return step(ST_INSTANCE_DEL);
 	case OP_OBSERVE_PUT:
 	case OP_OBSERVE_DEL: {
-		enum stmt_id id = kind == OP_OBSERVE_PUT ? ST_OBSERVE_PUT : ST_OBSERVE_DEL;
-		bind_u64(id, 1, r);
-		if (*r->p++)
-			bind_text(id, 2, r);
+		enum stmt_id id = op->kind == OP_OBSERVE_PUT ? ST_OBSERVE_PUT : ST_OBSERVE_DEL;
+		bind_u64(id, 1, op->session);
+		if (op->key)
+			bind_text(id, 2, op->key, op->key_len);
 		else
 			sqlite3_bind_null(D.st[id], 2);
 		return step(id);
 	}
 	case OP_SCHED_PUT:
-		bind_u64(ST_SCHED_PUT, 1, r);
-		bind_u64(ST_SCHED_PUT, 2, r);
-		bind_f64(ST_SCHED_PUT, 3, r);
-		bind_u64(ST_SCHED_PUT, 4, r);
-		bind_blob(ST_SCHED_PUT, 5, r);
+		bind_u64(ST_SCHED_PUT, 1, op->sc.id);
+		bind_u64(ST_SCHED_PUT, 2, op->sc.state);
+		bind_f64(ST_SCHED_PUT, 3, op->sc.at);
+		bind_u64(ST_SCHED_PUT, 4, op->sc.origin);
+		bind_blob(ST_SCHED_PUT, 5, op->sc.changes, op->sc.len);
 		return step(ST_SCHED_PUT);
 	case OP_SCHED_DEL:
-		bind_u64(ST_SCHED_DEL, 1, r);
+		bind_u64(ST_SCHED_DEL, 1, op->id);
 		return step(ST_SCHED_DEL);
-	default:
-		tt_assert_fail("unknown op in the op log", __FILE__, __LINE__);
+	case TT_OP_TAG_EVENT:
+	case TT_OP_TAG_SCHED:
+		return SQLITE_OK;
 	}
+	tt_assert_fail("unknown op in the op log", __FILE__, __LINE__);
 }
 
 /* ---- storage failures --------------------------------------------------- */
@@ -518,7 +661,55 @@ const char *tt_db_failing(void)
 
 bool tt_db_backlog_full(void)
 {
+	if (D.engine)
+		return D.failing[0] && D.engine->backlog_full();
 	return D.failing[0] && D.ops.len > BACKLOG_MAX;
+}
+
+void tt_engine_failing(const char *reason, const char *what)
+{
+	if (reason)
+		set_failing(reason, what);
+	else
+		set_recovered();
+}
+
+/* The network layer's waker, read by the engine's threads. */
+static void (*g_wake)(void);
+
+void tt_engine_set_waker(void (*wake)(void))
+{
+	__atomic_store_n(&g_wake, wake, __ATOMIC_RELEASE);
+}
+
+void tt_engine_wake(void)
+{
+	void (*wake)(void) = __atomic_load_n(&g_wake, __ATOMIC_ACQUIRE);
+	if (wake)
+		wake();
+}
+
+const tt_engine *tt_engine_for(const char *url)
+{
+	if (!strncmp(url, "nats://", 7))
+		return &tt_engine_nats;
+	return NULL;
+}
+
+bool tt_db_poll(uint64_t *durable, uint64_t *fenced)
+{
+	*durable = *fenced = 0;
+	return D.engine && D.engine->poll(durable, fenced);
+}
+
+bool tt_db_async(void)
+{
+	return D.engine != NULL;
+}
+
+bool tt_db_pending(void)
+{
+	return D.engine && D.engine->pending();
 }
 
 uint64_t tt_db_size(void)
@@ -541,10 +732,11 @@ uint64_t tt_db_size(void)
 static int write_log(char *why, size_t why_len, uint64_t *rows)
 {
 	int rc = step(ST_BEGIN);
-	reader r = {tt_buf_data(&D.ops), tt_buf_data(&D.ops) + D.ops.len};
+	const unsigned char *p = tt_buf_data(&D.ops), *end = p + D.ops.len;
+	tt_op op;
 	*rows = 0;
-	while (rc == SQLITE_OK && r.p < r.end) {
-		rc = exec_op(&r);
+	while (rc == SQLITE_OK && tt_engine_op_next(&p, end, &op)) {
+		rc = exec_op(&op);
 		(*rows)++;
 	}
 	if (rc == SQLITE_OK)
@@ -560,8 +752,23 @@ static int write_log(char *why, size_t why_len, uint64_t *rows)
 
 static int heal(void);
 
+int tt_db_commit_async(uint64_t batch)
+{
+	if (!D.engine)
+		return tt_db_commit();
+	/* the engine takes (copies) the rows: the log starts afresh */
+	int rc = D.engine->commit(tt_buf_data(&D.ops), D.ops.len, batch);
+	tt_buf_clear(&D.ops);
+	return rc;
+}
+
 int tt_db_commit(void)
 {
+	if (D.engine) {
+		/* start-up, a clean stop, operator commands: written before going on */
+		tt_db_commit_async(0);
+		return D.engine->wait(10);
+	}
 	if (!D.db) {
 		tt_buf_clear(&D.ops); /* no database: the rows were encoded for nothing */
 		return 0;
@@ -931,6 +1138,10 @@ fail:
 
 void tt_db_check(void)
 {
+	if (D.engine) {
+		D.engine->tick();
+		return;
+	}
 	int moved = 0;
 	if (!D.db || D.mem || D.moved ||
 	    sqlite3_file_control(D.db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK || !moved)
@@ -1047,8 +1258,30 @@ static int heal(void)
 	return 0;
 }
 
+int tt_db_open_engine(const tt_config *cfg, const tt_db_loader *ld, tt_error *err)
+{
+	memset(&D, 0, sizeof(D));
+	tt_buf_init(&D.ops, 0);
+	const tt_engine *e = tt_engine_for(cfg->engine);
+	if (!e)
+		return tt_fail(err, TT_INTERNAL, "unknown engine (nats://HOST:PORT is the one known)");
+	D.path = tt_strndup(cfg->engine, strlen(cfg->engine));
+	int rc = e->open(cfg, ld, err);
+	if (rc < 0) {
+		tt_db_close();
+		return rc;
+	}
+	D.engine = e;
+	D.opened = true;
+	return 0;
+}
+
 void tt_db_close(void)
 {
+	if (D.engine) {
+		D.engine->close();
+		D.engine = NULL;
+	}
 	if (D.db && D.ops.len && D.failing[0])
 		tt_log_error("database %s: closing with %zu bytes of rows never written (%s): the "
 			     "changes of the turn whose commit failed (never acknowledged) and the "

@@ -88,6 +88,10 @@ typedef struct tt_db_loader {
  * all, the rows are encoded and dropped at each commit (the handler fuzzer
  * runs most inputs so: opening SQLite was most of an execution). */
 int tt_db_open(const char *path, bool sync_full, const tt_db_loader *ld, tt_error *err);
+/* The same with the engine of cfg->engine (`--engine URL`, engine.h)
+ * instead of SQLite. */
+struct tt_config;
+int tt_db_open_engine(const struct tt_config *cfg, const tt_db_loader *ld, tt_error *err);
 /* Close without writing anything. Accepts a database never opened. */
 void tt_db_close(void);
 
@@ -120,6 +124,13 @@ void tt_db_del_instance(uint64_t id);
 void tt_db_put_observe(uint64_t session, const char *cls, size_t len, bool on);
 void tt_db_put_schedule(const tt_db_sched_row *r);
 void tt_db_del_schedule(uint64_t id);
+/* Several nodes on one engine (cluster.c): what the other nodes must know
+ * of an event or a schedule of state to tell their own clients. The event
+ * seq answers request rid that node `node` forwarded (0: none), or applies
+ * schedule sched (0: none); schedule sched was made by such a request, or
+ * cancelled by session `by` (0: not cancelled). SQLite keeps none of it. */
+void tt_db_tag_event(uint64_t state, uint64_t seq, uint64_t rid, uint32_t node, uint64_t sched);
+void tt_db_tag_sched(uint64_t state, uint64_t sched, uint64_t rid, uint32_t node, uint64_t by);
 
 /* Write every row not written yet in one transaction. 0, or -TT_STORAGE:
  * the transaction was rolled back, the rows are kept for the next commit
@@ -128,6 +139,26 @@ void tt_db_del_schedule(uint64_t id);
  * deleted or moved away (tt_db_check), it is first written back at its
  * path from the open connection, and the connection moves to the copy. */
 int tt_db_commit(void);
+/* The end of a loop turn: write every row not written yet, as the rows of
+ * batch (the replies it released once durable, client.h). 0: durable now
+ * (SQLite: tt_db_commit); TT_DB_PENDING: an engine writes it and tells when
+ * (tt_db_poll); -TT_STORAGE as tt_db_commit. */
+#define TT_DB_PENDING 1
+int tt_db_commit_async(uint64_t batch);
+/* On the loop, after each wait: what the engine's threads brought. True
+ * when something happened; *durable: the last batch durable now with all
+ * before it (0: none newly); *fenced: the first batch with a change the
+ * engine refused (another writer came first, engine.h; 0: none). Always
+ * false with SQLite. */
+bool tt_db_poll(uint64_t *durable, uint64_t *fenced);
+/* While on, rows put are dropped (what another node stored, applied here:
+ * cluster.c). */
+void tt_db_mute(bool on);
+/* Batches committed to the engine and not durable yet. */
+bool tt_db_pending(void);
+/* The store of record acknowledges later (an engine): its commits do not
+ * fail, it retries what it could not write itself. */
+bool tt_db_async(void);
 
 /* Once a second: has the file been deleted, renamed or replaced since it
  * was opened? SQLite keeps writing to the old file without a word; from

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "codec.h"
 #include "db.h"
 #include "log.h"
@@ -112,7 +113,8 @@ static int dispatch(tt_client *c, tt_value *msg, uint64_t *out_rid, tt_error *er
 		uint64_t call;
 		if (msg->len != 3 || !get_uint(&msg->v.items[1], &call))
 			return tt_fail(err, TT_BAD_MESSAGE, "HOOK_REPLY is [16, callId, result]");
-		if (c->session)
+		/* several nodes: a call of another node's job goes back there */
+		if (c->session && !tt_cluster_hook_reply(call, &msg->v.items[2]))
 			tt_hooks_reply(c, call, &msg->v.items[2]);
 		return 0;
 	}
@@ -226,6 +228,7 @@ static void handle(tt_client *c, const unsigned char *data, size_t len)
 		tt_value msg;
 		tt_error err;
 		uint64_t rid = 0;
+		size_t start = off;
 		int rc = tt_decode(H.dec, data, len, &off, &H.arena, &msg, &err);
 		if (rc < 0) {
 			/* the rest of the message cannot be framed: answer once */
@@ -241,7 +244,12 @@ static void handle(tt_client *c, const unsigned char *data, size_t len)
 			tt_fail(&err, TT_RATE_LIMIT, "more than %u messages per second", H.cfg->max_rate);
 			tt_metrics_refused(type_of(&msg), err.code);
 			send_error(c, rid, &err);
-		} else if ((rc = dispatch(c, &msg, &rid, &err)) < 0) {
+		} else if ((rc = dispatch(c, &msg, &rid, &err)) < 0 &&
+			   !((rc == -TT_UNKNOWN_CLASS || rc == -TT_UNKNOWN_STATE) &&
+			     tt_cluster_retry_later(c, data + start, off - start))) {
+			/* (several nodes: a class or state another node just made is
+			 * looked up again once this node has read as far as the
+			 * stream was) */
 			tt_metrics_refused(type_of(&msg), err.code);
 			send_error(c, rid, &err);
 			if (rc == -TT_UNAUTHORIZED)
@@ -301,6 +309,10 @@ static void log_closed(tt_client *c, bool goodbye)
 		return;
 	case TT_CLOSE_TAKEN_OVER:
 		return; /* logged by HELLO */
+	case TT_CLOSE_RESYNC:
+		TT_LOG_LIMITED(TT_LOG_WARN, "%s: closed to resume: its replies were not stored "
+			       "(another node wrote first)", who);
+		return;
 	case TT_CLOSE_KICKED:
 		return; /* logged by KICK */
 	case TT_CLOSE_UNAUTHORIZED:
@@ -324,6 +336,7 @@ static void log_closed(tt_client *c, bool goodbye)
 
 void tt_handler_closed(tt_client *c)
 {
+	tt_cluster_client_gone(c); /* first: it tells the other nodes of its hooks */
 	tt_hooks_client_gone(c);
 	tt_session *s = c->session;
 	bool goodbye = c->peer_close == 1000 || c->peer_close == 1001 || c->peer_close == 1005;

@@ -11,6 +11,7 @@
 #include "codec.h"
 #include "idmap.h"
 #include "log.h"
+#include "session.h"
 #include "wire.h"
 
 typedef struct hook {
@@ -39,7 +40,8 @@ void tt_hooks_init(const tt_config *cfg)
 {
 	memset(&K, 0, sizeof(K));
 	K.cfg = cfg;
-	K.next_hook = K.next_call = 1;
+	/* several nodes: ids of their own (a reply names the node of its call) */
+	K.next_hook = K.next_call = tt_ids_after(0);
 	tt_idmap_init(&K.calls);
 	tt_idmap_init(&K.queues);
 	tt_buf_init(&K.out, 0);
@@ -100,10 +102,72 @@ bool tt_hooks_has(const tt_class_entry *ce, enum tt_hook_kind kind)
 	return false;
 }
 
+static void unlink_hook(hook **pp);
+
+static void add_hook(uint64_t id, tt_client *c, tt_class_entry *ce, enum tt_hook_kind kind)
+{
+	hook *h = tt_calloc(1, sizeof(*h));
+	h->id = id;
+	h->client = c;
+	h->ce = ce;
+	h->kind = kind;
+	if (K.last)
+		K.last->next = h;
+	else
+		K.hooks = h;
+	K.last = h;
+	K.n_hooks++;
+}
+
+void tt_hooks_add_remote(tt_client *relay, uint64_t id, tt_class_entry *ce,
+			 enum tt_hook_kind kind)
+{
+	for (hook *h = K.hooks; h; h = h->next)
+		if (h->id == id)
+			return;
+	add_hook(id, relay, ce, kind);
+}
+
+static bool waits_on_hook(const tt_hook_job *j, const void *id)
+{
+	return j->hook == *(const uint64_t *)id;
+}
+
+static void fail_calls(bool (*match)(const tt_hook_job *, const void *), const void *arg,
+		       const char *why);
+
+bool tt_hooks_remove_remote(uint64_t id)
+{
+	for (hook **pp = &K.hooks; *pp; pp = &(*pp)->next)
+		if ((*pp)->id == id && (*pp)->client->capture) {
+			unlink_hook(pp);
+			if (K.calls.len)
+				fail_calls(waits_on_hook, &id, "the hook client went away");
+			return true;
+		}
+	return false;
+}
+
+tt_client *tt_hooks_client_of(uint64_t id)
+{
+	for (hook *h = K.hooks; h; h = h->next)
+		if (h->id == id)
+			return h->client;
+	return NULL;
+}
+
+void tt_hooks_each(void (*fn)(uint64_t id, const tt_class_entry *ce, enum tt_hook_kind kind,
+			      const tt_client *c, void *arg), void *arg)
+{
+	for (hook *h = K.hooks; h; h = h->next)
+		fn(h->id, h->ce, h->kind, h->client, arg);
+}
+
 uint64_t tt_hooks_add(tt_client *c, tt_class_entry *ce, enum tt_hook_kind kind)
 {
 	hook *h = tt_calloc(1, sizeof(*h));
-	h->id = K.next_hook++;
+	h->id = K.next_hook;
+	K.next_hook = tt_ids_after(K.next_hook);
 	h->client = c;
 	h->ce = ce;
 	h->kind = kind;
@@ -203,8 +267,10 @@ static void step(tt_hook_job *job)
 		return;
 	}
 	job->step++;
-	job->call = K.next_call++;
+	job->call = K.next_call;
+	K.next_call = tt_ids_after(K.next_call);
 	job->callee = h->client;
+	job->hook = h->id;
 	job->deadline = tt_clock_mono() + K.cfg->hook_timeout;
 	tt_idmap_put(&K.calls, job->call, job);
 	tt_buf_clear(&K.cur);

@@ -51,6 +51,7 @@ struct tt_hook_job {
 	uint32_t step;        /* hooks called so far */
 	uint64_t call;        /* the call in flight (0: none) */
 	tt_client *callee;    /* borrowed: the client it waits on */
+	uint64_t hook;        /* the hook it waits on */
 	double deadline;      /* monotonic seconds */
 	bool running;         /* its chain started (the head of its state's queue) */
 	tt_hook_job *next;    /* the state's queue */
@@ -66,6 +67,16 @@ bool tt_hooks_has(const tt_class_entry *ce, enum tt_hook_kind kind);
 uint64_t tt_hooks_add(tt_client *c, tt_class_entry *ce, enum tt_hook_kind kind);
 /* Remove hook id of client c; false when c has no such hook. */
 bool tt_hooks_remove(tt_client *c, uint64_t id);
+
+/* Several nodes (cluster.c): a hook registered on another node, called
+ * through relay (a captured client standing for that node); its removal;
+ * the client of hook id (NULL: none); every hook (c: its client). */
+void tt_hooks_add_remote(tt_client *relay, uint64_t id, tt_class_entry *ce,
+			 enum tt_hook_kind kind);
+bool tt_hooks_remove_remote(uint64_t id);
+tt_client *tt_hooks_client_of(uint64_t id);
+void tt_hooks_each(void (*fn)(uint64_t id, const tt_class_entry *ce, enum tt_hook_kind kind,
+			      const tt_client *c, void *arg), void *arg);
 
 /* A new job (its fields above `done` filled, values the map to pass):
  * queued behind the state's other jobs, started when its turn comes. Takes

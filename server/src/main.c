@@ -67,8 +67,8 @@ int main(int argc, char **argv)
 	tt_error err;
 	int status = 1;
 	if (tt_server_open(&cfg, &err) < 0) {
-		fprintf(stderr, "tutti-server: %s: %s\n", err.code == TT_INTERNAL ? cfg.db : "roles",
-			err.msg);
+		fprintf(stderr, "tutti-server: %s: %s\n",
+			err.code != TT_INTERNAL ? "roles" : cfg.engine ? cfg.engine : cfg.db, err.msg);
 		tt_config_free();
 		return 1;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "db.h"
 #include "codec.h"
 #include "fanout.h"
@@ -191,7 +192,7 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 				       c->addr_text, O.cfg->max_new_sessions_per_addr);
 		s = tt_session_new(now, fresh);
 		s->role = (uint32_t)role;
-	} else if (s->client) {
+	} else if (s->client && !s->client->capture) {
 		/* the old connection is still open (a half-open socket the
 		 * client gave up on, or someone else with the token): the new
 		 * one takes the session over, and the old one is told */
@@ -199,24 +200,53 @@ int tt_op_hello(tt_client *c, uint64_t rid, const tt_value *opts, tt_error *err)
 			    s->client->addr_text);
 		s->client->session = NULL;
 		tt_client_close(s->client, TT_CLOSE_TAKEN_OVER);
+	} else {
+		/* a connection still waiting for its welcome here is taken
+		 * over the same way (cluster.h) */
+		tt_client *waiting = tt_cluster_welcome_waiting(s);
+		if (waiting) {
+			waiting->session = NULL;
+			tt_client_close(waiting, TT_CLOSE_TAKEN_OVER);
+		}
 	}
+	/* several nodes: a session held by another node (or one that died)
+	 * comes here with its instances and observes */
+	bool claimed = resumed && tt_cluster_remote(s);
+	if (claimed && tt_cluster_claim(s, err) < 0)
+		return -TT_INTERNAL;
 	tt_store_session_live(s, role_name(s));
 	s->client = c;
 	c->session = s;
 	if (resumed) /* the token it presented */
 		memcpy(fresh, token->v.s, TT_TOKEN_HEX_LEN);
 	fresh[TT_TOKEN_HEX_LEN] = '\0';
-	tt_log_info("%s: %s", tt_session_who(c), resumed ? "resumed" : "new session");
+	tt_log_info("%s: %s", tt_session_who(c), claimed ? "resumed from another node"
+						       : resumed ? "resumed" : "new session");
 	if (resumed)
 		tt_metrics.sessions_resumed++;
 	else
 		tt_metrics.sessions_new++;
-	tt_wire_welcome(&O.out, rid, s, fresh, role_name(s), now, resumed, O.cfg->max_message,
-			O.cfg->resume_window);
+	/* what the other node wrote before the claim must be read here first,
+	 * so that the catch-up is exactly what the client missed */
+	if (claimed && tt_cluster_defer_welcome(c, rid, fresh, tt_map_get(opts, "seqs"))) {
+		/* no push before the welcome and its catch-up: the session
+		 * reads offline until then (cluster.c hands it c) */
+		s->client = NULL;
+		return 0;
+	}
+	tt_ops_welcome(c, rid, fresh, resumed, resumed ? tt_map_get(opts, "seqs") : NULL);
+	return 0;
+}
+
+void tt_ops_welcome(tt_client *c, uint64_t rid, const char *token, bool resumed,
+		    const tt_value *seqs)
+{
+	tt_session *s = c->session;
+	tt_wire_welcome(&O.out, rid, s, token, role_name(s), tt_clock_now(), resumed,
+			O.cfg->max_message, O.cfg->resume_window);
 	reply(c);
 	if (resumed)
-		tt_resume_catch_up(s, tt_map_get(opts, "seqs"));
-	return 0;
+		tt_resume_catch_up(s, seqs);
 }
 
 void tt_op_ping(tt_client *c, uint64_t id, double client_time, double recv_time)
@@ -468,6 +498,7 @@ static void delete_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_val
 		return;
 	}
 	if (st) {
+		tt_cluster_deleting(st, s ? s->client : NULL, job->rid);
 		tt_fanout_deleted(st, "deleted", s, false);
 		tt_store_state_delete(st, "deleted");
 	}
@@ -484,7 +515,14 @@ int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 	int rc = instance_of(c, id, &in, err);
 	if (rc < 0)
 		return rc;
-	tt_state *st = in->state;
+	if (tt_cluster_elsewhere(in->state))
+		return tt_cluster_delete(c, rid, in, err);
+	return tt_ops_forwarded_delete(c, rid, in->state, err);
+}
+
+int tt_ops_forwarded_delete(tt_client *c, uint64_t rid, tt_state *st, tt_error *err)
+{
+	uint64_t id = 0; /* no instance: the hooks' view is everything */
 	bool owner = st->owner == c->session->id;
 	if (!tt_rights_may(st->ce->rights, TT_RIGHT_DELETE, c->session->role, owner)) {
 		if (!owner && !(st->ce->rights && st->ce->rights->op[TT_RIGHT_DELETE].given))
@@ -498,6 +536,7 @@ int tt_op_delete(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 		submit(TT_HOOK_DELETE, delete_hooked, c->session, rid, st->ce, st, id, -1);
 		return 0;
 	}
+	tt_cluster_deleting(st, c, rid);
 	tt_fanout_deleted(st, "deleted", c->session, true);
 	tt_store_state_delete(st, "deleted");
 	tt_wire_result_nil(&O.out, rid);
@@ -535,6 +574,8 @@ static int schedule(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, con
 			       "class \"%s\": state %llu: its pending scheduled sets would take more than --max-state-bytes %u",
 			       st->ce->cls->name, (unsigned long long)st->id, O.cfg->max_state_bytes);
 	tt_sched *sc = tt_store_sched_add(st, at, s->id, pool, &O.cs);
+	if (c && c->capture) /* made for another node's client: it answers it */
+		tt_db_tag_sched(st->id, sc->id, rid, tt_cluster_requester(c), 0);
 	if (c) {
 		tt_wire_set_scheduled(&O.out, rid, sc, view);
 		reply(c);
@@ -554,6 +595,8 @@ static int set_now(tt_client *c, tt_session *s, uint64_t rid, tt_state *st, cons
 	uint32_t n = tt_store_apply(st, &O.cs, s->id, now);
 	tt_metrics.sets_applied++;
 	tt_metrics.updates += n > 0;
+	if (n && c && c->capture) /* another node's client: answered there, in order */
+		tt_db_tag_event(st->id, st->seq, rid, tt_cluster_requester(c), 0);
 	/* the writer's answer first, so its next set can come while the fan-out
 	 * drains */
 	if (c) {
@@ -599,14 +642,12 @@ static void set_hooked(tt_hook_job *job, enum tt_hook_outcome outcome, tt_value 
 		reply_error(c, TT_MSG_SET, job->rid, &err);
 }
 
-int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const tt_value *opts,
-	      tt_error *err)
+/* A set of st through instance in (its filter), seen by c through view. */
+static int set_on(tt_client *c, uint64_t rid, tt_instance *in, const tt_mask *view,
+		  tt_value *updates, const tt_value *opts, tt_error *err)
 {
-	tt_instance *in = NULL;
-	int rc = instance_of(c, id, &in, err);
-	if (rc < 0)
-		return rc;
 	tt_state *st = in->state;
+	int rc;
 	double at = -1;
 	if (opts && opts->type != TT_NIL) {
 		const tt_value *a = opts->type == TT_MAP ? tt_map_get(opts, "at") : NULL;
@@ -626,10 +667,32 @@ int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const 
 				       st->ce->cls->name);
 	if (tt_hooks_has(st->ce, TT_HOOK_UPDATE)) {
 		/* scheduled sets go through the hooks when they are made */
-		submit(TT_HOOK_UPDATE, set_hooked, c->session, rid, st->ce, st, id, at);
+		submit(TT_HOOK_UPDATE, set_hooked, c->session, rid, st->ce, st, in->id, at);
 		return 0;
 	}
-	return set_now(c, c->session, rid, st, tt_sub_view(&st->subs[in->sub]), at, err);
+	return set_now(c, c->session, rid, st, view, at, err);
+}
+
+int tt_op_set(tt_client *c, uint64_t rid, uint64_t id, tt_value *updates, const tt_value *opts,
+	      tt_error *err)
+{
+	tt_instance *in = NULL;
+	int rc = instance_of(c, id, &in, err);
+	if (rc < 0)
+		return rc;
+	/* several nodes: the node that writes the state decides (cluster.h) */
+	if (tt_cluster_elsewhere(in->state))
+		return tt_cluster_set(c, rid, in, updates, opts, err);
+	return set_on(c, rid, in, tt_sub_view(&in->state->subs[in->sub]), updates, opts, err);
+}
+
+int tt_ops_forwarded_set(tt_client *c, uint64_t rid, tt_state *st, const tt_mask *filter,
+			 tt_value *updates, const tt_value *opts, tt_error *err)
+{
+	tt_instance in = {.state = st, .session = c->session, .filtered = filter != NULL};
+	if (filter)
+		in.mask = *filter;
+	return set_on(c, rid, &in, filter, updates, opts, err);
 }
 
 void tt_ops_run_due(double now)
@@ -643,6 +706,8 @@ void tt_ops_run_due(double now)
 		tt_metrics.sets_applied++;
 		if (tt_store_apply(st, &O.cs, sc->origin, sc->at)) {
 			tt_metrics.updates++;
+			/* other nodes tell their clients which schedule it was */
+			tt_db_tag_event(st->id, st->seq, 0, 0, sc->id);
 			tt_fanout_update(st, &O.cs, NULL, sc->id);
 		}
 		tt_store_sched_remove(sc);
@@ -655,7 +720,14 @@ int tt_op_cancel(tt_client *c, uint64_t rid, uint64_t id, uint64_t sched, tt_err
 	int rc = instance_of(c, id, &in, err);
 	if (rc < 0)
 		return rc;
-	tt_state *st = in->state;
+	if (tt_cluster_elsewhere(in->state))
+		return tt_cluster_cancel(c, rid, in, sched, err);
+	return tt_ops_forwarded_cancel(c, rid, in->state, sched, err);
+}
+
+int tt_ops_forwarded_cancel(tt_client *c, uint64_t rid, tt_state *st, uint64_t sched,
+			    tt_error *err)
+{
 	tt_sched *sc = st->scheds.first;
 	while (sc && sc->id != sched)
 		sc = sc->next;
@@ -668,6 +740,7 @@ int tt_op_cancel(tt_client *c, uint64_t rid, uint64_t id, uint64_t sched, tt_err
 		return tt_fail(err, TT_FORBIDDEN,
 			       "scheduled set %llu may be cancelled by its writer, the state's owner or an admin",
 			       (unsigned long long)sched);
+	tt_db_tag_sched(st->id, sc->id, rid, tt_cluster_requester(c), s->id);
 	tt_fanout_cancelled(sc, s);
 	tt_store_sched_remove(sc);
 	tt_wire_result_nil(&O.out, rid);
@@ -740,7 +813,9 @@ int tt_op_hook(tt_client *c, uint64_t rid, const tt_value *clsv, const tt_value 
 			kind = k;
 	if (kind < 0)
 		return tt_fail(err, TT_BAD_REQUEST, "a hook is \"create\", \"update\" or \"delete\"");
-	tt_wire_hooked(&O.out, rid, tt_hooks_add(c, ce, (enum tt_hook_kind)kind));
+	uint64_t id = tt_hooks_add(c, ce, (enum tt_hook_kind)kind);
+	tt_cluster_hook_added(id, ce, (enum tt_hook_kind)kind); /* several nodes */
+	tt_wire_hooked(&O.out, rid, id);
 	reply(c);
 	return 0;
 }
@@ -750,6 +825,7 @@ int tt_op_unhook(tt_client *c, uint64_t rid, uint64_t hook, tt_error *err)
 	if (!tt_hooks_remove(c, hook))
 		return tt_fail(err, TT_BAD_REQUEST, "this connection has no hook %llu",
 			       (unsigned long long)hook);
+	tt_cluster_hook_removed(hook);
 	tt_wire_result_nil(&O.out, rid);
 	reply(c);
 	return 0;

@@ -16,6 +16,7 @@
 #include "client.h"
 #include "common.h"
 #include "config.h"
+#include "store.h"
 #include "value.h"
 
 /* cfg is borrowed and must outlive the module. */
@@ -53,6 +54,21 @@ int tt_op_hook(tt_client *c, uint64_t rid, const tt_value *cls, const tt_value *
 int tt_op_unhook(tt_client *c, uint64_t rid, uint64_t hook, tt_error *err);
 /* Operator (admin): delete a class and its states on a running server. */
 int tt_op_delete_class(tt_client *c, uint64_t rid, const tt_value *cls, tt_error *err);
+
+/* HELLO's welcome to c (its session set), and a resumed session's catch-up
+ * (seqs: HELLO's, or NULL); token: the one the client has. */
+void tt_ops_welcome(tt_client *c, uint64_t rid, const char *token, bool resumed,
+		    const tt_value *seqs);
+
+/* Several nodes (cluster.c): a SET, DELETE or CANCEL another node forwarded
+ * because this one writes st. c stands for the requester (its session; its
+ * replies are captured, client.h); filter: the requester's instance filter
+ * (NULL: none). As tt_op_set, tt_op_delete and tt_op_cancel otherwise. */
+int tt_ops_forwarded_set(tt_client *c, uint64_t rid, tt_state *st, const tt_mask *filter,
+			 tt_value *updates, const tt_value *opts, tt_error *err);
+int tt_ops_forwarded_delete(tt_client *c, uint64_t rid, tt_state *st, tt_error *err);
+int tt_ops_forwarded_cancel(tt_client *c, uint64_t rid, tt_state *st, uint64_t sched,
+			    tt_error *err);
 
 /* Apply every scheduled set due at sync time now, as a set from its writer
  * arriving then (called at the end of a loop turn). */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "db.h"
 #include "fanout.h"
 #include "idmap.h"
@@ -142,8 +143,12 @@ void tt_resume_catch_up(tt_session *s, const tt_value *seqs)
 
 void tt_resume_end(tt_session *s)
 {
-	while (s->owned) {
-		tt_state *st = s->owned;
+	for (tt_state *st = s->owned, *next; st; st = next) {
+		next = st->onext;
+		/* several nodes: a state written by another node is deleted there
+		 * when it reads that the session ended */
+		if (!tt_cluster_ends_here(st))
+			continue;
 		tt_fanout_deleted(st, "owner left", s, true);
 		tt_store_state_delete(st, "owner left");
 	}
@@ -176,7 +181,7 @@ void tt_resume_tick(void)
 	tt_session *s = tt_session_first();
 	while (s) {
 		tt_session *next = s->next;
-		if (!s->client && now - s->gone_mono >= R.cfg->resume_window) {
+		if (!s->client && now - s->gone_mono >= R.cfg->resume_window && tt_cluster_may_end(s)) {
 			tt_log_info("%s: ended, not back within the resume window%s", tt_session_name(s),
 				    s->n_owned ? "; the states it created are deleted" : "");
 			tt_metrics.ended_expired++;

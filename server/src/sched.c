@@ -54,6 +54,35 @@ static void sift_down(uint32_t i)
 	put(i, sc);
 }
 
+/* A parked schedule is in its state's list only. */
+#define NOT_IN_HEAP UINT32_MAX
+
+static void heap_add(tt_sched *sc)
+{
+	if (H.len == H.cap) {
+		H.cap = H.cap ? H.cap * 2 : 64;
+		H.heap = tt_realloc(H.heap, sizeof(*H.heap) * H.cap);
+	}
+	put(H.len, sc);
+	sift_up(H.len++);
+}
+
+static void heap_del(tt_sched *sc)
+{
+	uint32_t i = sc->heap_at;
+	if (i == NOT_IN_HEAP)
+		return;
+	tt_sched *last = H.heap[--H.len];
+	if (i < H.len) {
+		put(i, last);
+		if (i > 0 && before(last, H.heap[(i - 1) / 2]))
+			sift_up(i);
+		else
+			sift_down(i);
+	}
+	sc->heap_at = NOT_IN_HEAP;
+}
+
 tt_sched *tt_sched_add(tt_sched_list *list, struct tt_state *st, uint64_t id, double at,
 		       uint64_t origin, uint8_t pool, const void *changes, size_t len)
 {
@@ -85,13 +114,16 @@ tt_sched *tt_sched_add(tt_sched_list *list, struct tt_state *st, uint64_t id, do
 	list->n_pool[sc->pool]++;
 	list->bytes_pool[sc->pool] += len;
 
-	if (H.len == H.cap) {
-		H.cap = H.cap ? H.cap * 2 : 64;
-		H.heap = tt_realloc(H.heap, sizeof(*H.heap) * H.cap);
-	}
-	put(H.len, sc);
-	sift_up(H.len++);
+	heap_add(sc);
 	return sc;
+}
+
+void tt_sched_park(tt_sched *sc, bool parked)
+{
+	if (parked)
+		heap_del(sc);
+	else if (sc->heap_at == NOT_IN_HEAP)
+		heap_add(sc);
 }
 
 void tt_sched_remove(tt_sched *sc)
@@ -108,16 +140,7 @@ void tt_sched_remove(tt_sched *sc)
 	list->n--;
 	list->n_pool[sc->pool]--;
 	list->bytes_pool[sc->pool] -= sc->changes.len;
-
-	uint32_t i = sc->heap_at;
-	tt_sched *last = H.heap[--H.len];
-	if (i < H.len) {
-		put(i, last);
-		if (i > 0 && before(last, H.heap[(i - 1) / 2]))
-			sift_up(i);
-		else
-			sift_down(i);
-	}
+	heap_del(sc);
 	tt_buf_free(&sc->changes);
 	free(sc);
 }

@@ -8,6 +8,7 @@
 #ifndef TT_SCHED_H
 #define TT_SCHED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -43,6 +44,11 @@ struct tt_sched {
  * belong to st. Never fails (aborts on out-of-memory). */
 tt_sched *tt_sched_add(tt_sched_list *list, struct tt_state *st, uint64_t id, double at,
 		       uint64_t origin, uint8_t pool, const void *changes, size_t len);
+/* Several nodes on one engine: only the node that writes a state fires its
+ * schedules. A parked schedule stays in its state's list (ATTACH, resume)
+ * but is out of the heap (tt_sched_first never returns it); unparked, it is
+ * due again. */
+void tt_sched_park(tt_sched *sc, bool parked);
 /* Remove and free one schedule. */
 void tt_sched_remove(tt_sched *sc);
 /* Remove and free every schedule of a list. */

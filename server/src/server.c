@@ -2,8 +2,11 @@
 /* server.c: module start-up and shutdown order. */
 #include "server.h"
 
+#include "session.h"
+
 #include "client.h"
 #include "clock.h"
+#include "cluster.h"
 #include "db.h"
 #include "fanout.h"
 #include "handler.h"
@@ -22,6 +25,8 @@
 int tt_server_open(const tt_config *cfg, tt_error *err)
 {
 	tt_clock_start(0); /* the database's clock, when it has one, moves it on */
+	/* nodes of one engine hand out ids of their own (node k: k mod 64) */
+	tt_ids_scheme(cfg->engine ? TT_NODES_MAX + 1 : 1, cfg->engine ? cfg->node_id : 0);
 	tt_metrics_init();
 	tt_inspect_init();
 	tt_client_init(cfg->max_queue);
@@ -31,7 +36,8 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	tt_handler_init(cfg);
 	tt_hooks_init(cfg);
 	tt_turn_init();
-	int rc = tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
+	int rc = cfg->engine ? tt_db_open_engine(cfg, &tt_restore_loader, err)
+			     : tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
 	if (rc < 0) {
 		tt_server_close();
 		return rc;
@@ -44,12 +50,15 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	}
 	/* after the roles: each restored session gets its role back */
 	tt_restore_done();
+	/* several nodes: what is whose */
+	tt_cluster_start(cfg);
 	return 0;
 }
 
 void tt_server_close(void)
 {
 	tt_restore_abandon();
+	tt_cluster_destroy();
 	tt_roles_free();
 	tt_hooks_destroy();
 	tt_inspect_destroy();

@@ -45,7 +45,7 @@ tt_session *tt_session_restore(uint64_t id, const unsigned char digest[TT_DIGEST
 	double away = tt_clock_wall() - gone_at;
 	s->gone_mono = tt_clock_mono() - (away > 0 ? away : 0);
 	if (id >= G.next_id)
-		G.next_id = id + 1;
+		G.next_id = tt_ids_after(id);
 	s->next = G.first;
 	if (G.first)
 		G.first->prev = s;
@@ -117,7 +117,22 @@ uint64_t tt_session_next_id(void)
 void tt_session_set_next_id(uint64_t id)
 {
 	if (id > G.next_id)
-		G.next_id = id;
+		G.next_id = tt_ids_after(id - 1);
+}
+
+static uint64_t g_stride = 1, g_offset;
+
+void tt_ids_scheme(uint32_t stride, uint32_t offset)
+{
+	g_stride = stride ? stride : 1;
+	g_offset = offset % g_stride;
+	G.next_id = tt_ids_after(0);
+}
+
+uint64_t tt_ids_after(uint64_t id)
+{
+	uint64_t x = id + 1, r = x % g_stride;
+	return x + (g_offset + g_stride - r) % g_stride;
 }
 
 static char *who_buf(void)

@@ -24,6 +24,8 @@ struct tt_session {
 	unsigned char digest[TT_DIGEST_LEN]; /* of the token (the token itself is
 					      * given to the client, never kept) */
 	uint32_t role;       /* index in roles.h's table */
+	uint32_t node;       /* several nodes on one engine: the node holding it
+			      * (0: this one; cluster.h) */
 	tt_client *client;   /* borrowed: NULL while disconnected */
 	char last_addr[48];  /* the client's address when it went ("" after a
 			      * restart): what the inspector shows meanwhile */
@@ -71,6 +73,13 @@ uint32_t tt_session_count(void);
 /* Next session id to hand out (ids are never reused, across restarts too). */
 uint64_t tt_session_next_id(void);
 void tt_session_set_next_id(uint64_t id);
+/* The ids this server hands out (sessions, states, instances, schedules):
+ * with several nodes on one engine, node k takes only those equal to k
+ * modulo stride, so that theirs never meet; stride 1 (one server): all of
+ * them. Set before anything is created or restored. */
+void tt_ids_scheme(uint32_t stride, uint32_t offset);
+/* The smallest id above id that this server may hand out. */
+uint64_t tt_ids_after(uint64_t id);
 /* How the log names a client: "session 12 (audience, 192.168.1.20)", or its
  * address before HELLO. The text lives until the fourth next call. */
 const char *tt_session_who(const tt_client *c);

@@ -584,7 +584,7 @@ static tt_state *state_alloc(tt_class_entry *ce, uint64_t id, uint64_t owner)
 	tt_state *st = tt_calloc(1, sizeof(*st));
 	st->id = id;
 	if (id >= S.next_state_id)
-		S.next_state_id = id + 1;
+		S.next_state_id = tt_ids_after(id);
 	st->ce = ce;
 	st->owner = owner;
 	st->slots = tt_calloc(ce->cls->n_params ? ce->cls->n_params : 1, sizeof(tt_slot));
@@ -960,7 +960,7 @@ static tt_instance *instance_new(tt_state *st, tt_session *s, const tt_mask *fil
 	tt_instance *in = tt_calloc(1, sizeof(*in));
 	in->id = id;
 	if (id >= S.next_instance_id)
-		S.next_instance_id = id + 1;
+		S.next_instance_id = tt_ids_after(id);
 	in->state = st;
 	in->session = s;
 	if (filter) {
@@ -1095,9 +1095,21 @@ void tt_store_session_gone(tt_session *s, double now)
 	tt_db_session_gone(s->id, now);
 }
 
+/* Out of its list, the states that stay (several nodes: deleted by the
+ * node that writes them, cluster.h). */
+static void disown_all(tt_session *s)
+{
+	for (tt_state *st = s->owned, *next; st; st = next) {
+		next = st->onext;
+		st->onext = st->oprev = NULL;
+	}
+	s->owned = s->owned_last = NULL;
+	s->n_owned = 0;
+}
+
 void tt_store_session_drop(tt_session *s)
 {
-	tt_assert(!s->owned);
+	disown_all(s);
 	while (s->instances)
 		tt_store_detach(s->instances);
 	drop_observes(s, NULL, true);
@@ -1116,7 +1128,7 @@ static tt_sched *sched_keep(tt_state *st, uint64_t id, double at, uint64_t origi
 			    uint8_t pool, const void *changes, size_t len)
 {
 	if (id >= S.next_sched_id)
-		S.next_sched_id = id + 1;
+		S.next_sched_id = tt_ids_after(id);
 	tt_session *o = tt_session_by_id(origin);
 	if (o)
 		o->n_sched++;
@@ -1142,12 +1154,15 @@ tt_sched *tt_store_sched_add(tt_state *st, double at, uint64_t origin, uint8_t p
 	tt_sched *sc = sched_keep(st, S.next_sched_id, at, origin, pool, tt_buf_data(&S.row), S.row.len);
 	tt_db_sched_row r = {sc->id, st->id, at, origin, tt_buf_data(&sc->changes), sc->changes.len};
 	tt_db_put_schedule(&r);
+	/* an engine's message of a state carries its pending schedules */
+	mark_dirty(st);
 	return sc;
 }
 
 void tt_store_sched_remove(tt_sched *sc)
 {
 	tt_db_del_schedule(sc->id);
+	mark_dirty(sc->st);
 	sched_forget(sc);
 }
 
@@ -1244,10 +1259,19 @@ int tt_store_restore_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint
 void tt_store_restore_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
 			    const void *changes, size_t len)
 {
+	/* an engine keeps events as they were written: a param its class has
+	 * lost since (a migration) goes now */
+	tt_buf tmp;
+	tt_buf_init(&tmp, 0);
+	if (strip_changes(st->ce->cls, changes, len, &tmp)) {
+		changes = tt_buf_data(&tmp);
+		len = tmp.len;
+	}
 	S.mem -= st->hist.bytes;
 	tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, seq, time, origin, changes,
 			len);
 	S.mem += st->hist.bytes;
+	tt_buf_free(&tmp);
 }
 
 void tt_store_restore_instance(uint64_t id, tt_session *s, tt_state *st, const tt_mask *filter)
@@ -1266,11 +1290,11 @@ void tt_store_restore_schedule(uint64_t id, tt_state *st, double at, uint64_t or
 void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t next_sched)
 {
 	if (next_state > S.next_state_id)
-		S.next_state_id = next_state;
+		S.next_state_id = tt_ids_after(next_state - 1);
 	if (next_instance > S.next_instance_id)
-		S.next_instance_id = next_instance;
+		S.next_instance_id = tt_ids_after(next_instance - 1);
 	if (next_sched > S.next_sched_id)
-		S.next_sched_id = next_sched;
+		S.next_sched_id = tt_ids_after(next_sched - 1);
 }
 
 void tt_store_restore_owners(void)
@@ -1293,6 +1317,106 @@ void tt_store_restore_owners(void)
 	}
 }
 
+/* ---- another node's changes (cluster.c) ------------------------------------ */
+
+/* What another node stored is in the engine already: applied here as it
+ * was stored (not validated or diffed again), persisting nothing and
+ * marking nothing dirty. */
+
+void tt_store_remote_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
+			   const void *changes, size_t len, tt_changes *cs)
+{
+	const tt_class *cls = st->ce->cls;
+	tt_store_changes_load(st, changes, len, cs);
+	tt_buf_clear(&cs->enc);
+	tt_store_changes_encode(&cs->enc, cls, cs);
+	st->seq = seq;
+	st->time = time;
+	S.mem -= st->value_bytes + st->hist.bytes;
+	for (uint32_t i = 0; i < cs->n; i++) {
+		tt_value nil = tt_nil();
+		tt_slot *sl = &st->slots[cs->idx[i]];
+		st->value_bytes -= value_size(&sl->v);
+		slot_set(sl, cls->params[cs->idx[i]].event ? &nil : &cs->vals[i]);
+		st->value_bytes += value_size(&sl->v);
+	}
+	tt_history_push(&st->hist, S.cfg->history, S.cfg->history_bytes, seq, time, origin,
+			tt_buf_data(&cs->enc), cs->enc.len);
+	S.mem += st->value_bytes + st->hist.bytes;
+}
+
+void tt_store_remote_values(tt_state *st, uint64_t seq, double time, tt_value *values)
+{
+	tt_changes *cs = tt_malloc(sizeof(*cs));
+	tt_changes_init(cs);
+	load_stored(st->ce->cls, st->id, values, false, cs);
+	init_slots(st, cs);
+	st->seq = seq;
+	st->time = time;
+	tt_changes_free(cs);
+	free(cs);
+}
+
+tt_state *tt_store_remote_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint64_t seq,
+				double time, tt_value *values, tt_value *init)
+{
+	tt_error err;
+	if (tt_store_restore_state(id, ce, owner, seq, time, values, init, &err) < 0)
+		return NULL;
+	tt_state *st = tt_store_state(id);
+	if (st->dirty) { /* a legacy stand-in: not this node's to write */
+		tt_state **pp = &S.dirty;
+		while (*pp != st)
+			pp = &(*pp)->dirty_next;
+		*pp = st->dirty_next;
+		st->dirty = false;
+		st->dirty_next = NULL;
+	}
+	tt_session *o = tt_session_by_id(owner);
+	if (o)
+		own(st, o);
+	return st;
+}
+
+void tt_store_remote_history(tt_state *st)
+{
+	S.mem -= st->hist.bytes;
+	tt_history_free(&st->hist);
+	tt_history_init(&st->hist);
+}
+
+void tt_store_remote_delete(tt_state *st, const char *reason)
+{
+	tt_store_restore_tombstone(st->id, reason);
+	state_free(st);
+}
+
+void tt_store_remote_sched_gone(tt_sched *sc)
+{
+	sched_forget(sc);
+}
+
+void tt_store_session_release(tt_session *s)
+{
+	while (s->instances)
+		instance_free(s->instances, true);
+	drop_observes(s, NULL, true);
+}
+
+void tt_store_session_forget(tt_session *s)
+{
+	tt_store_session_release(s);
+	disown_all(s);
+	tt_session_free(s);
+}
+
+void tt_store_adopt(tt_session *s)
+{
+	for (tt_state *st = S.first; st; st = st->next)
+		if (st->owner == s->id && !st->onext && !st->oprev && s->owned != st)
+			own(st, s);
+}
+
 /* ---- start and stop --------------------------------------------------------- */
 
 void tt_store_init(const tt_config *cfg)
@@ -1302,7 +1426,7 @@ void tt_store_init(const tt_config *cfg)
 	tt_idmap_init(&S.states);
 	tt_idmap_init(&S.instances);
 	tt_idmap_init(&S.tombstones);
-	S.next_state_id = S.next_instance_id = S.next_sched_id = 1;
+	S.next_state_id = S.next_instance_id = S.next_sched_id = tt_ids_after(0);
 	tt_buf_init(&S.row, 0);
 	tt_buf_init(&S.row2, 0);
 	S.dec = tt_decoder_new();

@@ -245,8 +245,9 @@ tt_observe *tt_store_observers_all(void);
 void tt_store_session_live(tt_session *s, const char *role);
 /* s lost its connection at sync time now: its resume window starts. */
 void tt_store_session_gone(tt_session *s, double now);
-/* Detach every instance of s and drop its observes (its owned states must
- * already be deleted), then free it. */
+/* Detach every instance of s and drop its observes, then free it. Its owned
+ * states must be deleted already, but for those another node deletes
+ * (several nodes, cluster.h), which leave its list. */
 void tt_store_session_drop(tt_session *s);
 
 /* ---- scheduled sets ----------------------------------------------------- */
@@ -286,5 +287,35 @@ void tt_store_restore_ids(uint64_t next_state, uint64_t next_instance, uint64_t 
 /* Once every row is in: give each state to its owner session, and delete
  * (persisted) the states whose owner's session is gone. */
 void tt_store_restore_owners(void);
+
+/* ---- another node's changes (several nodes on one engine, cluster.c) -------- */
+
+/* Applied as the other node stored them: no validation, no diff, nothing
+ * persisted or marked dirty (the engine has them already). */
+
+/* Event seq of st: its changes (a stored map) into the values (event params
+ * back to nil), the history, seq and time; cs gets them (for fanout.c). */
+void tt_store_remote_event(tt_state *st, uint64_t seq, double time, uint64_t origin,
+			   const void *changes, size_t len, tt_changes *cs);
+/* st's values as stored at seq (a message without events). */
+void tt_store_remote_values(tt_state *st, uint64_t seq, double time, tt_value *values);
+/* A state another node created, given to its owner session when known
+ * here; NULL when id is taken. */
+tt_state *tt_store_remote_state(uint64_t id, tt_class_entry *ce, uint64_t owner, uint64_t seq,
+				double time, tt_value *values, tt_value *init);
+/* st read again from the engine: its history starts empty. */
+void tt_store_remote_history(tt_state *st);
+/* st was deleted by its node: gone here too, with its tombstone. */
+void tt_store_remote_delete(tt_state *st, const char *reason);
+/* A pending schedule applied or cancelled by the state's node. */
+void tt_store_remote_sched_gone(tt_sched *sc);
+/* s is held by another node now: its instances and observes are that
+ * node's (they stay in the engine's record of it). */
+void tt_store_session_release(tt_session *s);
+/* s ended on another node: forget it here (its states are deleted by the
+ * node that writes them). */
+void tt_store_session_forget(tt_session *s);
+/* s is known here now: the states it owns join its list. */
+void tt_store_adopt(tt_session *s);
 
 #endif

@@ -7,10 +7,12 @@
 
 #include "client.h"
 #include "clock.h"
+#include "cluster.h"
 #include "common.h"
 #include "db.h"
 #include "hooks.h"
 #include "ops.h"
+#include "protocol.h"
 #include "resume.h"
 #include "store.h"
 
@@ -22,8 +24,11 @@
 
 static double g_lease; /* the clock value persisted as the restart floor */
 
-static int commit(double clock_floor)
+/* Write the turn: sync waits for it to be durable (0 or -TT_STORAGE); else
+ * it may also answer TT_DB_PENDING (an engine that acknowledges later). */
+static int commit(double clock_floor, bool sync)
 {
+	tt_cluster_flush(); /* answers of other nodes' requests, with their tags */
 	tt_store_flush();
 	if (clock_floor > 0) {
 		tt_db_put_meta("clock", clock_floor);
@@ -32,11 +37,18 @@ static int commit(double clock_floor)
 		 * resume window */
 		tt_db_put_meta("alive", tt_clock_wall());
 	}
-	if (tt_db_commit() < 0)
+	int rc = sync ? tt_db_commit() : tt_db_commit_async(tt_client_batch());
+	if (rc < 0)
 		return -TT_STORAGE;
 	if (clock_floor > 0)
 		g_lease = clock_floor;
-	return 0;
+	return rc;
+}
+
+static double lease_floor(void)
+{
+	double now = tt_clock_now();
+	return now + CLOCK_LEASE / 2 > g_lease ? now + CLOCK_LEASE : 0;
 }
 
 void tt_turn_init(void)
@@ -46,8 +58,7 @@ void tt_turn_init(void)
 
 int tt_turn_commit(void)
 {
-	double now = tt_clock_now();
-	return commit(now + CLOCK_LEASE / 2 > g_lease ? now + CLOCK_LEASE : 0);
+	return commit(lease_floor(), true);
 }
 
 void tt_turn_end(void)
@@ -55,22 +66,44 @@ void tt_turn_end(void)
 	tt_hooks_expire(tt_clock_mono());
 	if (tt_db_failing()) {
 		/* changes were refused this turn: what it produced acknowledges
-		 * nothing that waits for the disk (the tick retries) */
-		tt_client_pass_batch();
+		 * nothing that waits for the disk (the tick retries); behind
+		 * batches an engine has not acknowledged yet, it waits for them
+		 * (the release gate keeps one held range, client.c) */
+		if (tt_db_pending())
+			tt_client_seal_batch();
+		else
+			tt_client_pass_batch();
 		return;
 	}
 	tt_ops_run_due(tt_clock_now());
-	if (tt_turn_commit() < 0)
+	int rc = commit(lease_floor(), false);
+	if (rc < 0)
 		tt_client_hold_batch();
+	else if (rc == TT_DB_PENDING)
+		tt_client_seal_batch(); /* released by tt_turn_poll */
 	else
 		tt_client_release_batch();
+}
+
+bool tt_turn_poll(void)
+{
+	uint64_t durable, fenced;
+	bool any = tt_db_poll(&durable, &fenced);
+	/* the replies of a fenced batch must not go: their clients are closed
+	 * (they resume, and learn what is stored) before the release */
+	if (fenced)
+		tt_client_drop_unreleased(fenced, TT_CLOSE_RESYNC);
+	if (durable)
+		tt_client_release_upto(durable);
+	return any;
 }
 
 void tt_turn_tick(void)
 {
 	bool was_failing = tt_db_failing() != NULL;
 	tt_db_check();
-	if (tt_db_failing()) {
+	/* an engine retries its writes itself (its tick, in tt_db_check) */
+	if (tt_db_failing() && !tt_db_async()) {
 		/* the commit covers the batch being produced too: its rows are
 		 * in the op log it writes */
 		if (tt_turn_commit() == 0)
@@ -92,5 +125,5 @@ double tt_turn_next_due(void)
 
 int tt_turn_stop(void)
 {
-	return commit(tt_clock_now());
+	return commit(tt_clock_now(), true);
 }

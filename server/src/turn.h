@@ -21,6 +21,8 @@
 #ifndef TT_TURN_H
 #define TT_TURN_H
 
+#include <stdbool.h>
+
 /* Start afresh (a database was just opened: its clock lease is unknown,
  * so the first commit writes one). */
 void tt_turn_init(void);
@@ -31,6 +33,10 @@ void tt_turn_end(void);
  * releases everything held when it works), and end the sessions whose
  * resume window is over (not while failing: that deletes states). */
 void tt_turn_tick(void);
+/* After each wait of the loop: an engine that acknowledges later (engine.h)
+ * may have made batches durable: release them. True when the engine did
+ * anything (the loop then ends a turn, which wakes the writers). */
+bool tt_turn_poll(void);
 /* Sync time of the earliest scheduled set to wake up for, or -1 when none
  * or while the database fails (they wait for it). */
 double tt_turn_next_due(void);

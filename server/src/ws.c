@@ -27,6 +27,7 @@
 #include "http.h"
 #include "clock.h"
 #include "db.h"
+#include "engine.h"
 #include "handler.h"
 #include "hooks.h"
 #include "idmap.h"
@@ -78,6 +79,7 @@ static struct {
 	ev_idle busy_w;      /* keeps the loop from sleeping while writes wait */
 	ev_timer tick_w, sched_w;
 	ev_async signal_w;   /* a signal arrived (stop, reload) */
+	ev_async engine_w;   /* an engine's thread queued acks or messages */
 	bool turn_due;       /* something changed since the last turn */
 	bool input_seen;     /* a message arrived since the last turn */
 	uint32_t slice;      /* recipients to write this turn */
@@ -103,6 +105,15 @@ void tt_ws_reload(void)
 	W.reload = 1;
 	if (W.loop)
 		ev_async_send(W.loop, &W.signal_w);
+}
+
+/* From an engine's thread (libnats calls back on threads of its own):
+ * ev_async_send is thread-safe; engine_cb then polls the engine on the
+ * loop, which stays the only thread touching the model. */
+static void wake_loop(void)
+{
+	if (W.loop)
+		ev_async_send(W.loop, &W.engine_w);
 }
 
 void tt_ws_stop(void)
@@ -179,6 +190,8 @@ static void write_now(tt_client *c)
 	if (c->rx_paused || (c->finish_code && !c->q_len) || tt_client_ready(c, 0) ||
 	    lws_partial_buffered(wsi))
 		lws_callback_on_writable(wsi); /* the rest in WRITEABLE */
+	else if (c->q_len) /* its batch is not durable yet (engine.h) */
+		tt_client_wait_release(c);
 }
 
 static void turn_cb(struct ev_loop *loop, ev_prepare *w, int revents)
@@ -236,6 +249,17 @@ static void busy_cb(struct ev_loop *loop, ev_idle *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
+}
+
+/* An engine's acknowledgements and messages (engine.h): batches now
+ * durable are released, and the turn writes them. */
+static void engine_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (tt_turn_poll())
+		schedule_turn();
 }
 
 static void signal_cb(struct ev_loop *loop, ev_async *w, int revents)
@@ -473,6 +497,7 @@ static const char *close_why(const tt_client *c)
 	       : c->close_code == TT_CLOSE_UNAUTHORIZED ? "unauthorized: see the ERROR before"
 	       : c->close_code == TT_CLOSE_TAKEN_OVER ? "session taken over by a new connection"
 	       : c->close_code == TT_CLOSE_KICKED ? "session ended by the operator"
+	       : c->close_code == TT_CLOSE_RESYNC ? "resume: another node wrote first"
 						    : "protocol errors";
 }
 
@@ -572,6 +597,8 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 			return -1;
 		if (tt_client_ready(c, 0))
 			lws_callback_on_writable(wsi); /* data next time */
+		else if (c->q_len)
+			tt_client_wait_release(c);
 		return 0;
 	}
 	c->unconfirmed = 0; /* epoll says there is room */
@@ -591,6 +618,8 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 	}
 	if (tt_client_ready(c, 0))
 		lws_callback_on_writable(wsi);
+	else if (c->q_len) /* its batch is not durable yet (engine.h) */
+		tt_client_wait_release(c);
 	return 0;
 }
 
@@ -836,7 +865,11 @@ int tt_ws_run(const tt_config *cfg)
 	ev_timer_start(W.loop, &W.tick_w);
 	ev_async_init(&W.signal_w, signal_cb);
 	ev_async_start(W.loop, &W.signal_w);
+	ev_async_init(&W.engine_w, engine_cb);
+	ev_async_start(W.loop, &W.engine_w);
 	schedule_turn();
+	tt_engine_set_waker(wake_loop);
+	wake_loop(); /* what the engine queued before the loop ran */
 	while (!W.stop) {
 		ev_run(W.loop, EVRUN_ONCE);
 		if (W.reload) {
@@ -874,7 +907,9 @@ int tt_ws_run(const tt_config *cfg)
 	while (tt_client_first() && tt_clock_mono() < deadline)
 		ev_run(W.loop, EVRUN_ONCE);
 	ev_timer_stop(W.loop, &W.tick_w);
+	tt_engine_set_waker(NULL);
 	ev_async_stop(W.loop, &W.signal_w);
+	ev_async_stop(W.loop, &W.engine_w);
 	lws_context_destroy(W.ctx);
 	W.ctx = NULL;
 	/* closing the listening and connection handles may need a last turn */

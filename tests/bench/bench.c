@@ -447,6 +447,12 @@ static struct {
 	char path[512];     /* request path */
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
+	/* --url a,b,c: several nodes of one piece; the writer and the hook
+	 * client use the first, subscribers go round robin, a late joiner
+	 * uses the last (one that did not write) */
+	struct sockaddr_storage addrs[8];
+	socklen_t addrlens[8];
+	uint32_t n_addrs, next_addr;
 	char tmpdir[64];    /* empty schemas/web dir for a spawned server */
 	char log[128];      /* its stderr */
 	bool pinned;
@@ -551,7 +557,32 @@ static bool resolve(void)
 	return true;
 }
 
-static bool parse_url(const char *url)
+static bool parse_one_url(const char *url);
+
+/* A comma-separated list of ws:// URLs (several nodes of one piece). */
+static bool parse_url(const char *list)
+{
+	char buf[2048];
+	snprintf(buf, sizeof(buf), "%s", list);
+	SV.n_addrs = 0;
+	for (char *save = NULL, *u = strtok_r(buf, ",", &save); u; u = strtok_r(NULL, ",", &save)) {
+		if (SV.n_addrs == sizeof(SV.addrs) / sizeof(*SV.addrs)) {
+			warnx_("--url: at most %zu URLs", sizeof(SV.addrs) / sizeof(*SV.addrs));
+			return false;
+		}
+		if (!parse_one_url(u))
+			return false;
+		SV.addrs[SV.n_addrs] = SV.addr;
+		SV.addrlens[SV.n_addrs++] = SV.addrlen;
+	}
+	if (!SV.n_addrs)
+		return false;
+	SV.addr = SV.addrs[0];
+	SV.addrlen = SV.addrlens[0];
+	return true;
+}
+
+static bool parse_one_url(const char *url)
 {
 	const char *p = url;
 	if (strncmp(p, "ws://", 5) != 0) {
@@ -1374,8 +1405,15 @@ static void on_readable(conn *c)
 
 static void start_connect(conn *c, int rcvbuf)
 {
+	const struct sockaddr_storage *addr = &SV.addr;
+	socklen_t addrlen = SV.addrlen;
+	if (SV.n_addrs > 1 && c->role != R_WRITER && c->role != R_HOOK) {
+		uint32_t i = c->role == R_JOIN ? SV.n_addrs - 1 : SV.next_addr++ % SV.n_addrs;
+		addr = &SV.addrs[i];
+		addrlen = SV.addrlens[i];
+	}
 	c->t_start = now_s();
-	c->fd = socket(SV.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
 		warnx_("socket: %s", strerror(errno));
 		c->state = C_CLOSED;
@@ -1390,7 +1428,7 @@ static void start_connect(conn *c, int rcvbuf)
 	B.inflight++;
 	struct epoll_event e = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
 	epoll_ctl(B.epfd, EPOLL_CTL_ADD, c->fd, &e);
-	if (connect(c->fd, (struct sockaddr *)&SV.addr, SV.addrlen) < 0 && errno != EINPROGRESS) {
+	if (connect(c->fd, (const struct sockaddr *)addr, addrlen) < 0 && errno != EINPROGRESS) {
 		warnx_("connect: %s", strerror(errno));
 		conn_closed(c, 0);
 	}
@@ -1610,6 +1648,8 @@ static void jend(bool ok)
 static void jcommon(void)
 {
 	jstr("server", SV.spawned ? "spawned" : "url");
+	if (SV.n_addrs > 1)
+		jint("nodes", SV.n_addrs);
 	jstr("pinning", SV.pinning);
 }
 
@@ -2436,7 +2476,10 @@ static void usage(FILE *f)
 "  --server PATH   server binary to start for each scenario (default: the\n"
 "                  tutti-server next to this program, or $TUTTI_SERVER);\n"
 "                  started with --db :memory: --max-rate 0 --port 0\n"
-"  --url URL       measure a running server instead (ws://HOST:PORT/)\n"
+"  --url URL       measure a running server instead (ws://HOST:PORT/); a\n"
+"                  comma-separated list: nodes of one piece (--engine): the\n"
+"                  writer on the first, subscribers round robin, a late\n"
+"                  joiner on the last\n"
 "  --pid PID       with --url: that server's pid, to read its RSS and CPU\n"
 "  --db PATH       database for the started server (default :memory:)\n"
 "  --server-arg A  one more argument for the started server (repeatable),\n"

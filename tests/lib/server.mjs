@@ -170,6 +170,10 @@ async function healthy(port, timeout, scheme = 'http') {
  * @param {number} [opts.startTimeout=15000] ms until the server must answer /healthz
  */
 export async function startServer(opts = {}) {
+  // TUTTI_TEST_CLUSTER=N: the same suite against N nodes on one engine
+  if (Number(process.env.TUTTI_TEST_CLUSTER) > 1 && !opts.single && !opts.rawArgs && !opts.server) {
+    return startClusterAsOne(opts, Number(process.env.TUTTI_TEST_CLUSTER));
+  }
   let schemasDir = opts.schemasDir;
   if (!schemasDir) schemasDir = opts.schemas ? writeSchemas(tmpDir('tutti-schemas-'), opts.schemas) : join(ROOT, 'schemas');
   let webDir = opts.webDir;
@@ -252,6 +256,75 @@ export async function startServer(opts = {}) {
       stopped = true;
       assertNoSanitizer(stderr);
       return exited;
+    },
+  };
+}
+
+/**
+ * N nodes on one nats-server standing for one server (TUTTI_TEST_CLUSTER=N):
+ * `url` names the nodes in turn (each client of a suite connects to the next
+ * one), `httpUrl` and `port` are the first node's; stop() stops them all
+ * (each must exit 0 with no sanitizer report), kill9() kills them all.
+ */
+// the nats-servers of the clusters: stopped when the test process ends (a
+// server "restarted" by a test comes back on the same piece)
+const natsServers = new Set();
+process.on('exit', () => { for (const n of natsServers) n.proc.kill('SIGKILL'); });
+const clusterPorts = new Map(); // first node's port -> every node's
+const clusterNats = new Map();  // first node's port -> its nats-server (a restart keeps the piece)
+
+async function startClusterAsOne(opts, n) {
+  const { startNats } = await import('./nats.mjs');
+  const nats = (opts.port && clusterNats.get(opts.port)) || await startNats();
+  let schemasDir = opts.schemasDir;
+  if (!schemasDir) schemasDir = opts.schemas ? writeSchemas(tmpDir('tutti-schemas-'), opts.schemas) : join(ROOT, 'schemas');
+  let webDir = opts.webDir;
+  if (!webDir) webDir = opts.webFiles ? writeFiles(tmpDir('tutti-web-'), opts.webFiles) : join(ROOT, 'web');
+  const nodes = [];
+  // a restart on the first node's port (a test that restarts "the server"):
+  // every node comes back on its own port
+  const ports = opts.port ? clusterPorts.get(opts.port) : null;
+  try {
+    for (let i = 0; i < n; i++) {
+      nodes.push(await startServer({ ...opts, schemasDir, webDir, single: true, port: ports ? ports[i] : (i === 0 ? (opts.port ?? 0) : 0),
+        args: [...(opts.args || []), '--engine', `${nats.url}/piece`, '--node-id', String(i + 1)] }));
+    }
+    clusterPorts.set(nodes[0].port, nodes.map((s) => s.port));
+    clusterNats.set(nodes[0].port, nats);
+  } catch (e) {
+    for (const srv of nodes) await srv.kill9().catch(() => {});
+    throw e;
+  }
+  // the nats-server must not keep the test process alive (it is killed
+  // when the process exits)
+  if (!natsServers.has(nats)) {
+    natsServers.add(nats);
+    nats.proc.unref();
+    nats.proc.stdout.unref();
+    nats.proc.stderr.unref();
+  }
+  let next = 0;
+  const first = nodes[0];
+  return {
+    nodes, nats,
+    port: first.port, args: first.args, proc: first.proc, schemasDir, webDir, scheme: first.scheme,
+    get url() { return nodes[next++ % n].url; },
+    httpUrl: first.httpUrl,
+    stderr: () => nodes.map((s, i) => `--- node ${i + 1}\n${s.stderr()}`).join('\n'),
+    stdout: () => nodes.map((s) => s.stdout()).join('\n'),
+    exited: () => nodes.find((s) => s.exited())?.exited() ?? null,
+    async stop(o = {}) {
+      let r = null, err = null;
+      for (const srv of nodes) {
+        try { const x = await srv.stop(o); r = r ?? x; } catch (e) { err = err ?? e; }
+      }
+      if (err) throw err;
+      return r;
+    },
+    async kill9() {
+      let r = null;
+      for (const srv of nodes) { const x = await srv.kill9(); r = r ?? x; }
+      return r;
     },
   };
 }

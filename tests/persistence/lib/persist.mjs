@@ -16,6 +16,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { startServer, runServerToExit, tmpDir, tail, assertNoSanitizer, SANITIZER, SERVER, ROOT } from '../../lib/server.mjs';
+import { startNats } from '../../lib/nats.mjs';
 import { RawClient, T, E, short } from '../../lib/client.mjs';
 
 export { RawClient, T, E, short, SERVER, ROOT, runServerToExit, tmpDir, tail, assertNoSanitizer, SANITIZER };
@@ -46,6 +47,10 @@ export class Site {
   static async create(t, o = {}) {
     const site = new Site(o);
     if (t) t.after(() => site.destroy());
+    // the same suite on NATS JetStream instead of SQLite (tests/tests.cmake
+    // registers it again as nats/persistence/...): the site's store of
+    // record is a nats-server of its own, which outlives the tutti-servers
+    if (process.env.TUTTI_TEST_ENGINE === 'nats') site.nats = await startNats({ dir: join(site.dir, 'nats') });
     return site;
   }
 
@@ -67,6 +72,7 @@ export class Site {
   args(extra = []) {
     const a = ['--resume-window', String(this.o.resumeWindow ?? 60)];
     if (this.o.history !== undefined) a.push('--history', String(this.o.history));
+    if (this.nats) a.push('--engine', this.nats.url);
     return [...a, ...(this.o.args || []), ...extra];
   }
 
@@ -130,6 +136,7 @@ export class Site {
       await srv.kill9().catch(() => {}); // its stderr is checked below, with the others
       this.runs.push({ how: 'destroy', stderr: srv.stderr() });
     }
+    if (this.nats) await this.nats.stop();
     rmSync(this.dir, { recursive: true, force: true });
     if (process.env.TUTTI_PERSIST_LOG_DIR) { // debugging: keep every server's stderr
       this.runs.forEach((r, i) => writeFileSync(join(process.env.TUTTI_PERSIST_LOG_DIR, `${process.pid}-${Date.now()}-${i}-${r.how}.log`), r.stderr));
