@@ -130,6 +130,18 @@ static void item_free(ho_item *it)
 	free(it);
 }
 
+/* Publishes never acknowledged (the server went away, or a stop that did
+ * not wait for them) are handed back by the library: freed here, or they
+ * leak at every such stop. */
+static void drop_pending(jsCtx *js, bool published)
+{
+	natsMsgList pending;
+	/* libnats 3.4 dereferences its pending map without checking it was
+	 * ever made: only a context that published asynchronously has one */
+	if (js && published && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK)
+		natsMsgList_Destroy(&pending);
+}
+
 /* ---- subjects and what the engine keeps of them ------------------------- */
 
 enum sj_kind { K_STATE, K_SESSION, K_CLASS, K_META, K_NODE, K_COUNT };
@@ -247,6 +259,7 @@ static const char *const id_keys[4] = {"next_state", "next_instance", "next_sess
 				       "next_sched"};
 
 static struct {
+	bool published_async; /* N.js has published asynchronously (drop_pending) */
 	const tt_config *cfg;
 	natsConnection *nc;
 	natsOptions *opts;
@@ -683,8 +696,10 @@ static void send_msg(pubmsg *pm)
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
 	po.MaxWait = PUB_WAIT_MS;
-	if (s == NATS_OK)
+	if (s == NATS_OK) {
 		s = js_PublishMsgAsync(N.js, &m, &po);
+		N.published_async = true;
+	}
 	natsMsg_Destroy(m);
 	pm->sent = tt_clock_mono();
 	pm->retry_at = 0;
@@ -1998,7 +2013,9 @@ static int check_cas(int n_servers, tt_error *err)
 	if ((s = js_Publish(&pa, js, subject, "probe", 5, NULL, &je)) == NATS_OK && pa)
 		last = pa->Sequence;
 	jsPubAck_Destroy(pa);
+	bool published = false;
 	for (; s == NATS_OK && rounds < CAS_ROUNDS; rounds++) {
+		published = true;
 		int acked = cas_round(js, subject, last, &last);
 		if (acked < 0) {
 			s = NATS_TIMEOUT;
@@ -2010,6 +2027,7 @@ static int check_cas(int n_servers, tt_error *err)
 	}
 	je = 0;
 	js_DeleteStream(js, name, NULL, &je);
+	drop_pending(js, published);
 	jsCtx_Destroy(js);
 	if (s != NATS_OK)
 		return nerr(err, "the compare-and-set check of the NATS cluster got no answer", s, 0);
@@ -2208,9 +2226,12 @@ static void nats_close_all(void)
 		natsSubscription_Destroy(N.sub);
 		N.sub = NULL;
 	}
+	drop_pending(N.js, N.published_async);
 	if (N.nc) {
 		natsConnection_Close(N.nc);
 	}
+	drop_pending(N.js, N.published_async); /* one sent while it closed */
+	N.published_async = false;
 	jsCtx_Destroy(N.js);
 	N.js = NULL;
 	natsConnection_Destroy(N.nc);

@@ -37,6 +37,7 @@
 #include "files.h"
 #include "log.h"
 #include "metrics.h"
+#include "prometheus.h"
 #include "roles.h"
 
 /* A folder served under a prefix of the URL. */
@@ -375,7 +376,7 @@ static int metrics(struct lws *wsi)
 				 sizeof(why) - 1, false, "www-authenticate:", "Bearer realm=\"tutti\"");
 	tt_buf *b = &H.page;
 	tt_buf_clear(b);
-	tt_metrics_render(b);
+	tt_prometheus_render(b);
 	int rc = tt_http_send(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4; charset=utf-8",
 			      tt_buf_data(b), b->len, false);
 	if (b->cap > 1 << 20)

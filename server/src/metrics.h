@@ -50,6 +50,7 @@ struct tt_metrics {
 	tt_histogram commit_seconds; /* time of a database commit */
 	tt_histogram commit_rows;    /* rows written by one commit */
 	tt_histogram clock_rtt;      /* clock-sync round trips the clients report */
+	double started;              /* Unix time of tt_metrics_init (the process start) */
 };
 
 extern struct tt_metrics tt_metrics;
@@ -82,9 +83,5 @@ void tt_metrics_init(void);
 void tt_metrics_observe(tt_histogram *h, double v);
 /* A request of message type `type` refused with `code`. */
 void tt_metrics_refused(uint64_t type, int code);
-/* The whole exposition in the Prometheus text format (version 0.0.4),
- * appended to out: the counters above, and the gauges read from the
- * model and the process now. */
-void tt_metrics_render(tt_buf *out);
 
 #endif

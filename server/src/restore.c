@@ -50,7 +50,7 @@ static void on_meta(const char *key, double v)
 
 static void on_meta_text(const char *key, const char *v, size_t len)
 {
-	static const char prefix[] = "role_token:";
+	static const char prefix[] = TT_ROLES_META_PREFIX;
 	if (!strncmp(key, prefix, sizeof(prefix) - 1))
 		tt_roles_restored_token(key + sizeof(prefix) - 1, v, len);
 }

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "db.h"
 #include "json.h"
 #include "log.h"
 
@@ -23,7 +22,6 @@ static struct {
 	uint32_t n_kept;
 } R;
 
-#define META_PREFIX "role_token:"
 
 void tt_roles_restored_token(const char *role, const char *token, size_t len)
 {
@@ -35,8 +33,8 @@ void tt_roles_restored_token(const char *role, const char *token, size_t len)
 	R.n_kept++;
 }
 
-/* A token for role r: the one the database kept, or a new one (put for
- * the next commit). */
+/* A token for role r: the one the database kept, or a new one (the
+ * server stores it: r->fresh). */
 static void generate(tt_role *r)
 {
 	r->generated = true;
@@ -46,9 +44,7 @@ static void generate(tt_role *r)
 			goto digest;
 		}
 	tt_secret_token(r->token);
-	char key[sizeof(META_PREFIX) + TT_ROLE_NAME_MAX];
-	snprintf(key, sizeof(key), META_PREFIX "%s", r->name);
-	tt_db_put_meta_text(key, r->token);
+	r->fresh = true;
 digest:
 	tt_secret_digest(r->token, TT_TOKEN_HEX_LEN, r->digest);
 }

@@ -48,6 +48,14 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 		tt_server_close();
 		return rc;
 	}
+	/* a token generated now is kept for the next start (its URL stays) */
+	for (uint32_t i = 0; i < tt_roles_count(); i++) {
+		const tt_role *r = tt_roles_get(i);
+		char key[sizeof(TT_ROLES_META_PREFIX) + TT_ROLE_NAME_MAX];
+		snprintf(key, sizeof(key), TT_ROLES_META_PREFIX "%s", r->name);
+		if (r->fresh)
+			tt_db_put_meta_text(key, r->token);
+	}
 	/* after the roles: each restored session gets its role back */
 	tt_restore_done();
 	/* several nodes: what is whose */
