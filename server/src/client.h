@@ -71,6 +71,7 @@ struct tt_client {
 			      * waited unread (handler.c); its socket is not read
 			      * until they drain */
 	bool closing;        /* no more input or output; close requested */
+	bool close_sent;     /* our close frame is written (ws.c) */
 	int close_code;
 	int finish_code;     /* no more input; close with it once the queue is written */
 	int peer_close;      /* the close code the client sent (0: none, the line dropped) */

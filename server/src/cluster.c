@@ -13,10 +13,8 @@
 #include "db.h"
 #include "engine.h"
 #include "fanout.h"
-#include "handler.h"
 #include "hooks.h"
 #include "log.h"
-#include "ops.h"
 #include "protocol.h"
 #include "resume.h"
 #include "roles.h"
@@ -79,6 +77,7 @@ static void hook_gone(uint64_t id, const tt_class_entry *ce, enum tt_hook_kind k
 		      const tt_client *c, void *arg);
 
 static struct {
+	const tt_cluster_runner *run; /* the request layer (cluster.h) */
 	bool on;
 	uint32_t me;
 	tt_buf out;
@@ -597,12 +596,12 @@ static void on_request(const void *data, size_t len, const tt_value *m)
 			filtered = false;
 		tt_value *u = (tt_value *)field(m, "u");
 		tt_value none = {.type = TT_MAP};
-		rc = tt_ops_forwarded_set(&p->c, rid, st, filtered ? &mask : NULL, u ? u : &none,
+		rc = C.run->forwarded_set(&p->c, rid, st, filtered ? &mask : NULL, u ? u : &none,
 					  field(m, "o"), &err);
 	} else if (tt_str_eq(k, "del")) {
-		rc = tt_ops_forwarded_delete(&p->c, rid, st, &err);
+		rc = C.run->forwarded_delete(&p->c, rid, st, &err);
 	} else if (tt_str_eq(k, "cancel")) {
-		rc = tt_ops_forwarded_cancel(&p->c, rid, st, u64(field(m, "sc")), &err);
+		rc = C.run->forwarded_cancel(&p->c, rid, st, u64(field(m, "sc")), &err);
 	} else {
 		return;
 	}
@@ -611,7 +610,7 @@ static void on_request(const void *data, size_t len, const tt_value *m)
 	send_captured(p);
 }
 
-void tt_cluster_rpc(const void *data, size_t len)
+static void sink_rpc(const void *data, size_t len)
 {
 	if (!C.on) /* stopping: the engine reads on while this is gone */
 		return;
@@ -735,7 +734,7 @@ bool tt_cluster_retry_later(tt_client *c, const void *msg, size_t len)
 	return true;
 }
 
-void tt_cluster_progress(void)
+static void sink_progress(void)
 {
 	uint64_t read = tt_engine_read();
 	for (deferred *d = C.welcomes, *next; d; d = next) {
@@ -752,7 +751,7 @@ void tt_cluster_progress(void)
 			tt_arena_reset(&C.arena);
 			if (d->data.len)
 				tt_decode(C.dec, tt_buf_data(&d->data), d->data.len, &off, &C.arena, &seqs, NULL);
-			tt_ops_welcome(c, d->rid, d->token, true, &seqs);
+			C.run->welcome(c, d->rid, d->token, true, &seqs);
 		}
 		defer_free(&C.welcomes, d);
 	}
@@ -765,7 +764,7 @@ void tt_cluster_progress(void)
 		tt_buf_init(&d->data, 0);
 		defer_free(&C.retries, d);
 		C.retrying = true;
-		tt_handler_message(c, tt_buf_data(&data), data.len);
+		C.run->message(c, tt_buf_data(&data), data.len);
 		C.retrying = false;
 		tt_buf_free(&data);
 	}
@@ -972,7 +971,7 @@ static void remote_delete(tt_state *st, const char *reason, const tag *tags, uin
 	answers_due(NULL, id);
 }
 
-void tt_cluster_state(uint64_t id, const tt_value *m)
+static void sink_state(uint64_t id, const tt_value *m)
 {
 	if (!C.on)
 		return;
@@ -1087,7 +1086,7 @@ void tt_cluster_state(uint64_t id, const tt_value *m)
 	answers_due(st, id);
 }
 
-void tt_cluster_reset(uint64_t id, const tt_value *m, const void *hist, size_t len, uint32_t n)
+static void sink_reset(uint64_t id, const tt_value *m, const void *hist, size_t len, uint32_t n)
 {
 	tt_state *st = tt_store_state(id);
 	if (!C.on || !st)
@@ -1154,7 +1153,7 @@ static void end_remote(tt_session *s)
 	tt_db_mute(false);
 }
 
-void tt_cluster_session(uint64_t id, bool ended, const char *digest, const char *role,
+static void sink_session(uint64_t id, bool ended, const char *digest, const char *role,
 			uint32_t node, double gone)
 {
 	if (!C.on)
@@ -1203,12 +1202,12 @@ void tt_cluster_session(uint64_t id, bool ended, const char *digest, const char 
 		mark_gone(s, gone);
 }
 
-void tt_cluster_session_fenced(uint64_t id)
+static void sink_fenced(uint64_t id)
 {
 	(void)id; /* the other node's record follows in the stream (tt_cluster_session) */
 }
 
-void tt_cluster_class(const char *name, bool deleted, const void *desc, size_t len)
+static void sink_class(const char *name, bool deleted, const void *desc, size_t len)
 {
 	if (!C.on)
 		return;
@@ -1484,11 +1483,11 @@ static void run_here(fwd *f)
 	if (kind == F_SET) {
 		tt_value *u = (tt_value *)field(&m, "u");
 		tt_value none = {.type = TT_MAP};
-		rc = tt_op_set(c, rid, instance, u ? u : &none, field(&m, "o"), &err);
+		rc = C.run->set(c, rid, instance, u ? u : &none, field(&m, "o"), &err);
 	} else if (kind == F_DELETE) {
-		rc = tt_op_delete(c, rid, instance, &err);
+		rc = C.run->del(c, rid, instance, &err);
 	} else {
-		rc = tt_op_cancel(c, rid, instance, sched, &err);
+		rc = C.run->cancel(c, rid, instance, sched, &err);
 	}
 	if (rc < 0) {
 		tt_wire_error(&C.out, rid, err.code, err.msg);
@@ -1517,7 +1516,7 @@ static void node_died(uint32_t n)
 			park(st, false);
 }
 
-void tt_cluster_tick(void)
+static void sink_tick(void)
 {
 	if (!C.on)
 		return;
@@ -1564,9 +1563,10 @@ void tt_cluster_tick(void)
 	}
 }
 
-void tt_cluster_start(const tt_config *cfg)
+void tt_cluster_start(const tt_config *cfg, const tt_cluster_runner *run)
 {
 	memset(&C, 0, sizeof(C));
+	C.run = run;
 	C.on = cfg->engine != NULL;
 	tt_buf_init(&C.out, 0);
 	C.dec = tt_decoder_new();
@@ -1616,3 +1616,14 @@ void tt_cluster_destroy(void)
 	tt_changes_free(&C.cs);
 	C.on = false;
 }
+
+const tt_engine_sink tt_cluster_sink = {
+	.state = sink_state,
+	.session = sink_session,
+	.klass = sink_class,
+	.reset = sink_reset,
+	.session_fenced = sink_fenced,
+	.rpc = sink_rpc,
+	.progress = sink_progress,
+	.tick = sink_tick,
+};

@@ -22,6 +22,7 @@
 #include "client.h"
 #include "common.h"
 #include "config.h"
+#include "engine.h"
 #include "hooks.h"
 #include "store.h"
 #include "value.h"
@@ -29,7 +30,27 @@
 /* After the restore and the roles: several nodes when cfg->engine is set
  * (sessions held by other nodes stay theirs, schedules of states written
  * elsewhere wait in their lists). */
-void tt_cluster_start(const tt_config *cfg);
+/* How this node runs a request another node forwarded to it, one that
+ * waited for the stream, or one whose writer went away: the request
+ * layer's own functions (ops.c, handler.c; server.c gives them), so that
+ * the cluster stays below the requests that ask it. */
+typedef struct tt_cluster_runner {
+	int (*forwarded_set)(tt_client *c, uint64_t rid, tt_state *st, const tt_mask *filter,
+			     tt_value *updates, const tt_value *opts, tt_error *err);
+	int (*forwarded_delete)(tt_client *c, uint64_t rid, tt_state *st, tt_error *err);
+	int (*forwarded_cancel)(tt_client *c, uint64_t rid, tt_state *st, uint64_t sched,
+				tt_error *err);
+	int (*set)(tt_client *c, uint64_t rid, uint64_t instance, tt_value *updates,
+		   const tt_value *opts, tt_error *err);
+	int (*del)(tt_client *c, uint64_t rid, uint64_t instance, tt_error *err);
+	int (*cancel)(tt_client *c, uint64_t rid, uint64_t instance, uint64_t sched,
+		      tt_error *err);
+	void (*welcome)(tt_client *c, uint64_t rid, const char *token, bool resumed,
+			const tt_value *seqs);
+	void (*message)(tt_client *c, const void *data, size_t len); /* a whole request */
+} tt_cluster_runner;
+
+void tt_cluster_start(const tt_config *cfg, const tt_cluster_runner *run);
 void tt_cluster_destroy(void);
 
 /* The node that writes st now. */
@@ -82,24 +103,9 @@ void tt_cluster_hook_added(uint64_t id, const tt_class_entry *ce, enum tt_hook_k
 void tt_cluster_hook_removed(uint64_t id);
 bool tt_cluster_hook_reply(uint64_t call, const tt_value *result);
 
-/* engine_nats.c: another node's messages, applied to this node's copy and
- * told to its clients. m: the decoded message. */
-void tt_cluster_state(uint64_t id, const tt_value *m);
-void tt_cluster_session(uint64_t id, bool ended, const char *digest, const char *role,
-			uint32_t node, double gone);
-void tt_cluster_class(const char *name, bool deleted, const void *desc, size_t len);
-/* State id read again after a fence: last message m, and the events of the
- * retained messages (msgpack items [seq, time, origin, changes], n). */
-void tt_cluster_reset(uint64_t id, const tt_value *m, const void *hist, size_t len, uint32_t n);
-/* This node's record of session id was fenced (another node claimed it). */
-void tt_cluster_session_fenced(uint64_t id);
-/* A message from another node (a forwarded request, an answer). */
-void tt_cluster_rpc(const void *data, size_t len);
-/* The node read further: deferred welcomes and requests may go on. */
-void tt_cluster_progress(void);
-/* Once a second: nodes that stopped beating, forwarded requests left
- * unanswered. */
-void tt_cluster_tick(void);
+/* What the engine reads from the stream comes here (engine.h): given to
+ * it by server.c before it opens. */
+extern const tt_engine_sink tt_cluster_sink;
 /* turn.c, before the commit: answers of forwarded requests go back. */
 void tt_cluster_flush(void);
 

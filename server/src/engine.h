@@ -28,6 +28,7 @@
 #include "common.h"
 #include "config.h"
 #include "db.h"
+#include "value.h"
 
 /* One row of the op log, decoded (tt_engine_op_next). Pointers point into
  * the log and live until the commit returns. */
@@ -61,6 +62,27 @@ typedef struct tt_op {
 
 /* The next row of the log [*p, end) into op; false at the end. */
 bool tt_engine_op_next(const unsigned char **p, const unsigned char *end, tt_op *op);
+
+/* What an engine that serves several nodes hands on as it reads the
+ * stream: another node's messages, to be applied to this node's copy and
+ * told to its clients (cluster.c provides it; server.c gives it before the
+ * engine opens, so that the engine calls nothing above it). */
+typedef struct tt_engine_sink {
+	void (*state)(uint64_t id, const tt_value *m);
+	void (*session)(uint64_t id, bool ended, const char *digest, const char *role,
+			uint32_t node, double gone);
+	void (*klass)(const char *name, bool deleted, const void *desc, size_t len);
+	/* a state read again after a fence: its last message m, and the events
+	 * of the retained messages (msgpack items [seq, time, origin, changes], n) */
+	void (*reset)(uint64_t id, const tt_value *m, const void *hist, size_t len, uint32_t n);
+	void (*session_fenced)(uint64_t id); /* this node's record of it was fenced */
+	void (*rpc)(const void *data, size_t len); /* a message of another node */
+	void (*progress)(void); /* the node read further */
+	void (*tick)(void);     /* once a second */
+} tt_engine_sink;
+
+/* Set the sink (NULL: none, what a single node has). */
+void tt_engine_set_sink(const tt_engine_sink *sink);
 
 typedef struct tt_engine {
 	const char *name;

@@ -28,7 +28,6 @@
 
 #include "buf.h"
 #include "clock.h"
-#include "cluster.h"
 #include "codec.h"
 #include "idmap.h"
 #include "log.h"
@@ -141,6 +140,26 @@ static void drop_pending(jsCtx *js, bool published)
 	if (js && published && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK)
 		natsMsgList_Destroy(&pending);
 }
+
+/* ---- the sink: where another node's messages go (engine.h) ------------- */
+
+static const tt_engine_sink *SINK;
+
+void tt_engine_set_sink(const tt_engine_sink *sink)
+{
+	SINK = sink;
+}
+
+#define SINK_CALL(fn, ...) \
+	do { \
+		if (SINK) \
+			SINK->fn(__VA_ARGS__); \
+	} while (0)
+#define SINK_CALL0(fn) \
+	do { \
+		if (SINK) \
+			SINK->fn(); \
+	} while (0)
 
 /* ---- subjects and what the engine keeps of them ------------------------- */
 
@@ -1114,7 +1133,7 @@ static void replay_held(est *st)
 		read_state(st, &m, false);
 		st->sj.seq = seq;
 		st->sj.writer = writer;
-		tt_cluster_state(st->sj.id, &m);
+		SINK_CALL(state, st->sj.id, &m);
 	}
 	tt_buf_free(&held);
 }
@@ -1188,7 +1207,7 @@ static void conflict(pubmsg *pm, const char *text)
 	else
 		tt_engine_refresh(sj);
 	if (sj->kind == K_SESSION)
-		tt_cluster_session_fenced(sj->id);
+		SINK_CALL(session_fenced, sj->id);
 }
 
 /* ---- reading the stream ------------------------------------------------- */
@@ -1483,7 +1502,7 @@ static void handle_msg(natsMsg *msg)
 		if (!sj->first)
 			sj->first = seq;
 		sj->writer = writer;
-		tt_cluster_state(id, &m);
+		SINK_CALL(state, id, &m);
 		return;
 	}
 	case K_SESSION: {
@@ -1493,7 +1512,7 @@ static void handle_msg(natsMsg *msg)
 			break;
 		read_session(se, &m);
 		if (N.opened)
-			tt_cluster_session(id, se->ended, se->digest, se->role, se->node, se->gone);
+			SINK_CALL(session, id, se->ended, se->digest, se->role, se->node, se->gone);
 		break;
 	}
 	case K_CLASS:
@@ -1504,7 +1523,7 @@ static void handle_msg(natsMsg *msg)
 			break;
 		read_record(r, &m);
 		if (N.opened && kind == K_CLASS)
-			tt_cluster_class(r->sj.key, r->deleted, tt_buf_data(&r->data), r->data.len);
+			SINK_CALL(klass, r->sj.key, r->deleted, tt_buf_data(&r->data), r->data.len);
 		break;
 	}
 	case K_NODE:
@@ -1642,12 +1661,12 @@ static bool drain(void)
 		else if (it->kind == HO_MSG)
 			handle_msg(it->msg);
 		else if (it->kind == HO_RPC && N.opened)
-			tt_cluster_rpc(natsMsg_GetData(it->msg), (size_t)natsMsg_GetDataLength(it->msg));
+			SINK_CALL(rpc, natsMsg_GetData(it->msg), (size_t)natsMsg_GetDataLength(it->msg));
 		item_free(it);
 		it = next;
 	}
 	if (any && N.opened)
-		tt_cluster_progress();
+		SINK_CALL0(progress);
 	return any;
 }
 
@@ -2185,7 +2204,7 @@ static void nats_tick(void)
 			set_failing("the engine (NATS JetStream) does not acknowledge writes",
 				    "no acknowledgement from JetStream for 2 s; still sending");
 	}
-	tt_cluster_tick();
+	SINK_CALL0(tick);
 	if (now >= N.heartbeat_due) {
 		N.heartbeat_due = now + 1;
 		enode *me = &N.nodes[N.node];
@@ -2486,7 +2505,7 @@ void tt_engine_reread(uint64_t state)
 		size_t off = 0;
 		tt_arena_reset(&N.arena);
 		if (tt_decode(N.dec, tt_buf_data(&lastbody), lastbody.len, &off, &N.arena, &v, NULL) == 0)
-			tt_cluster_reset(state, &v, tt_buf_data(&st->hist), st->hist.len, st->n_hist);
+			SINK_CALL(reset, state, &v, tt_buf_data(&st->hist), st->hist.len, st->n_hist);
 	} else {
 		tt_log_error("engine: %s: read back %llu of %llu", st->sj.subject,
 			     (unsigned long long)got, (unsigned long long)upto);

@@ -8,6 +8,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "db.h"
+#include "engine.h"
 #include "fanout.h"
 #include "handler.h"
 #include "hooks.h"
@@ -36,6 +37,8 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	tt_handler_init(cfg);
 	tt_hooks_init(cfg);
 	tt_turn_init();
+	/* several nodes: what the engine reads goes to the cluster */
+	tt_engine_set_sink(cfg->engine ? &tt_cluster_sink : NULL);
 	int rc = cfg->engine ? tt_db_open_engine(cfg, &tt_restore_loader, err)
 			     : tt_db_open(cfg->db, cfg->sync_full, &tt_restore_loader, err);
 	if (rc < 0) {
@@ -59,7 +62,17 @@ int tt_server_open(const tt_config *cfg, tt_error *err)
 	/* after the roles: each restored session gets its role back */
 	tt_restore_done();
 	/* several nodes: what is whose */
-	tt_cluster_start(cfg);
+	static const tt_cluster_runner run = {
+		.forwarded_set = tt_ops_forwarded_set,
+		.forwarded_delete = tt_ops_forwarded_delete,
+		.forwarded_cancel = tt_ops_forwarded_cancel,
+		.set = tt_op_set,
+		.del = tt_op_delete,
+		.cancel = tt_op_cancel,
+		.welcome = tt_ops_welcome,
+		.message = tt_handler_message,
+	};
+	tt_cluster_start(cfg, &run);
 	return 0;
 }
 

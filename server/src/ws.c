@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -501,22 +502,45 @@ static const char *close_why(const tt_client *c)
 						    : "protocol errors";
 }
 
+/* Linux answers the close() of a socket whose receive queue holds unread
+ * bytes with a reset, and a reset makes the peer drop what it has not read
+ * yet: our close frame. A phone still sending (its clock pings, a request
+ * in flight) then saw 1006 instead of 4004 or 4005. What it sent after we
+ * decided to close it is of no use: read and drop it first. */
+static void discard_input(struct lws *wsi)
+{
+	int fd = lws_get_socket_fd(wsi);
+	char buf[4096];
+	for (int i = 0; fd >= 0 && i < 16; i++)
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+}
+
 static int close_with(tt_client *c, struct lws *wsi)
 {
+	discard_input(wsi);
 	const char *why = close_why(c);
 	lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
 			 strlen(why));
 	return -1;
 }
 
-/* A slow consumer reads nothing, so epoll may never again say its socket
- * has room (Linux wants a third of the send buffer free), and lws's close
- * handshake waits for that: after 3 s the connection was cut without a
- * close frame (1006), and the phone could not tell a slow consumer from a
- * lost network. The close frame is a few bytes the kernel takes while it
- * has any room at all: write it now, after the last whole frame, and drop
- * the connection (a reader that never reads would not answer the
- * handshake anyway). Other closes keep lws's handshake. */
+/* Every close we start is written here, outside lws's close handshake:
+ * - a slow consumer reads nothing, so epoll may never again say its socket
+ *   has room (Linux wants a third of the send buffer free), and lws waits
+ *   for that: after 3 s the connection was cut without a close frame
+ *   (1006); the close frame is a few bytes the kernel takes while it has
+ *   any room at all;
+ * - lws closes the socket right after its close frame, and a client still
+ *   sending (its clock pings, a request in flight) then gets a reset that
+ *   can drop the close frame before it is read: 1006 instead of 4004
+ *   (taken over) or 4005 (kicked), and a JS client that takes 1006 for a
+ *   lost network comes back. So: drop what it sent, write the close frame,
+ *   shut our side (FIN after the frame), and let lws close once the client
+ *   closes its side, or after CLOSE_WAIT seconds.
+ * Not while lws holds part of a frame (WRITEABLE finishes it first). */
+#define CLOSE_WAIT 2
+
 /* lws 4.1's public header hides its close opcode (lws_close_reason() is
  * the public way, which waits for WRITEABLE); lws_write() still frames it
  * for its own close path, TLS included. */
@@ -524,7 +548,9 @@ static int close_with(tt_client *c, struct lws *wsi)
 
 static bool close_now(tt_client *c, struct lws *wsi)
 {
-	if (c->close_code != TT_CLOSE_SLOW_CONSUMER || lws_partial_buffered(wsi))
+	if (c->close_sent)
+		return true;
+	if (lws_partial_buffered(wsi))
 		return false;
 	unsigned char frame[LWS_PRE + 2 + 64];
 	const char *why = close_why(c);
@@ -533,9 +559,14 @@ static bool close_now(tt_client *c, struct lws *wsi)
 	p[0] = (unsigned char)(c->close_code >> 8);
 	p[1] = (unsigned char)(c->close_code & 0xff);
 	memcpy(p + 2, why, n);
+	discard_input(wsi);
 	if (lws_write(wsi, p, n + 2, LWS_WRITE_CLOSE_FRAME) < (int)(n + 2))
 		return false;
-	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+	c->close_sent = true;
+	int fd = lws_get_socket_fd(wsi);
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, CLOSE_WAIT);
 	W.kick = true;
 	return true;
 }
@@ -586,7 +617,7 @@ static int write_ready(tt_client *c, struct lws *wsi)
 static int on_writeable(tt_client *c, struct lws *wsi)
 {
 	if (c->closing)
-		return close_with(c, wsi);
+		return close_now(c, wsi) ? 0 : close_with(c, wsi);
 	if (c->want_ping) {
 		/* one payload byte: lws 4.1 reports no RECEIVE_PONG for an
 		 * empty pong */
@@ -646,7 +677,8 @@ static int cb_tutti(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		/* the client says goodbye (1000: closed, 1001: the page went): its
 		 * session ends with the connection, not after the resume window */
-		if (pss->c)
+		/* (after our own close frame, the client's is its answer) */
+		if (pss->c && !pss->c->close_sent)
 			pss->c->peer_close = in && len >= 2 ?
 				((const unsigned char *)in)[0] << 8 | ((const unsigned char *)in)[1] : 1005;
 		break;

@@ -66,6 +66,30 @@ test('the JS client whose session is taken over stops (4004): it does not take t
   }
 });
 
+test('a connection still sending when its session is taken over gets its 4004, not a reset (1006)', async () => {
+  // closing a socket whose receive queue holds unread bytes makes the kernel
+  // send a reset, and the client loses the close frame it had not read yet:
+  // a JS client would take 1006 for a lost network and come back
+  await withServer({ schemas: [PRESENCE], resumeWindow: 30 }, async (srv, cs) => {
+    const codes = [];
+    for (let round = 0; round < 10; round++) {
+      const a = await phone(srv, { clients: cs });
+      let flooding = true;
+      const flood = setInterval(() => {
+        for (let i = 0; flooding && i < 50; i++) try { a.send([T.PING, 1, 0.5]); } catch { flooding = false; }
+      }, 1);
+      const b = await phone(srv, { hello: { version: VERSION, token: a.welcome.token }, clients: cs });
+      const closed = await closedWithin(a);
+      flooding = false;
+      clearInterval(flood);
+      codes.push(closed.code);
+      b.ws.close(1000);
+      await b.closed;
+    }
+    assert.deepEqual(codes, new Array(10).fill(4004));
+  });
+});
+
 /** sessions.token of every row, and the raw bytes of the database files. */
 function dbTokens(db) {
   return execFileSync('sqlite3', [db, 'SELECT id, token FROM sessions ORDER BY id']).toString().trim().split('\n')
