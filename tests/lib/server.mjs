@@ -110,9 +110,14 @@ export function httpGet(url, { timeout = 5000, headers = {}, ca } = {}) {
   });
 }
 
+// libnats's own stray message at a stop (see the file)
+const NATS_LSAN = `suppressions=${join(ROOT, 'tests', 'lsan-nats.supp')}:print_suppressions=0`;
+
 function spawnServer(args, env, server = SERVER) {
   if (!existsSync(server)) throw new Error(`tutti-server not found at ${server} (set TUTTI_SERVER)`);
-  return spawn(server, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env, ...env } });
+  const lsan = args.includes('--engine')
+    ? { LSAN_OPTIONS: [process.env.LSAN_OPTIONS, NATS_LSAN].filter(Boolean).join(':') } : {};
+  return spawn(server, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ASAN_OPTIONS: 'detect_leaks=1', ...process.env, ...lsan, ...env } });
 }
 
 /**
