@@ -530,7 +530,7 @@ static int close_with(tt_client *c, struct lws *wsi)
  *   has room (Linux wants a third of the send buffer free), and lws waits
  *   for that: after 3 s the connection was cut without a close frame
  *   (1006); the close frame is a few bytes the kernel takes while it has
- *   any room at all;
+ *   any room at all, and the connection is dropped right after it;
  * - lws closes the socket right after its close frame, and a client still
  *   sending (its clock pings, a request in flight) then gets a reset that
  *   can drop the close frame before it is read: 1006 instead of 4004
@@ -545,6 +545,13 @@ static int close_with(tt_client *c, struct lws *wsi)
  * the public way, which waits for WRITEABLE); lws_write() still frames it
  * for its own close path, TLS included. */
 #define LWS_WRITE_CLOSE_FRAME ((enum lws_write_protocol)4)
+
+static void shut_our_side(struct lws *wsi)
+{
+	int fd = lws_get_socket_fd(wsi);
+	if (fd >= 0)
+		shutdown(fd, SHUT_WR);
+}
 
 static bool close_now(tt_client *c, struct lws *wsi)
 {
@@ -563,11 +570,22 @@ static bool close_now(tt_client *c, struct lws *wsi)
 	if (lws_write(wsi, p, n + 2, LWS_WRITE_CLOSE_FRAME) < (int)(n + 2))
 		return false;
 	c->close_sent = true;
-	int fd = lws_get_socket_fd(wsi);
-	if (fd >= 0)
-		shutdown(fd, SHUT_WR);
-	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, CLOSE_WAIT);
 	W.kick = true;
+	if (c->close_code == TT_CLOSE_SLOW_CONSUMER) {
+		/* it reads nothing: it would answer nothing either; what the
+		 * kernel holds for it (the frame included) still goes out */
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		return true;
+	}
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, CLOSE_WAIT);
+	if (lws_partial_buffered(wsi)) {
+		/* the kernel took part of it (a client slow to read: under load,
+		 * 1006 in CI): lws sends the rest when the socket has room, then
+		 * WRITEABLE shuts our side (a FIN now would cut the frame) */
+		lws_callback_on_writable(wsi);
+		return true;
+	}
+	shut_our_side(wsi);
 	return true;
 }
 
@@ -616,6 +634,10 @@ static int write_ready(tt_client *c, struct lws *wsi)
 
 static int on_writeable(tt_client *c, struct lws *wsi)
 {
+	if (c->close_sent) {
+		shut_our_side(wsi); /* the close frame is out whole now */
+		return 0;
+	}
 	if (c->closing)
 		return close_now(c, wsi) ? 0 : close_with(c, wsi);
 	if (c->want_ping) {
