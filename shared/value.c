@@ -28,7 +28,7 @@ bool tt_str_eq(const tt_value *v, const char *s)
 
 const tt_value *tt_map_get(const tt_value *m, const char *key)
 {
-	if (m->type != TT_MAP)
+	if (!m || m->type != TT_MAP)
 		return NULL;
 	for (uint32_t i = 0; i < m->len; i++)
 		if (tt_str_eq(&m->v.pairs[i].key, key))
@@ -44,6 +44,33 @@ bool tt_as_double(const tt_value *v, double *out)
 	case TT_FLOAT: *out = v->v.f; return true;
 	default: return false;
 	}
+}
+
+uint64_t tt_as_u64(const tt_value *v)
+{
+	double d;
+	if (!v)
+		return 0;
+	if (v->type == TT_INT)
+		return v->v.i > 0 ? (uint64_t)v->v.i : 0;
+	if (v->type == TT_UINT)
+		return v->v.u;
+	return tt_as_double(v, &d) && d > 0 ? (uint64_t)d : 0;
+}
+
+double tt_as_f64(const tt_value *v)
+{
+	double d;
+	return v && tt_as_double(v, &d) ? d : 0;
+}
+
+bool tt_as_bytes(const tt_value *v, const void **p, size_t *n)
+{
+	if (!v || (v->type != TT_BIN && v->type != TT_STR))
+		return false;
+	*p = v->v.s;
+	*n = v->len;
+	return true;
 }
 
 static int bytes_cmp(const tt_value *a, const tt_value *b)

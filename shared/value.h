@@ -57,10 +57,18 @@ tt_value tt_strn(const char *s, size_t n);
 
 /* True when v is a string equal to the NUL-terminated s. */
 bool tt_str_eq(const tt_value *v, const char *s);
-/* Value of key (a string) in map m, or NULL. */
+/* Value of key (a string) in map m, or NULL (also when m is NULL or not a
+ * map). */
 const tt_value *tt_map_get(const tt_value *m, const char *key);
 /* True when v is a number (int, uint or float); *out gets it as a double. */
 bool tt_as_double(const tt_value *v, double *out);
+/* Lenient readers of fields the server wrote itself (records, messages
+ * between nodes): v may be NULL. A number as uint64_t (0 when absent, not
+ * a number or not positive), as a double (0 when absent or not a number);
+ * the bytes of a string or binary (false otherwise, *p and *n untouched). */
+uint64_t tt_as_u64(const tt_value *v);
+double tt_as_f64(const tt_value *v);
+bool tt_as_bytes(const tt_value *v, const void **p, size_t *n);
 
 /* Strict structural equality: same type and same content, map pairs in the
  * same order. Canonicalise first (tt_value_canon) to ignore key order. */

@@ -200,29 +200,6 @@ uint32_t tt_cluster_requester(const tt_client *c)
 
 /* ---- messages between nodes ----------------------------------------------- */
 
-static const tt_value *field(const tt_value *m, const char *k)
-{
-	return m && m->type == TT_MAP ? tt_map_get(m, k) : NULL;
-}
-
-static uint64_t u64(const tt_value *v)
-{
-	double d;
-	if (!v)
-		return 0;
-	if (v->type == TT_INT)
-		return v->v.i > 0 ? (uint64_t)v->v.i : 0;
-	if (v->type == TT_UINT)
-		return v->v.u;
-	return tt_as_double(v, &d) && d > 0 ? (uint64_t)d : 0;
-}
-
-static double f64(const tt_value *v)
-{
-	double d;
-	return v && tt_as_double(v, &d) ? d : 0;
-}
-
 static void key(tt_buf *b, const char *k, uint64_t v)
 {
 	tt_enc_str(b, k);
@@ -384,24 +361,24 @@ void tt_cluster_deleting(const tt_state *st, const tt_client *c, uint64_t rid)
 /* The answer to a request of this node arrived (an "re" message). */
 static void on_answer(const tt_value *m)
 {
-	fwd *f = fwd_find(u64(field(m, "s")), u64(field(m, "r")));
+	fwd *f = fwd_find(tt_as_u64(tt_map_get(m, "s")), tt_as_u64(tt_map_get(m, "r")));
 	if (!f)
 		return; /* answered already (its change came first), or given up */
-	int code = (int)u64(field(m, "code"));
+	int code = (int)tt_as_u64(tt_map_get(m, "code"));
 	if (code) {
-		const tt_value *msg = field(m, "m");
+		const tt_value *msg = tt_map_get(m, "m");
 		char why[512];
 		snprintf(why, sizeof(why), "%.*s", msg && msg->type == TT_STR ? (int)TT_MIN(msg->len, 500u) : 0,
 			 msg && msg->type == TT_STR ? msg->v.s : "");
 		fail_fwd(f, code, why);
 		return;
 	}
-	f->wait = (enum fwd_wait)u64(field(m, "w"));
+	f->wait = (enum fwd_wait)tt_as_u64(tt_map_get(m, "w"));
 	f->sent = tt_clock_mono();
 	if (f->wait != W_SEQ)
 		return; /* its change comes with the stream, and is answered there */
-	const tt_value *x = field(m, "x");
-	f->seq = u64(field(m, "q"));
+	const tt_value *x = tt_map_get(m, "x");
+	f->seq = tt_as_u64(tt_map_get(m, "q"));
 	tt_buf_clear(&f->answer);
 	if (x && x->type == TT_BIN)
 		tt_buf_append(&f->answer, x->v.s, x->len);
@@ -483,23 +460,23 @@ static void send_captured(proxy *p)
 			break;
 		if (m.type != TT_ARRAY || m.len < 3)
 			continue;
-		uint64_t type = u64(&m.v.items[0]), rid = u64(&m.v.items[1]);
+		uint64_t type = tt_as_u64(&m.v.items[0]), rid = tt_as_u64(&m.v.items[1]);
 		uint64_t s = p->c.session ? p->c.session->id : 0;
 		if (type == TT_MSG_ERROR) {
 			const tt_value *msg = m.len > 3 ? &m.v.items[3] : NULL;
 			char why[512];
 			snprintf(why, sizeof(why), "%.*s", msg && msg->type == TT_STR ? (int)TT_MIN(msg->len, 500u) : 0,
 				 msg && msg->type == TT_STR ? msg->v.s : "");
-			answer(p->node, s, rid, (int)u64(&m.v.items[2]), why, W_ANSWER, 0, NULL, 0);
+			answer(p->node, s, rid, (int)tt_as_u64(&m.v.items[2]), why, W_ANSWER, 0, NULL, 0);
 			continue;
 		}
 		const tt_value *r = &m.v.items[2];
-		const tt_value *changes = field(r, "changes");
-		if (r->type == TT_MAP && field(r, "seq") && (!changes || changes->type != TT_MAP ||
+		const tt_value *changes = tt_map_get(r, "changes");
+		if (r->type == TT_MAP && tt_map_get(r, "seq") && (!changes || changes->type != TT_MAP ||
 							     changes->len == 0))
 			/* a set that changed nothing: no message tells the other node
 			 * when; it answers once its copy is where this one was */
-			answer(p->node, s, rid, 0, NULL, W_SEQ, u64(field(r, "seq")), data + start,
+			answer(p->node, s, rid, 0, NULL, W_SEQ, tt_as_u64(tt_map_get(r, "seq")), data + start,
 			       off - start);
 		else
 			/* the change comes with the stream and is answered there */
@@ -535,16 +512,16 @@ static void defer_request(const void *data, size_t len);
 /* A request forwarded to this node. */
 static void on_request(const void *data, size_t len, const tt_value *m)
 {
-	const tt_value *k = field(m, "k");
-	uint32_t from = (uint32_t)u64(field(m, "from"));
-	uint64_t sid = u64(field(m, "s")), rid = u64(field(m, "r"));
-	uint32_t hops = (uint32_t)u64(field(m, "h"));
-	tt_state *st = tt_store_state(u64(field(m, "st")));
+	const tt_value *k = tt_map_get(m, "k");
+	uint32_t from = (uint32_t)tt_as_u64(tt_map_get(m, "from"));
+	uint64_t sid = tt_as_u64(tt_map_get(m, "s")), rid = tt_as_u64(tt_map_get(m, "r"));
+	uint32_t hops = (uint32_t)tt_as_u64(tt_map_get(m, "h"));
+	tt_state *st = tt_store_state(tt_as_u64(tt_map_get(m, "st")));
 	tt_error err;
 	if (!from || from > TT_NODES_MAX)
 		return;
 	if (!st) {
-		const char *why = tt_store_tombstone(u64(field(m, "st")));
+		const char *why = tt_store_tombstone(tt_as_u64(tt_map_get(m, "st")));
 		if (why)
 			answer(from, sid, rid, TT_UNKNOWN_STATE, "the state was deleted meanwhile",
 			       W_ANSWER, 0, NULL, 0);
@@ -590,18 +567,18 @@ static void on_request(const void *data, size_t len, const tt_value *m)
 	int rc;
 	if (tt_str_eq(k, "set")) {
 		tt_mask mask;
-		const tt_value *f = field(m, "f");
+		const tt_value *f = tt_map_get(m, "f");
 		bool filtered = f && f->type == TT_ARRAY;
 		if (filtered && tt_store_filter(st->ce->cls, f, &mask, &err) < 0)
 			filtered = false;
-		tt_value *u = (tt_value *)field(m, "u");
+		tt_value *u = (tt_value *)tt_map_get(m, "u");
 		tt_value none = {.type = TT_MAP};
 		rc = C.run->forwarded_set(&p->c, rid, st, filtered ? &mask : NULL, u ? u : &none,
-					  field(m, "o"), &err);
+					  tt_map_get(m, "o"), &err);
 	} else if (tt_str_eq(k, "del")) {
 		rc = C.run->forwarded_delete(&p->c, rid, st, &err);
 	} else if (tt_str_eq(k, "cancel")) {
-		rc = C.run->forwarded_cancel(&p->c, rid, st, u64(field(m, "sc")), &err);
+		rc = C.run->forwarded_cancel(&p->c, rid, st, tt_as_u64(tt_map_get(m, "sc")), &err);
 	} else {
 		return;
 	}
@@ -619,7 +596,7 @@ static void sink_rpc(const void *data, size_t len)
 	tt_arena_reset(&C.arena);
 	if (tt_decode(C.dec, data, len, &off, &C.arena, &m, NULL) < 0 || m.type != TT_MAP)
 		return;
-	const tt_value *k = field(&m, "k");
+	const tt_value *k = tt_map_get(&m, "k");
 	if (tt_str_eq(k, "re"))
 		on_answer(&m);
 	else if (k && k->type == TT_STR && k->len > 4 && !memcmp(k->v.s, "hook", 4))
@@ -661,10 +638,10 @@ static void defer_request(const void *data, size_t len)
 	    tt_decode(C.dec, data, len, &off, &C.arena, &m, NULL) == 0) {
 		tt_log_debug("cluster: request of session %llu on state %llu from node %llu: "
 			     "unknown here (read %llu, stream at %llu)",
-			     (unsigned long long)u64(field(&m, "s")), (unsigned long long)u64(field(&m, "st")),
-			     (unsigned long long)u64(field(&m, "from")), (unsigned long long)tt_engine_read(),
+			     (unsigned long long)tt_as_u64(tt_map_get(&m, "s")), (unsigned long long)tt_as_u64(tt_map_get(&m, "st")),
+			     (unsigned long long)tt_as_u64(tt_map_get(&m, "from")), (unsigned long long)tt_engine_read(),
 			     (unsigned long long)d->pos);
-		answer((uint32_t)u64(field(&m, "from")), u64(field(&m, "s")), u64(field(&m, "r")),
+		answer((uint32_t)tt_as_u64(tt_map_get(&m, "from")), tt_as_u64(tt_map_get(&m, "s")), tt_as_u64(tt_map_get(&m, "r")),
 		       TT_UNKNOWN_STATE, "no such state or session on the node that writes it",
 		       W_ANSWER, 0, NULL, 0);
 		defer_free(&C.requests, d);
@@ -788,21 +765,12 @@ static void sink_progress(void)
 
 /* ---- another node's messages ---------------------------------------------- */
 
-static bool bytes_of(const tt_value *v, const void **p, size_t *n)
-{
-	if (!v || (v->type != TT_BIN && v->type != TT_STR))
-		return false;
-	*p = v->v.s;
-	*n = v->len;
-	return true;
-}
-
 /* A stored msgpack blob (values, init) as a tree, in C.arena. */
 static bool tree_of(const tt_value *bin, tt_value *out)
 {
 	const void *p;
 	size_t n, off = 0;
-	return bytes_of(bin, &p, &n) && tt_decode(C.dec, p, n, &off, &C.arena, out, NULL) == 0;
+	return tt_as_bytes(bin, &p, &n) && tt_decode(C.dec, p, n, &off, &C.arena, out, NULL) == 0;
 }
 
 /* The role a record names (the default one when unknown). */
@@ -821,14 +789,14 @@ typedef struct tag {
 
 static uint32_t tags_of(const tt_value *m, tag *out, uint32_t cap)
 {
-	const tt_value *g = field(m, "g");
+	const tt_value *g = tt_map_get(m, "g");
 	uint32_t n = 0;
 	for (uint32_t i = 0; g && g->type == TT_ARRAY && i < g->len && n < cap; i++) {
 		const tt_value *t = &g->v.items[i];
 		if (t->type != TT_ARRAY || t->len < 4)
 			continue;
-		out[n++] = (tag){u64(&t->v.items[0]), u64(&t->v.items[1]), u64(&t->v.items[3]),
-				 (uint32_t)u64(&t->v.items[2])};
+		out[n++] = (tag){tt_as_u64(&t->v.items[0]), tt_as_u64(&t->v.items[1]), tt_as_u64(&t->v.items[3]),
+				 (uint32_t)tt_as_u64(&t->v.items[2])};
 	}
 	return n;
 }
@@ -876,17 +844,17 @@ static void add_scheds(tt_state *st, const tt_value *list, const tag *tags, uint
 		const tt_value *a = &list->v.items[i];
 		const void *p;
 		size_t n;
-		if (a->type != TT_ARRAY || a->len < 4 || !bytes_of(&a->v.items[3], &p, &n))
+		if (a->type != TT_ARRAY || a->len < 4 || !tt_as_bytes(&a->v.items[3], &p, &n))
 			continue;
-		uint64_t id = u64(&a->v.items[0]);
+		uint64_t id = tt_as_u64(&a->v.items[0]);
 		bool known = false;
 		for (tt_sched *sc = st->scheds.first; sc && !known; sc = sc->next)
 			known = sc->id == id;
 		if (known)
 			continue;
-		uint64_t origin = u64(&a->v.items[2]);
+		uint64_t origin = tt_as_u64(&a->v.items[2]);
 		const tt_session *o = tt_session_by_id(origin);
-		tt_store_restore_schedule(id, st, f64(&a->v.items[1]), origin,
+		tt_store_restore_schedule(id, st, tt_as_f64(&a->v.items[1]), origin,
 					  o && o->role != tt_roles_default(), p, n);
 		tt_sched *sc = st->scheds.last;
 		while (sc && sc->id != id)
@@ -909,6 +877,24 @@ static void add_scheds(tt_state *st, const tt_value *list, const tag *tags, uint
 	}
 }
 
+/* A DELETE or CANCEL another node carried out, tagged t (may be NULL): its
+ * requester, when it waits on this node, gets its RESULT (nil) here.
+ * Returns the session that asked (NULL: unknown, or the server). */
+static tt_session *answer_nil(const tag *t)
+{
+	if (!t)
+		return NULL;
+	fwd *f = NULL;
+	tt_session *s = answered_here(t->rid, t->node, t->by, &f);
+	if (s) {
+		tt_wire_result_nil(&C.out, t->rid);
+		tt_client_reply(s->client, &C.out);
+	}
+	if (f)
+		fwd_free(f);
+	return tt_session_by_id(t->by);
+}
+
 /* Schedules gone from the list: applied (an event of the message names
  * them) or cancelled (told). */
 static void drop_scheds(tt_state *st, const tt_value *list, const tt_value *events,
@@ -919,27 +905,16 @@ static void drop_scheds(tt_state *st, const tt_value *list, const tt_value *even
 		bool kept = false;
 		for (uint32_t i = 0; list && list->type == TT_ARRAY && i < list->len && !kept; i++)
 			kept = list->v.items[i].type == TT_ARRAY && list->v.items[i].len &&
-			       u64(&list->v.items[i].v.items[0]) == sc->id;
+			       tt_as_u64(&list->v.items[i].v.items[0]) == sc->id;
 		if (kept)
 			continue;
 		bool fired = false;
 		for (uint32_t i = 0; events && events->type == TT_ARRAY && i < events->len; i++) {
 			const tt_value *e = &events->v.items[i];
-			fired |= e->type == TT_ARRAY && e->len >= 7 && u64(&e->v.items[6]) == sc->id;
+			fired |= e->type == TT_ARRAY && e->len >= 7 && tt_as_u64(&e->v.items[6]) == sc->id;
 		}
-		if (!fired) {
-			const tag *t = tag_for(tags, n_tags, sc->id);
-			fwd *f = NULL;
-			tt_session *by = t ? tt_session_by_id(t->by) : NULL;
-			tt_session *s = t ? answered_here(t->rid, t->node, t->by, &f) : NULL;
-			if (s) {
-				tt_wire_result_nil(&C.out, t->rid);
-				tt_client_reply(s->client, &C.out);
-			}
-			if (f)
-				fwd_free(f);
-			tt_fanout_cancelled(sc, by);
-		}
+		if (!fired)
+			tt_fanout_cancelled(sc, answer_nil(tag_for(tags, n_tags, sc->id)));
 		tt_store_remote_sched_gone(sc);
 	}
 }
@@ -948,21 +923,8 @@ static void drop_scheds(tt_state *st, const tt_value *list, const tt_value *even
  * its RESULT in place), gone here. */
 static void remote_delete(tt_state *st, const char *reason, const tag *tags, uint32_t n_tags)
 {
-	const tag *t = tag_for(tags, n_tags, 0);
-	fwd *f = NULL;
-	tt_session *by = t ? tt_session_by_id(t->by) : NULL;
-	tt_session *s = t ? answered_here(t->rid, t->node, t->by, &f) : NULL;
-	if (s) {
-		tt_wire_result_nil(&C.out, t->rid);
-		tt_client_reply(s->client, &C.out);
-	}
-	if (f)
-		fwd_free(f);
-	static const char *const reasons[] = {"deleted", "owner left", "class deleted"};
-	const char *r = reasons[0];
-	for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
-		if (!strcmp(reason, reasons[i]))
-			r = reasons[i];
+	tt_session *by = answer_nil(tag_for(tags, n_tags, 0));
+	const char *r = tt_store_reason(reason);
 	uint64_t id = st->id;
 	tt_fanout_deleted(st, r, by, false);
 	tt_db_mute(true);
@@ -978,7 +940,7 @@ static void sink_state(uint64_t id, const tt_value *m)
 	tag tags[64];
 	uint32_t n_tags = tags_of(m, tags, 64);
 	tt_state *st = tt_store_state(id);
-	const tt_value *d = field(m, "d");
+	const tt_value *d = tt_map_get(m, "d");
 	tt_db_mute(true);
 	if (d && d->type == TT_STR) {
 		char reason[32];
@@ -992,7 +954,7 @@ static void sink_state(uint64_t id, const tt_value *m)
 		tt_db_mute(false);
 		return;
 	}
-	const tt_value *cv = field(m, "c"), *events = field(m, "e");
+	const tt_value *cv = tt_map_get(m, "c"), *events = tt_map_get(m, "e");
 	tt_class_entry *ce = cv && cv->type == TT_STR ? tt_store_class(cv->v.s, cv->len) : NULL;
 	if (!ce) {
 		tt_db_mute(false);
@@ -1001,15 +963,15 @@ static void sink_state(uint64_t id, const tt_value *m)
 			       cv && cv->type == TT_STR ? cv->v.s : "");
 		return;
 	}
-	uint64_t seq = u64(field(m, "q"));
-	double time = f64(field(m, "t"));
+	uint64_t seq = tt_as_u64(tt_map_get(m, "q"));
+	double time = tt_as_f64(tt_map_get(m, "t"));
 	if (!st) {
 		tt_value vals, init;
 		tt_arena_reset(&C.arena);
-		bool has_init = tree_of(field(m, "i"), &init);
-		if (!tree_of(field(m, "v"), &vals))
+		bool has_init = tree_of(tt_map_get(m, "i"), &init);
+		if (!tree_of(tt_map_get(m, "v"), &vals))
 			vals = (tt_value){.type = TT_MAP};
-		st = tt_store_remote_state(id, ce, u64(field(m, "o")), seq, time, &vals,
+		st = tt_store_remote_state(id, ce, tt_as_u64(tt_map_get(m, "o")), seq, time, &vals,
 					   has_init ? &init : NULL);
 		if (!st) {
 			tt_db_mute(false);
@@ -1019,12 +981,12 @@ static void sink_state(uint64_t id, const tt_value *m)
 			const tt_value *e = &events->v.items[i];
 			const void *p;
 			size_t n;
-			if (e->type == TT_ARRAY && e->len >= 4 && bytes_of(&e->v.items[3], &p, &n) &&
-			    u64(&e->v.items[0]) <= seq)
-				tt_store_restore_event(st, u64(&e->v.items[0]), f64(&e->v.items[1]),
-						       u64(&e->v.items[2]), p, n);
+			if (e->type == TT_ARRAY && e->len >= 4 && tt_as_bytes(&e->v.items[3], &p, &n) &&
+			    tt_as_u64(&e->v.items[0]) <= seq)
+				tt_store_restore_event(st, tt_as_u64(&e->v.items[0]), tt_as_f64(&e->v.items[1]),
+						       tt_as_u64(&e->v.items[2]), p, n);
 		}
-		add_scheds(st, field(m, "s"), tags, n_tags, false);
+		add_scheds(st, tt_map_get(m, "s"), tags, n_tags, false);
 		tt_db_mute(false);
 		tt_fanout_created(st);
 		return;
@@ -1034,9 +996,9 @@ static void sink_state(uint64_t id, const tt_value *m)
 		const tt_value *e = &events->v.items[i];
 		const void *p;
 		size_t n;
-		if (e->type != TT_ARRAY || e->len < 4 || !bytes_of(&e->v.items[3], &p, &n))
+		if (e->type != TT_ARRAY || e->len < 4 || !tt_as_bytes(&e->v.items[3], &p, &n))
 			continue;
-		uint64_t eseq = u64(&e->v.items[0]);
+		uint64_t eseq = tt_as_u64(&e->v.items[0]);
 		if (eseq <= st->seq)
 			continue;
 		if (eseq != st->seq + 1) {
@@ -1047,11 +1009,11 @@ static void sink_state(uint64_t id, const tt_value *m)
 			tt_engine_reread(id);
 			return;
 		}
-		uint64_t origin = u64(&e->v.items[2]);
-		uint64_t rid = e->len >= 7 ? u64(&e->v.items[4]) : 0;
-		uint32_t rnode = e->len >= 7 ? (uint32_t)u64(&e->v.items[5]) : 0;
-		uint64_t sched = e->len >= 7 ? u64(&e->v.items[6]) : 0;
-		tt_store_remote_event(st, eseq, f64(&e->v.items[1]), origin, p, n, &C.cs);
+		uint64_t origin = tt_as_u64(&e->v.items[2]);
+		uint64_t rid = e->len >= 7 ? tt_as_u64(&e->v.items[4]) : 0;
+		uint32_t rnode = e->len >= 7 ? (uint32_t)tt_as_u64(&e->v.items[5]) : 0;
+		uint64_t sched = e->len >= 7 ? tt_as_u64(&e->v.items[6]) : 0;
+		tt_store_remote_event(st, eseq, tt_as_f64(&e->v.items[1]), origin, p, n, &C.cs);
 		applied = true;
 		fwd *f = NULL;
 		tt_session *s = answered_here(rid, rnode, origin, &f);
@@ -1069,7 +1031,7 @@ static void sink_state(uint64_t id, const tt_value *m)
 		/* no event to apply (its history was trimmed): its values */
 		tt_value vals;
 		tt_arena_reset(&C.arena);
-		if (tree_of(field(m, "v"), &vals)) {
+		if (tree_of(tt_map_get(m, "v"), &vals)) {
 			tt_store_remote_values(st, seq, time, &vals);
 			for (uint32_t i = 0; i < st->n_subs; i++) {
 				tt_client *to = st->subs[i].session->client;
@@ -1080,8 +1042,8 @@ static void sink_state(uint64_t id, const tt_value *m)
 			}
 		}
 	}
-	drop_scheds(st, field(m, "s"), events, tags, n_tags);
-	add_scheds(st, field(m, "s"), tags, n_tags, true);
+	drop_scheds(st, tt_map_get(m, "s"), events, tags, n_tags);
+	add_scheds(st, tt_map_get(m, "s"), tags, n_tags, true);
 	tt_db_mute(false);
 	answers_due(st, id);
 }
@@ -1098,7 +1060,7 @@ static void sink_reset(uint64_t id, const tt_value *m, const void *hist, size_t 
 		if (c && !c->capture)
 			tt_client_close(c, TT_CLOSE_RESYNC);
 	}
-	const tt_value *d = field(m, "d");
+	const tt_value *d = tt_map_get(m, "d");
 	if (d && d->type == TT_STR) {
 		char reason[32];
 		snprintf(reason, sizeof(reason), "%.*s", (int)TT_MIN(d->len, 31u), d->v.s);
@@ -1108,8 +1070,8 @@ static void sink_reset(uint64_t id, const tt_value *m, const void *hist, size_t 
 	tt_db_mute(true);
 	tt_value vals;
 	tt_arena_reset(&C.arena);
-	if (tree_of(field(m, "v"), &vals))
-		tt_store_remote_values(st, u64(field(m, "q")), f64(field(m, "t")), &vals);
+	if (tree_of(tt_map_get(m, "v"), &vals))
+		tt_store_remote_values(st, tt_as_u64(tt_map_get(m, "q")), tt_as_f64(tt_map_get(m, "t")), &vals);
 	tt_store_remote_history(st);
 	size_t off = 0;
 	for (uint32_t i = 0; i < n; i++) {
@@ -1120,15 +1082,15 @@ static void sink_reset(uint64_t id, const tt_value *m, const void *hist, size_t 
 		const void *p;
 		size_t pn;
 		if (tt_decode(dec, hist, len, &off, &a, &e, NULL) == 0 && e.type == TT_ARRAY &&
-		    e.len >= 4 && bytes_of(&e.v.items[3], &p, &pn) && u64(&e.v.items[0]) <= st->seq)
-			tt_store_restore_event(st, u64(&e.v.items[0]), f64(&e.v.items[1]),
-					       u64(&e.v.items[2]), p, pn);
+		    e.len >= 4 && tt_as_bytes(&e.v.items[3], &p, &pn) && tt_as_u64(&e.v.items[0]) <= st->seq)
+			tt_store_restore_event(st, tt_as_u64(&e.v.items[0]), tt_as_f64(&e.v.items[1]),
+					       tt_as_u64(&e.v.items[2]), p, pn);
 		tt_arena_destroy(&a);
 		tt_decoder_free(dec);
 	}
 	while (st->scheds.first)
 		tt_store_remote_sched_gone(st->scheds.first);
-	add_scheds(st, field(m, "s"), NULL, 0, false);
+	add_scheds(st, tt_map_get(m, "s"), NULL, 0, false);
 	park(st, tt_cluster_elsewhere(st));
 	tt_db_mute(false);
 	answers_due(st, id);
@@ -1357,31 +1319,31 @@ bool tt_cluster_hook_reply(uint64_t call, const tt_value *result)
 
 static void on_hook_msg(const tt_value *m, const tt_value *k)
 {
-	uint32_t from = (uint32_t)u64(field(m, "from"));
+	uint32_t from = (uint32_t)tt_as_u64(tt_map_get(m, "from"));
 	if (tt_str_eq(k, "hookdel")) {
-		tt_hooks_remove_remote(u64(field(m, "id")));
+		tt_hooks_remove_remote(tt_as_u64(tt_map_get(m, "id")));
 		return;
 	}
 	if (!from || from > TT_NODES_MAX || from == C.me)
 		return;
 	if (tt_str_eq(k, "hookadd")) {
-		const tt_value *c = field(m, "c");
+		const tt_value *c = tt_map_get(m, "c");
 		tt_class_entry *ce = c && c->type == TT_STR ? tt_store_class(c->v.s, c->len) : NULL;
-		uint64_t kind = u64(field(m, "kind"));
+		uint64_t kind = tt_as_u64(tt_map_get(m, "kind"));
 		if (ce && kind < TT_HOOK_N)
-			tt_hooks_add_remote(relay_for(from), u64(field(m, "id")), ce,
+			tt_hooks_add_remote(relay_for(from), tt_as_u64(tt_map_get(m, "id")), ce,
 					    (enum tt_hook_kind)kind);
 	} else if (tt_str_eq(k, "hooks?")) {
 		hook_walk w = {NULL, from};
 		tt_hooks_each(hook_tell, &w);
 	} else if (tt_str_eq(k, "hookre")) {
-		const tt_value *v = field(m, "v");
+		const tt_value *v = tt_map_get(m, "v");
 		tt_value nil = tt_nil();
 		if (C.relay[from])
-			tt_hooks_reply(C.relay[from], u64(field(m, "call")), v ? v : &nil);
+			tt_hooks_reply(C.relay[from], tt_as_u64(tt_map_get(m, "call")), v ? v : &nil);
 	} else if (tt_str_eq(k, "hookcall")) {
 		/* HOOK_CALLs for this node's hook clients */
-		const tt_value *x = field(m, "x");
+		const tt_value *x = tt_map_get(m, "x");
 		if (!x || x->type != TT_BIN)
 			return;
 		size_t off = 0;
@@ -1398,7 +1360,7 @@ static void on_hook_msg(const tt_value *m, const tt_value *k)
 				break;
 			if (call.type != TT_ARRAY || call.len < 3)
 				continue;
-			tt_client *hc = tt_hooks_client_of(u64(&call.v.items[2]));
+			tt_client *hc = tt_hooks_client_of(tt_as_u64(&call.v.items[2]));
 			if (!hc || hc->capture)
 				continue;
 			tt_buf_clear(&one);
@@ -1481,9 +1443,9 @@ static void run_here(fwd *f)
 	fwd_free(f);
 	int rc;
 	if (kind == F_SET) {
-		tt_value *u = (tt_value *)field(&m, "u");
+		tt_value *u = (tt_value *)tt_map_get(&m, "u");
 		tt_value none = {.type = TT_MAP};
-		rc = C.run->set(c, rid, instance, u ? u : &none, field(&m, "o"), &err);
+		rc = C.run->set(c, rid, instance, u ? u : &none, tt_map_get(&m, "o"), &err);
 	} else if (kind == F_DELETE) {
 		rc = C.run->del(c, rid, instance, &err);
 	} else {

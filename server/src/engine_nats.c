@@ -1258,43 +1258,11 @@ static bool parse_subject(const char *s, enum sj_kind *kind, uint64_t *id, char 
 	return false;
 }
 
-static const tt_value *field(const tt_value *m, const char *k)
-{
-	return m->type == TT_MAP ? tt_map_get(m, k) : NULL;
-}
-
-static uint64_t u64_of(const tt_value *v)
-{
-	double d;
-	if (!v)
-		return 0;
-	if (v->type == TT_INT)
-		return v->v.i > 0 ? (uint64_t)v->v.i : 0;
-	if (v->type == TT_UINT)
-		return v->v.u;
-	return tt_as_double(v, &d) && d > 0 ? (uint64_t)d : 0;
-}
-
-static double f64_of(const tt_value *v)
-{
-	double d;
-	return v && tt_as_double(v, &d) ? d : 0;
-}
-
-static bool bytes_of(const tt_value *v, const void **p, size_t *n)
-{
-	if (!v || (v->type != TT_BIN && v->type != TT_STR))
-		return false;
-	*p = v->v.s;
-	*n = v->len;
-	return true;
-}
-
 /* A state's message read back: the snapshot replaces what was known; its
  * events add to the history kept for the start. */
 static void read_state(est *st, const tt_value *m, bool keep_events)
 {
-	const tt_value *d = field(m, "d");
+	const tt_value *d = tt_map_get(m, "d");
 	const void *p;
 	size_t n;
 	if (d && d->type == TT_STR) {
@@ -1303,46 +1271,46 @@ static void read_state(est *st, const tt_value *m, bool keep_events)
 		tt_buf_clear(&st->hist);
 		st->n_hist = 0;
 	}
-	const tt_value *c = field(m, "c");
+	const tt_value *c = tt_map_get(m, "c");
 	if (c && c->type == TT_STR && c->len) {
 		free(st->cls);
 		st->cls = tt_strndup(c->v.s, c->len);
 	}
-	st->owner = u64_of(field(m, "o"));
-	st->seq = u64_of(field(m, "q"));
+	st->owner = tt_as_u64(tt_map_get(m, "o"));
+	st->seq = tt_as_u64(tt_map_get(m, "q"));
 	st->ev_last = st->seq;
-	st->time = f64_of(field(m, "t"));
-	if (bytes_of(field(m, "v"), &p, &n)) {
+	st->time = tt_as_f64(tt_map_get(m, "t"));
+	if (tt_as_bytes(tt_map_get(m, "v"), &p, &n)) {
 		copy_into(&st->vals, p, n);
 		st->has_vals = true;
 	}
-	st->has_init = bytes_of(field(m, "i"), &p, &n);
+	st->has_init = tt_as_bytes(tt_map_get(m, "i"), &p, &n);
 	copy_into(&st->init, st->has_init ? p : "", st->has_init ? n : 0);
-	const tt_value *e = field(m, "e");
+	const tt_value *e = tt_map_get(m, "e");
 	if (keep_events && e && e->type == TT_ARRAY)
 		for (uint32_t i = 0; i < e->len; i++) {
 			const tt_value *ev = &e->v.items[i];
-			if (ev->type != TT_ARRAY || ev->len < 4 || !bytes_of(&ev->v.items[3], &p, &n))
+			if (ev->type != TT_ARRAY || ev->len < 4 || !tt_as_bytes(&ev->v.items[3], &p, &n))
 				continue;
-			tt_db_event_row row = {st->sj.id, u64_of(&ev->v.items[0]),
-					       f64_of(&ev->v.items[1]), u64_of(&ev->v.items[2]), p, n};
+			tt_db_event_row row = {st->sj.id, tt_as_u64(&ev->v.items[0]),
+					       tt_as_f64(&ev->v.items[1]), tt_as_u64(&ev->v.items[2]), p, n};
 			event_item(&st->hist, &row);
 			st->n_hist++;
 		}
 	/* the pending schedules: the message's list is all of them */
 	idmap_free_vals(&st->scheds, free_sched);
 	tt_idmap_init(&st->scheds);
-	const tt_value *s = field(m, "s");
+	const tt_value *s = tt_map_get(m, "s");
 	if (s && s->type == TT_ARRAY)
 		for (uint32_t i = 0; i < s->len; i++) {
 			const tt_value *sc = &s->v.items[i];
-			if (sc->type != TT_ARRAY || sc->len < 4 || !bytes_of(&sc->v.items[3], &p, &n))
+			if (sc->type != TT_ARRAY || sc->len < 4 || !tt_as_bytes(&sc->v.items[3], &p, &n))
 				continue;
 			sched_row *r = tt_calloc(1, sizeof(*r));
 			tt_buf_init(&r->changes, 0);
-			r->id = u64_of(&sc->v.items[0]);
-			r->at = f64_of(&sc->v.items[1]);
-			r->origin = u64_of(&sc->v.items[2]);
+			r->id = tt_as_u64(&sc->v.items[0]);
+			r->at = tt_as_f64(&sc->v.items[1]);
+			r->origin = tt_as_u64(&sc->v.items[2]);
 			copy_into(&r->changes, p, n);
 			sched_row *old = tt_idmap_get(&st->scheds, r->id);
 			if (old) {
@@ -1363,27 +1331,27 @@ static void read_session(ese *se, const tt_value *m)
 	idmap_free_vals(&se->inst, free_inst);
 	tt_idmap_init(&se->inst);
 	observes_clear(se);
-	const tt_value *x = field(m, "x");
+	const tt_value *x = tt_map_get(m, "x");
 	se->ended = x && x->type == TT_BOOL && x->v.b;
 	if (se->ended)
 		return;
-	const tt_value *d = field(m, "d"), *r = field(m, "r");
+	const tt_value *d = tt_map_get(m, "d"), *r = tt_map_get(m, "r");
 	if (d && d->type == TT_STR)
 		snprintf(se->digest, sizeof(se->digest), "%.*s", (int)d->len, d->v.s);
 	free(se->role);
 	se->role = r && r->type == TT_STR ? tt_strndup(r->v.s, r->len) : NULL;
-	se->node = (uint32_t)u64_of(field(m, "n"));
-	se->gone = f64_of(field(m, "g"));
-	const tt_value *in = field(m, "i");
+	se->node = (uint32_t)tt_as_u64(tt_map_get(m, "n"));
+	se->gone = tt_as_f64(tt_map_get(m, "g"));
+	const tt_value *in = tt_map_get(m, "i");
 	if (in && in->type == TT_ARRAY)
 		for (uint32_t i = 0; i < in->len; i++) {
 			const tt_value *a = &in->v.items[i];
-			if (a->type != TT_ARRAY || a->len < 3 || !bytes_of(&a->v.items[2], &p, &n))
+			if (a->type != TT_ARRAY || a->len < 3 || !tt_as_bytes(&a->v.items[2], &p, &n))
 				continue;
 			inst_row *row = tt_calloc(1, sizeof(*row));
 			tt_buf_init(&row->filter, 0);
-			row->id = u64_of(&a->v.items[0]);
-			row->state = u64_of(&a->v.items[1]);
+			row->id = tt_as_u64(&a->v.items[0]);
+			row->state = tt_as_u64(&a->v.items[1]);
 			copy_into(&row->filter, p, n);
 			if (!row->id || tt_idmap_get(&se->inst, row->id)) {
 				free_inst(row);
@@ -1392,7 +1360,7 @@ static void read_session(ese *se, const tt_value *m)
 			tt_idmap_put(&se->inst, row->id, row);
 			tt_idmap_put(&N.instances, row->id, se);
 		}
-	const tt_value *o = field(m, "o");
+	const tt_value *o = tt_map_get(m, "o");
 	if (o && o->type == TT_ARRAY)
 		for (uint32_t i = 0; i < o->len; i++) {
 			const tt_value *c = &o->v.items[i];
@@ -1408,37 +1376,37 @@ static void read_record(erec *r, const tt_value *m)
 {
 	const void *p;
 	size_t n;
-	const tt_value *x = field(m, "x"), *s = field(m, "s"), *v = field(m, "v");
+	const tt_value *x = tt_map_get(m, "x"), *s = tt_map_get(m, "s"), *v = tt_map_get(m, "v");
 	r->deleted = x && x->type == TT_BOOL && x->v.b;
 	if (r->deleted)
 		return;
-	if (bytes_of(field(m, "d"), &p, &n)) {
+	if (tt_as_bytes(tt_map_get(m, "d"), &p, &n)) {
 		copy_into(&r->data, p, n);
 	} else if (s && s->type == TT_STR) {
 		r->text = true;
 		copy_into(&r->data, s->v.s, s->len);
 	} else if (v) {
 		r->text = false;
-		r->value = f64_of(v);
+		r->value = tt_as_f64(v);
 	}
 }
 
 static void read_node(enode *nd, const tt_value *m)
 {
-	nd->hb = f64_of(field(m, "hb"));
+	nd->hb = tt_as_f64(tt_map_get(m, "hb"));
 	/* read while running: it beat just now; read at start: as old as its
 	 * wall time says */
 	nd->hb_mono = tt_clock_mono() - (N.opened ? 0 : TT_MAX(tt_clock_wall() - nd->hb, 0.0));
-	nd->inc = u64_of(field(m, "inc"));
-	const tt_value *ids = field(m, "ids");
+	nd->inc = tt_as_u64(tt_map_get(m, "inc"));
+	const tt_value *ids = tt_map_get(m, "ids");
 	for (uint32_t i = 0; ids && ids->type == TT_ARRAY && i < ids->len && i < 4; i++)
-		nd->ids[i] = u64_of(&ids->v.items[i]);
-	const tt_value *st = field(m, "stop");
+		nd->ids[i] = tt_as_u64(&ids->v.items[i]);
+	const tt_value *st = tt_map_get(m, "stop");
 	nd->stopped = st && st->type == TT_BOOL && st->v.b;
-	const tt_value *h = field(m, "host");
+	const tt_value *h = tt_map_get(m, "host");
 	snprintf(nd->host, sizeof(nd->host), "%.*s", h && h->type == TT_STR ? (int)h->len : 0,
 		 h && h->type == TT_STR ? h->v.s : "");
-	nd->pid = (uint32_t)u64_of(field(m, "pid"));
+	nd->pid = (uint32_t)tt_as_u64(tt_map_get(m, "pid"));
 }
 
 /* One message of the stream, at start (restore) or while running. */
@@ -1768,13 +1736,13 @@ static int load_rows(const tt_db_loader *ld, tt_error *err)
 				break;
 			const void *ch;
 			size_t chn;
-			if (ev.type != TT_ARRAY || ev.len < 4 || !bytes_of(&ev.v.items[3], &ch, &chn))
+			if (ev.type != TT_ARRAY || ev.len < 4 || !tt_as_bytes(&ev.v.items[3], &ch, &chn))
 				continue;
-			uint64_t seq = u64_of(&ev.v.items[0]);
+			uint64_t seq = tt_as_u64(&ev.v.items[0]);
 			if (seq > st->seq)
 				continue;
-			tt_db_event_row er = {st->sj.id, seq, f64_of(&ev.v.items[1]),
-					      u64_of(&ev.v.items[2]), ch, chn};
+			tt_db_event_row er = {st->sj.id, seq, tt_as_f64(&ev.v.items[1]),
+					      tt_as_u64(&ev.v.items[2]), ch, chn};
 			ld->event(&er);
 		}
 	}

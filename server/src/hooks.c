@@ -122,10 +122,8 @@ static void add_hook(uint64_t id, tt_client *c, tt_class_entry *ce, enum tt_hook
 void tt_hooks_add_remote(tt_client *relay, uint64_t id, tt_class_entry *ce,
 			 enum tt_hook_kind kind)
 {
-	for (hook *h = K.hooks; h; h = h->next)
-		if (h->id == id)
-			return;
-	add_hook(id, relay, ce, kind);
+	if (!tt_hooks_client_of(id))
+		add_hook(id, relay, ce, kind);
 }
 
 static bool waits_on_hook(const tt_hook_job *j, const void *id)
@@ -165,21 +163,12 @@ void tt_hooks_each(void (*fn)(uint64_t id, const tt_class_entry *ce, enum tt_hoo
 
 uint64_t tt_hooks_add(tt_client *c, tt_class_entry *ce, enum tt_hook_kind kind)
 {
-	hook *h = tt_calloc(1, sizeof(*h));
-	h->id = K.next_hook;
+	uint64_t id = K.next_hook;
 	K.next_hook = tt_ids_after(K.next_hook);
-	h->client = c;
-	h->ce = ce;
-	h->kind = kind;
-	if (K.last)
-		K.last->next = h;
-	else
-		K.hooks = h;
-	K.last = h;
-	K.n_hooks++;
+	add_hook(id, c, ce, kind);
 	tt_log_info("%s: hooks %s of class \"%s\" (hook %llu)", c->addr_text, KIND_NAMES[kind],
-		    ce->cls->name, (unsigned long long)h->id);
-	return h->id;
+		    ce->cls->name, (unsigned long long)id);
+	return id;
 }
 
 static void unlink_hook(hook **pp)

@@ -641,14 +641,19 @@ const char *tt_store_tombstone(uint64_t id)
 	return tt_idmap_get(&S.tombstones, id);
 }
 
+const char *tt_store_reason(const char *reason)
+{
+	static const char *const reasons[] = {"deleted", "owner left", "class deleted"};
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
+		if (!strcmp(reason, reasons[i]))
+			return reasons[i];
+	return reasons[0];
+}
+
 void tt_store_restore_tombstone(uint64_t state, const char *reason)
 {
 	/* static strings: the tombstone map holds no memory of its own */
-	static const char *const reasons[] = {"deleted", "owner left", "class deleted"};
-	const char *r = reasons[0];
-	for (size_t i = 0; i < sizeof(reasons) / sizeof(*reasons); i++)
-		if (!strcmp(reason, reasons[i]))
-			r = reasons[i];
+	const char *r = tt_store_reason(reason);
 	if (tt_idmap_get(&S.tombstones, state))
 		return;
 	tt_idmap_put(&S.tombstones, state, (void *)(uintptr_t)r);

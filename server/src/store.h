@@ -185,6 +185,10 @@ uint32_t tt_store_state_count(void);
  * keeps the reason for clients that resume later. Nobody is told (fanout.c
  * does that first). */
 void tt_store_state_delete(tt_state *st, const char *reason);
+/* The static string of a deletion's reason read back from storage or
+ * another node ("deleted", "owner left", "class deleted"; "deleted" for
+ * anything else). */
+const char *tt_store_reason(const char *reason);
 /* Why a deleted state went ("deleted", "owner left", "class deleted"),
  * or NULL when id is not known to be deleted (or was deleted before the
  * newest TT_TOMBSTONES_KEPT, db.h). */
