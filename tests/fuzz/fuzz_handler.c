@@ -423,10 +423,12 @@ static void end_turn(void)
 		(void)replies_queued(c, 0, n);
 		tt_client_consume(c, n);
 		tt_assert(c->q_len == 0); /* committed: everything goes */
-		/* read: what it asked while its replies waited unread goes on
-		 * (its replies belong to the next turn) */
-		tt_handler_drained(c);
 	}
+	/* read: what each asked while its replies waited unread goes on; what
+	 * that produces, for it or for others, belongs to the next turn (so
+	 * not before every queue above was checked) */
+	for (int i = 0; i < g_n; i++)
+		tt_handler_drained(g_clients[i]);
 	for (int i = 0; i < g_n; i++)
 		if (g_clients[i]->closing || g_clients[i]->finish_code)
 			reconnect(i, 0);
