@@ -33,6 +33,12 @@ for t in $targets; do
 	if ! "$build/fuzz_${t}_lf" $par -max_total_time="$s" -print_final_stats=1 \
 		-artifact_prefix="$work/art/$t-" "$work/$t" >"$work/$t.log" 2>&1; then
 		echo "fuzz_$t: FAILED, see $work/$t.log and $work/art/"
+		# the finding itself, so that a CI log shows the cause
+		grep -E -B 4 -A 30 '^==[0-9]+==ERROR|runtime error|^SUMMARY|deadly signal|Test unit written' \
+			"$work/$t.log" | head -60 || tail -40 "$work/$t.log"
+		for a in "$work/art/$t-"*; do
+			[ -f "$a" ] && echo "fuzz_$t: input (base64): $(base64 -w0 "$a" | head -c 4000)"
+		done
 		status=1
 	fi
 	# how many inputs ran (fork mode reports them on its status lines)
