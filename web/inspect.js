@@ -204,7 +204,10 @@ function renderSessions(room) {
   $('#sessions-count').textContent = `${room.sessions}${room.sessionsListed < room.sessions ? ` (first ${room.sessionsListed} listed)` : ''}`;
   $('#sessions tbody').innerHTML = rows.map((s) => {
     const sy = s.sync;
-    const status = s.connected ? '<span class="pill live">live</span>' : `<span class="pill resuming">resuming ${duration(s.goneFor)}</span>`;
+    // several nodes: a session held by another node is listed with it (its
+    // connection's figures are that node's)
+    const there = s.node && s.node !== room.node ? ` · node ${s.node}` : '';
+    const status = s.connected ? `<span class="pill live">live${there}</span>` : `<span class="pill resuming">resuming ${duration(s.goneFor)}${there}</span>`;
     const clock = s.inspecting ? '<td class="q-none">inspector</td><td></td><td></td>'
       : sy ? `<td class="num">${ms(sy.roundTrip)}</td><td class="num ${quality(sy.error)}" title="${esc(sy.status)}, ${sy.age.toFixed(0)} s ago">${ms(sy.error)}</td><td class="num">${Math.round(sy.drift * 1e6) || 0} ppm</td>`
         : '<td class="num q-none">–</td><td class="num q-none">no report</td><td></td>';

@@ -157,6 +157,8 @@ export interface RoomSample {
 /** A session as the inspector sees it. */
 export interface RoomSession {
   id: number; role: string; address: string | null; connected: boolean;
+  /** several nodes: the node holding it (its address, queue, rates and sync are that node's); null with one server */
+  node: number | null;
   /** seconds since its connection went (resuming), null while connected */
   goneFor: number | null;
   owned: number; instances: number; queueBytes: number;
@@ -170,6 +172,8 @@ export interface RoomSession {
 /** The ROOM push, and inspect()'s result (with `history`). */
 export interface Room {
   time: number; uptime: number;
+  /** several nodes: the node that sends this room; null with one server */
+  node: number | null;
   connections: number; sessions: number; resuming: number; states: number; classes: number;
   scheduled: number; inspectors: number; queueBytes: number; databaseBytes: number;
   /** why the database cannot be written, or null */

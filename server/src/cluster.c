@@ -165,6 +165,16 @@ bool tt_cluster_remote(const tt_session *s)
 	return C.on && node_of(s) != C.me;
 }
 
+uint32_t tt_cluster_node(const tt_session *s)
+{
+	return C.on ? node_of(s) : 0;
+}
+
+uint32_t tt_cluster_me(void)
+{
+	return C.on ? C.me : 0;
+}
+
 /* s is gone since wall time `wall` (0: connected on its node): the resume
  * window counts on the monotonic clock (resume.c), from as long ago. */
 static void mark_gone(tt_session *s, double wall)
@@ -1115,8 +1125,8 @@ static void end_remote(tt_session *s)
 	tt_db_mute(false);
 }
 
-static void sink_session(uint64_t id, bool ended, const char *digest, const char *role,
-			uint32_t node, double gone)
+static void sink_session(uint64_t id, bool ended, bool kicked, const char *digest,
+			 const char *role, uint32_t node, double gone)
 {
 	if (!C.on)
 		return;
@@ -1125,8 +1135,13 @@ static void sink_session(uint64_t id, bool ended, const char *digest, const char
 		if (!s)
 			return;
 		if (s->client && !s->client->capture) {
+			/* the operator ended it on another node: 4005, as there;
+			 * else another node ended it while this one held it */
+			if (kicked)
+				tt_log_info("%s: ended by the operator on another node",
+					    tt_session_name(s));
 			s->client->session = NULL;
-			tt_client_close(s->client, TT_CLOSE_TAKEN_OVER);
+			tt_client_close(s->client, kicked ? TT_CLOSE_KICKED : TT_CLOSE_TAKEN_OVER);
 			s->client = NULL;
 		}
 		end_remote(s);

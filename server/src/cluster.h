@@ -62,6 +62,10 @@ bool tt_cluster_ends_here(const tt_state *st);
 bool tt_cluster_elsewhere(const tt_state *st);
 /* s is held by another node (alive or not). */
 bool tt_cluster_remote(const tt_session *s);
+/* The node holding s, and this node's id (0 and 0 with one server): what
+ * the inspector shows. */
+uint32_t tt_cluster_node(const tt_session *s);
+uint32_t tt_cluster_me(void);
 /* The resume window of s may end here: s is this node's, or its node died
  * and this node sweeps the dead nodes' sessions. */
 bool tt_cluster_may_end(const tt_session *s);

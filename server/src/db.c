@@ -166,6 +166,11 @@ typedef struct reader {
 	const unsigned char *p, *end;
 } reader;
 
+static unsigned char get_u8(reader *r)
+{
+	return *r->p++;
+}
+
 static uint64_t get_u64(reader *r)
 {
 	uint64_t v;
@@ -257,6 +262,9 @@ bool tt_engine_op_next(const unsigned char **pp, const unsigned char *end, tt_op
 		op->value = get_f64(r);
 		break;
 	case OP_SESSION_DEL:
+		op->id = get_u64(r);
+		op->value = get_u8(r);
+		break;
 	case OP_INSTANCE_DEL:
 	case OP_SCHED_DEL:
 		op->id = get_u64(r);
@@ -393,12 +401,13 @@ void tt_db_session_gone(uint64_t id, double gone_at)
 	put_f64(gone_at);
 }
 
-void tt_db_del_session(uint64_t id)
+void tt_db_del_session(uint64_t id, bool kicked)
 {
 	if (!logging())
 		return;
 	put_u8(OP_SESSION_DEL);
 	put_u64(id);
+	put_u8(kicked);
 }
 
 void tt_db_put_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,

@@ -116,8 +116,10 @@ void tt_db_put_event(const tt_db_event_row *r);
 void tt_db_trim_events(uint64_t state, uint64_t upto);
 void tt_db_put_session(uint64_t id, const char *token, size_t len, const char *role);
 void tt_db_session_gone(uint64_t id, double gone_at);
-/* Deletes the session with its instances and observes. */
-void tt_db_del_session(uint64_t id);
+/* Deletes the session with its instances and observes; kicked: the
+ * operator ended it (an engine of several nodes tells the node holding its
+ * connection, which closes it with 4005). */
+void tt_db_del_session(uint64_t id, bool kicked);
 void tt_db_put_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,
 			size_t len);
 void tt_db_del_instance(uint64_t id);

@@ -49,7 +49,8 @@ typedef struct tt_op {
 	const void *bytes;    /* META_TEXT: the value; CLASS_PUT: the description;
 			       * SESSION_PUT: the role; INSTANCE_PUT: the filter */
 	size_t len;
-	double value;         /* META: the value; SESSION_GONE: gone_at */
+	double value;         /* META: the value; SESSION_GONE: gone_at;
+			       * SESSION_DEL: 1 when the operator ended it */
 	uint64_t session, state; /* INSTANCE_PUT; TRIM, TAG_*: state (upto, seq or
 				  * schedule in id) */
 	uint64_t rid, sched;  /* TAG_*: the request answered; TAG_EVENT: the schedule
@@ -69,8 +70,9 @@ bool tt_engine_op_next(const unsigned char **p, const unsigned char *end, tt_op 
  * engine opens, so that the engine calls nothing above it). */
 typedef struct tt_engine_sink {
 	void (*state)(uint64_t id, const tt_value *m);
-	void (*session)(uint64_t id, bool ended, const char *digest, const char *role,
-			uint32_t node, double gone);
+	/* kicked: ended by the operator (its connection, if here, gets 4005) */
+	void (*session)(uint64_t id, bool ended, bool kicked, const char *digest,
+			const char *role, uint32_t node, double gone);
 	void (*klass)(const char *name, bool deleted, const void *desc, size_t len);
 	/* a state read again after a fence: its last message m, and the events
 	 * of the retained messages (msgpack items [seq, time, origin, changes], n) */

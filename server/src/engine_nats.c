@@ -248,6 +248,7 @@ typedef struct ese {        /* a session */
 	char *role;
 	double gone;         /* wall time it lost its connection; 0 connected */
 	bool ended;
+	bool kicked;         /* ended by the operator */
 	uint32_t node;       /* the node holding it */
 	tt_idmap inst;       /* id -> inst_row */
 	char **observes;     /* class names; "" for every class */
@@ -615,9 +616,13 @@ static void build_state(est *st, tt_buf *b)
 static void build_session(ese *se, tt_buf *b)
 {
 	if (se->ended) {
-		tt_enc_map(b, 1);
+		tt_enc_map(b, se->kicked ? 2 : 1);
 		enc_key(b, "x");
 		tt_enc_bool(b, true);
+		if (se->kicked) {
+			enc_key(b, "k");
+			tt_enc_bool(b, true);
+		}
 		return;
 	}
 	tt_enc_map(b, 6);
@@ -982,7 +987,7 @@ static void take_op(const tt_op *op, uint64_t b)
 		free(se->role);
 		se->role = tt_strndup(op->bytes, op->len);
 		se->gone = 0;
-		se->ended = false;
+		se->ended = se->kicked = false;
 		se->node = N.node;
 		mark(&se->sj, b);
 		return;
@@ -996,6 +1001,7 @@ static void take_op(const tt_op *op, uint64_t b)
 	case TT_OP_SESSION_DEL: {
 		ese *se = session_get(op->id, true);
 		se->ended = true;
+		se->kicked = op->value != 0;
 		for (size_t i = 0; i < se->inst.cap; i++)
 			if (se->inst.keys[i] && se->inst.keys[i] != UINT64_MAX)
 				tt_idmap_del(&N.instances, se->inst.keys[i]);
@@ -1333,6 +1339,8 @@ static void read_session(ese *se, const tt_value *m)
 	observes_clear(se);
 	const tt_value *x = tt_map_get(m, "x");
 	se->ended = x && x->type == TT_BOOL && x->v.b;
+	const tt_value *k = tt_map_get(m, "k");
+	se->kicked = se->ended && k && k->type == TT_BOOL && k->v.b;
 	if (se->ended)
 		return;
 	const tt_value *d = tt_map_get(m, "d"), *r = tt_map_get(m, "r");
@@ -1480,7 +1488,8 @@ static void handle_msg(natsMsg *msg)
 			break;
 		read_session(se, &m);
 		if (N.opened)
-			SINK_CALL(session, id, se->ended, se->digest, se->role, se->node, se->gone);
+			SINK_CALL(session, id, se->ended, se->kicked, se->digest, se->role, se->node,
+				  se->gone);
 		break;
 	}
 	case K_CLASS:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "cluster.h"
 #include "codec.h"
 #include "db.h"
 #include "log.h"
@@ -169,10 +170,17 @@ static void enc_sync(tt_buf *b, const tt_client *c, double now)
 	kv_float(b, "age", now - s->at);
 }
 
+/* s has a connection: here, or (several nodes) on the node holding it,
+ * whose record says it is not gone. */
+static bool connected(const tt_session *s)
+{
+	return s->client || (tt_cluster_remote(s) && s->gone_at <= 0);
+}
+
 static void enc_session(tt_buf *b, const tt_session *s, double now, double wall)
 {
 	const tt_client *c = s->client;
-	tt_enc_map(b, 12);
+	tt_enc_map(b, 13);
 	kv_uint(b, "id", s->id);
 	key(b, "role");
 	tt_enc_str(b, tt_roles_get(s->role) ? tt_roles_get(s->role)->name : "?");
@@ -182,9 +190,14 @@ static void enc_session(tt_buf *b, const tt_session *s, double now, double wall)
 	else
 		tt_enc_nil(b);
 	key(b, "connected");
-	tt_enc_bool(b, c != NULL);
+	tt_enc_bool(b, connected(s));
+	key(b, "node");
+	if (tt_cluster_node(s))
+		tt_enc_uint(b, tt_cluster_node(s));
+	else
+		tt_enc_nil(b);
 	key(b, "goneFor");
-	if (c)
+	if (connected(s))
 		tt_enc_nil(b);
 	else
 		tt_enc_float(b, TT_MAX(0.0, wall - s->gone_at));
@@ -230,13 +243,18 @@ static void enc_room(tt_buf *b, const tt_client *c, bool history)
 	}
 	for (tt_session *s = tt_session_first(); s; s = s->next) {
 		sessions++;
-		resuming += !s->client;
+		resuming += !connected(s);
 	}
 	for (tt_class_entry *ce = tt_store_first_class(); ce; ce = ce->next)
 		classes++;
 	const char *failing = tt_db_failing();
-	tt_enc_map(b, history ? 19 : 18);
+	tt_enc_map(b, history ? 20 : 19);
 	kv_float(b, "time", tt_clock_now());
+	key(b, "node");
+	if (tt_cluster_me())
+		tt_enc_uint(b, tt_cluster_me());
+	else
+		tt_enc_nil(b);
 	kv_float(b, "uptime", now - I.start);
 	kv_uint(b, "connections", conns);
 	kv_uint(b, "sessions", sessions);
@@ -420,6 +438,7 @@ int tt_op_kick(tt_client *c, uint64_t rid, uint64_t id, tt_error *err)
 		tt_client_close(victim, TT_CLOSE_KICKED);
 	}
 	tt_metrics.ended_kicked++;
+	s->kicked = true;
 	tt_resume_end(s);
 	tt_buf_clear(&I.out);
 	tt_wire_result_nil(&I.out, rid);

@@ -44,6 +44,7 @@ struct tt_session {
 	uint32_t n_defined;  /* classes it defined over the wire */
 	uint64_t mark;       /* scratch for one fan-out: already told */
 	bool legacy_token;   /* restored with a plain token: store its digest */
+	bool kicked;         /* ended by the operator (KICK): the end says so */
 	tt_session *next, *prev; /* all sessions */
 };
 

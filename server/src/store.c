@@ -1118,7 +1118,7 @@ void tt_store_session_drop(tt_session *s)
 	while (s->instances)
 		tt_store_detach(s->instances);
 	drop_observes(s, NULL, true);
-	tt_db_del_session(s->id);
+	tt_db_del_session(s->id, s->kicked);
 	tt_session_free(s);
 }
 

@@ -133,9 +133,9 @@ void tt_db_session_gone(uint64_t id, double gone_at)
 	line("session_gone %llu %.3f", (unsigned long long)id, gone_at);
 }
 
-void tt_db_del_session(uint64_t id)
+void tt_db_del_session(uint64_t id, bool kicked)
 {
-	line("del_session %llu", (unsigned long long)id);
+	line("del_session %llu%s", (unsigned long long)id, kicked ? " kicked" : "");
 }
 
 void tt_db_put_instance(uint64_t id, uint64_t session, uint64_t state, const void *filter,

@@ -217,7 +217,7 @@ static void test_deletes_cascade(void **state)
 	/* a state takes its events, instances and schedules, leaves a
 	 * tombstone; a session takes its instances and observes */
 	tt_db_del_state(1, "owner left");
-	tt_db_del_session(8);
+	tt_db_del_session(8, false);
 	tt_db_trim_events(2, 1);
 	tt_db_put_observe(7, "k", 1, false);
 	tt_db_del_class("k", 1);
