@@ -727,6 +727,20 @@ static void send_msg(pubmsg *pm)
 	natsMsg_Destroy(m);
 	pm->sent = tt_clock_mono();
 	pm->retry_at = 0;
+	if (s == NATS_MAX_PAYLOAD) {
+		/* it will never fit (the nats-server's max_payload): not sent
+		 * again, but refused as a fenced message is (handle_ack), or the
+		 * subject would wait for it for ever and the node with it */
+		ho_item *it = tt_calloc(1, sizeof(*it));
+		it->kind = HO_ACK;
+		it->pubid = pm->pubid;
+		it->err = s;
+		snprintf(it->errtext, sizeof(it->errtext), "%zu bytes, over the nats-server's "
+			 "max_payload of %lld", pm->body.len,
+			 (long long)natsConnection_GetMaxPayload(N.nc));
+		q_push(it);
+		return;
+	}
 	if (s != NATS_OK) {
 		/* not even queued (the connection is closed, its buffer full):
 		 * the tick sends it again */
@@ -1109,6 +1123,7 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 }
 
 static void conflict(pubmsg *pm, const char *text);
+static void unstored(pubmsg *pm);
 static void read_state(est *st, const tt_value *m, bool keep_events);
 
 /* Other nodes' messages of st held while its own were in flight: stored
@@ -1166,6 +1181,16 @@ static void handle_ack(const ho_item *it)
 		conflict(pm, it->errtext);
 		return;
 	}
+	if (it->err == NATS_MAX_PAYLOAD) {
+		/* e.g. values of tens of KB set faster than JetStream acknowledges:
+		 * the events of a state wait for its message in flight, and one
+		 * message takes them all */
+		tt_log_error("engine: %s: one message of what this node wrote is too large (%s); "
+			     "not stored: the clients waiting for it resume (raise max_payload in "
+			     "the nats-server's configuration)", sj->subject, it->errtext);
+		unstored(pm);
+		return;
+	}
 	char what[240];
 	snprintf(what, sizeof(what), "JetStream did not store a message (%s); sending it again",
 		 it->errtext);
@@ -1200,9 +1225,17 @@ static void tt_engine_refresh(subj *sj)
  * acknowledge it (tt_engine_fenced). */
 static void conflict(pubmsg *pm, const char *text)
 {
-	subj *sj = pm->sj;
 	tt_log_error("engine: %s: another writer appended first (%s); what this node wrote on "
-		     "top of its older copy is not stored", sj->subject, text);
+		     "top of its older copy is not stored", pm->sj->subject, text);
+	unstored(pm);
+}
+
+/* pm cannot be stored: dropped, its batch counted done and fenced (the
+ * clients waiting for it resume and learn what is stored), and the
+ * subject read again from the stream. */
+static void unstored(pubmsg *pm)
+{
+	subj *sj = pm->sj;
 	uint64_t b = pm->batch ? pm->batch : N.last_batch;
 	batch_done(pm->batch);
 	flying_remove(pm);

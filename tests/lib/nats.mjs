@@ -89,16 +89,24 @@ function handle(h, dir, port, args) {
   };
 }
 
-/** One nats-server with JetStream (file storage in a fresh directory). */
-export async function startNats({ dir = tmpDir('tutti-nats-'), port = -1 } = {}) {
+/**
+ * One nats-server with JetStream (file storage in a fresh directory);
+ * maxPayload: its max_payload in bytes (the server's default is 1 MiB).
+ */
+export async function startNats({ dir = tmpDir('tutti-nats-'), port = -1, maxPayload } = {}) {
   mkdirSync(dir, { recursive: true });
-  const args = ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')];
+  const conf = [];
+  if (maxPayload) {
+    writeFileSync(join(dir, 'nats.conf'), `max_payload: ${maxPayload}\n`);
+    conf.push('-c', join(dir, 'nats.conf'));
+  }
+  const args = [...conf, '-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'js')];
   const h = spawnNats(args, dir);
   const p = await waitReady(h, 'nats-server');
   const n = handle(h, dir, p, args);
   /** Start it again on the same port and storage (after stop or kill9). */
   n.restart = async () => {
-    const h2 = spawnNats(['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', join(dir, 'js')], dir);
+    const h2 = spawnNats([...conf, '-a', '127.0.0.1', '-p', String(p), '-js', '-sd', join(dir, 'js')], dir);
     await waitReady(h2, 'nats-server (restart)');
     return Object.assign(n, handle(h2, dir, p, args), { restart: n.restart });
   };
