@@ -1112,6 +1112,10 @@ export class StateManager {
     this._hooks = new Set();
     /** the server's hook id -> its entry, for this connection */
     this._hookById = new Map();
+    // several nodes: a node that has a new hook may call it before this
+    // client has the HOOK's RESULT; such calls wait for it here
+    this._hooksInFlight = 0;
+    this._earlyCalls = [];
   }
 
   /**
@@ -1312,6 +1316,14 @@ export class StateManager {
   }
 
   _sendHook(entry) {
+    this._hooksInFlight++;
+    let counted = true;
+    const landed = () => {
+      if (!counted) return;
+      counted = false;
+      this._hooksInFlight--;
+      this._flushEarlyCalls();
+    };
     this.client._request([MSG.HOOK, 0, entry.className, entry.kind], {
       onResult: (r) => {
         const id = r && r.hook;
@@ -1321,9 +1333,10 @@ export class StateManager {
           entry.id = id;
           this._hookById.set(id, entry);
         }
+        landed();
         return id;
       },
-    }).then(() => {
+    }).finally(landed).then(() => {
       if (!entry.settled) { entry.settled = true; entry.resolve(); }
     }, (err) => {
       if (err.code < 0) return; // the connection went: registered again on the next
@@ -1344,6 +1357,7 @@ export class StateManager {
   _connectionLost() {
     for (const entry of this._hooks) entry.id = null;
     this._hookById.clear();
+    this._earlyCalls = []; // calls of the connection that went
   }
 
   // closed for good: no timer left, no hook
@@ -1354,7 +1368,19 @@ export class StateManager {
     this._hookById.clear();
   }
 
-  async _onHookCall([, callId, hookId, kind, className, stateId, values, current]) {
+  _onHookCall(m) {
+    if (!this._hookById.has(m[2]) && this._hooksInFlight > 0) this._earlyCalls.push(m);
+    else this._runHookCall(m);
+  }
+
+  // the early calls of hooks now known, or all once no HOOK is in flight
+  _flushEarlyCalls() {
+    const calls = this._earlyCalls;
+    this._earlyCalls = [];
+    for (const m of calls) this._onHookCall(m);
+  }
+
+  async _runHookCall([, callId, hookId, kind, className, stateId, values, current]) {
     const entry = this._hookById.get(hookId);
     const ws = this.client._ws;
     let reply = true; // a hook unregistered meanwhile: go on unchanged

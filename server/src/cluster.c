@@ -66,6 +66,19 @@ typedef struct proxy {
 	struct proxy *next;
 } proxy;
 
+/* A HOOK of this node's client, answered once every live node has the hook:
+ * a CREATE sent to another node after the RESULT meets it there. */
+typedef struct hook_wait {
+	tt_client *c;
+	uint64_t rid, id;
+	uint64_t nodes;      /* bit n: node n has not said it has it yet */
+	double until;        /* answered then all the same (a node that hangs) */
+	struct hook_wait *next;
+} hook_wait;
+
+/* How long a HOOK waits for the other nodes at most. */
+#define HOOK_WAIT_S 2.0
+
 /* A walk over the hooks: of a client that went, or told to a node. */
 typedef struct hook_walk {
 	const tt_client *c;
@@ -86,6 +99,8 @@ static struct {
 	tt_changes cs;
 	fwd *fwds;
 	deferred *welcomes, *requests, *retries;
+	deferred *hookadds;  /* another node's hooks on classes not read here yet */
+	hook_wait *hook_waits;
 	bool retrying;       /* handling a retried request: no second deferral */
 	proxy *proxies;
 	double hook_timeout; /* --hook-timeout */
@@ -705,6 +720,9 @@ void tt_cluster_client_gone(const tt_client *c)
 		if (d->c == c)
 			defer_free(&C.retries, d);
 	}
+	for (hook_wait *w = C.hook_waits; w; w = w->next)
+		if (w->c == c)
+			w->c = NULL; /* nobody to answer: it goes with the next check */
 }
 
 bool tt_cluster_retry_later(tt_client *c, const void *msg, size_t len)
@@ -719,6 +737,29 @@ bool tt_cluster_retry_later(tt_client *c, const void *msg, size_t len)
 	d->c = c;
 	tt_buf_append(&d->data, msg, len);
 	return true;
+}
+
+/* A deferred message of list that this node has now read far enough for:
+ * out of the list, its bytes in *data (the caller frees them), decoded
+ * into *m (C.arena). False when none is due. */
+static bool next_due(deferred **list, uint64_t read, tt_buf *data, tt_value *m)
+{
+	for (deferred *d = *list; d;) {
+		if (d->pos > read) {
+			d = d->next;
+			continue;
+		}
+		*data = d->data;
+		tt_buf_init(&d->data, 0);
+		defer_free(list, d);
+		size_t off = 0;
+		tt_arena_reset(&C.arena);
+		if (tt_decode(C.dec, tt_buf_data(data), data->len, &off, &C.arena, m, NULL) == 0)
+			return true;
+		tt_buf_free(data);
+		d = *list;
+	}
+	return false;
 }
 
 static void sink_progress(void)
@@ -755,20 +796,17 @@ static void sink_progress(void)
 		C.retrying = false;
 		tt_buf_free(&data);
 	}
-	for (deferred *d = C.requests, *next; d; d = next) {
-		next = d->next;
-		if (d->pos > read)
-			continue;
-		tt_buf data = d->data;
-		tt_buf_init(&d->data, 0);
-		defer_free(&C.requests, d);
-		tt_value m;
-		size_t off = 0;
-		tt_arena_reset(&C.arena);
-		if (tt_decode(C.dec, tt_buf_data(&data), data.len, &off, &C.arena, &m, NULL) == 0) {
-			/* the last chance: a second deferral answers that it cannot */
-			on_request(tt_buf_data(&data), data.len, &m);
-		}
+	tt_buf data;
+	tt_value m;
+	while (next_due(&C.hookadds, read, &data, &m)) {
+		C.retrying = true; /* the last chance: unknown still, it is not added */
+		on_hook_msg(&m, tt_map_get(&m, "k"));
+		C.retrying = false;
+		tt_buf_free(&data);
+	}
+	/* the last chance: a second deferral answers that it cannot */
+	while (next_due(&C.requests, read, &data, &m)) {
+		on_request(tt_buf_data(&data), data.len, &m);
 		tt_buf_free(&data);
 	}
 }
@@ -1258,13 +1296,19 @@ static void relay_free(uint32_t n)
 	C.relay[n] = NULL;
 }
 
-static void send_hook(uint32_t to, uint64_t id, const tt_class_entry *ce, enum tt_hook_kind kind)
+/* Start a hook message of kind k with n fields (k and from included) in C.out. */
+static void hook_head(const char *k, uint32_t n)
 {
 	tt_buf_clear(&C.out);
-	tt_enc_map(&C.out, 5);
+	tt_enc_map(&C.out, n);
 	tt_enc_str(&C.out, "k");
-	tt_enc_str(&C.out, "hookadd");
+	tt_enc_str(&C.out, k);
 	key(&C.out, "from", C.me);
+}
+
+static void send_hook(uint32_t to, uint64_t id, const tt_class_entry *ce, enum tt_hook_kind kind)
+{
+	hook_head("hookadd", 5);
 	key(&C.out, "id", id);
 	tt_enc_str(&C.out, "c");
 	tt_enc_strn(&C.out, ce->cls->name, ce->cls->name_len);
@@ -1279,13 +1323,71 @@ static void broadcast(const tt_buf *b)
 			send_to(n, b);
 }
 
-void tt_cluster_hook_added(uint64_t id, const tt_class_entry *ce, enum tt_hook_kind kind)
+bool tt_cluster_hook_added(tt_client *c, uint64_t rid, uint64_t id, const tt_class_entry *ce,
+			   enum tt_hook_kind kind)
 {
 	if (!C.on)
-		return;
-	for (uint32_t n = 1; n <= TT_NODES_MAX; n++)
-		if (n != C.me && tt_engine_alive(n))
+		return false;
+	uint64_t nodes = 0;
+	for (uint32_t n = 1; n <= TT_NODES_MAX; n++) {
+		if (n != C.me && tt_engine_alive(n)) {
 			send_hook(n, id, ce, kind);
+			nodes |= 1ull << n;
+		}
+	}
+	if (!nodes)
+		return false;
+	hook_wait *w = tt_calloc(1, sizeof(*w));
+	w->c = c;
+	w->rid = rid;
+	w->id = id;
+	w->nodes = nodes;
+	w->until = tt_clock_mono() + HOOK_WAIT_S;
+	w->next = C.hook_waits;
+	C.hook_waits = w;
+	return true;
+}
+
+/* The HOOK's RESULT goes (every node has it, or the wait is over). */
+static void hook_answer(hook_wait **pp)
+{
+	hook_wait *w = *pp;
+	*pp = w->next;
+	if (w->c) {
+		tt_buf_clear(&C.out);
+		tt_wire_hooked(&C.out, w->rid, w->id);
+		tt_client_reply(w->c, &C.out);
+	}
+	free(w);
+}
+
+/* Node n has hook id (or n is gone: n 0 only checks the clock). */
+static void hooks_waited(uint32_t n, uint64_t id)
+{
+	double now = tt_clock_mono();
+	for (hook_wait **pp = &C.hook_waits; *pp;) {
+		hook_wait *w = *pp;
+		if (n && (!id || w->id == id))
+			w->nodes &= ~(1ull << n);
+		for (uint32_t k = 1; k <= TT_NODES_MAX; k++)
+			if ((w->nodes & (1ull << k)) && !tt_engine_alive(k))
+				w->nodes &= ~(1ull << k);
+		if (w->nodes && now >= w->until)
+			tt_log_warn("cluster: hook %llu: not confirmed by every node within %g s; "
+				    "answered all the same", (unsigned long long)w->id, HOOK_WAIT_S);
+		if (!w->nodes || now >= w->until)
+			hook_answer(pp);
+		else
+			pp = &w->next;
+	}
+}
+
+/* Tell node `to` that this node has its hook id. */
+static void hook_confirm(uint32_t to, uint64_t id)
+{
+	hook_head("hookok", 3);
+	key(&C.out, "id", id);
+	send_to(to, &C.out);
 }
 
 void tt_cluster_hook_removed(uint64_t id)
@@ -1320,11 +1422,7 @@ bool tt_cluster_hook_reply(uint64_t call, const tt_value *result)
 	uint32_t n = (uint32_t)(call % (TT_NODES_MAX + 1));
 	if (!C.on || !call || n == C.me)
 		return false;
-	tt_buf_clear(&C.out);
-	tt_enc_map(&C.out, 4);
-	tt_enc_str(&C.out, "k");
-	tt_enc_str(&C.out, "hookre");
-	key(&C.out, "from", C.me);
+	hook_head("hookre", 4);
 	key(&C.out, "call", call);
 	tt_enc_str(&C.out, "v");
 	tt_enc_value(&C.out, result);
@@ -1345,9 +1443,21 @@ static void on_hook_msg(const tt_value *m, const tt_value *k)
 		const tt_value *c = tt_map_get(m, "c");
 		tt_class_entry *ce = c && c->type == TT_STR ? tt_store_class(c->v.s, c->len) : NULL;
 		uint64_t kind = tt_as_u64(tt_map_get(m, "kind"));
+		uint64_t id = tt_as_u64(tt_map_get(m, "id"));
+		if (!ce && !C.retrying) {
+			/* a class defined on that node just now: once this node has
+			 * read as far as the stream is now */
+			deferred *d = defer_new(&C.hookadds);
+			tt_enc_value(&d->data, m);
+			if (d->pos > tt_engine_read())
+				return;
+			defer_free(&C.hookadds, d);
+		}
 		if (ce && kind < TT_HOOK_N)
-			tt_hooks_add_remote(relay_for(from), tt_as_u64(tt_map_get(m, "id")), ce,
-					    (enum tt_hook_kind)kind);
+			tt_hooks_add_remote(relay_for(from), id, ce, (enum tt_hook_kind)kind);
+		hook_confirm(from, id);
+	} else if (tt_str_eq(k, "hookok")) {
+		hooks_waited(from, tt_as_u64(tt_map_get(m, "id")));
 	} else if (tt_str_eq(k, "hooks?")) {
 		hook_walk w = {NULL, from};
 		tt_hooks_each(hook_tell, &w);
@@ -1505,6 +1615,7 @@ static void sink_tick(void)
 			tt_log_info("cluster: node %u beats", n);
 		C.alive[n] = alive;
 	}
+	hooks_waited(0, 0); /* HOOKs waiting for a node that died or hangs */
 	/* sessions of dead nodes read connected: their window starts now */
 	for (tt_session *s = tt_session_first(); s; s = s->next)
 		if (s->gone_at == 0 && tt_cluster_remote(s) && !tt_engine_alive(node_of(s)))
@@ -1582,6 +1693,13 @@ void tt_cluster_destroy(void)
 		defer_free(&C.requests, C.requests);
 	while (C.retries)
 		defer_free(&C.retries, C.retries);
+	while (C.hookadds)
+		defer_free(&C.hookadds, C.hookadds);
+	while (C.hook_waits) {
+		hook_wait *w = C.hook_waits;
+		C.hook_waits = w->next;
+		free(w);
+	}
 	while (C.proxies)
 		proxy_drop(C.proxies->c.session);
 	for (uint32_t n = 0; n <= TT_NODES_MAX; n++)

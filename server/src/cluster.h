@@ -102,8 +102,11 @@ void tt_cluster_client_gone(const tt_client *c);
 
 /* Hooks of several nodes: a hook registered here is told to the others
  * (ops.c), and removed; a HOOK_REPLY for a call of another node goes back
- * there (handler.c; true when it was another node's). */
-void tt_cluster_hook_added(uint64_t id, const tt_class_entry *ce, enum tt_hook_kind kind);
+ * there (handler.c; true when it was another node's). hook_added: true
+ * when the HOOK's RESULT (rid) waits until every live node has the hook
+ * (at most 2 s; cluster.c sends it). */
+bool tt_cluster_hook_added(tt_client *c, uint64_t rid, uint64_t id, const tt_class_entry *ce,
+			   enum tt_hook_kind kind);
 void tt_cluster_hook_removed(uint64_t id);
 bool tt_cluster_hook_reply(uint64_t call, const tt_value *result);
 

@@ -814,7 +814,9 @@ int tt_op_hook(tt_client *c, uint64_t rid, const tt_value *clsv, const tt_value 
 	if (kind < 0)
 		return tt_fail(err, TT_BAD_REQUEST, "a hook is \"create\", \"update\" or \"delete\"");
 	uint64_t id = tt_hooks_add(c, ce, (enum tt_hook_kind)kind);
-	tt_cluster_hook_added(id, ce, (enum tt_hook_kind)kind); /* several nodes */
+	/* several nodes: answered once every node has it */
+	if (tt_cluster_hook_added(c, rid, id, ce, (enum tt_hook_kind)kind))
+		return 0;
 	tt_wire_hooked(&O.out, rid, id);
 	reply(c);
 	return 0;
