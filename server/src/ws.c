@@ -535,9 +535,9 @@ static int close_with(tt_client *c, struct lws *wsi)
  *   sending (its clock pings, a request in flight) then gets a reset that
  *   can drop the close frame before it is read: 1006 instead of 4004
  *   (taken over) or 4005 (kicked), and a JS client that takes 1006 for a
- *   lost network comes back. So: drop what it sent, write the close frame,
- *   shut our side (FIN after the frame), and let lws close once the client
- *   closes its side, or after CLOSE_WAIT seconds.
+ *   lost network comes back. So: write the close frame, shut our side (FIN
+ *   after the frame), read and drop what the client still sends, and let
+ *   lws close once the client closes its side, or after CLOSE_WAIT seconds.
  * Not while lws holds part of a frame (WRITEABLE finishes it first). */
 #define CLOSE_WAIT 2
 
@@ -566,9 +566,16 @@ static bool close_now(tt_client *c, struct lws *wsi)
 	p[0] = (unsigned char)(c->close_code >> 8);
 	p[1] = (unsigned char)(c->close_code & 0xff);
 	memcpy(p + 2, why, n);
-	discard_input(wsi);
 	if (lws_write(wsi, p, n + 2, LWS_WRITE_CLOSE_FRAME) < (int)(n + 2))
 		return false;
+	/* what it still sends is read through lws and dropped (on_receive)
+	 * until its close frame: reading raw bytes off the socket here cut
+	 * lws's framing mid-frame, lws then closed on a "bad frame" with the
+	 * rest of the client's bytes unread, and the reset lost our frame */
+	if (c->rx_paused) {
+		c->rx_paused = false;
+		lws_rx_flow_control(wsi, 1);
+	}
 	c->close_sent = true;
 	W.kick = true;
 	if (c->close_code == TT_CLOSE_SLOW_CONSUMER) {
