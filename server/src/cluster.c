@@ -101,7 +101,7 @@ static struct {
 	deferred *welcomes, *requests, *retries;
 	deferred *hookadds;  /* another node's hooks on classes not read here yet */
 	hook_wait *hook_waits;
-	bool retrying;       /* handling a retried request: no second deferral */
+	bool retrying;       /* handling a retried request or hook: no second deferral */
 	proxy *proxies;
 	double hook_timeout; /* --hook-timeout */
 	bool alive[TT_NODES_MAX + 1];
@@ -720,9 +720,15 @@ void tt_cluster_client_gone(const tt_client *c)
 		if (d->c == c)
 			defer_free(&C.retries, d);
 	}
-	for (hook_wait *w = C.hook_waits; w; w = w->next)
-		if (w->c == c)
-			w->c = NULL; /* nobody to answer: it goes with the next check */
+	for (hook_wait **pp = &C.hook_waits; *pp;) {
+		hook_wait *w = *pp;
+		if (w->c == c) { /* nobody to answer */
+			*pp = w->next;
+			free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
 }
 
 bool tt_cluster_retry_later(tt_client *c, const void *msg, size_t len)
@@ -1353,21 +1359,19 @@ static void hook_answer(hook_wait **pp)
 {
 	hook_wait *w = *pp;
 	*pp = w->next;
-	if (w->c) {
-		tt_buf_clear(&C.out);
-		tt_wire_hooked(&C.out, w->rid, w->id);
-		tt_client_reply(w->c, &C.out);
-	}
+	tt_buf_clear(&C.out);
+	tt_wire_hooked(&C.out, w->rid, w->id);
+	tt_client_reply(w->c, &C.out);
 	free(w);
 }
 
-/* Node n has hook id (or n is gone: n 0 only checks the clock). */
+/* Node n has hook id (n 0: only the nodes that died and the clock). */
 static void hooks_waited(uint32_t n, uint64_t id)
 {
 	double now = tt_clock_mono();
 	for (hook_wait **pp = &C.hook_waits; *pp;) {
 		hook_wait *w = *pp;
-		if (n && (!id || w->id == id))
+		if (n && w->id == id)
 			w->nodes &= ~(1ull << n);
 		for (uint32_t k = 1; k <= TT_NODES_MAX; k++)
 			if ((w->nodes & (1ull << k)) && !tt_engine_alive(k))

@@ -596,6 +596,13 @@ static bool close_now(tt_client *c, struct lws *wsi)
 	return true;
 }
 
+/* A close we start: close_now, or lws's own close when the frame cannot
+ * be written. */
+static int close_conn(tt_client *c, struct lws *wsi)
+{
+	return close_now(c, wsi) ? 0 : close_with(c, wsi);
+}
+
 /* Frames of released messages: the first one always, more while less
  * than UNCONFIRMED_MAX went since epoll said the socket had room, until
  * the queue is empty or lws holds the part of a frame the kernel did not
@@ -646,7 +653,7 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		return 0;
 	}
 	if (c->closing)
-		return close_now(c, wsi) ? 0 : close_with(c, wsi);
+		return close_conn(c, wsi);
 	if (c->want_ping) {
 		/* one payload byte: lws 4.1 reports no RECEIVE_PONG for an
 		 * empty pong */
@@ -673,8 +680,8 @@ static int on_writeable(tt_client *c, struct lws *wsi)
 		schedule_turn();
 	}
 	if (c->finish_code && !c->q_len) {
-		c->close_code = c->finish_code;
-		return close_with(c, wsi);
+		tt_client_close(c, c->finish_code); /* its replies are out */
+		return close_conn(c, wsi);
 	}
 	if (tt_client_ready(c, 0))
 		lws_callback_on_writable(wsi);

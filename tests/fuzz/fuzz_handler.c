@@ -296,8 +296,12 @@ static void replies_expected(const uint8_t *p, size_t len, uint32_t *min, uint32
 		n++;
 		if (tt_decode(g_dec, p, len, &off, &a, &v, NULL) < 0)
 			break;
-		if (v.type == TT_ARRAY && v.len >= 1 && v.v.items[0].type == TT_INT &&
-		    (v.v.items[0].v.i == TT_MSG_HOOK_REPLY || v.v.items[0].v.i == TT_MSG_SYNC_REPORT))
+		/* only in their shapes: [16, callId, result], [18, 4 fields] */
+		const tt_value *x = v.v.items;
+		if (v.type == TT_ARRAY && v.len >= 2 && x[0].type == TT_INT &&
+		    ((x[0].v.i == TT_MSG_HOOK_REPLY && v.len == 3 && x[1].type == TT_INT &&
+		      x[1].v.i >= 0) ||
+		     (x[0].v.i == TT_MSG_SYNC_REPORT && v.len == 5)))
 			quiet++;
 		tt_arena_reset(&a);
 	}
